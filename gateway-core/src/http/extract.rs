@@ -1,0 +1,112 @@
+//! Extractors: JSON bodies with precise errors, and the logged-in session.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use super::{ApiError, Shared};
+use crate::auth::AuthError;
+use crate::store::users::{self, Role, User};
+
+/// A JSON body; malformed JSON, wrong types and oversize bodies become clear `ApiError`s.
+/// The content type is not checked, so `curl -d` works as in the seed guide.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(e.status(), "request body too large")
+            } else {
+                ApiError::bad_request(format!("cannot read request body: {}", e.body_text()))
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parse JSON naming the offending field: `weight: invalid type: string "x", expected i64`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("request body is empty: expected a JSON object"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(format!("malformed JSON: {inner}"))
+        } else if path == "." || path.is_empty() {
+            ApiError::bad_request(format!("invalid request: {inner}"))
+        } else {
+            ApiError::bad_request(format!("invalid field '{path}': {inner}"))
+        }
+    })
+}
+
+/// The caller, authenticated by a login JWT (`Authorization: Bearer ...`).
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: User,
+}
+
+impl Session {
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+
+    /// Refuse non-admins.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("permission denied: this needs an admin account"))
+        }
+    }
+
+    /// `None` for admins (see everything), the caller's id otherwise.
+    pub fn owner_filter(&self) -> Option<String> {
+        (!self.is_admin()).then(|| self.user.id.clone())
+    }
+}
+
+/// The bearer credential of a request, if any (`Authorization: Bearer x` or `x-api-key`).
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+impl FromRequestParts<Shared> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)
+            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header: log in first"))?;
+        if token.starts_with("sk-") {
+            return Err(ApiError::unauthorized(
+                "the console API needs a login token (from /api/auth/login), not an sk- key",
+            ));
+        }
+        let claims = state.jwt.verify(token).map_err(|e| match e {
+            AuthError::Expired => ApiError::unauthorized("token has expired: log in again"),
+            _ => ApiError::unauthorized("invalid token"),
+        })?;
+        let user = state
+            .store
+            .run(move |c| users::get(c, &claims.sub))
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("invalid token: the user no longer exists"))?;
+        if user.status != 1 {
+            return Err(ApiError::forbidden("this account is disabled"));
+        }
+        Ok(Session { user })
+    }
+}

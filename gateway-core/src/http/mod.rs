@@ -1,0 +1,148 @@
+//! HTTP surface: the control plane (`/api/*`, `/console/api/*`), `/health`, and the router
+//! that mounts the data plane (`/v1/*`). Handlers are thin: extract, call the store or a
+//! service, map errors in one place ([`ApiError`]).
+
+mod auth_api;
+mod billing_api;
+mod channels_api;
+mod extract;
+mod logs_api;
+mod prices_api;
+mod tokens_api;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde_json::json;
+
+pub use extract::{ApiJson, Session};
+
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// Shared state handed to every handler.
+pub type Shared = Arc<AppState>;
+
+/// Largest control-plane request body.
+const CONSOLE_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The whole HTTP application.
+pub fn router(state: Shared) -> Router {
+    let console = Router::new()
+        .route("/api/auth/register", post(auth_api::register))
+        .route("/api/auth/login", post(auth_api::login))
+        .route("/api/user/self", get(auth_api::me))
+        .route("/api/billing/summary", get(billing_api::summary))
+        .route(
+            "/console/api/channel",
+            get(channels_api::list).post(channels_api::create).put(channels_api::update),
+        )
+        .route("/console/api/channel/types", get(channels_api::types))
+        .route(
+            "/console/api/channel/{id}",
+            get(channels_api::get_one).put(channels_api::update_by_path).delete(channels_api::delete),
+        )
+        .route("/console/api/tokens", get(tokens_api::list).post(tokens_api::create))
+        .route(
+            "/console/api/tokens/{id}",
+            get(tokens_api::get_one).put(tokens_api::update).delete(tokens_api::delete),
+        )
+        .route("/console/api/prices", get(prices_api::list).put(prices_api::put_body))
+        .route(
+            "/console/api/prices/{*model}",
+            get(prices_api::get_one).put(prices_api::put).delete(prices_api::delete),
+        )
+        .route("/console/api/logs", get(logs_api::list))
+        .layer(DefaultBodyLimit::max(CONSOLE_BODY_LIMIT));
+
+    Router::new()
+        .route("/health", get(health))
+        .merge(console)
+        .merge(crate::relay::routes(state.clone()))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn health(axum::extract::State(state): axum::extract::State<Shared>) -> impl IntoResponse {
+    axum::Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_secs": state.started_at.elapsed().as_secs(),
+    }))
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/v1/") {
+        return crate::relay::OpenAiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {}", uri.path()))
+            .into_response();
+    }
+    ApiError::new(StatusCode::NOT_FOUND, format!("no route for {}", uri.path())).into_response()
+}
+
+/// `{"success": true, "data": ...}`
+pub fn ok<T: Serialize>(data: T) -> Response {
+    axum::Json(json!({"success": true, "data": data})).into_response()
+}
+
+/// A control-plane error: `{"success": false, "message": "..."}` with a fitting status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({"success": false, "message": self.message}))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            StoreError::Invalid(m) => ApiError::bad_request(m),
+            e if e.is_disk_full() => {
+                tracing::error!(error = %e, "disk full");
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "disk full: the change was not saved")
+            }
+            e => {
+                tracing::error!(error = %e, "store error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error: the change was not saved (see the gateway log)")
+            }
+        }
+    }
+}
+
+impl From<crate::money::MoneyError> for ApiError {
+    fn from(e: crate::money::MoneyError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+/// Result type of control-plane handlers.
+pub type ApiResult = Result<Response, ApiError>;

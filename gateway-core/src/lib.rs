@@ -1,0 +1,35 @@
+//! BurnCloud's gateway: everything behind `http://127.0.0.1:3000`, with no GUI and no
+//! knowledge of llama.cpp.
+//!
+//! It is for: storing users, channels, tokens, prices and logs (SQLite); serving the
+//! control plane (`/api/*`, `/console/api/*`) and the data plane (`/v1/*`, OpenAI wire
+//! format); routing, failover, billing, limits and metrics. It is not for: windows, trays,
+//! model downloads or process supervision (see `llama-manager` and the `burncloud` app).
+//!
+//! # Layout
+//!
+//! - [`config`]: settings from the environment.
+//! - [`store`]: SQLite store, migrations, one module per table family.
+//! - [`auth`]: passwords, JWTs, `sk-` keys.
+//! - [`money`]: integer nano-dollars; prices per 1M tokens.
+//! - [`channel_types`]: the New API channel type table.
+//! - [`snapshot`]: the immutable routing snapshot the data plane reads.
+//! - [`state`]: shared state handed to handlers.
+//! - [`http`]: control-plane handlers and the router.
+//! - [`relay`]: the data plane (ingress, routing, forwarding, usage, breakers, writer, metrics).
+//! - [`server`]: open, serve, stop.
+
+pub mod auth;
+pub mod channel_types;
+pub mod config;
+pub mod http;
+pub mod money;
+pub mod relay;
+pub mod server;
+pub mod snapshot;
+pub mod state;
+pub mod store;
+
+pub use config::Config;
+pub use server::{Gateway, ServeHandle, StartError};
+pub use state::AppState;

@@ -1,0 +1,79 @@
+//! Data-plane errors in the OpenAI shape: `{"error": {"message", "type", "code"}}`.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error answered to a `/v1` caller.
+#[derive(Debug, Clone)]
+pub struct OpenAiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl OpenAiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        OpenAiError { status, code, message: message.into() }
+    }
+
+    /// The contract's `type` for this status.
+    pub fn error_type(&self) -> &'static str {
+        match self.status.as_u16() {
+            400 | 401 | 413 => "invalid_request_error",
+            402 => "insufficient_quota_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            429 => "rate_limit_error",
+            _ => "server_error",
+        }
+    }
+
+    pub fn invalid_request(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", m)
+    }
+    pub fn invalid_token(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", m)
+    }
+    pub fn token_expired() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "token_expired", "Token has expired")
+    }
+    pub fn insufficient_quota() -> Self {
+        Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_quota", "Insufficient quota")
+    }
+    pub fn permission_denied(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission_denied", m)
+    }
+    pub fn model_not_found(model: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+            format!("The model '{model}' does not exist or no channel serves it"),
+        )
+    }
+    pub fn rate_limited(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", m)
+    }
+    pub fn unavailable(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", m)
+    }
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            format!("request body larger than {limit} bytes"),
+        )
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"message": self.message, "type": self.error_type(), "code": self.code}});
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}

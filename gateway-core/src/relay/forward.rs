@@ -1,0 +1,598 @@
+//! Forwarding: try candidate channels in order, relay the chosen upstream's response as it
+//! arrives, and settle the request exactly once (on completion, error or disconnect).
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+
+use super::OpenAiError;
+use super::ingress::{self, Caller};
+use super::ledger::Admission;
+use super::metrics::{ChannelLabel, KindLabel, StatusLabel};
+use super::route;
+use super::usage::{BodyCollector, SseScanner, Usage};
+use crate::channel_types::Protocol;
+use crate::http::Shared;
+use crate::money::cost_of;
+use crate::snapshot::TokenRt;
+use crate::store::logs::LogRecord;
+use crate::store::prices::Rates;
+use crate::store::{channels, now_ms};
+
+/// The OpenAI endpoints the relay serves.
+#[derive(Debug, Clone, Copy)]
+pub enum Endpoint {
+    Chat,
+    Completions,
+    Embeddings,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "/v1/chat/completions",
+            Endpoint::Completions => "/v1/completions",
+            Endpoint::Embeddings => "/v1/embeddings",
+        }
+    }
+}
+
+pub async fn chat_completions(
+    State(state): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(state, Endpoint::Chat, addr, headers, body).await
+}
+
+pub async fn completions(
+    State(state): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(state, Endpoint::Completions, addr, headers, body).await
+}
+
+pub async fn embeddings(
+    State(state): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(state, Endpoint::Embeddings, addr, headers, body).await
+}
+
+/// Settles one request exactly once: ledger, limits, metrics, log record.
+struct Settle {
+    state: Shared,
+    request_id: String,
+    user_id: String,
+    token: Option<Arc<TokenRt>>,
+    endpoint: &'static str,
+    model: Option<String>,
+    stream: bool,
+    channel_id: Option<i64>,
+    reservation: i64,
+    rates: Option<Rates>,
+    t0: Instant,
+    ttfb: Option<Duration>,
+    trail: Vec<String>,
+    prompt_estimate: i64,
+    done: bool,
+}
+
+/// How a request ended, for its record.
+struct Outcome {
+    status: u16,
+    usage: Option<Usage>,
+    estimated: bool,
+    error: Option<String>,
+    flag: Option<&'static str>,
+}
+
+impl Outcome {
+    fn error(status: u16, error: impl Into<String>) -> Self {
+        Outcome { status, usage: None, estimated: false, error: Some(error.into()), flag: None }
+    }
+}
+
+impl Settle {
+    fn new(state: Shared, caller: &Caller, endpoint: Endpoint, t0: Instant) -> Self {
+        state.relay.metrics.in_flight.inc();
+        let seq = state.relay.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Settle {
+            request_id: format!("{:x}-{seq:x}", now_ms()),
+            state,
+            user_id: caller.user_id.clone(),
+            token: caller.token.clone(),
+            endpoint: endpoint.path(),
+            model: None,
+            stream: false,
+            channel_id: None,
+            reservation: 0,
+            rates: None,
+            t0,
+            ttfb: None,
+            trail: Vec::new(),
+            prompt_estimate: 0,
+            done: false,
+        }
+    }
+
+    /// Answer with an error and record it.
+    fn reject(mut self, e: OpenAiError) -> Response {
+        self.finish(Outcome::error(e.status.as_u16(), e.message.clone()));
+        let mut resp = e.into_response();
+        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        resp
+    }
+
+    fn finish(&mut self, o: Outcome) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let relay = &self.state.relay;
+        relay.metrics.in_flight.dec();
+        let mut flags: Vec<&str> = Vec::new();
+        if let Some(f) = o.flag {
+            flags.push(f);
+        }
+        if o.estimated {
+            flags.push("usage_estimated");
+        }
+        let cost = match (o.usage, &self.rates) {
+            (Some(u), Some(r)) => {
+                let cached = u.cached.clamp(0, u.prompt);
+                cost_of((u.prompt - cached) as u64, r.input)
+                    + cost_of(cached as u64, r.cache_read.unwrap_or(r.input))
+                    + cost_of(u.completion.max(0) as u64, r.output)
+            }
+            (Some(_), None) => {
+                flags.push("unpriced");
+                0
+            }
+            (None, _) => 0,
+        };
+        if let Some(t) = &self.token {
+            relay.ledger.settle(t.id, self.reservation, cost);
+            if let Some(u) = o.usage {
+                relay.limits.token_tpm.add(t.id, u.prompt + u.completion);
+            }
+        }
+        let m = &relay.metrics;
+        m.requests.get_or_create(&StatusLabel { status: o.status }).inc();
+        let elapsed = self.t0.elapsed();
+        m.latency.observe(elapsed.as_secs_f64());
+        if let Some(u) = o.usage {
+            m.tokens.get_or_create(&KindLabel { kind: "prompt" }).inc_by(u.prompt.max(0) as u64);
+            m.tokens.get_or_create(&KindLabel { kind: "completion" }).inc_by(u.completion.max(0) as u64);
+        }
+        m.cost_nano.inc_by(cost.max(0) as u64);
+        relay.writer.send(LogRecord {
+            request_id: std::mem::take(&mut self.request_id),
+            created_at_ms: now_ms() - elapsed.as_millis() as i64,
+            user_id: Some(self.user_id.clone()),
+            token_id: self.token.as_ref().map(|t| t.id),
+            model: self.model.take(),
+            channel_id: self.channel_id,
+            endpoint: self.endpoint.to_string(),
+            status: i64::from(o.status),
+            stream: self.stream,
+            latency_ms: Some(elapsed.as_millis() as i64),
+            ttfb_ms: self.ttfb.map(|d| d.as_millis() as i64),
+            prompt_tokens: o.usage.map(|u| u.prompt),
+            completion_tokens: o.usage.map(|u| u.completion),
+            cost_nano: cost,
+            error: o.error,
+            failover: (!self.trail.is_empty()).then(|| self.trail.join(",")),
+            flags: (!flags.is_empty()).then(|| flags.join(",")),
+        });
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        // The handler was cancelled (client went away before a response was chosen).
+        self.finish(Outcome { flag: Some("client_disconnected"), ..Outcome::error(499, "client closed the request") });
+    }
+}
+
+async fn relay(state: Shared, ep: Endpoint, addr: SocketAddr, headers: HeaderMap, body: Body) -> Response {
+    let t0 = Instant::now();
+    let snap = state.snapshot.load_full();
+    let caller = match ingress::authenticate(&state, &snap, &headers) {
+        Ok(c) => c,
+        Err(e) => {
+            state.relay.metrics.requests.get_or_create(&StatusLabel { status: e.status.as_u16() }).inc();
+            return e.into_response();
+        }
+    };
+    let mut settle = Settle::new(state.clone(), &caller, ep, t0);
+    let limit = state.config.max_body_bytes;
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return settle.reject(if too_large {
+                OpenAiError::too_large(limit)
+            } else {
+                OpenAiError::invalid_request(format!("Could not read the request body: {e}"))
+            });
+        }
+    };
+    let info = match ingress::peek(&body) {
+        Ok(i) => i,
+        Err(e) => return settle.reject(e),
+    };
+    settle.model = Some(info.model.clone());
+    settle.stream = info.stream;
+    settle.prompt_estimate = (body.len() / 4) as i64;
+
+    if let Some(t) = &caller.token {
+        if !ingress::ip_allowed(&t.allow_ips, addr.ip()) {
+            return settle.reject(OpenAiError::permission_denied(format!(
+                "This API key may not be used from {}",
+                addr.ip()
+            )));
+        }
+        if !caller.model_allowed(&info.model) {
+            return settle.reject(OpenAiError::permission_denied(format!(
+                "This API key may not use the model '{}'",
+                info.model
+            )));
+        }
+    }
+    let Some(tiers) = snap.tiers(&caller.group, &info.model) else {
+        return settle.reject(if snap.model_exists(&info.model) {
+            OpenAiError::permission_denied(format!(
+                "The model '{}' is not available to group '{}'",
+                info.model, caller.group
+            ))
+        } else {
+            OpenAiError::model_not_found(&info.model)
+        });
+    };
+    if let Some(t) = &caller.token {
+        if let Some(rpm) = t.rpm_limit
+            && !state.relay.limits.token_rpm.try_add(t.id, 1, rpm)
+        {
+            return settle.reject(OpenAiError::rate_limited(format!(
+                "Rate limit reached: this API key allows {rpm} requests per minute"
+            )));
+        }
+        if let Some(tpm) = t.tpm_limit
+            && state.relay.limits.token_tpm.at_limit(t.id, tpm)
+        {
+            return settle.reject(OpenAiError::rate_limited(format!(
+                "Rate limit reached: this API key allows {tpm} tokens per minute"
+            )));
+        }
+    }
+    settle.rates = snap.prices.get(&info.model).copied();
+    if let Some(t) = &caller.token {
+        let estimate = match (info.max_tokens, &settle.rates) {
+            (Some(max), Some(r)) => Some(
+                cost_of(settle.prompt_estimate as u64, r.input) + cost_of(max as u64, r.output),
+            ),
+            _ => None,
+        };
+        match state.relay.ledger.admit(t.id, t.quota_limit_nano, estimate) {
+            Admission::Admitted(r) => settle.reservation = r,
+            Admission::Exhausted => return settle.reject(OpenAiError::insufficient_quota()),
+        }
+    }
+
+    let order = route::order(tiers, &state.relay.rr);
+    let relay = &state.relay;
+    let mut attempts = 0usize;
+    let mut rpm_skipped = false;
+    for id in order {
+        if attempts >= relay.settings.max_attempts {
+            settle.trail.push("budget_exhausted".into());
+            break;
+        }
+        let Some(ch) = snap.channels.get(&id) else { continue };
+        if ch.protocol != Protocol::OpenAi {
+            settle.trail.push(format!("{id}:no_adaptor"));
+            continue;
+        }
+        if !relay.breakers.allow(id) {
+            settle.trail.push(format!("{id}:breaker_open"));
+            continue;
+        }
+        if let Some(cap) = ch.rpm_limit
+            && !relay.limits.channel_rpm.try_add(id, 1, cap)
+        {
+            settle.trail.push(format!("{id}:rpm_cap"));
+            rpm_skipped = true;
+            continue;
+        }
+        attempts += 1;
+        let fail = |settle: &mut Settle, why: String| {
+            relay.breakers.record(id, false);
+            relay.metrics.channel_errors.get_or_create(&ChannelLabel { channel: id }).inc();
+            tracing::warn!(request = %settle.request_id, channel = id, reason = %why, "upstream attempt failed");
+            settle.trail.push(format!("{id}:{why}"));
+        };
+        let up_body = ingress::upstream_body(&body, &info, ch.upstream_model(&info.model));
+        let mut rb = relay
+            .client
+            .post(format!("{}{}", ch.base_url, ep.path()))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(up_body);
+        if let Some(h) = &ch.auth_header {
+            rb = rb.header(header::AUTHORIZATION, h.clone());
+        }
+        if info.stream {
+            rb = rb.header(header::ACCEPT, "text/event-stream");
+        }
+        let t_send = Instant::now();
+        let deadline = tokio::time::Instant::from_std(t_send + relay.settings.first_byte_timeout);
+        let resp = match tokio::time::timeout_at(deadline, rb.send()).await {
+            Err(_) => {
+                fail(&mut settle, "timeout".into());
+                continue;
+            }
+            Ok(Err(e)) => {
+                fail(&mut settle, if e.is_connect() { "connect_error".into() } else { "error".into() });
+                continue;
+            }
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED {
+            fail(&mut settle, "401".into());
+            disable_channel(state.clone(), id, "the upstream rejected the channel key (HTTP 401)");
+            continue;
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            fail(&mut settle, status.as_u16().to_string());
+            continue;
+        }
+        let is_sse = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+        let mut t_upstream_done = Instant::now();
+        let mut upstream = resp.bytes_stream().boxed();
+        let mut first = None;
+        if is_sse && status.is_success() {
+            match tokio::time::timeout_at(deadline, upstream.next()).await {
+                Err(_) => {
+                    fail(&mut settle, "first_byte_timeout".into());
+                    continue;
+                }
+                Ok(None) => {
+                    fail(&mut settle, "empty_stream".into());
+                    continue;
+                }
+                Ok(Some(Err(_))) => {
+                    fail(&mut settle, "stream_error".into());
+                    continue;
+                }
+                Ok(Some(Ok(b))) => first = Some(b),
+            }
+            t_upstream_done = Instant::now();
+        }
+        relay.breakers.record(id, true);
+        settle.channel_id = Some(id);
+        settle.ttfb = Some(t_upstream_done.duration_since(t0));
+        let overhead = t_send.duration_since(t0) + t_upstream_done.elapsed();
+        relay.metrics.overhead.observe(overhead.as_secs_f64());
+        let request_id = settle.request_id.clone();
+        let filter = is_sse && info.stream && !info.client_wants_usage;
+        let body = RelayBody {
+            first,
+            upstream,
+            idle: relay.settings.idle_timeout,
+            sleep: Box::pin(tokio::time::sleep(relay.settings.idle_timeout)),
+            mode: if is_sse {
+                Mode::Sse { scanner: SseScanner::default(), filter, queue: Vec::new() }
+            } else {
+                Mode::Json(BodyCollector::default())
+            },
+            status: status.as_u16(),
+            settle: Some(settle),
+            finished: false,
+        };
+        let mut response = Response::new(Body::from_stream(body));
+        *response.status_mut() = status;
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            content_type.unwrap_or_else(|| HeaderValue::from_static("application/json")),
+        );
+        if is_sse {
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        }
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            h.insert("x-request-id", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1000.0)) {
+            h.insert("x-burncloud-overhead-ms", v);
+        }
+        return response;
+    }
+    let e = if attempts == 0 && rpm_skipped {
+        OpenAiError::rate_limited(format!("Every channel serving '{}' is at its requests-per-minute cap", info.model))
+    } else if settle.trail.is_empty() {
+        OpenAiError::unavailable(format!("No channel available for model '{}'", info.model))
+    } else {
+        OpenAiError::unavailable(format!(
+            "No channel could serve model '{}' (tried: {})",
+            info.model,
+            settle.trail.join(", ")
+        ))
+    };
+    settle.reject(e)
+}
+
+/// Disable a channel whose key was rejected, off the request path.
+fn disable_channel(state: Shared, id: i64, reason: &'static str) {
+    tokio::spawn(async move {
+        let why = format!("{reason} at unix time {}", crate::store::now_secs());
+        match state.store.run(move |c| channels::set_status(c, id, 2, Some(&why))).await {
+            Ok(()) => {
+                tracing::warn!(channel = id, "channel disabled automatically: {reason}");
+                state.config_changed().await;
+            }
+            Err(e) => tracing::error!(channel = id, error = %e, "could not disable channel"),
+        }
+    });
+}
+
+enum Mode {
+    Sse { scanner: SseScanner, filter: bool, queue: Vec<Bytes> },
+    Json(BodyCollector),
+}
+
+type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// The response body: upstream bytes relayed as they arrive, scanned for usage, settled
+/// at the end, on an upstream error, on idle timeout, or when the client goes away.
+struct RelayBody {
+    first: Option<Bytes>,
+    upstream: Upstream,
+    idle: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    mode: Mode,
+    status: u16,
+    settle: Option<Settle>,
+    finished: bool,
+}
+
+impl RelayBody {
+    /// Feed a chunk to the scanner; returns what to send to the client now.
+    fn process(&mut self, chunk: Bytes) -> Option<Bytes> {
+        match &mut self.mode {
+            Mode::Json(c) => {
+                c.feed(&chunk);
+                Some(chunk)
+            }
+            Mode::Sse { scanner, filter, queue } => {
+                if *filter {
+                    let mut out = Vec::new();
+                    scanner.feed(&chunk, true, &mut out);
+                    out.reverse();
+                    queue.extend(out);
+                    queue.pop()
+                } else {
+                    scanner.feed(&chunk, false, &mut Vec::new());
+                    Some(chunk)
+                }
+            }
+        }
+    }
+
+    /// Observed usage; `estimated` when it had to be inferred.
+    fn observed(&self) -> (Option<Usage>, bool) {
+        if !(200..300).contains(&self.status) {
+            return (None, false);
+        }
+        let prompt_estimate = self.settle.as_ref().map(|s| s.prompt_estimate).unwrap_or(0);
+        match &self.mode {
+            Mode::Json(c) => match c.usage() {
+                Some(u) => (Some(u), false),
+                None => (Some(Usage { prompt: prompt_estimate, completion: 0, cached: 0 }), true),
+            },
+            Mode::Sse { scanner, .. } => match scanner.usage {
+                Some(u) => (Some(u), false),
+                None => (
+                    Some(Usage { prompt: prompt_estimate, completion: scanner.content_events, cached: 0 }),
+                    true,
+                ),
+            },
+        }
+    }
+
+    fn settle(&mut self, error: Option<String>, flag: Option<&'static str>) {
+        let (usage, estimated) = self.observed();
+        if let Some(mut s) = self.settle.take() {
+            let status = self.status;
+            s.finish(Outcome { status, usage, estimated, error, flag });
+        }
+    }
+}
+
+impl Stream for RelayBody {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Mode::Sse { queue, .. } = &mut this.mode
+                && let Some(b) = queue.pop()
+            {
+                return Poll::Ready(Some(Ok(b)));
+            }
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            if let Some(first) = this.first.take() {
+                if let Some(out) = this.process(first) {
+                    return Poll::Ready(Some(Ok(out)));
+                }
+                continue;
+            }
+            match this.upstream.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    let deadline = tokio::time::Instant::now() + this.idle;
+                    this.sleep.as_mut().reset(deadline);
+                    if let Some(out) = this.process(chunk) {
+                        return Poll::Ready(Some(Ok(out)));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.finished = true;
+                    this.settle(Some(format!("upstream failed mid-response: {e}")), Some("upstream_cut"));
+                    return Poll::Ready(Some(Err(std::io::Error::other("upstream failed mid-response"))));
+                }
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    let rest = match &mut this.mode {
+                        Mode::Sse { scanner, filter: true, .. } => scanner.remainder(),
+                        _ => None,
+                    };
+                    this.settle(None, None);
+                    if let Some(rest) = rest {
+                        return Poll::Ready(Some(Ok(rest)));
+                    }
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => {
+                    if this.sleep.as_mut().poll(cx).is_ready() {
+                        this.finished = true;
+                        this.settle(Some("upstream idle timeout".into()), Some("idle_timeout"));
+                        return Poll::Ready(Some(Err(std::io::Error::other("upstream idle timeout"))));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RelayBody {
+    fn drop(&mut self) {
+        if self.settle.is_some() {
+            self.settle(Some("client disconnected".into()), Some("client_disconnected"));
+        }
+    }
+}

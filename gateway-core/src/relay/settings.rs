@@ -1,0 +1,68 @@
+//! Relay tunables: timeouts, retry budget, breaker thresholds (environment overridable).
+
+use std::time::Duration;
+
+/// Timeouts and budgets of the relay.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// TCP/TLS connect to an upstream.
+    pub connect_timeout: Duration,
+    /// From sending the request to the response headers (and, for streams, the first chunk).
+    pub first_byte_timeout: Duration,
+    /// Longest silence between two body chunks.
+    pub idle_timeout: Duration,
+    /// How many channels one request may try.
+    pub max_attempts: usize,
+    /// Breaker: errors in the window before it may open.
+    pub breaker_min_errors: u32,
+    /// Breaker: error ratio (0-1) in the window that opens it.
+    pub breaker_error_ratio: f64,
+    /// Breaker: the sliding window.
+    pub breaker_window: Duration,
+    /// Breaker: how long it stays open before a half-open probe.
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        RelaySettings {
+            connect_timeout: Duration::from_secs(5),
+            first_byte_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(120),
+            max_attempts: 5,
+            breaker_min_errors: 5,
+            breaker_error_ratio: 0.5,
+            breaker_window: Duration::from_secs(30),
+            breaker_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RelaySettings {
+    /// Defaults overridden by `BURNCLOUD_CONNECT_TIMEOUT_MS`, `BURNCLOUD_FIRST_BYTE_TIMEOUT_MS`,
+    /// `BURNCLOUD_IDLE_TIMEOUT_MS`, `BURNCLOUD_MAX_ATTEMPTS`, `BURNCLOUD_BREAKER_MIN_ERRORS`,
+    /// `BURNCLOUD_BREAKER_COOLDOWN_MS`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let mut s = RelaySettings::default();
+        let ms = |k: &str| get(k).and_then(|v| v.parse::<u64>().ok()).map(Duration::from_millis);
+        if let Some(d) = ms("BURNCLOUD_CONNECT_TIMEOUT_MS") {
+            s.connect_timeout = d;
+        }
+        if let Some(d) = ms("BURNCLOUD_FIRST_BYTE_TIMEOUT_MS") {
+            s.first_byte_timeout = d;
+        }
+        if let Some(d) = ms("BURNCLOUD_IDLE_TIMEOUT_MS") {
+            s.idle_timeout = d;
+        }
+        if let Some(d) = ms("BURNCLOUD_BREAKER_COOLDOWN_MS") {
+            s.breaker_cooldown = d;
+        }
+        if let Some(n) = get("BURNCLOUD_MAX_ATTEMPTS").and_then(|v| v.parse().ok()) {
+            s.max_attempts = usize::max(1, n);
+        }
+        if let Some(n) = get("BURNCLOUD_BREAKER_MIN_ERRORS").and_then(|v| v.parse().ok()) {
+            s.breaker_min_errors = u32::max(1, n);
+        }
+        s
+    }
+}

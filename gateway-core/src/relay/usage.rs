@@ -1,0 +1,230 @@
+//! Reading token usage out of upstream responses without holding them back: a body
+//! collector for JSON responses and an SSE scanner that frames events as they pass.
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+/// Token usage of one request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt: i64,
+    pub completion: i64,
+    /// Prompt tokens served from the provider's cache (billed at `cache_read` when priced).
+    pub cached: i64,
+}
+
+#[derive(Deserialize)]
+struct Details {
+    #[serde(default)]
+    cached_tokens: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct RawUsage {
+    #[serde(default)]
+    prompt_tokens: Option<i64>,
+    #[serde(default)]
+    completion_tokens: Option<i64>,
+    #[serde(default)]
+    total_tokens: Option<i64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<Details>,
+}
+
+impl RawUsage {
+    fn into_usage(self) -> Option<Usage> {
+        let prompt = self.prompt_tokens?;
+        let completion = self
+            .completion_tokens
+            .or_else(|| self.total_tokens.map(|t| (t - prompt).max(0)))
+            .unwrap_or(0);
+        Some(Usage {
+            prompt,
+            completion,
+            cached: self.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct WithUsage {
+    #[serde(default)]
+    usage: Option<RawUsage>,
+    #[serde(default)]
+    choices: Option<Vec<serde::de::IgnoredAny>>,
+}
+
+/// Usage from a complete OpenAI JSON body (chat, completions, embeddings).
+pub fn usage_from_json(body: &[u8]) -> Option<Usage> {
+    serde_json::from_slice::<WithUsage>(body).ok()?.usage?.into_usage()
+}
+
+/// Largest JSON body kept for reading usage at its end.
+const MAX_COLLECT: usize = 16 * 1024 * 1024;
+
+/// Copies a JSON response as it passes (up to a cap) to read its usage at the end.
+#[derive(Debug, Default)]
+pub struct BodyCollector {
+    buf: Vec<u8>,
+    overflow: bool,
+}
+
+impl BodyCollector {
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if self.overflow {
+            return;
+        }
+        if self.buf.len() + chunk.len() > MAX_COLLECT {
+            self.overflow = true;
+            self.buf = Vec::new();
+            return;
+        }
+        self.buf.extend_from_slice(chunk);
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        if self.overflow { None } else { usage_from_json(&self.buf) }
+    }
+}
+
+/// Frames an SSE stream into events as bytes arrive, reads usage from the OpenAI usage
+/// chunk, counts content chunks (the fallback measure when a stream is cut), and can drop
+/// the usage-only chunk that the gateway itself asked for.
+#[derive(Debug, Default)]
+pub struct SseScanner {
+    pending: Vec<u8>,
+    pub usage: Option<Usage>,
+    /// Data events carrying choices (≈ completion tokens when usage never arrives).
+    pub content_events: i64,
+    pub done: bool,
+}
+
+fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let lf = memchr::memmem::find(buf, b"\n\n").map(|i| (i, 2));
+    let crlf = memchr::memmem::find(buf, b"\r\n\r\n").map(|i| (i, 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+impl SseScanner {
+    /// Feed a chunk. With `filter`, complete events to forward are pushed to `out`
+    /// (the usage-only chunk is dropped); without, the caller forwards `chunk` itself.
+    pub fn feed(&mut self, chunk: &[u8], filter: bool, out: &mut Vec<Bytes>) {
+        self.pending.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some((end, sep)) = find_event_end(&self.pending[start..]) {
+            let event_end = start + end + sep;
+            let keep = self.inspect(start, start + end);
+            if filter && keep {
+                out.push(Bytes::copy_from_slice(&self.pending[start..event_end]));
+            }
+            start = event_end;
+        }
+        self.pending.drain(..start);
+    }
+
+    /// Whatever is left unterminated at the end of the stream (forwarded as is).
+    pub fn remainder(&mut self) -> Option<Bytes> {
+        if self.pending.is_empty() {
+            None
+        } else {
+            Some(Bytes::from(std::mem::take(&mut self.pending)))
+        }
+    }
+
+    /// Look at one event; false when it is the usage-only chunk.
+    fn inspect(&mut self, from: usize, to: usize) -> bool {
+        let event = &self.pending[from..to];
+        let mut data: Vec<u8> = Vec::new();
+        for line in event.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(rest) = line.strip_prefix(b"data:") {
+                if !data.is_empty() {
+                    data.push(b'\n');
+                }
+                data.extend_from_slice(rest.strip_prefix(b" ").unwrap_or(rest));
+            }
+        }
+        if data.is_empty() {
+            return true;
+        }
+        if data == b"[DONE]" {
+            self.done = true;
+            return true;
+        }
+        if memchr::memmem::find(&data, b"\"usage\"").is_none() {
+            self.content_events += 1;
+            return true;
+        }
+        match serde_json::from_slice::<WithUsage>(&data) {
+            Ok(w) => {
+                let choices_empty = w.choices.as_ref().is_some_and(|c| c.is_empty());
+                match w.usage.and_then(RawUsage::into_usage) {
+                    Some(u) => {
+                        self.usage = Some(u);
+                        if choices_empty {
+                            return false;
+                        }
+                        self.content_events += 1;
+                        true
+                    }
+                    None => {
+                        self.content_events += 1;
+                        true
+                    }
+                }
+            }
+            Err(_) => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STREAM: &str = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}],\"usage\":null}\n\n\
+data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}],\"usage\":null}\n\n\
+data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n\
+data: [DONE]\n\n";
+
+    #[test]
+    fn reads_usage_across_arbitrary_chunking() {
+        for split in [1, 3, 7, 50, STREAM.len()] {
+            let mut s = SseScanner::default();
+            let mut out = vec![];
+            for chunk in STREAM.as_bytes().chunks(split) {
+                s.feed(chunk, true, &mut out);
+            }
+            assert_eq!(s.usage, Some(Usage { prompt: 9, completion: 2, cached: 0 }));
+            assert!(s.done);
+            assert_eq!(s.content_events, 2);
+            let forwarded: Vec<u8> = out.concat();
+            let text = String::from_utf8(forwarded).unwrap();
+            assert!(!text.contains("prompt_tokens"), "usage chunk dropped when filtering");
+            assert!(text.ends_with("data: [DONE]\n\n"));
+            assert_eq!(text.matches("data:").count(), 3);
+        }
+    }
+
+    #[test]
+    fn json_usage_with_cache_and_embeddings() {
+        let body = br#"{"object":"list","data":[],"usage":{"prompt_tokens":5,"total_tokens":5}}"#;
+        assert_eq!(usage_from_json(body), Some(Usage { prompt: 5, completion: 0, cached: 0 }));
+        let body = br#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}}"#;
+        assert_eq!(usage_from_json(body), Some(Usage { prompt: 10, completion: 3, cached: 4 }));
+        assert_eq!(usage_from_json(b"not json"), None);
+    }
+
+    #[test]
+    fn crlf_events_are_framed() {
+        let mut s = SseScanner::default();
+        let mut out = vec![];
+        s.feed(b"data: {\"choices\":[{}]}\r\n\r\ndata: [DONE]\r\n\r\n", false, &mut out);
+        assert!(s.done);
+        assert_eq!(s.content_events, 1);
+        assert!(out.is_empty());
+    }
+}

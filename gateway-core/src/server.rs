@@ -1,0 +1,164 @@
+//! Starting and stopping a gateway: open the store, build the state, bind, serve with
+//! graceful shutdown, keep the snapshot fresh, flush usage on the way out.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::{self, JwtKeys};
+use crate::config::Config;
+use crate::relay::{RelaySettings, RelayState, UsageWriter};
+use crate::snapshot::Snapshot;
+use crate::state::AppState;
+use crate::store::{Store, StoreError};
+
+/// Why a gateway could not start. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] auth::AuthError),
+    #[error("port {port} on {host} is already in use: stop the other program or choose another port with PORT=<n>")]
+    PortInUse { host: String, port: u16 },
+    #[error("not allowed to listen on {addr}: choose a port above 1024 with PORT=<n>")]
+    PermissionDenied { addr: SocketAddr },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// An opened gateway: state and background tasks, not yet (or no longer) listening.
+pub struct Gateway {
+    state: Arc<AppState>,
+    writer_task: JoinHandle<()>,
+    watcher_task: JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Open the database (migrating it), load or create the JWT secret, start the usage
+    /// writer and the config watcher. Must run inside a tokio runtime.
+    pub async fn open(config: Config) -> Result<Gateway, StartError> {
+        let db_path = config.database_path.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&db_path))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        let secret = match &config.jwt_secret {
+            Some(s) => s.clone(),
+            None => {
+                let dir = config.data_dir.clone();
+                tokio::task::spawn_blocking(move || auth::load_or_create_secret(&dir))
+                    .await
+                    .map_err(|e| StoreError::Task(e.to_string()))??
+            }
+        };
+        let snapshot = store.run(|c| Snapshot::load(c)).await?;
+        let (writer, writer_task) = UsageWriter::start(store.clone());
+        let settings = RelaySettings::from_lookup(|k| std::env::var(k).ok());
+        let relay = RelayState::new(settings, writer).map_err(|e| StartError::Client(e.to_string()))?;
+        relay.ledger.sync(&snapshot);
+        let state = AppState::new(config, store, JwtKeys::new(secret.as_bytes()), snapshot, relay);
+        let watcher_task = tokio::spawn(watch_config(state.clone()));
+        Ok(Gateway { state, writer_task, watcher_task })
+    }
+
+    /// The shared state (the desktop app calls services through it).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Start listening on the configured `HOST:PORT`.
+    pub async fn serve(&self) -> Result<ServeHandle, StartError> {
+        let addr = SocketAddr::new(self.state.config.host, self.state.config.port);
+        self.serve_on(addr).await
+    }
+
+    /// Start listening on `addr` (port 0 picks a free port).
+    pub async fn serve_on(&self, addr: SocketAddr) -> Result<ServeHandle, StartError> {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse => StartError::PortInUse { host: addr.ip().to_string(), port: addr.port() },
+            std::io::ErrorKind::PermissionDenied => StartError::PermissionDenied { addr },
+            _ => StartError::Bind { addr, source: e },
+        })?;
+        let local_addr = listener.local_addr().map_err(|e| StartError::Bind { addr, source: e })?;
+        let app = crate::http::router(self.state.clone());
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let join = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            };
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(shutdown).await {
+                tracing::error!(error = %e, "gateway server stopped with an error");
+            }
+        });
+        tracing::info!(%local_addr, "gateway listening");
+        Ok(ServeHandle { local_addr, stop_tx, join })
+    }
+
+    /// Flush usage records and stop background tasks.
+    pub async fn shutdown(self) {
+        self.state.relay.writer.flush().await;
+        self.watcher_task.abort();
+        drop(self.state);
+        // The writer ends when the last sender (inside the state) is gone.
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.writer_task).await;
+    }
+}
+
+/// A listening gateway.
+pub struct ServeHandle {
+    local_addr: SocketAddr,
+    stop_tx: watch::Sender<bool>,
+    join: JoinHandle<()>,
+}
+
+impl ServeHandle {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stop accepting, let in-flight requests finish (at most `grace`), then return.
+    pub async fn stop(self, grace: Duration) {
+        let _ = self.stop_tx.send(true);
+        let mut join = self.join;
+        if tokio::time::timeout(grace, &mut join).await.is_err() {
+            tracing::warn!("in-flight requests did not finish within {grace:?}; closing them");
+            join.abort();
+        }
+    }
+}
+
+/// Reload the snapshot when another process (the CLI, a second gateway) changed the
+/// routing configuration: polls the `config_rev` counter twice a second.
+async fn watch_config(state: Arc<AppState>) {
+    let path = state.store.path().to_path_buf();
+    let conn = match tokio::task::spawn_blocking(move || crate::store::open_connection(&path)).await {
+        Ok(Ok(c)) => Arc::new(std::sync::Mutex::new(c)),
+        _ => {
+            tracing::error!("config watcher could not open the database; external changes need a restart");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let c = conn.clone();
+        let rev = tokio::task::spawn_blocking(move || {
+            let guard = c.lock().unwrap_or_else(|p| p.into_inner());
+            Store::config_rev(&guard)
+        })
+        .await;
+        if let Ok(Ok(rev)) = rev
+            && rev != state.snapshot.load().rev
+        {
+            tracing::debug!(rev, "configuration changed elsewhere; reloading");
+            state.config_changed().await;
+        }
+    }
+}

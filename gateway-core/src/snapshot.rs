@@ -1,0 +1,184 @@
+//! The routing snapshot: an immutable copy of channels, abilities, tokens, users and prices
+//! that the data plane reads without touching the database. Rebuilt and swapped whole
+//! (`ArcSwap`) whenever the control plane, the CLI or another process changes something.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use axum::http::HeaderValue;
+use rusqlite::Connection;
+
+use crate::channel_types::{Protocol, channel_type};
+use crate::store::prices::Rates;
+use crate::store::{Store, StoreResult, channels, prices, tokens, users};
+
+/// A channel as the relay needs it.
+#[derive(Debug)]
+pub struct ChannelRt {
+    pub id: i64,
+    pub name: String,
+    pub channel_type: i64,
+    pub protocol: Protocol,
+    pub key: String,
+    /// `Authorization: Bearer <key>`, prepared once.
+    pub auth_header: Option<HeaderValue>,
+    pub base_url: String,
+    pub model_mapping: HashMap<String, String>,
+    pub locality: String,
+    pub rpm_limit: Option<i64>,
+}
+
+impl ChannelRt {
+    /// The upstream model name for a requested model.
+    pub fn upstream_model<'a>(&'a self, model: &'a str) -> &'a str {
+        self.model_mapping.get(model).map(String::as_str).unwrap_or(model)
+    }
+}
+
+/// Channels of one priority tier with their weights.
+#[derive(Debug, Clone)]
+pub struct Tier {
+    pub priority: i64,
+    pub members: Vec<(i64, i64)>,
+}
+
+/// A token as the relay needs it.
+#[derive(Debug)]
+pub struct TokenRt {
+    pub id: i64,
+    pub user_id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub quota_limit_nano: i64,
+    pub used_quota_nano: i64,
+    pub expired_time: i64,
+    pub models: HashSet<String>,
+    pub group: String,
+    pub allow_ips: Vec<String>,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
+}
+
+/// A user as the relay needs it (JWT callers on `/v1`).
+#[derive(Debug)]
+pub struct UserRt {
+    pub id: String,
+    pub group: String,
+    pub enabled: bool,
+}
+
+/// Everything the data plane reads.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub rev: i64,
+    pub channels: HashMap<i64, Arc<ChannelRt>>,
+    /// group → model → tiers, highest priority first.
+    pub routes: HashMap<String, HashMap<String, Vec<Tier>>>,
+    /// group → models served there.
+    pub group_models: HashMap<String, BTreeSet<String>>,
+    /// sha256(key) → token.
+    pub tokens: HashMap<String, Arc<TokenRt>>,
+    pub users: HashMap<String, Arc<UserRt>>,
+    /// model → rates, aliases resolved.
+    pub prices: HashMap<String, Rates>,
+}
+
+impl Snapshot {
+    /// Read the whole routing state in one read transaction.
+    pub fn load(conn: &mut Connection) -> StoreResult<Snapshot> {
+        let tx = conn.transaction()?;
+        let rev = Store::config_rev(&tx)?;
+        let mut snap = Snapshot {
+            rev,
+            ..Default::default()
+        };
+        for c in channels::list(&tx)? {
+            if c.status != 1 {
+                continue;
+            }
+            let protocol = channel_type(c.channel_type).map(|t| t.protocol).unwrap_or(Protocol::OpenAi);
+            let auth_header = (!c.key.is_empty())
+                .then(|| HeaderValue::from_str(&format!("Bearer {}", c.key)).ok())
+                .flatten()
+                .map(|mut h| {
+                    h.set_sensitive(true);
+                    h
+                });
+            snap.channels.insert(
+                c.id,
+                Arc::new(ChannelRt {
+                    id: c.id,
+                    name: c.name,
+                    channel_type: c.channel_type,
+                    protocol,
+                    key: c.key,
+                    auth_header,
+                    base_url: c.base_url,
+                    model_mapping: c.model_mapping.into_iter().collect(),
+                    locality: c.locality,
+                    rpm_limit: c.rpm_limit,
+                }),
+            );
+        }
+        for a in channels::abilities(&tx)? {
+            if !a.enabled || !snap.channels.contains_key(&a.channel_id) {
+                continue;
+            }
+            snap.group_models.entry(a.group.clone()).or_default().insert(a.model.clone());
+            let tiers = snap.routes.entry(a.group).or_default().entry(a.model).or_default();
+            match tiers.iter_mut().find(|t| t.priority == a.priority) {
+                Some(t) => t.members.push((a.channel_id, a.weight)),
+                None => tiers.push(Tier {
+                    priority: a.priority,
+                    members: vec![(a.channel_id, a.weight)],
+                }),
+            }
+        }
+        for tiers in snap.routes.values_mut().flat_map(|m| m.values_mut()) {
+            tiers.sort_by(|a, b| b.priority.cmp(&a.priority));
+        }
+        for u in users::list(&tx)? {
+            snap.users.insert(
+                u.id.clone(),
+                Arc::new(UserRt {
+                    id: u.id,
+                    group: u.group,
+                    enabled: u.status == 1,
+                }),
+            );
+        }
+        for t in tokens::list(&tx, None)? {
+            snap.tokens.insert(
+                t.key_hash.clone(),
+                Arc::new(TokenRt {
+                    id: t.id,
+                    user_id: t.user_id,
+                    name: t.name,
+                    enabled: t.status == 1,
+                    quota_limit_nano: t.quota_limit_nano,
+                    used_quota_nano: t.used_quota_nano,
+                    expired_time: t.expired_time,
+                    models: t.models.into_iter().collect(),
+                    group: t.group,
+                    allow_ips: t.allow_ips,
+                    rpm_limit: t.rpm_limit,
+                    tpm_limit: t.tpm_limit,
+                }),
+            );
+        }
+        for p in prices::list(&tx)? {
+            snap.prices.insert(p.model, p.rates);
+        }
+        Ok(snap)
+    }
+
+    /// Tiers of channels serving `model` for `group`.
+    pub fn tiers(&self, group: &str, model: &str) -> Option<&[Tier]> {
+        self.routes.get(group)?.get(model).map(Vec::as_slice)
+    }
+
+    /// Whether any group serves `model`.
+    pub fn model_exists(&self, model: &str) -> bool {
+        self.group_models.values().any(|m| m.contains(model))
+    }
+}

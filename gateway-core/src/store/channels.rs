@@ -1,0 +1,391 @@
+//! Channels (upstreams) and the abilities table derived from them.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+
+use super::{StoreError, StoreResult, now_secs, split_list};
+use crate::channel_types::{channel_type, normalize_base_url};
+
+/// A channel as stored, key included. Never serialise this to a client: use `crate::http` views.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub id: i64,
+    pub name: String,
+    pub channel_type: i64,
+    pub key: String,
+    pub base_url: String,
+    pub models: Vec<String>,
+    pub groups: Vec<String>,
+    pub weight: i64,
+    pub priority: i64,
+    pub model_mapping: BTreeMap<String, String>,
+    pub status: i64,
+    pub locality: String,
+    pub disabled_reason: Option<String>,
+    /// Requests per minute this channel may receive (None: no cap).
+    pub rpm_limit: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Channel {
+    /// The key with all but a few characters hidden.
+    pub fn masked_key(&self) -> String {
+        mask_secret(&self.key)
+    }
+}
+
+/// Hide a secret: keep a short prefix and suffix only when the secret is long enough.
+pub fn mask_secret(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() < 12 {
+        return "****".to_string();
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}...{tail}")
+}
+
+/// Fields of a channel change; `None` keeps the current value (all required on create).
+#[derive(Debug, Clone, Default)]
+pub struct ChannelFields {
+    pub name: Option<String>,
+    pub channel_type: Option<i64>,
+    pub key: Option<String>,
+    pub base_url: Option<String>,
+    pub models: Option<String>,
+    pub group: Option<String>,
+    pub weight: Option<i64>,
+    pub priority: Option<i64>,
+    pub model_mapping: Option<BTreeMap<String, String>>,
+    pub status: Option<i64>,
+    pub locality: Option<String>,
+    pub rpm_limit: Option<Option<i64>>,
+}
+
+const COLS: &str = "id, name, type, key, base_url, models, \"group\", weight, priority, model_mapping, status, locality, disabled_reason, created_at, updated_at, rpm_limit";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Channel> {
+    let mapping: Option<String> = r.get(9)?;
+    Ok(Channel {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        channel_type: r.get(2)?,
+        key: r.get(3)?,
+        base_url: r.get(4)?,
+        models: split_list(&r.get::<_, String>(5)?),
+        groups: split_list(&r.get::<_, String>(6)?),
+        weight: r.get(7)?,
+        priority: r.get(8)?,
+        model_mapping: mapping
+            .and_then(|m| serde_json::from_str(&m).ok())
+            .unwrap_or_default(),
+        status: r.get(10)?,
+        locality: r.get(11)?,
+        disabled_reason: r.get(12)?,
+        created_at: r.get(13)?,
+        updated_at: r.get(14)?,
+        rpm_limit: r.get(15)?,
+    })
+}
+
+fn invalid(msg: impl Into<String>) -> StoreError {
+    StoreError::Invalid(msg.into())
+}
+
+/// Check a complete channel and fill defaults (base URL, locality).
+fn validate(c: &mut Channel) -> StoreResult<()> {
+    c.name = c.name.trim().to_string();
+    if c.name.is_empty() {
+        return Err(invalid("name must not be empty"));
+    }
+    let ty = channel_type(c.channel_type).ok_or_else(|| {
+        invalid(format!(
+            "type {} is not a supported channel type (see GET /console/api/channel/types)",
+            c.channel_type
+        ))
+    })?;
+    if c.key.trim().is_empty() && c.locality != "local" && !ty.local_by_default {
+        return Err(invalid("key must not be empty"));
+    }
+    c.base_url = normalize_base_url(&c.base_url);
+    if c.base_url.is_empty() {
+        c.base_url = ty
+            .default_base_url
+            .ok_or_else(|| invalid(format!("base_url is required for type {} ({})", ty.id, ty.name)))?
+            .to_string();
+    }
+    if !(c.base_url.starts_with("http://") || c.base_url.starts_with("https://")) {
+        return Err(invalid("base_url must start with http:// or https://"));
+    }
+    if c.models.is_empty() {
+        return Err(invalid("models must list at least one model (comma separated)"));
+    }
+    if c.groups.is_empty() {
+        c.groups = vec!["default".to_string()];
+    }
+    if c.weight < 0 {
+        return Err(invalid("weight must be 0 or more"));
+    }
+    if c.status != 1 && c.status != 2 {
+        return Err(invalid("status must be 1 (enabled) or 2 (disabled)"));
+    }
+    if c.rpm_limit.is_some_and(|r| r < 1) {
+        return Err(invalid("rpm_limit must be 1 or more, or null"));
+    }
+    if c.locality != "local" && c.locality != "cloud" {
+        return Err(invalid("locality must be \"local\" or \"cloud\""));
+    }
+    Ok(())
+}
+
+fn apply(c: &mut Channel, f: ChannelFields) {
+    if let Some(v) = f.name {
+        c.name = v;
+    }
+    if let Some(v) = f.channel_type {
+        c.channel_type = v;
+    }
+    if let Some(v) = f.key.filter(|k| !k.trim().is_empty()) {
+        c.key = v.trim().to_string();
+    }
+    if let Some(v) = f.base_url {
+        c.base_url = v;
+    }
+    if let Some(v) = f.models {
+        c.models = split_list(&v);
+    }
+    if let Some(v) = f.group {
+        c.groups = split_list(&v);
+    }
+    if let Some(v) = f.weight {
+        c.weight = v;
+    }
+    if let Some(v) = f.priority {
+        c.priority = v;
+    }
+    if let Some(v) = f.model_mapping {
+        c.model_mapping = v;
+    }
+    if let Some(v) = f.status {
+        c.status = v;
+    }
+    if let Some(v) = f.locality {
+        c.locality = v;
+    }
+    if let Some(v) = f.rpm_limit {
+        c.rpm_limit = v;
+    }
+}
+
+fn write_abilities(tx: &Transaction<'_>, c: &Channel) -> StoreResult<()> {
+    tx.execute("DELETE FROM abilities WHERE channel_id = ?1", [c.id])?;
+    let mut stmt = tx.prepare(
+        "INSERT INTO abilities (\"group\", model, channel_id, enabled, priority, weight) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for g in &c.groups {
+        for m in &c.models {
+            stmt.execute(params![g, m, c.id, c.status == 1, c.priority, c.weight])?;
+        }
+    }
+    Ok(())
+}
+
+fn mapping_json(c: &Channel) -> Option<String> {
+    (!c.model_mapping.is_empty()).then(|| serde_json::to_string(&c.model_mapping).unwrap_or_default())
+}
+
+/// Create a channel and its abilities in one transaction.
+pub fn create(conn: &mut Connection, fields: ChannelFields) -> StoreResult<Channel> {
+    let ty = fields.channel_type.ok_or_else(|| invalid("type is required"))?;
+    let mut c = Channel {
+        id: 0,
+        name: String::new(),
+        channel_type: ty,
+        key: String::new(),
+        base_url: String::new(),
+        models: vec![],
+        groups: vec![],
+        weight: 1,
+        priority: 0,
+        model_mapping: BTreeMap::new(),
+        status: 1,
+        locality: if channel_type(ty).is_some_and(|t| t.local_by_default) {
+            "local".into()
+        } else {
+            "cloud".into()
+        },
+        disabled_reason: None,
+        rpm_limit: None,
+        created_at: now_secs(),
+        updated_at: now_secs(),
+    };
+    apply(&mut c, fields);
+    validate(&mut c)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO channels (name, type, key, base_url, models, \"group\", weight, priority, model_mapping, status, locality, created_at, updated_at, rpm_limit)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            c.name, c.channel_type, c.key, c.base_url, c.models.join(","), c.groups.join(","),
+            c.weight, c.priority, mapping_json(&c), c.status, c.locality, c.created_at, c.updated_at, c.rpm_limit
+        ],
+    )?;
+    c.id = tx.last_insert_rowid();
+    write_abilities(&tx, &c)?;
+    tx.commit()?;
+    Ok(c)
+}
+
+/// Change a channel; fields left `None` keep their values, an empty key keeps the old key.
+pub fn update(conn: &mut Connection, id: i64, fields: ChannelFields) -> StoreResult<Channel> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut c = tx
+        .query_row(&format!("SELECT {COLS} FROM channels WHERE id = ?1"), [id], from_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("channel {id} not found")))?;
+    let re_enabled = fields.status == Some(1);
+    apply(&mut c, fields);
+    validate(&mut c)?;
+    if re_enabled {
+        c.disabled_reason = None;
+    }
+    c.updated_at = now_secs();
+    tx.execute(
+        "UPDATE channels SET name=?1, type=?2, key=?3, base_url=?4, models=?5, \"group\"=?6, weight=?7, priority=?8,
+         model_mapping=?9, status=?10, locality=?11, disabled_reason=?12, updated_at=?13, rpm_limit=?14 WHERE id=?15",
+        params![
+            c.name, c.channel_type, c.key, c.base_url, c.models.join(","), c.groups.join(","),
+            c.weight, c.priority, mapping_json(&c), c.status, c.locality, c.disabled_reason, c.updated_at, c.rpm_limit, c.id
+        ],
+    )?;
+    write_abilities(&tx, &c)?;
+    tx.commit()?;
+    Ok(c)
+}
+
+/// Disable (status 2) or enable a channel, recording why (used by automatic disabling).
+pub fn set_status(conn: &mut Connection, id: i64, status: i64, reason: Option<&str>) -> StoreResult<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let n = tx.execute(
+        "UPDATE channels SET status = ?1, disabled_reason = ?2, updated_at = ?3 WHERE id = ?4",
+        params![status, reason, now_secs(), id],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("channel {id} not found")));
+    }
+    tx.execute(
+        "UPDATE abilities SET enabled = ?1 WHERE channel_id = ?2",
+        params![status == 1, id],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Delete a channel (its abilities go with it).
+pub fn delete(conn: &mut Connection, id: i64) -> StoreResult<()> {
+    let n = conn.execute("DELETE FROM channels WHERE id = ?1", [id])?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("channel {id} not found")));
+    }
+    Ok(())
+}
+
+/// One channel.
+pub fn get(conn: &Connection, id: i64) -> StoreResult<Option<Channel>> {
+    Ok(conn
+        .query_row(&format!("SELECT {COLS} FROM channels WHERE id = ?1"), [id], from_row)
+        .optional()?)
+}
+
+/// Every channel by id.
+pub fn list(conn: &Connection) -> StoreResult<Vec<Channel>> {
+    let mut stmt = conn.prepare(&format!("SELECT {COLS} FROM channels ORDER BY id"))?;
+    let rows = stmt.query_map([], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// An ability row: which channel serves which model for which group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ability {
+    pub group: String,
+    pub model: String,
+    pub channel_id: i64,
+    pub enabled: bool,
+    pub priority: i64,
+    pub weight: i64,
+}
+
+/// Every ability.
+pub fn abilities(conn: &Connection) -> StoreResult<Vec<Ability>> {
+    let mut stmt = conn.prepare(
+        "SELECT \"group\", model, channel_id, enabled, priority, weight FROM abilities ORDER BY \"group\", model, priority DESC, channel_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Ability {
+            group: r.get(0)?,
+            model: r.get(1)?,
+            channel_id: r.get(2)?,
+            enabled: r.get(3)?,
+            priority: r.get(4)?,
+            weight: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn fields() -> ChannelFields {
+        ChannelFields {
+            name: Some("a".into()),
+            channel_type: Some(1),
+            key: Some("sk-upstream-key-123456".into()),
+            models: Some("m1, m2".into()),
+            group: Some("default,vip".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn abilities_follow_models_times_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("b.db")).unwrap();
+        let c = store.with(|c| create(c, fields())).unwrap();
+        assert_eq!(c.base_url, "https://api.openai.com");
+        assert_eq!(store.with(|c| abilities(c)).unwrap().len(), 4);
+        store
+            .with(|conn| {
+                update(conn, c.id, ChannelFields { models: Some("m3".into()), ..Default::default() })
+            })
+            .unwrap();
+        let ab = store.with(|c| abilities(c)).unwrap();
+        assert_eq!(ab.len(), 2);
+        assert!(ab.iter().all(|a| a.model == "m3"));
+        store.with(|conn| delete(conn, c.id)).unwrap();
+        assert!(store.with(|c| abilities(c)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn invalid_channels_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("b.db")).unwrap();
+        let mut f = fields();
+        f.models = Some(" , ".into());
+        assert!(matches!(store.with(|c| create(c, f)), Err(StoreError::Invalid(_))));
+        let mut f = fields();
+        f.channel_type = Some(999);
+        assert!(matches!(store.with(|c| create(c, f)), Err(StoreError::Invalid(_))));
+        assert!(store.with(|c| list(c)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn masking_hides_the_middle() {
+        assert_eq!(mask_secret("sk-abcdefghijklmnop"), "sk-...mnop");
+        assert_eq!(mask_secret("short"), "****");
+    }
+}

@@ -1,0 +1,210 @@
+//! Request logs (one record per data-plane request) and the billing summary built from them.
+
+use rusqlite::{Connection, params_from_iter, types::Value};
+use serde::Serialize;
+
+use super::StoreResult;
+
+/// One request's record, as the data plane settles it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LogRecord {
+    pub request_id: String,
+    pub created_at_ms: i64,
+    pub user_id: Option<String>,
+    pub token_id: Option<i64>,
+    pub model: Option<String>,
+    pub channel_id: Option<i64>,
+    pub endpoint: String,
+    pub status: i64,
+    pub stream: bool,
+    pub latency_ms: Option<i64>,
+    pub ttfb_ms: Option<i64>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub cost_nano: i64,
+    pub error: Option<String>,
+    /// The failover trail, e.g. `"3:502,5:timeout"`.
+    pub failover: Option<String>,
+    /// Comma list of flags (`unpriced`, `client_disconnected`, ...).
+    pub flags: Option<String>,
+}
+
+/// A stored log row.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogRow {
+    pub id: i64,
+    #[serde(flatten)]
+    pub record: LogRecord,
+}
+
+/// Filters and paging for the log listing.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub user_id: Option<String>,
+    pub model: Option<String>,
+    pub channel_id: Option<i64>,
+    pub token_id: Option<i64>,
+    pub status: Option<i64>,
+    /// Unix seconds, inclusive.
+    pub start: Option<i64>,
+    /// Unix seconds, exclusive.
+    pub end: Option<i64>,
+    /// 1-based.
+    pub page: i64,
+    pub page_size: i64,
+}
+
+fn where_clause(q: &LogQuery) -> (String, Vec<Value>) {
+    let mut conds = vec!["1=1".to_string()];
+    let mut args: Vec<Value> = vec![];
+    if let Some(u) = &q.user_id {
+        args.push(u.clone().into());
+        conds.push(format!("user_id = ?{}", args.len()));
+    }
+    if let Some(m) = &q.model {
+        args.push(m.clone().into());
+        conds.push(format!("model = ?{}", args.len()));
+    }
+    if let Some(c) = q.channel_id {
+        args.push(c.into());
+        conds.push(format!("channel_id = ?{}", args.len()));
+    }
+    if let Some(t) = q.token_id {
+        args.push(t.into());
+        conds.push(format!("token_id = ?{}", args.len()));
+    }
+    if let Some(s) = q.status {
+        args.push(s.into());
+        conds.push(format!("status = ?{}", args.len()));
+    }
+    if let Some(s) = q.start {
+        args.push((s * 1000).into());
+        conds.push(format!("created_at_ms >= ?{}", args.len()));
+    }
+    if let Some(e) = q.end {
+        args.push((e * 1000).into());
+        conds.push(format!("created_at_ms < ?{}", args.len()));
+    }
+    (conds.join(" AND "), args)
+}
+
+/// A page of logs, newest first, and the total number matching.
+pub fn query(conn: &Connection, q: &LogQuery) -> StoreResult<(Vec<LogRow>, i64)> {
+    let (cond, args) = where_clause(q);
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM logs WHERE {cond}"),
+        params_from_iter(args.iter()),
+        |r| r.get(0),
+    )?;
+    let size = q.page_size.clamp(1, 500);
+    let offset = (q.page.max(1) - 1) * size;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, request_id, created_at_ms, user_id, token_id, model, channel_id, endpoint, status, stream, latency_ms,
+         ttfb_ms, prompt_tokens, completion_tokens, cost_nano, error, failover, flags
+         FROM logs WHERE {cond} ORDER BY id DESC LIMIT {size} OFFSET {offset}"
+    ))?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+        Ok(LogRow {
+            id: r.get(0)?,
+            record: LogRecord {
+                request_id: r.get(1)?,
+                created_at_ms: r.get(2)?,
+                user_id: r.get(3)?,
+                token_id: r.get(4)?,
+                model: r.get(5)?,
+                channel_id: r.get(6)?,
+                endpoint: r.get(7)?,
+                status: r.get(8)?,
+                stream: r.get(9)?,
+                latency_ms: r.get(10)?,
+                ttfb_ms: r.get(11)?,
+                prompt_tokens: r.get(12)?,
+                completion_tokens: r.get(13)?,
+                cost_nano: r.get(14)?,
+                error: r.get(15)?,
+                failover: r.get(16)?,
+                flags: r.get(17)?,
+            },
+        })
+    })?;
+    Ok((rows.collect::<Result<_, _>>()?, total))
+}
+
+/// Per-model usage of one user (or everyone when `user_id` is None) in a time window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelUsage {
+    pub model: String,
+    pub requests: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_nano: i64,
+}
+
+/// Billing summary rows plus the number of successful requests recorded without usage data
+/// (reported as `pre_migration_requests`, the seed's name for requests that predate usage tracking).
+pub fn billing_summary(
+    conn: &Connection,
+    user_id: Option<&str>,
+    start: Option<i64>,
+    end: Option<i64>,
+) -> StoreResult<(Vec<ModelUsage>, i64)> {
+    let q = LogQuery {
+        user_id: user_id.map(str::to_string),
+        start,
+        end,
+        ..Default::default()
+    };
+    let (cond, args) = where_clause(&q);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT model, COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cost_nano), 0)
+         FROM logs WHERE {cond} AND model IS NOT NULL AND prompt_tokens IS NOT NULL GROUP BY model ORDER BY model"
+    ))?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+        Ok(ModelUsage {
+            model: r.get(0)?,
+            requests: r.get(1)?,
+            prompt_tokens: r.get(2)?,
+            completion_tokens: r.get(3)?,
+            cost_nano: r.get(4)?,
+        })
+    })?;
+    let models: Vec<ModelUsage> = rows.collect::<Result<_, _>>()?;
+    let without_usage: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM logs WHERE {cond} AND model IS NOT NULL AND prompt_tokens IS NULL AND status BETWEEN 200 AND 299"),
+        params_from_iter(args.iter()),
+        |r| r.get(0),
+    )?;
+    Ok((models, without_usage))
+}
+
+/// Store a batch of settled requests: their log records and the quota they used, in one
+/// transaction, so a record and its deduction are never written apart.
+pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult<()> {
+    let mut deltas: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+    for r in records {
+        if let Some(t) = r.token_id.filter(|_| r.cost_nano != 0) {
+            *deltas.entry(t).or_default() += r.cost_nano;
+        }
+    }
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO logs (request_id, created_at_ms, user_id, token_id, model, channel_id, endpoint, status, stream,
+             latency_ms, ttfb_ms, prompt_tokens, completion_tokens, cost_nano, error, failover, flags)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        )?;
+        for r in records {
+            stmt.execute(rusqlite::params![
+                r.request_id, r.created_at_ms, r.user_id, r.token_id, r.model, r.channel_id, r.endpoint,
+                r.status, r.stream, r.latency_ms, r.ttfb_ms, r.prompt_tokens, r.completion_tokens,
+                r.cost_nano, r.error, r.failover, r.flags
+            ])?;
+        }
+        let mut upd = tx.prepare_cached("UPDATE tokens SET used_quota_nano = used_quota_nano + ?1 WHERE id = ?2")?;
+        for (id, delta) in deltas {
+            upd.execute(rusqlite::params![delta, id])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Model prices per 1M tokens (nano-dollars), with aliases that share another model's price.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{StoreError, StoreResult, now_secs};
+
+/// Prices of one model per 1M tokens, in nano-dollars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rates {
+    pub input: i64,
+    pub output: i64,
+    pub cache_read: Option<i64>,
+    pub cache_write: Option<i64>,
+}
+
+/// A price row: either own rates, or an alias of another model (rates resolved from it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Price {
+    pub model: String,
+    pub rates: Rates,
+    pub alias_of: Option<String>,
+    pub updated_at: i64,
+}
+
+fn validate_model(model: &str) -> StoreResult<()> {
+    if model.trim().is_empty() {
+        return Err(StoreError::Invalid("model name must not be empty".into()));
+    }
+    Ok(())
+}
+
+/// Set a model's own rates (replacing an alias if it was one).
+pub fn set(conn: &mut Connection, model: &str, rates: Rates) -> StoreResult<Price> {
+    validate_model(model)?;
+    for v in [Some(rates.input), Some(rates.output), rates.cache_read, rates.cache_write]
+        .into_iter()
+        .flatten()
+    {
+        if v < 0 {
+            return Err(StoreError::Invalid("prices must not be negative".into()));
+        }
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO prices (model, input_nano, output_nano, cache_read_nano, cache_write_nano, alias_of, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)
+         ON CONFLICT(model) DO UPDATE SET input_nano=excluded.input_nano, output_nano=excluded.output_nano,
+           cache_read_nano=excluded.cache_read_nano, cache_write_nano=excluded.cache_write_nano, alias_of=NULL, updated_at=excluded.updated_at",
+        params![model, rates.input, rates.output, rates.cache_read, rates.cache_write, now_secs()],
+    )?;
+    let price = get_in(&tx, model)?.ok_or_else(|| StoreError::NotFound(model.to_string()))?;
+    tx.commit()?;
+    Ok(price)
+}
+
+/// Make `model` share `target`'s price. The target must have its own price.
+pub fn set_alias(conn: &mut Connection, model: &str, target: &str) -> StoreResult<Price> {
+    validate_model(model)?;
+    if model == target {
+        return Err(StoreError::Invalid(format!("{model} cannot be an alias of itself")));
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let target_alias: Option<Option<String>> = tx
+        .query_row("SELECT alias_of FROM prices WHERE model = ?1", [target], |r| r.get(0))
+        .optional()?;
+    match target_alias {
+        None => {
+            return Err(StoreError::NotFound(format!(
+                "no price for {target}: set one first (burncloud price set {target} --input X --output Y)"
+            )));
+        }
+        Some(Some(root)) => {
+            return Err(StoreError::Invalid(format!(
+                "{target} is itself an alias of {root}: alias {model} to {root} instead"
+            )));
+        }
+        Some(None) => {}
+    }
+    let dependants = aliases_of(&tx, model)?;
+    if !dependants.is_empty() {
+        return Err(StoreError::Conflict(format!(
+            "{model} has its own aliases ({}); point them elsewhere first",
+            dependants.join(", ")
+        )));
+    }
+    tx.execute(
+        "INSERT INTO prices (model, input_nano, output_nano, cache_read_nano, cache_write_nano, alias_of, updated_at)
+         VALUES (?1, NULL, NULL, NULL, NULL, ?2, ?3)
+         ON CONFLICT(model) DO UPDATE SET input_nano=NULL, output_nano=NULL, cache_read_nano=NULL, cache_write_nano=NULL,
+           alias_of=excluded.alias_of, updated_at=excluded.updated_at",
+        params![model, target, now_secs()],
+    )?;
+    let price = get_in(&tx, model)?.ok_or_else(|| StoreError::NotFound(model.to_string()))?;
+    tx.commit()?;
+    Ok(price)
+}
+
+fn aliases_of(conn: &Connection, model: &str) -> StoreResult<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT model FROM prices WHERE alias_of = ?1 ORDER BY model")?;
+    let rows = stmt.query_map([model], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Delete a price. Refused while other models alias it, so nothing is left dangling.
+pub fn delete(conn: &mut Connection, model: &str) -> StoreResult<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let dependants = aliases_of(&tx, model)?;
+    if !dependants.is_empty() {
+        return Err(StoreError::Conflict(format!(
+            "{model} is the price of its aliases {}; delete or re-point them first",
+            dependants.join(", ")
+        )));
+    }
+    let n = tx.execute("DELETE FROM prices WHERE model = ?1", [model])?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("no price for {model}")));
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+const SELECT: &str = "SELECT p.model, COALESCE(p.input_nano, t.input_nano), COALESCE(p.output_nano, t.output_nano),
+    COALESCE(p.cache_read_nano, t.cache_read_nano), COALESCE(p.cache_write_nano, t.cache_write_nano), p.alias_of, p.updated_at
+    FROM prices p LEFT JOIN prices t ON t.model = p.alias_of";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Price> {
+    Ok(Price {
+        model: r.get(0)?,
+        rates: Rates {
+            input: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+            output: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+            cache_read: r.get(3)?,
+            cache_write: r.get(4)?,
+        },
+        alias_of: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
+fn get_in(conn: &Connection, model: &str) -> StoreResult<Option<Price>> {
+    Ok(conn.query_row(&format!("{SELECT} WHERE p.model = ?1"), [model], row).optional()?)
+}
+
+/// One model's price with alias rates resolved.
+pub fn get(conn: &Connection, model: &str) -> StoreResult<Option<Price>> {
+    get_in(conn, model)
+}
+
+/// Every price, by model name, alias rates resolved.
+pub fn list(conn: &Connection) -> StoreResult<Vec<Price>> {
+    let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY p.model"))?;
+    let rows = stmt.query_map([], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn aliases_share_and_guard_their_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("p.db")).unwrap();
+        let r = Rates { input: 30_000_000_000, output: 60_000_000_000, ..Default::default() };
+        store.with(|c| set(c, "gpt-4", r)).unwrap();
+        let a = store.with(|c| set_alias(c, "gpt-4-turbo", "gpt-4")).unwrap();
+        assert_eq!(a.rates, r);
+        assert!(matches!(store.with(|c| delete(c, "gpt-4")), Err(StoreError::Conflict(_))));
+        assert!(matches!(store.with(|c| set_alias(c, "x", "gpt-4-turbo")), Err(StoreError::Invalid(_))));
+        assert!(matches!(store.with(|c| set_alias(c, "x", "nope")), Err(StoreError::NotFound(_))));
+        store.with(|c| delete(c, "gpt-4-turbo")).unwrap();
+        store.with(|c| delete(c, "gpt-4")).unwrap();
+        assert!(store.with(|c| list(c)).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,204 @@
+//! Tokens: the `sk-` virtual keys. Only a SHA-256 of the key is stored.
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{StoreError, StoreResult, now_secs, split_list};
+
+/// A token row.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub id: i64,
+    pub user_id: String,
+    pub name: String,
+    pub key_hash: String,
+    /// A display form of the key (`sk-abcd...wxyz`); the key itself is never stored.
+    pub key_prefix: String,
+    pub status: i64,
+    /// Nano-dollars; -1 unlimited.
+    pub quota_limit_nano: i64,
+    pub used_quota_nano: i64,
+    /// Unix seconds; -1 never.
+    pub expired_time: i64,
+    pub models: Vec<String>,
+    pub group: String,
+    pub allow_ips: Vec<String>,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
+    pub created_at: i64,
+}
+
+/// Fields of a token change; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFields {
+    pub name: Option<String>,
+    pub status: Option<i64>,
+    pub quota_limit_nano: Option<i64>,
+    pub expired_time: Option<i64>,
+    pub models: Option<String>,
+    pub group: Option<String>,
+    pub allow_ips: Option<String>,
+    pub rpm_limit: Option<Option<i64>>,
+    pub tpm_limit: Option<Option<i64>>,
+}
+
+const COLS: &str = "id, user_id, name, key_hash, key_prefix, status, quota_limit_nano, used_quota_nano, expired_time, models, \"group\", allow_ips, rpm_limit, tpm_limit, created_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Token> {
+    Ok(Token {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        name: r.get(2)?,
+        key_hash: r.get(3)?,
+        key_prefix: r.get(4)?,
+        status: r.get(5)?,
+        quota_limit_nano: r.get(6)?,
+        used_quota_nano: r.get(7)?,
+        expired_time: r.get(8)?,
+        models: split_list(&r.get::<_, String>(9)?),
+        group: r.get(10)?,
+        allow_ips: split_list(&r.get::<_, String>(11)?),
+        rpm_limit: r.get(12)?,
+        tpm_limit: r.get(13)?,
+        created_at: r.get(14)?,
+    })
+}
+
+fn apply(t: &mut Token, f: TokenFields) -> StoreResult<()> {
+    if let Some(v) = f.name {
+        t.name = v.trim().to_string();
+    }
+    if let Some(v) = f.status {
+        t.status = v;
+    }
+    if let Some(v) = f.quota_limit_nano {
+        t.quota_limit_nano = v;
+    }
+    if let Some(v) = f.expired_time {
+        t.expired_time = v;
+    }
+    if let Some(v) = f.models {
+        t.models = split_list(&v);
+    }
+    if let Some(v) = f.group {
+        t.group = v.trim().to_string();
+    }
+    if let Some(v) = f.allow_ips {
+        t.allow_ips = split_list(&v);
+    }
+    if let Some(v) = f.rpm_limit {
+        t.rpm_limit = v;
+    }
+    if let Some(v) = f.tpm_limit {
+        t.tpm_limit = v;
+    }
+    if t.name.is_empty() {
+        return Err(StoreError::Invalid("name must not be empty".into()));
+    }
+    if t.group.is_empty() {
+        t.group = "default".into();
+    }
+    if t.status != 1 && t.status != 2 {
+        return Err(StoreError::Invalid("status must be 1 (enabled) or 2 (disabled)".into()));
+    }
+    if t.quota_limit_nano < -1 {
+        return Err(StoreError::Invalid("quota_limit must be -1 (unlimited) or 0 and more".into()));
+    }
+    if t.expired_time < -1 || t.expired_time == 0 {
+        return Err(StoreError::Invalid("expired_time must be -1 (never) or a unix time in seconds".into()));
+    }
+    for (name, v) in [("rpm_limit", t.rpm_limit), ("tpm_limit", t.tpm_limit)] {
+        if v.is_some_and(|v| v < 1) {
+            return Err(StoreError::Invalid(format!("{name} must be 1 or more, or null")));
+        }
+    }
+    Ok(())
+}
+
+/// Create a token for `user_id` with an already generated key (hash + display prefix).
+pub fn create(
+    conn: &mut Connection,
+    user_id: &str,
+    key_hash: &str,
+    key_prefix: &str,
+    fields: TokenFields,
+) -> StoreResult<Token> {
+    let mut t = Token {
+        id: 0,
+        user_id: user_id.to_string(),
+        name: String::new(),
+        key_hash: key_hash.to_string(),
+        key_prefix: key_prefix.to_string(),
+        status: 1,
+        quota_limit_nano: -1,
+        used_quota_nano: 0,
+        expired_time: -1,
+        models: vec![],
+        group: "default".into(),
+        allow_ips: vec![],
+        rpm_limit: None,
+        tpm_limit: None,
+        created_at: now_secs(),
+    };
+    apply(&mut t, fields)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO tokens (user_id, name, key_hash, key_prefix, status, quota_limit_nano, expired_time, models, \"group\", allow_ips, rpm_limit, tpm_limit, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            t.user_id, t.name, t.key_hash, t.key_prefix, t.status, t.quota_limit_nano, t.expired_time,
+            t.models.join(","), t.group, t.allow_ips.join(","), t.rpm_limit, t.tpm_limit, t.created_at
+        ],
+    )?;
+    t.id = tx.last_insert_rowid();
+    tx.commit()?;
+    Ok(t)
+}
+
+/// Change a token; `owner` limits the change to that user's tokens (None: any, for admins).
+pub fn update(conn: &mut Connection, id: i64, owner: Option<&str>, fields: TokenFields) -> StoreResult<Token> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut t = tx
+        .query_row(&format!("SELECT {COLS} FROM tokens WHERE id = ?1"), [id], from_row)
+        .optional()?
+        .filter(|t| owner.is_none_or(|o| o == t.user_id))
+        .ok_or_else(|| StoreError::NotFound(format!("token {id} not found")))?;
+    apply(&mut t, fields)?;
+    tx.execute(
+        "UPDATE tokens SET name=?1, status=?2, quota_limit_nano=?3, expired_time=?4, models=?5, \"group\"=?6, allow_ips=?7, rpm_limit=?8, tpm_limit=?9 WHERE id=?10",
+        params![
+            t.name, t.status, t.quota_limit_nano, t.expired_time, t.models.join(","), t.group,
+            t.allow_ips.join(","), t.rpm_limit, t.tpm_limit, t.id
+        ],
+    )?;
+    tx.commit()?;
+    Ok(t)
+}
+
+/// Delete (revoke) a token; `owner` as in [`update`].
+pub fn delete(conn: &mut Connection, id: i64, owner: Option<&str>) -> StoreResult<()> {
+    let n = match owner {
+        Some(o) => conn.execute("DELETE FROM tokens WHERE id = ?1 AND user_id = ?2", params![id, o])?,
+        None => conn.execute("DELETE FROM tokens WHERE id = ?1", [id])?,
+    };
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("token {id} not found")));
+    }
+    Ok(())
+}
+
+/// One token; `owner` as in [`update`].
+pub fn get(conn: &Connection, id: i64, owner: Option<&str>) -> StoreResult<Option<Token>> {
+    Ok(conn
+        .query_row(&format!("SELECT {COLS} FROM tokens WHERE id = ?1"), [id], from_row)
+        .optional()?
+        .filter(|t| owner.is_none_or(|o| o == t.user_id)))
+}
+
+/// Tokens of one user, or all tokens when `owner` is None.
+pub fn list(conn: &Connection, owner: Option<&str>) -> StoreResult<Vec<Token>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLS} FROM tokens WHERE (?1 IS NULL OR user_id = ?1) ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([owner], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
