@@ -1,1 +1,62 @@
-fn main() {}
+//! `burncloud`: the desktop app (window + tray + gateway in-process) and, with a
+//! subcommand, the headless gateway and the command-line tools.
+//!
+//! This crate only wires things together: business rules live in `gateway-core`
+//! (gateway) and `llama-manager` (local models).
+
+mod cli;
+mod controller;
+mod price;
+mod router;
+mod views;
+
+#[cfg(feature = "desktop")]
+mod desktop;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = matches!(cli.command, Some(Command::Price(_)));
+    init_logging(quiet);
+    let config = match gateway_core::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Some(Command::Router) => router::run(config),
+        Some(Command::Price(cmd)) => price::run(&config, cmd),
+        None => run_app(config),
+    }
+}
+
+fn init_logging(quiet: bool) {
+    let default = if quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The no-argument entry: the desktop app where there is a display, else the router.
+fn run_app(config: gateway_core::Config) -> ExitCode {
+    #[cfg(feature = "desktop")]
+    {
+        if desktop::display_available() {
+            return desktop::run(config);
+        }
+        eprintln!("No display found (DISPLAY/WAYLAND_DISPLAY unset): running the headless gateway instead.");
+    }
+    #[cfg(not(feature = "desktop"))]
+    eprintln!("This burncloud was built without the desktop feature: running the headless gateway.");
+    router::run(config)
+}

@@ -1,0 +1,104 @@
+//! The in-process gateway as the desktop sees it: open once, start/stop listening
+//! (tray toggle), and a status the views subscribe to.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use gateway_core::{Config, Gateway, ServeHandle};
+use tokio::sync::watch;
+
+use crate::views::{GatewayInfo, GatewayState};
+
+/// Owns the gateway for the app's lifetime.
+pub struct GatewayController {
+    config: Config,
+    gateway: tokio::sync::Mutex<Option<Gateway>>,
+    serving: tokio::sync::Mutex<Option<ServeHandle>>,
+    status: watch::Sender<GatewayInfo>,
+    last_url: Mutex<String>,
+}
+
+impl GatewayController {
+    pub fn new(config: Config) -> Self {
+        let url = format!("http://{}:{}", config.host, config.port);
+        let info = GatewayInfo {
+            url: url.clone(),
+            state: GatewayState::Starting,
+            data_dir: config.data_dir.display().to_string(),
+        };
+        GatewayController {
+            config,
+            gateway: tokio::sync::Mutex::new(None),
+            serving: tokio::sync::Mutex::new(None),
+            status: watch::channel(info).0,
+            last_url: Mutex::new(url),
+        }
+    }
+
+    /// Current status.
+    pub fn status(&self) -> GatewayInfo {
+        self.status.borrow().clone()
+    }
+
+    /// Changes of the status.
+    pub fn subscribe(&self) -> watch::Receiver<GatewayInfo> {
+        self.status.subscribe()
+    }
+
+    fn publish(&self, state: GatewayState) {
+        let url = self.last_url.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.status.send_modify(|i| {
+            i.state = state;
+            i.url = url;
+        });
+    }
+
+    /// Open the database (once) and start listening. Failures become a status, not a crash.
+    pub async fn start(&self) {
+        let mut gw = self.gateway.lock().await;
+        if gw.is_none() {
+            match Gateway::open(self.config.clone()).await {
+                Ok(g) => *gw = Some(g),
+                Err(e) => {
+                    self.publish(GatewayState::Failed(e.to_string()));
+                    return;
+                }
+            }
+        }
+        let Some(gateway) = gw.as_ref() else { return };
+        let mut serving = self.serving.lock().await;
+        if serving.is_some() {
+            return;
+        }
+        match gateway.serve().await {
+            Ok(h) => {
+                *self.last_url.lock().unwrap_or_else(|p| p.into_inner()) = format!("http://{}", h.local_addr());
+                *serving = Some(h);
+                self.publish(GatewayState::Running);
+            }
+            Err(e) => self.publish(GatewayState::Failed(e.to_string())),
+        }
+    }
+
+    /// Stop listening (the state and database stay open).
+    pub async fn stop(&self) {
+        if let Some(h) = self.serving.lock().await.take() {
+            h.stop(Duration::from_secs(5)).await;
+        }
+        self.publish(GatewayState::Stopped);
+    }
+
+    /// Start when stopped or failed, stop when running.
+    pub async fn toggle(&self) {
+        let running = self.serving.lock().await.is_some();
+        if running { self.stop().await } else { self.start().await }
+    }
+
+    /// Stop listening and flush usage (on quit).
+    pub async fn shutdown(&self) {
+        self.stop().await;
+        if let Some(g) = self.gateway.lock().await.take() {
+            g.shutdown().await;
+        }
+    }
+}

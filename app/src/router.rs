@@ -1,0 +1,68 @@
+//! `burncloud router`: the headless gateway until SIGINT/SIGTERM.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use gateway_core::{Config, Gateway};
+
+/// Build the runtime, serve, stop gracefully on a signal.
+pub fn run(config: Config) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let gateway = match Gateway::open(config).await {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let handle = match gateway.serve().await {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("error: {e}");
+                gateway.shutdown().await;
+                return ExitCode::FAILURE;
+            }
+        };
+        println!(
+            "BurnCloud gateway listening on http://{} (data: {})",
+            handle.local_addr(),
+            data_dir.display()
+        );
+        shutdown_signal().await;
+        eprintln!("Stopping: finishing in-flight requests and saving usage...");
+        handle.stop(Duration::from_secs(10)).await;
+        gateway.shutdown().await;
+        eprintln!("Stopped.");
+        ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
