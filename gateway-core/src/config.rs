@@ -3,6 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
+use crate::relay::RelaySettings;
+
 /// Everything the gateway needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -16,6 +18,8 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Relay timeouts, retry budget, breaker thresholds.
+    pub relay: RelaySettings,
 }
 
 /// Configuration errors: always a message a person can act on.
@@ -67,7 +71,10 @@ impl Config {
             data_dir,
             database_path,
             jwt_secret: get("JWT_SECRET").filter(|s| !s.is_empty()),
-            max_body_bytes: 32 * 1024 * 1024,
+            max_body_bytes: get("BURNCLOUD_MAX_BODY_BYTES")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(32 * 1024 * 1024),
+            relay: RelaySettings::from_lookup(&get),
         })
     }
 
@@ -81,6 +88,7 @@ impl Config {
             data_dir,
             jwt_secret: None,
             max_body_bytes: 32 * 1024 * 1024,
+            relay: RelaySettings::default(),
         }
     }
 }

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{self, JwtKeys};
 use crate::config::Config;
-use crate::relay::{RelaySettings, RelayState, UsageWriter};
+use crate::relay::{RelayState, UsageWriter};
 use crate::snapshot::Snapshot;
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
@@ -58,8 +58,7 @@ impl Gateway {
         };
         let snapshot = store.run(|c| Snapshot::load(c)).await?;
         let (writer, writer_task) = UsageWriter::start(store.clone());
-        let settings = RelaySettings::from_lookup(|k| std::env::var(k).ok());
-        let relay = RelayState::new(settings, writer).map_err(|e| StartError::Client(e.to_string()))?;
+        let relay = RelayState::new(config.relay.clone(), writer).map_err(|e| StartError::Client(e.to_string()))?;
         relay.ledger.sync(&snapshot);
         let state = AppState::new(config, store, JwtKeys::new(secret.as_bytes()), snapshot, relay);
         let watcher_task = tokio::spawn(watch_config(state.clone()));

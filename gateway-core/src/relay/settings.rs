@@ -42,7 +42,7 @@ impl RelaySettings {
     /// Defaults overridden by `BURNCLOUD_CONNECT_TIMEOUT_MS`, `BURNCLOUD_FIRST_BYTE_TIMEOUT_MS`,
     /// `BURNCLOUD_IDLE_TIMEOUT_MS`, `BURNCLOUD_MAX_ATTEMPTS`, `BURNCLOUD_BREAKER_MIN_ERRORS`,
     /// `BURNCLOUD_BREAKER_COOLDOWN_MS`.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Self {
         let mut s = RelaySettings::default();
         let ms = |k: &str| get(k).and_then(|v| v.parse::<u64>().ok()).map(Duration::from_millis);
         if let Some(d) = ms("BURNCLOUD_CONNECT_TIMEOUT_MS") {

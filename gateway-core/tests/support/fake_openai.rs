@@ -1,0 +1,238 @@
+//! A fake OpenAI-compatible upstream on loopback, speaking the documented wire format
+//! (chat completions, completions, embeddings, SSE with `[DONE]`, usage chunk when
+//! `stream_options.include_usage`, OpenAI error bodies), with injectable faults.
+//! Used by integration tests, the Python SDK tests and the benchmark.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// What the fake does with the next requests.
+#[derive(Debug, Clone)]
+pub enum Behavior {
+    /// Answer normally.
+    Ok,
+    /// Answer with this status and an OpenAI error body.
+    Status(u16),
+    /// Accept the connection, never answer headers for this long.
+    Hang(Duration),
+    /// Stream: wait this long before the first chunk.
+    SlowFirstByte(Duration),
+    /// Stream: send this many content chunks, then cut the connection.
+    CutAfter(usize),
+}
+
+/// A request as the fake received it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+    pub raw: Bytes,
+}
+
+/// Shared fake state.
+#[derive(Debug)]
+pub struct Fake {
+    pub behavior: Mutex<Behavior>,
+    pub seen: Mutex<Vec<Seen>>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    /// Content pieces of a streamed answer (each one chunk).
+    pub pieces: Vec<&'static str>,
+}
+
+impl Fake {
+    pub fn new() -> Arc<Fake> {
+        Arc::new(Fake {
+            behavior: Mutex::new(Behavior::Ok),
+            seen: Mutex::new(Vec::new()),
+            prompt_tokens: 12,
+            completion_tokens: 3,
+            pieces: vec!["Hello", " from", " fake"],
+        })
+    }
+    pub fn set(&self, b: Behavior) {
+        *self.behavior.lock().unwrap() = b;
+    }
+    pub fn hits(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+    pub fn last(&self) -> Option<Seen> {
+        self.seen.lock().unwrap().last().cloned()
+    }
+}
+
+/// Start a fake on 127.0.0.1 with a free port.
+pub async fn start(fake: Arc<Fake>) -> SocketAddr {
+    let app = Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(embeddings))
+        .with_state(fake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+fn record(fake: &Fake, path: &str, headers: &HeaderMap, raw: &Bytes) -> Value {
+    let body: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
+    fake.seen.lock().unwrap().push(Seen {
+        path: path.to_string(),
+        authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string),
+        body: body.clone(),
+        raw: raw.clone(),
+    });
+    body
+}
+
+/// The OpenAI error body for a status.
+pub fn error_body(status: u16) -> Value {
+    match status {
+        401 => json!({"error": {"message": "Incorrect API key provided: sk-****. You can find your API key at https://platform.openai.com/account/api-keys.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
+        429 => json!({"error": {"message": "Rate limit reached for requests", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
+        400 => json!({"error": {"message": "Invalid 'messages': empty array.", "type": "invalid_request_error", "param": "messages", "code": "empty_array"}}),
+        _ => json!({"error": {"message": "The server had an error while processing your request. Sorry about that!", "type": "server_error", "param": null, "code": null}}),
+    }
+}
+
+async fn fault(fake: &Fake) -> Option<Response> {
+    let b = fake.behavior.lock().unwrap().clone();
+    match b {
+        Behavior::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap();
+            Some((status, axum::Json(error_body(code))).into_response())
+        }
+        Behavior::Hang(d) => {
+            tokio::time::sleep(d).await;
+            Some(StatusCode::GATEWAY_TIMEOUT.into_response())
+        }
+        _ => None,
+    }
+}
+
+fn usage(fake: &Fake) -> Value {
+    json!({"prompt_tokens": fake.prompt_tokens, "completion_tokens": fake.completion_tokens, "total_tokens": fake.prompt_tokens + fake.completion_tokens})
+}
+
+async fn chat(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> Response {
+    let body = record(&fake, "/v1/chat/completions", &headers, &raw);
+    if let Some(r) = fault(&fake).await {
+        return r;
+    }
+    let model = body["model"].as_str().unwrap_or("unknown").to_string();
+    if body["stream"].as_bool() == Some(true) {
+        let include_usage = body["stream_options"]["include_usage"].as_bool() == Some(true);
+        return stream_chat(fake.clone(), model, include_usage);
+    }
+    axum::Json(json!({
+        "id": "chatcmpl-fake123",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
+        "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": fake.pieces.concat(), "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
+        "usage": usage(&fake),
+    }))
+    .into_response()
+}
+
+fn chunk(model: &str, delta: Value, finish: Value, include_usage: bool) -> String {
+    let mut c = json!({
+        "id": "chatcmpl-fake123", "object": "chat.completion.chunk", "created": 1_700_000_000,
+        "model": model, "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+    });
+    if include_usage {
+        c["usage"] = Value::Null;
+    }
+    format!("data: {c}\n\n")
+}
+
+fn stream_chat(fake: Arc<Fake>, model: String, include_usage: bool) -> Response {
+    let behavior = fake.behavior.lock().unwrap().clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    tokio::spawn(async move {
+        if let Behavior::SlowFirstByte(d) = behavior {
+            tokio::time::sleep(d).await;
+        }
+        let mut events = vec![chunk(&model, json!({"role": "assistant", "content": ""}), Value::Null, include_usage)];
+        for p in &fake.pieces {
+            events.push(chunk(&model, json!({"content": p}), Value::Null, include_usage));
+        }
+        events.push(chunk(&model, json!({}), json!("stop"), include_usage));
+        if include_usage {
+            let u = json!({"id": "chatcmpl-fake123", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model, "system_fingerprint": "fp_fake", "choices": [], "usage": usage(&fake)});
+            events.push(format!("data: {u}\n\n"));
+        }
+        events.push("data: [DONE]\n\n".to_string());
+        for (i, e) in events.into_iter().enumerate() {
+            if let Behavior::CutAfter(n) = behavior
+                && i > n
+            {
+                let _ = tx.send(Err(std::io::Error::other("cut"))).await;
+                return;
+            }
+            if tx.send(Ok(Bytes::from(e))).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let stream = tokio_stream_from(rx);
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+async fn completions(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> Response {
+    let body = record(&fake, "/v1/completions", &headers, &raw);
+    if let Some(r) = fault(&fake).await {
+        return r;
+    }
+    axum::Json(json!({
+        "id": "cmpl-fake", "object": "text_completion", "created": 1_700_000_000,
+        "model": body["model"], "system_fingerprint": "fp_fake",
+        "choices": [{"text": fake.pieces.concat(), "index": 0, "logprobs": null, "finish_reason": "length"}],
+        "usage": usage(&fake),
+    }))
+    .into_response()
+}
+
+async fn embeddings(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> Response {
+    let body = record(&fake, "/v1/embeddings", &headers, &raw);
+    if let Some(r) = fault(&fake).await {
+        return r;
+    }
+    let inputs = match &body["input"] {
+        Value::Array(a) => a.len(),
+        _ => 1,
+    };
+    let data: Vec<Value> = (0..inputs)
+        .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.0023064255, -0.009327292, 0.015797347]}))
+        .collect();
+    axum::Json(json!({
+        "object": "list", "data": data, "model": body["model"],
+        "usage": {"prompt_tokens": fake.prompt_tokens, "total_tokens": fake.prompt_tokens},
+    }))
+    .into_response()
+}
