@@ -291,9 +291,27 @@ async fn relay(state: Shared, ep: Endpoint, addr: SocketAddr, headers: HeaderMap
             ),
             _ => None,
         };
-        match state.relay.ledger.admit(t.id, t.quota_limit_nano, estimate) {
-            Admission::Admitted(r) => settle.reservation = r,
-            Admission::Exhausted => return settle.reject(OpenAiError::insufficient_quota()),
+        // Quota reserved by requests in flight: wait (bounded) for them to settle.
+        let wait_until = tokio::time::Instant::now() + state.relay.settings.first_byte_timeout;
+        loop {
+            let released = state.relay.ledger.released(t.id);
+            let notified = released.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match state.relay.ledger.admit(t.id, t.quota_limit_nano, estimate) {
+                Admission::Admitted(r) => {
+                    settle.reservation = r;
+                    break;
+                }
+                Admission::Exhausted => return settle.reject(OpenAiError::insufficient_quota()),
+                Admission::Busy => {
+                    if tokio::time::timeout_at(wait_until, notified).await.is_err() {
+                        return settle.reject(OpenAiError::rate_limited(
+                            "Too many concurrent requests for the quota left on this API key",
+                        ));
+                    }
+                }
+            }
         }
     }
 

@@ -10,6 +10,8 @@ use crate::snapshot::Snapshot;
 /// Per-token quota state.
 #[derive(Debug, Default)]
 struct Account {
+    /// Woken whenever a reservation is released.
+    released: Arc<tokio::sync::Notify>,
     /// Spent, settled (nano-dollars), including what the writer has not yet stored.
     used: i64,
     /// Reserved by requests in flight.
@@ -31,6 +33,8 @@ pub enum Admission {
     Admitted(i64),
     /// The quota is spent.
     Exhausted,
+    /// Quota remains but is reserved by requests in flight: wait for one to settle.
+    Busy,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -87,8 +91,13 @@ impl Ledger {
             a.reserved += want;
             Admission::Admitted(want)
         } else {
-            Admission::Exhausted
+            Admission::Busy
         }
+    }
+
+    /// Notified when a reservation of this token is released (see [`Admission::Busy`]).
+    pub fn released(&self, token_id: i64) -> Arc<tokio::sync::Notify> {
+        lock(&self.account(token_id)).released.clone()
     }
 
     /// Settle a request: release its reservation and add its real cost.
@@ -98,6 +107,7 @@ impl Ledger {
         a.reserved = (a.reserved - reservation).max(0);
         a.used += cost;
         a.largest = a.largest.max(cost);
+        a.released.notify_waiters();
     }
 }
 
@@ -116,7 +126,7 @@ mod tests {
         let l = Ledger::default();
         let Admission::Admitted(r) = l.admit(1, 1000, None) else { panic!() };
         assert_eq!(r, 1000);
-        assert_eq!(l.admit(1, 1000, None), Admission::Exhausted);
+        assert_eq!(l.admit(1, 1000, None), Admission::Busy);
         l.settle(1, r, 100);
         assert_eq!(l.used(1), 100);
         // Now each request reserves twice the largest seen cost.

@@ -125,12 +125,15 @@ impl TestGateway {
         self.state().relay.writer.flush().await;
     }
 
-    pub async fn stop(mut self) {
+    /// Stop gracefully; the data dir is handed back so its database can be inspected.
+    pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(h) = self.handle.take() {
             h.stop(Duration::from_secs(2)).await;
         }
         if let Some(g) = self.gateway.take() {
             g.shutdown().await;
         }
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
     }
 }
