@@ -59,7 +59,7 @@ impl Page {
         match self {
             Page::Dashboard => "◫",
             Page::Channels => "⇄",
-            Page::Tokens => "⚿",
+            Page::Tokens => "◈",
             Page::Models => "▣",
             Page::Logs => "≣",
             Page::Pricing => "$",
@@ -79,7 +79,7 @@ pub fn Shell(info: GatewayInfo, initial_page: Option<Page>, on_toggle: Option<Ev
     rsx! {
         div { class: "bc-shell",
             nav { class: "bc-nav", "aria-label": "Main navigation",
-                div { class: "bc-brand", span { class: "bc-brand-mark", "🔥" } span { "BurnCloud" } }
+                div { class: "bc-brand", span { class: "bc-brand-mark", "B" } span { "BurnCloud" } }
                 for p in Page::ALL {
                     button {
                         key: "{p.title()}",
@@ -147,5 +147,60 @@ fn Upcoming(page: Page, url: String) -> Element {
             p { "This page is not built yet." }
             p { class: "bc-caption", "Meanwhile use {api} on {url}." }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(info: GatewayInfo, page: Page) -> String {
+        let mut dom = VirtualDom::new_with_props(
+            move |(info, page): (GatewayInfo, Page)| rsx! { Shell { info, initial_page: page } },
+            (info, page),
+        );
+        dom.rebuild_in_place();
+        dioxus_ssr::render(&dom)
+    }
+
+    fn info(state: GatewayState) -> GatewayInfo {
+        GatewayInfo { url: "http://127.0.0.1:3000".into(), state, data_dir: "/data".into() }
+    }
+
+    #[test]
+    fn dashboard_shows_url_and_running_state() {
+        let html = render(info(GatewayState::Running), Page::Dashboard);
+        assert!(html.contains("http://127.0.0.1:3000/v1"), "{html}");
+        assert!(html.contains("bc-badge-success"));
+        assert!(html.contains(">Running<"));
+        assert!(!html.contains("gateway-error"));
+        for p in Page::ALL {
+            assert!(html.contains(p.title()), "nav lists {}", p.title());
+        }
+        assert!(html.contains("aria-current=\"page\""));
+    }
+
+    #[test]
+    fn a_busy_port_is_said_plainly() {
+        let msg = "port 3000 on 127.0.0.1 is already in use: stop the other program or choose another port with PORT=<n>";
+        let html = render(info(GatewayState::Failed(msg.into())), Page::Dashboard);
+        assert!(html.contains("Not running"));
+        assert!(html.contains("already in use"), "{html}");
+        assert!(html.contains("role=\"alert\""));
+    }
+
+    #[test]
+    fn unbuilt_pages_say_so() {
+        let html = render(info(GatewayState::Stopped), Page::Channels);
+        assert!(html.contains("not built yet"));
+        assert!(html.contains("/console/api/channel"));
+        assert!(!html.contains("gateway-card"));
+    }
+
+    #[test]
+    fn stylesheet_uses_fluent_tokens_for_light_and_dark() {
+        assert!(STYLESHEET.contains("--colorBrandBackground: #0f6cbd"));
+        assert!(STYLESHEET.contains("prefers-color-scheme: dark"));
+        assert!(STYLESHEET.contains("var(--shadow4)"));
     }
 }

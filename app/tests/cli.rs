@@ -1,0 +1,203 @@
+//! The real `burncloud` binary: pricing CLI, router start/stop, busy port.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_burncloud");
+
+fn burncloud(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("BURNCLOUD_DATA_DIR", dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("BURNCLOUD_DATABASE_URL")
+        .output()
+        .expect("burncloud runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn seed_002_price_examples_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, out, err) = burncloud(d, &["price", "set", "gpt-4", "--input", "30.0", "--output", "60.0"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "Set gpt-4: input $30.00 / 1M tokens, output $60.00 / 1M tokens");
+    let (code, out, _) = burncloud(d, &["price", "set", "gpt-4-turbo", "--alias", "gpt-4"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "Set gpt-4-turbo as an alias of gpt-4 (input $30.00 / 1M tokens, output $60.00 / 1M tokens)");
+    // Each command is a new process: the prices survived a restart.
+    let (code, out, _) = burncloud(d, &["price", "get", "gpt-4"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "gpt-4: input $30.00 / 1M tokens, output $60.00 / 1M tokens");
+    let (code, out, _) = burncloud(d, &["price", "get", "gpt-4-turbo"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "gpt-4-turbo (alias of gpt-4): input $30.00 / 1M tokens, output $60.00 / 1M tokens");
+    let (code, out, _) = burncloud(d, &["price", "list"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].starts_with("MODEL"));
+    assert!(lines[1].starts_with("gpt-4 ") && lines[1].contains("$30.00") && lines[1].contains("$60.00") && lines[1].ends_with('-'));
+    assert!(lines[2].starts_with("gpt-4-turbo") && lines[2].ends_with("gpt-4"));
+    // Deleting a price others alias is refused and changes nothing.
+    let (code, _, err) = burncloud(d, &["price", "delete", "gpt-4"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("gpt-4-turbo"), "{err}");
+    let (code, out, _) = burncloud(d, &["price", "delete", "gpt-4-turbo"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "Deleted the price of gpt-4-turbo");
+    let (code, out, _) = burncloud(d, &["price", "delete", "gpt-4"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _, err) = burncloud(d, &["price", "get", "gpt-4"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no price for gpt-4"), "{err}");
+    let (_, out, _) = burncloud(d, &["price", "list"]);
+    assert!(out.contains("No prices set"));
+}
+
+#[test]
+fn price_bad_input_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, _, err) = burncloud(d, &["price", "set", "m", "--input", "abc", "--output", "1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--input") && err.contains("not a number"), "{err}");
+    let (code, _, err) = burncloud(d, &["price", "set", "m", "--input", "-1", "--output", "1"]);
+    assert_ne!(code, 0, "{err}");
+    let (code, _, err) = burncloud(d, &["price", "set", "m", "--input", "1"]);
+    assert_eq!(code, 2, "clap usage error: {err}");
+    let (code, _, err) = burncloud(d, &["price", "set", "m", "--alias", "nothing"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no price for nothing"), "{err}");
+    let (_, out, _) = burncloud(d, &["price", "list"]);
+    assert!(out.contains("No prices set"), "nothing half-written: {out}");
+}
+
+#[test]
+fn version_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = burncloud(dir.path(), &["--version"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), format!("burncloud {}", env!("CARGO_PKG_VERSION")));
+    let (code, out, _) = burncloud(dir.path(), &["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("router") && out.contains("price"));
+}
+
+struct Router {
+    child: Child,
+    addr: String,
+}
+
+impl Router {
+    fn start(dir: &std::path::Path, port: u16) -> Result<Router, String> {
+        let mut child = Command::new(BIN)
+            .arg("router")
+            .env("BURNCLOUD_DATA_DIR", dir)
+            .env("PORT", port.to_string())
+            .env("HOST", "127.0.0.1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        match line.split("http://").nth(1) {
+            Some(rest) => Ok(Router { addr: rest.split_whitespace().next().unwrap().to_string(), child }),
+            None => {
+                let status = child.wait().unwrap();
+                let mut err = String::new();
+                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+                Err(format!("exit {:?}: {err}", status.code()))
+            }
+        }
+    }
+
+    fn terminate(mut self) -> i32 {
+        unsafe_kill(self.child.id(), 15);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("router did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: u32, sig: i32) {
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
+
+#[test]
+fn router_serves_stops_on_sigterm_and_refuses_a_busy_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = Router::start(dir.path(), 0).expect("router starts");
+    let health: serde_json::Value = reqwest::blocking::get(format!("http://{}/health", router.addr)).unwrap().json().unwrap();
+    assert_eq!(health["status"], "ok");
+    // A second router on the same port: clear message, non-zero exit.
+    let port: u16 = router.addr.rsplit(':').next().unwrap().parse().unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let err = match Router::start(dir2.path(), port) {
+        Err(e) => e,
+        Ok(_) => panic!("second router bound a busy port"),
+    };
+    assert!(err.contains("exit Some(1)") && err.contains("already in use"), "{err}");
+    assert_eq!(router.terminate(), 0, "graceful stop exits 0");
+}
+
+#[path = "../../gateway-core/tests/support/fake_openai.rs"]
+mod fake_openai;
+
+#[test]
+fn a_running_router_bills_with_a_price_set_by_the_cli_within_a_second() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = fake_openai::Fake::new();
+    let upstream = rt.block_on(fake_openai::start(fake.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let router = Router::start(dir.path(), 0).expect("router starts");
+    let base = format!("http://{}", router.addr);
+    let client = reqwest::blocking::Client::new();
+    let post = |path: &str, token: Option<&str>, body: serde_json::Value| -> serde_json::Value {
+        let mut rb = client.post(format!("{base}{path}")).json(&body);
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb.send().unwrap().json().unwrap()
+    };
+    let reg = post("/api/auth/register", None, serde_json::json!({"username": "admin", "password": "YourSecurePassword!"}));
+    let token = reg["data"]["token"].as_str().unwrap().to_string();
+    post(
+        "/console/api/channel",
+        Some(&token),
+        serde_json::json!({"name": "fake", "type": 1, "key": "sk-upstream-0123456789", "base_url": format!("http://{upstream}"), "models": "cli-model"}),
+    );
+    let (code, _, err) = burncloud(dir.path(), &["price", "set", "cli-model", "--input", "2", "--output", "4"]);
+    assert_eq!(code, 0, "{err}");
+    std::thread::sleep(Duration::from_millis(1000));
+    let chat = post("/v1/chat/completions", Some(&token), serde_json::json!({"model": "cli-model", "messages": []}));
+    assert_eq!(chat["usage"]["prompt_tokens"], 12, "{chat}");
+    std::thread::sleep(Duration::from_millis(200));
+    let bill: serde_json::Value = client.get(format!("{base}/api/billing/summary")).bearer_auth(&token).send().unwrap().json().unwrap();
+    // 12 × $2/1M + 3 × $4/1M = $0.000036
+    assert_eq!(bill["data"]["total_cost_usd"], 0.000036, "{bill}");
+    assert_eq!(router.terminate(), 0);
+}
