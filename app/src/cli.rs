@@ -41,10 +41,20 @@ pub struct PriceSet {
     /// The model name as clients send it.
     pub model: String,
     /// USD per 1M prompt tokens.
-    #[arg(long, value_name = "USD", conflicts_with = "alias", required_unless_present = "alias")]
+    #[arg(
+        long,
+        value_name = "USD",
+        conflicts_with = "alias",
+        required_unless_present = "alias"
+    )]
     pub input: Option<String>,
     /// USD per 1M completion tokens.
-    #[arg(long, value_name = "USD", conflicts_with = "alias", required_unless_present = "alias")]
+    #[arg(
+        long,
+        value_name = "USD",
+        conflicts_with = "alias",
+        required_unless_present = "alias"
+    )]
     pub output: Option<String>,
     /// USD per 1M cached prompt tokens (optional).
     #[arg(long, value_name = "USD", conflicts_with = "alias")]

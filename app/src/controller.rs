@@ -46,7 +46,11 @@ impl GatewayController {
     }
 
     fn publish(&self, state: GatewayState) {
-        let url = self.last_url.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let url = self
+            .last_url
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         self.status.send_modify(|i| {
             i.state = state;
             i.url = url;
@@ -72,7 +76,8 @@ impl GatewayController {
         }
         match gateway.serve().await {
             Ok(h) => {
-                *self.last_url.lock().unwrap_or_else(|p| p.into_inner()) = format!("http://{}", h.local_addr());
+                *self.last_url.lock().unwrap_or_else(|p| p.into_inner()) =
+                    format!("http://{}", h.local_addr());
                 *serving = Some(h);
                 self.publish(GatewayState::Running);
             }
@@ -91,7 +96,11 @@ impl GatewayController {
     /// Start when stopped or failed, stop when running.
     pub async fn toggle(&self) {
         let running = self.serving.lock().await.is_some();
-        if running { self.stop().await } else { self.start().await }
+        if running {
+            self.stop().await
+        } else {
+            self.start().await
+        }
     }
 
     /// Stop listening and flush usage (on quit).

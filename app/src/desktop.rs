@@ -11,7 +11,7 @@ use dioxus::prelude::*;
 use gateway_core::Config;
 
 use crate::controller::GatewayController;
-use crate::views::{GatewayInfo, Shell, STYLESHEET};
+use crate::views::{GatewayInfo, STYLESHEET, Shell};
 
 /// Whether a graphical session is available.
 pub fn display_available() -> bool {
@@ -25,7 +25,10 @@ pub fn display_available() -> bool {
 
 /// Run the window with the gateway in-process on one multi-thread runtime.
 pub fn run(config: Config) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -36,7 +39,9 @@ pub fn run(config: Config) -> ExitCode {
     let controller = Arc::new(GatewayController::new(config));
     rt.block_on(controller.start());
     match controller.status().state {
-        crate::views::GatewayState::Running => println!("BurnCloud gateway listening on {}", controller.status().url),
+        crate::views::GatewayState::Running => {
+            println!("BurnCloud gateway listening on {}", controller.status().url)
+        }
         crate::views::GatewayState::Failed(e) => eprintln!("gateway not started: {e}"),
         _ => {}
     }
@@ -58,7 +63,10 @@ pub fn run(config: Config) -> ExitCode {
     let handle = rt.handle().clone();
     dioxus::LaunchBuilder::desktop()
         .with_cfg(cfg)
-        .with_context(AppContext { controller: controller.clone(), rt: handle })
+        .with_context(AppContext {
+            controller: controller.clone(),
+            rt: handle,
+        })
         .launch(App);
     // The window closed: stop the gateway and flush usage before exiting.
     rt.block_on(controller.shutdown());
@@ -98,7 +106,9 @@ fn build_tray(toggle: &MenuItem) -> Result<TrayIcon, String> {
     let quit = MenuItem::with_id(MENU_QUIT, "Quit BurnCloud", true, None);
     menu.append_items(&[&open, toggle, &PredefinedMenuItem::separator(), &quit])
         .map_err(|e| e.to_string())?;
-    let mut builder = TrayIconBuilder::new().with_menu(Box::new(menu)).with_tooltip("BurnCloud");
+    let mut builder = TrayIconBuilder::new()
+        .with_menu(Box::new(menu))
+        .with_tooltip("BurnCloud");
     if let Some(icon) = tray_icon_image() {
         builder = builder.with_icon(icon);
     }
@@ -133,7 +143,11 @@ fn App() -> Element {
         }
     });
     {
-        let label = if info().state == crate::views::GatewayState::Running { "Stop gateway" } else { "Start gateway" };
+        let label = if info().state == crate::views::GatewayState::Running {
+            "Stop gateway"
+        } else {
+            "Start gateway"
+        };
         toggle_item.set_text(label);
     }
     let on_menu = {

@@ -54,9 +54,13 @@ fn run_app(config: gateway_core::Config) -> ExitCode {
         if desktop::display_available() {
             return desktop::run(config);
         }
-        eprintln!("No display found (DISPLAY/WAYLAND_DISPLAY unset): running the headless gateway instead.");
+        eprintln!(
+            "No display found (DISPLAY/WAYLAND_DISPLAY unset): running the headless gateway instead."
+        );
     }
     #[cfg(not(feature = "desktop"))]
-    eprintln!("This burncloud was built without the desktop feature: running the headless gateway.");
+    eprintln!(
+        "This burncloud was built without the desktop feature: running the headless gateway."
+    );
     router::run(config)
 }

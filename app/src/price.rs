@@ -49,10 +49,16 @@ fn execute(config: &Config, cmd: PriceCommand) -> Result<String, String> {
         PriceCommand::List => {
             let list = store.with(|c| prices::list(c)).map_err(|e| e.to_string())?;
             if list.is_empty() {
-                return Ok("No prices set. Add one with: burncloud price set MODEL --input X --output Y".into());
+                return Ok(
+                    "No prices set. Add one with: burncloud price set MODEL --input X --output Y"
+                        .into(),
+                );
             }
             let width = list.iter().map(|p| p.model.len()).max().unwrap_or(5).max(5);
-            let mut out = format!("{:<width$}  {:>12}  {:>12}  ALIAS OF", "MODEL", "INPUT/1M", "OUTPUT/1M");
+            let mut out = format!(
+                "{:<width$}  {:>12}  {:>12}  ALIAS OF",
+                "MODEL", "INPUT/1M", "OUTPUT/1M"
+            );
             for p in &list {
                 out.push_str(&format!(
                     "\n{:<width$}  {:>12}  {:>12}  {}",
@@ -64,18 +70,38 @@ fn execute(config: &Config, cmd: PriceCommand) -> Result<String, String> {
             }
             Ok(out)
         }
-        PriceCommand::Set(PriceSet { model, input, output, cache_read, cache_write, alias }) => {
+        PriceCommand::Set(PriceSet {
+            model,
+            input,
+            output,
+            cache_read,
+            cache_write,
+            alias,
+        }) => {
             if let Some(target) = alias {
-                let p = store.with(|c| prices::set_alias(c, &model, &target)).map_err(|e| e.to_string())?;
-                return Ok(format!("Set {model} as an alias of {target} ({})", describe(&p)));
+                let p = store
+                    .with(|c| prices::set_alias(c, &model, &target))
+                    .map_err(|e| e.to_string())?;
+                return Ok(format!(
+                    "Set {model} as an alias of {target} ({})",
+                    describe(&p)
+                ));
             }
             let rates = Rates {
                 input: usd("input", input.as_deref().unwrap_or_default())?,
                 output: usd("output", output.as_deref().unwrap_or_default())?,
-                cache_read: cache_read.as_deref().map(|v| usd("cache-read", v)).transpose()?,
-                cache_write: cache_write.as_deref().map(|v| usd("cache-write", v)).transpose()?,
+                cache_read: cache_read
+                    .as_deref()
+                    .map(|v| usd("cache-read", v))
+                    .transpose()?,
+                cache_write: cache_write
+                    .as_deref()
+                    .map(|v| usd("cache-write", v))
+                    .transpose()?,
             };
-            let p = store.with(|c| prices::set(c, &model, rates)).map_err(|e| e.to_string())?;
+            let p = store
+                .with(|c| prices::set(c, &model, rates))
+                .map_err(|e| e.to_string())?;
             Ok(format!("Set {model}: {}", describe(&p)))
         }
         PriceCommand::Get { model } => {
@@ -89,7 +115,9 @@ fn execute(config: &Config, cmd: PriceCommand) -> Result<String, String> {
             })
         }
         PriceCommand::Delete { model } => {
-            store.with(|c| prices::delete(c, &model)).map_err(|e| e.to_string())?;
+            store
+                .with(|c| prices::delete(c, &model))
+                .map_err(|e| e.to_string())?;
             Ok(format!("Deleted the price of {model}"))
         }
     }

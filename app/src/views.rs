@@ -73,7 +73,11 @@ pub const STYLESHEET: &str = include_str!("../../assets/fluent.css");
 
 /// The whole window: navigation on the left, the current page on the right.
 #[component]
-pub fn Shell(info: GatewayInfo, initial_page: Option<Page>, on_toggle: Option<EventHandler<()>>) -> Element {
+pub fn Shell(
+    info: GatewayInfo,
+    initial_page: Option<Page>,
+    on_toggle: Option<EventHandler<()>>,
+) -> Element {
     let mut page = use_signal(|| initial_page.unwrap_or(Page::Dashboard));
     let current = page();
     rsx! {
@@ -111,7 +115,11 @@ pub fn Dashboard(info: GatewayInfo, on_toggle: Option<EventHandler<()>>) -> Elem
         GatewayState::Stopped => ("bc-badge bc-badge-neutral", "Stopped"),
         GatewayState::Failed(_) => ("bc-badge bc-badge-danger", "Not running"),
     };
-    let button_text = if info.state == GatewayState::Running { "Stop gateway" } else { "Start gateway" };
+    let button_text = if info.state == GatewayState::Running {
+        "Stop gateway"
+    } else {
+        "Start gateway"
+    };
     rsx! {
         section { class: "bc-card", id: "gateway-card",
             div { class: "bc-card-header",
@@ -164,7 +172,11 @@ mod tests {
     }
 
     fn info(state: GatewayState) -> GatewayInfo {
-        GatewayInfo { url: "http://127.0.0.1:3000".into(), state, data_dir: "/data".into() }
+        GatewayInfo {
+            url: "http://127.0.0.1:3000".into(),
+            state,
+            data_dir: "/data".into(),
+        }
     }
 
     #[test]

@@ -25,25 +25,47 @@ fn burncloud(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
 fn seed_002_price_examples_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (code, out, err) = burncloud(d, &["price", "set", "gpt-4", "--input", "30.0", "--output", "60.0"]);
+    let (code, out, err) = burncloud(
+        d,
+        &[
+            "price", "set", "gpt-4", "--input", "30.0", "--output", "60.0",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.trim(), "Set gpt-4: input $30.00 / 1M tokens, output $60.00 / 1M tokens");
+    assert_eq!(
+        out.trim(),
+        "Set gpt-4: input $30.00 / 1M tokens, output $60.00 / 1M tokens"
+    );
     let (code, out, _) = burncloud(d, &["price", "set", "gpt-4-turbo", "--alias", "gpt-4"]);
     assert_eq!(code, 0);
-    assert_eq!(out.trim(), "Set gpt-4-turbo as an alias of gpt-4 (input $30.00 / 1M tokens, output $60.00 / 1M tokens)");
+    assert_eq!(
+        out.trim(),
+        "Set gpt-4-turbo as an alias of gpt-4 (input $30.00 / 1M tokens, output $60.00 / 1M tokens)"
+    );
     // Each command is a new process: the prices survived a restart.
     let (code, out, _) = burncloud(d, &["price", "get", "gpt-4"]);
     assert_eq!(code, 0);
-    assert_eq!(out.trim(), "gpt-4: input $30.00 / 1M tokens, output $60.00 / 1M tokens");
+    assert_eq!(
+        out.trim(),
+        "gpt-4: input $30.00 / 1M tokens, output $60.00 / 1M tokens"
+    );
     let (code, out, _) = burncloud(d, &["price", "get", "gpt-4-turbo"]);
     assert_eq!(code, 0);
-    assert_eq!(out.trim(), "gpt-4-turbo (alias of gpt-4): input $30.00 / 1M tokens, output $60.00 / 1M tokens");
+    assert_eq!(
+        out.trim(),
+        "gpt-4-turbo (alias of gpt-4): input $30.00 / 1M tokens, output $60.00 / 1M tokens"
+    );
     let (code, out, _) = burncloud(d, &["price", "list"]);
     assert_eq!(code, 0);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
     assert!(lines[0].starts_with("MODEL"));
-    assert!(lines[1].starts_with("gpt-4 ") && lines[1].contains("$30.00") && lines[1].contains("$60.00") && lines[1].ends_with('-'));
+    assert!(
+        lines[1].starts_with("gpt-4 ")
+            && lines[1].contains("$30.00")
+            && lines[1].contains("$60.00")
+            && lines[1].ends_with('-')
+    );
     assert!(lines[2].starts_with("gpt-4-turbo") && lines[2].ends_with("gpt-4"));
     // Deleting a price others alias is refused and changes nothing.
     let (code, _, err) = burncloud(d, &["price", "delete", "gpt-4"]);
@@ -67,7 +89,10 @@ fn price_bad_input_is_refused_clearly() {
     let d = dir.path();
     let (code, _, err) = burncloud(d, &["price", "set", "m", "--input", "abc", "--output", "1"]);
     assert_eq!(code, 1);
-    assert!(err.contains("--input") && err.contains("not a number"), "{err}");
+    assert!(
+        err.contains("--input") && err.contains("not a number"),
+        "{err}"
+    );
     let (code, _, err) = burncloud(d, &["price", "set", "m", "--input", "-1", "--output", "1"]);
     assert_ne!(code, 0, "{err}");
     let (code, _, err) = burncloud(d, &["price", "set", "m", "--input", "1"]);
@@ -84,7 +109,10 @@ fn version_and_help() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, _) = burncloud(dir.path(), &["--version"]);
     assert_eq!(code, 0);
-    assert_eq!(out.trim(), format!("burncloud {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        out.trim(),
+        format!("burncloud {}", env!("CARGO_PKG_VERSION"))
+    );
     let (code, out, _) = burncloud(dir.path(), &["--help"]);
     assert_eq!(code, 0);
     assert!(out.contains("router") && out.contains("price"));
@@ -110,7 +138,10 @@ impl Router {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
         match line.split("http://").nth(1) {
-            Some(rest) => Ok(Router { addr: rest.split_whitespace().next().unwrap().to_string(), child }),
+            Some(rest) => Ok(Router {
+                addr: rest.split_whitespace().next().unwrap().to_string(),
+                child,
+            }),
             None => {
                 let status = child.wait().unwrap();
                 let mut err = String::new();
@@ -144,14 +175,21 @@ impl Drop for Router {
 }
 
 fn unsafe_kill(pid: u32, sig: i32) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 #[test]
 fn router_serves_stops_on_sigterm_and_refuses_a_busy_port() {
     let dir = tempfile::tempdir().unwrap();
     let router = Router::start(dir.path(), 0).expect("router starts");
-    let health: serde_json::Value = reqwest::blocking::get(format!("http://{}/health", router.addr)).unwrap().json().unwrap();
+    let health: serde_json::Value =
+        reqwest::blocking::get(format!("http://{}/health", router.addr))
+            .unwrap()
+            .json()
+            .unwrap();
     assert_eq!(health["status"], "ok");
     // A second router on the same port: clear message, non-zero exit.
     let port: u16 = router.addr.rsplit(':').next().unwrap().parse().unwrap();
@@ -160,7 +198,10 @@ fn router_serves_stops_on_sigterm_and_refuses_a_busy_port() {
         Err(e) => e,
         Ok(_) => panic!("second router bound a busy port"),
     };
-    assert!(err.contains("exit Some(1)") && err.contains("already in use"), "{err}");
+    assert!(
+        err.contains("exit Some(1)") && err.contains("already in use"),
+        "{err}"
+    );
     assert_eq!(router.terminate(), 0, "graceful stop exits 0");
 }
 
@@ -183,20 +224,37 @@ fn a_running_router_bills_with_a_price_set_by_the_cli_within_a_second() {
         }
         rb.send().unwrap().json().unwrap()
     };
-    let reg = post("/api/auth/register", None, serde_json::json!({"username": "admin", "password": "YourSecurePassword!"}));
+    let reg = post(
+        "/api/auth/register",
+        None,
+        serde_json::json!({"username": "admin", "password": "YourSecurePassword!"}),
+    );
     let token = reg["data"]["token"].as_str().unwrap().to_string();
     post(
         "/console/api/channel",
         Some(&token),
         serde_json::json!({"name": "fake", "type": 1, "key": "sk-upstream-0123456789", "base_url": format!("http://{upstream}"), "models": "cli-model"}),
     );
-    let (code, _, err) = burncloud(dir.path(), &["price", "set", "cli-model", "--input", "2", "--output", "4"]);
+    let (code, _, err) = burncloud(
+        dir.path(),
+        &["price", "set", "cli-model", "--input", "2", "--output", "4"],
+    );
     assert_eq!(code, 0, "{err}");
     std::thread::sleep(Duration::from_millis(1000));
-    let chat = post("/v1/chat/completions", Some(&token), serde_json::json!({"model": "cli-model", "messages": []}));
+    let chat = post(
+        "/v1/chat/completions",
+        Some(&token),
+        serde_json::json!({"model": "cli-model", "messages": []}),
+    );
     assert_eq!(chat["usage"]["prompt_tokens"], 12, "{chat}");
     std::thread::sleep(Duration::from_millis(200));
-    let bill: serde_json::Value = client.get(format!("{base}/api/billing/summary")).bearer_auth(&token).send().unwrap().json().unwrap();
+    let bill: serde_json::Value = client
+        .get(format!("{base}/api/billing/summary"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     // 12 × $2/1M + 3 × $4/1M = $0.000036
     assert_eq!(bill["data"]["total_cost_usd"], 0.000036, "{bill}");
     assert_eq!(router.terminate(), 0);

@@ -17,16 +17,33 @@ impl Drop for Proc {
 }
 
 fn require(tool: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(found, "{tool} is not installed: run `cargo xtask test`, which installs the desktop test tools");
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is not installed: run `cargo xtask test`, which installs the desktop test tools"
+    );
 }
 
 fn free_display() -> u32 {
-    (90..200).find(|n| !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()).expect("a free X display number")
+    (90..200)
+        .find(|n| {
+            !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
+        .expect("a free X display number")
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -60,7 +77,11 @@ fn ppm_pixels(bytes: &[u8]) -> (usize, usize, Vec<[u8; 3]>) {
     assert_eq!(fields[0], "P6");
     let (w, h): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
     let data = &bytes[i + 1..];
-    let px = data.chunks_exact(3).take(w * h).map(|c| [c[0], c[1], c[2]]).collect();
+    let px = data
+        .chunks_exact(3)
+        .take(w * h)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect();
     (w, h, px)
 }
 
@@ -72,24 +93,39 @@ fn desktop_window_runs_the_gateway_and_draws() {
     let display = free_display();
     let xvfb = Proc(
         Command::new("Xvfb")
-            .args([&format!(":{display}"), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .args([
+                &format!(":{display}"),
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    wait_until("Xvfb", Duration::from_secs(20), || std::path::Path::new(&format!("/tmp/.X11-unix/X{display}")).exists());
-    let dbus = Command::new("dbus-launch").arg("--sh-syntax").env("DISPLAY", format!(":{display}")).output().unwrap();
+    wait_until("Xvfb", Duration::from_secs(20), || {
+        std::path::Path::new(&format!("/tmp/.X11-unix/X{display}")).exists()
+    });
+    let dbus = Command::new("dbus-launch")
+        .arg("--sh-syntax")
+        .env("DISPLAY", format!(":{display}"))
+        .output()
+        .unwrap();
     let dbus_out = String::from_utf8_lossy(&dbus.stdout).to_string();
     let var = |name: &str| {
-        dbus_out
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}='")).map(|r| r.trim_end_matches("';").to_string()))
+        dbus_out.lines().find_map(|l| {
+            l.strip_prefix(&format!("{name}='"))
+                .map(|r| r.trim_end_matches("';").to_string())
+        })
     };
     let bus = var("DBUS_SESSION_BUS_ADDRESS").expect("dbus-launch printed an address");
-    let bus_pid: Option<u32> = dbus_out
-        .lines()
-        .find_map(|l| l.strip_prefix("DBUS_SESSION_BUS_PID=").map(|r| r.trim_end_matches(';').parse().unwrap()));
+    let bus_pid: Option<u32> = dbus_out.lines().find_map(|l| {
+        l.strip_prefix("DBUS_SESSION_BUS_PID=")
+            .map(|r| r.trim_end_matches(';').parse().unwrap())
+    });
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -107,13 +143,27 @@ fn desktop_window_runs_the_gateway_and_draws() {
             .unwrap(),
     );
     let health = format!("http://127.0.0.1:{port}/health");
-    wait_until("/health from the desktop app", Duration::from_secs(60), || {
-        reqwest::blocking::get(&health).map(|r| r.status().is_success()).unwrap_or(false)
-    });
+    wait_until(
+        "/health from the desktop app",
+        Duration::from_secs(60),
+        || {
+            reqwest::blocking::get(&health)
+                .map(|r| r.status().is_success())
+                .unwrap_or(false)
+        },
+    );
     let mut window = String::new();
     wait_until("the BurnCloud window", Duration::from_secs(60), || {
-        let out = Command::new("xdotool").args(["search", "--name", "^BurnCloud$"]).env("DISPLAY", format!(":{display}")).output().unwrap();
-        window = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string();
+        let out = Command::new("xdotool")
+            .args(["search", "--name", "^BurnCloud$"])
+            .env("DISPLAY", format!(":{display}"))
+            .output()
+            .unwrap();
+        window = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
         !window.is_empty()
     });
     // Let the webview paint, then take a screenshot of the whole screen.
@@ -147,7 +197,10 @@ fn desktop_window_runs_the_gateway_and_draws() {
             .status();
     }
     let log = std::fs::read_to_string(dir.path().join("app.log")).unwrap_or_default();
-    assert!(distinct > 50, "the screen looks blank ({distinct} colours); app log:\n{log}");
+    assert!(
+        distinct > 50,
+        "the screen looks blank ({distinct} colours); app log:\n{log}"
+    );
     // Quit gracefully: SIGTERM ends the app.
     let _ = Command::new("kill").arg(app.0.id().to_string()).status();
     drop(app);

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,10 @@ pub enum AuthError {
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error("cannot read or write the JWT secret at {path}: {source}")]
-    SecretFile { path: String, source: std::io::Error },
+    SecretFile {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Hash a password with argon2id and a random salt.
@@ -40,7 +43,11 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
 /// Check a password against a stored hash.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -109,7 +116,8 @@ impl JwtKeys {
             exp: now + JWT_TTL_SECS,
         };
         // HS256 encoding of a serialisable struct cannot fail.
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .unwrap_or_default()
     }
 
     /// Verify signature and expiry.
@@ -128,7 +136,10 @@ impl JwtKeys {
 /// Load the JWT secret kept in `data_dir`, creating a random one on first start (mode 0600).
 pub fn load_or_create_secret(data_dir: &Path) -> Result<String, AuthError> {
     let path = data_dir.join("jwt_secret");
-    let io = |source| AuthError::SecretFile { path: path.display().to_string(), source };
+    let io = |source| AuthError::SecretFile {
+        path: path.display().to_string(),
+        source,
+    };
     match std::fs::read_to_string(&path) {
         Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().to_string()),
         Ok(_) => {}
@@ -179,7 +190,11 @@ pub struct NewKey {
 pub fn new_token_key() -> NewKey {
     let key = format!("sk-{}", random_alnum(48));
     let display = format!("{}...{}", &key[..7], &key[key.len() - 4..]);
-    NewKey { hash: hash_key(&key), key, display }
+    NewKey {
+        hash: hash_key(&key),
+        key,
+        display,
+    }
 }
 
 /// SHA-256 (hex) of a token key: what the database and the snapshot index by.

@@ -45,16 +45,64 @@ const fn t(
 
 /// Every supported channel type.
 pub const CHANNEL_TYPES: &[ChannelType] = &[
-    t(1, "OpenAI / OpenAI-compatible", Protocol::OpenAi, Some("https://api.openai.com"), false),
+    t(
+        1,
+        "OpenAI / OpenAI-compatible",
+        Protocol::OpenAi,
+        Some("https://api.openai.com"),
+        false,
+    ),
     t(3, "Azure OpenAI", Protocol::Azure, None, false),
-    t(4, "Ollama", Protocol::OpenAi, Some("http://127.0.0.1:11434"), true),
-    t(14, "Anthropic", Protocol::Anthropic, Some("https://api.anthropic.com"), false),
-    t(17, "Ali / Qwen", Protocol::OpenAi, Some("https://dashscope.aliyuncs.com/compatible-mode"), false),
-    t(20, "OpenRouter", Protocol::OpenAi, Some("https://openrouter.ai/api"), false),
-    t(24, "Google Gemini", Protocol::Gemini, Some("https://generativelanguage.googleapis.com"), false),
+    t(
+        4,
+        "Ollama",
+        Protocol::OpenAi,
+        Some("http://127.0.0.1:11434"),
+        true,
+    ),
+    t(
+        14,
+        "Anthropic",
+        Protocol::Anthropic,
+        Some("https://api.anthropic.com"),
+        false,
+    ),
+    t(
+        17,
+        "Ali / Qwen",
+        Protocol::OpenAi,
+        Some("https://dashscope.aliyuncs.com/compatible-mode"),
+        false,
+    ),
+    t(
+        20,
+        "OpenRouter",
+        Protocol::OpenAi,
+        Some("https://openrouter.ai/api"),
+        false,
+    ),
+    t(
+        24,
+        "Google Gemini",
+        Protocol::Gemini,
+        Some("https://generativelanguage.googleapis.com"),
+        false,
+    ),
     t(33, "AWS Bedrock (Claude)", Protocol::Bedrock, None, false),
-    t(42, "Mistral", Protocol::OpenAi, Some("https://api.mistral.ai"), false),
-    t(43, "DeepSeek", Protocol::OpenAi, Some("https://api.deepseek.com"), false),
+    t(
+        42,
+        "Mistral",
+        Protocol::OpenAi,
+        Some("https://api.mistral.ai"),
+        false,
+    ),
+    t(
+        43,
+        "DeepSeek",
+        Protocol::OpenAi,
+        Some("https://api.deepseek.com"),
+        false,
+    ),
     t(48, "xAI", Protocol::OpenAi, Some("https://api.x.ai"), false),
 ];
 
@@ -78,9 +126,18 @@ mod tests {
 
     #[test]
     fn base_urls_are_normalised() {
-        assert_eq!(normalize_base_url("https://api.openai.com/"), "https://api.openai.com");
-        assert_eq!(normalize_base_url("https://openrouter.ai/api/v1"), "https://openrouter.ai/api");
-        assert_eq!(normalize_base_url(" http://127.0.0.1:8080/v1/ "), "http://127.0.0.1:8080");
+        assert_eq!(
+            normalize_base_url("https://api.openai.com/"),
+            "https://api.openai.com"
+        );
+        assert_eq!(
+            normalize_base_url("https://openrouter.ai/api/v1"),
+            "https://openrouter.ai/api"
+        );
+        assert_eq!(
+            normalize_base_url(" http://127.0.0.1:8080/v1/ "),
+            "http://127.0.0.1:8080"
+        );
     }
 
     #[test]

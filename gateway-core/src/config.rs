@@ -116,8 +116,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -131,19 +133,40 @@ mod tests {
 
     #[test]
     fn database_url_forms() {
-        let c = cfg(&[("BURNCLOUD_DATA_DIR", "/d"), ("DATABASE_URL", "sqlite:burncloud.db")]).unwrap();
+        let c = cfg(&[
+            ("BURNCLOUD_DATA_DIR", "/d"),
+            ("DATABASE_URL", "sqlite:burncloud.db"),
+        ])
+        .unwrap();
         assert_eq!(c.database_path, PathBuf::from("burncloud.db"));
-        let c = cfg(&[("BURNCLOUD_DATA_DIR", "/d"), ("DATABASE_URL", "sqlite:///var/b.db?mode=rwc")]).unwrap();
+        let c = cfg(&[
+            ("BURNCLOUD_DATA_DIR", "/d"),
+            ("DATABASE_URL", "sqlite:///var/b.db?mode=rwc"),
+        ])
+        .unwrap();
         assert_eq!(c.database_path, PathBuf::from("/var/b.db"));
         assert!(matches!(
-            cfg(&[("BURNCLOUD_DATA_DIR", "/d"), ("DATABASE_URL", "postgres://x")]),
+            cfg(&[
+                ("BURNCLOUD_DATA_DIR", "/d"),
+                ("DATABASE_URL", "postgres://x")
+            ]),
             Err(ConfigError::BadDatabaseUrl(_))
         ));
     }
 
     #[test]
     fn bad_port_and_host_are_clear() {
-        assert!(cfg(&[("PORT", "http")]).unwrap_err().to_string().contains("PORT"));
-        assert!(cfg(&[("HOST", "my host")]).unwrap_err().to_string().contains("HOST"));
+        assert!(
+            cfg(&[("PORT", "http")])
+                .unwrap_err()
+                .to_string()
+                .contains("PORT")
+        );
+        assert!(
+            cfg(&[("HOST", "my host")])
+                .unwrap_err()
+                .to_string()
+                .contains("HOST")
+        );
     }
 }

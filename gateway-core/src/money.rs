@@ -111,8 +111,14 @@ mod tests {
         assert!(matches!(parse_usd("-1"), Err(MoneyError::Negative(_))));
         assert!(matches!(parse_usd("abc"), Err(MoneyError::NotANumber(_))));
         assert!(matches!(parse_usd(""), Err(MoneyError::NotANumber(_))));
-        assert!(matches!(parse_usd("0.0000000001"), Err(MoneyError::TooPrecise(_))));
-        assert!(matches!(parse_usd("99999999999999"), Err(MoneyError::TooLarge(_))));
+        assert!(matches!(
+            parse_usd("0.0000000001"),
+            Err(MoneyError::TooPrecise(_))
+        ));
+        assert!(matches!(
+            parse_usd("99999999999999"),
+            Err(MoneyError::TooLarge(_))
+        ));
     }
 
     #[test]

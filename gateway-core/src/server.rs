@@ -22,12 +22,17 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Secret(#[from] auth::AuthError),
-    #[error("port {port} on {host} is already in use: stop the other program or choose another port with PORT=<n>")]
+    #[error(
+        "port {port} on {host} is already in use: stop the other program or choose another port with PORT=<n>"
+    )]
     PortInUse { host: String, port: u16 },
     #[error("not allowed to listen on {addr}: choose a port above 1024 with PORT=<n>")]
     PermissionDenied { addr: SocketAddr },
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
 }
@@ -56,13 +61,24 @@ impl Gateway {
                     .map_err(|e| StoreError::Task(e.to_string()))??
             }
         };
-        let snapshot = store.run(|c| Snapshot::load(c)).await?;
+        let snapshot = store.run(Snapshot::load).await?;
         let (writer, writer_task) = UsageWriter::start(store.clone());
-        let relay = RelayState::new(config.relay.clone(), writer).map_err(|e| StartError::Client(e.to_string()))?;
+        let relay = RelayState::new(config.relay.clone(), writer)
+            .map_err(|e| StartError::Client(e.to_string()))?;
         relay.ledger.sync(&snapshot);
-        let state = AppState::new(config, store, JwtKeys::new(secret.as_bytes()), snapshot, relay);
+        let state = AppState::new(
+            config,
+            store,
+            JwtKeys::new(secret.as_bytes()),
+            snapshot,
+            relay,
+        );
         let watcher_task = tokio::spawn(watch_config(state.clone()));
-        Ok(Gateway { state, writer_task, watcher_task })
+        Ok(Gateway {
+            state,
+            writer_task,
+            watcher_task,
+        })
     }
 
     /// The shared state (the desktop app calls services through it).
@@ -78,12 +94,19 @@ impl Gateway {
 
     /// Start listening on `addr` (port 0 picks a free port).
     pub async fn serve_on(&self, addr: SocketAddr) -> Result<ServeHandle, StartError> {
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::AddrInUse => StartError::PortInUse { host: addr.ip().to_string(), port: addr.port() },
-            std::io::ErrorKind::PermissionDenied => StartError::PermissionDenied { addr },
-            _ => StartError::Bind { addr, source: e },
-        })?;
-        let local_addr = listener.local_addr().map_err(|e| StartError::Bind { addr, source: e })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AddrInUse => StartError::PortInUse {
+                    host: addr.ip().to_string(),
+                    port: addr.port(),
+                },
+                std::io::ErrorKind::PermissionDenied => StartError::PermissionDenied { addr },
+                _ => StartError::Bind { addr, source: e },
+            })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind { addr, source: e })?;
         let app = crate::http::router(self.state.clone());
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let join = tokio::spawn(async move {
@@ -91,12 +114,19 @@ impl Gateway {
                 let _ = stop_rx.wait_for(|stop| *stop).await;
             };
             let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!(error = %e, "gateway server stopped with an error");
             }
         });
         tracing::info!(%local_addr, "gateway listening");
-        Ok(ServeHandle { local_addr, stop_tx, join })
+        Ok(ServeHandle {
+            local_addr,
+            stop_tx,
+            join,
+        })
     }
 
     /// Flush usage records and stop background tasks.
@@ -137,10 +167,13 @@ impl ServeHandle {
 /// routing configuration: polls the `config_rev` counter twice a second.
 async fn watch_config(state: Arc<AppState>) {
     let path = state.store.path().to_path_buf();
-    let conn = match tokio::task::spawn_blocking(move || crate::store::open_connection(&path)).await {
+    let conn = match tokio::task::spawn_blocking(move || crate::store::open_connection(&path)).await
+    {
         Ok(Ok(c)) => Arc::new(std::sync::Mutex::new(c)),
         _ => {
-            tracing::error!("config watcher could not open the database; external changes need a restart");
+            tracing::error!(
+                "config watcher could not open the database; external changes need a restart"
+            );
             return;
         }
     };

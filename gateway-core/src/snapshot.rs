@@ -31,7 +31,10 @@ pub struct ChannelRt {
 impl ChannelRt {
     /// The upstream model name for a requested model.
     pub fn upstream_model<'a>(&'a self, model: &'a str) -> &'a str {
-        self.model_mapping.get(model).map(String::as_str).unwrap_or(model)
+        self.model_mapping
+            .get(model)
+            .map(String::as_str)
+            .unwrap_or(model)
     }
 }
 
@@ -96,7 +99,9 @@ impl Snapshot {
             if c.status != 1 {
                 continue;
             }
-            let protocol = channel_type(c.channel_type).map(|t| t.protocol).unwrap_or(Protocol::OpenAi);
+            let protocol = channel_type(c.channel_type)
+                .map(|t| t.protocol)
+                .unwrap_or(Protocol::OpenAi);
             let auth_header = (!c.key.is_empty())
                 .then(|| HeaderValue::from_str(&format!("Bearer {}", c.key)).ok())
                 .flatten()
@@ -124,8 +129,16 @@ impl Snapshot {
             if !a.enabled || !snap.channels.contains_key(&a.channel_id) {
                 continue;
             }
-            snap.group_models.entry(a.group.clone()).or_default().insert(a.model.clone());
-            let tiers = snap.routes.entry(a.group).or_default().entry(a.model).or_default();
+            snap.group_models
+                .entry(a.group.clone())
+                .or_default()
+                .insert(a.model.clone());
+            let tiers = snap
+                .routes
+                .entry(a.group)
+                .or_default()
+                .entry(a.model)
+                .or_default();
             match tiers.iter_mut().find(|t| t.priority == a.priority) {
                 Some(t) => t.members.push((a.channel_id, a.weight)),
                 None => tiers.push(Tier {
@@ -135,7 +148,7 @@ impl Snapshot {
             }
         }
         for tiers in snap.routes.values_mut().flat_map(|m| m.values_mut()) {
-            tiers.sort_by(|a, b| b.priority.cmp(&a.priority));
+            tiers.sort_by_key(|t| std::cmp::Reverse(t.priority));
         }
         for u in users::list(&tx)? {
             snap.users.insert(

@@ -24,7 +24,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub(crate) fn new(config: Config, store: Store, jwt: JwtKeys, snapshot: Snapshot, relay: RelayState) -> Arc<Self> {
+    pub(crate) fn new(
+        config: Config,
+        store: Store,
+        jwt: JwtKeys,
+        snapshot: Snapshot,
+        relay: RelayState,
+    ) -> Arc<Self> {
         Arc::new(AppState {
             config,
             store,
@@ -45,7 +51,7 @@ impl AppState {
 
     /// Load a fresh snapshot and swap it in.
     pub async fn reload_snapshot(&self) -> StoreResult<()> {
-        let snap = self.store.run(|c| Snapshot::load(c)).await?;
+        let snap = self.store.run(Snapshot::load).await?;
         self.relay.ledger.sync(&snap);
         self.snapshot.store(Arc::new(snap));
         Ok(())

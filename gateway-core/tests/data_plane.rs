@@ -20,7 +20,13 @@ async fn setup() -> (TestGateway, String, Arc<Fake>, std::net::SocketAddr) {
 }
 
 async fn set_price(gw: &TestGateway, admin: &str, model: &str, input: f64, output: f64) {
-    let (s, v) = gw.put(&format!("/console/api/prices/{model}"), Some(admin), json!({"input": input, "output": output})).await;
+    let (s, v) = gw
+        .put(
+            &format!("/console/api/prices/{model}"),
+            Some(admin),
+            json!({"input": input, "output": output}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
 
@@ -45,14 +51,20 @@ fn dead_addr() -> std::net::SocketAddr {
 #[tokio::test]
 async fn seed_000_flow_bills_exactly() {
     let (gw, admin, fake, addr) = setup().await;
-    gw.add_openai_channel(&admin, "my-openai-channel", addr, "gpt-4o-mini", 0, 1).await;
+    gw.add_openai_channel(&admin, "my-openai-channel", addr, "gpt-4o-mini", 0, 1)
+        .await;
     set_price(&gw, &admin, "gpt-4o-mini", 0.15, 0.60).await;
-    let (s, v) = gw.post("/v1/chat/completions", Some(&admin), chat("gpt-4o-mini")).await;
+    let (s, v) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("gpt-4o-mini"))
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["choices"][0]["message"]["content"], "Hello from fake");
     assert_eq!(v["usage"]["prompt_tokens"], 12);
     // The upstream saw the channel's key, not the caller's JWT.
-    assert_eq!(fake.last().unwrap().authorization.unwrap(), "Bearer sk-upstream-my-openai-channel-0123456789");
+    assert_eq!(
+        fake.last().unwrap().authorization.unwrap(),
+        "Bearer sk-upstream-my-openai-channel-0123456789"
+    );
     gw.flush().await;
     let (s, v) = gw.get("/api/billing/summary", Some(&admin)).await;
     assert_eq!(s, StatusCode::OK);
@@ -69,19 +81,48 @@ async fn seed_000_flow_bills_exactly() {
 #[tokio::test]
 async fn request_bytes_are_forwarded_untouched_unless_mapped() {
     let (gw, admin, fake, addr) = setup().await;
-    let ch = gw.add_openai_channel(&admin, "a", addr, "gpt-4o,alias-model", 0, 1).await;
+    let ch = gw
+        .add_openai_channel(&admin, "a", addr, "gpt-4o,alias-model", 0, 1)
+        .await;
     let raw = "{ \"model\" : \"gpt-4o\",\n  \"messages\": [{\"role\":\"user\",\"content\":\"h\\u00e9llo\"}], \"temperature\": 0.70000 }";
-    let (s, _) = gw.send(reqwest::Method::POST, "/v1/chat/completions", Some(&admin), Some(raw)).await;
+    let (s, _) = gw
+        .send(
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            Some(&admin),
+            Some(raw),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(fake.last().unwrap().raw, raw.as_bytes(), "body forwarded byte for byte");
-    let (s, _) = gw.put("/console/api/channel", Some(&admin), json!({"id": ch, "model_mapping": {"alias-model": "real-model"}})).await;
+    assert_eq!(
+        fake.last().unwrap().raw,
+        raw.as_bytes(),
+        "body forwarded byte for byte"
+    );
+    let (s, _) = gw
+        .put(
+            "/console/api/channel",
+            Some(&admin),
+            json!({"id": ch, "model_mapping": {"alias-model": "real-model"}}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     let raw2 = raw.replace("\"gpt-4o\"", "\"alias-model\"");
-    let (s, v) = gw.send(reqwest::Method::POST, "/v1/chat/completions", Some(&admin), Some(&raw2)).await;
+    let (s, v) = gw
+        .send(
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            Some(&admin),
+            Some(&raw2),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let seen = fake.last().unwrap();
     assert_eq!(seen.body["model"], "real-model");
-    assert_eq!(String::from_utf8(seen.raw.to_vec()).unwrap(), raw.replace("\"gpt-4o\"", "\"real-model\""));
+    assert_eq!(
+        String::from_utf8(seen.raw.to_vec()).unwrap(),
+        raw.replace("\"gpt-4o\"", "\"real-model\"")
+    );
     gw.stop().await;
 }
 
@@ -97,7 +138,8 @@ async fn read_sse(resp: reqwest::Response) -> String {
 #[tokio::test]
 async fn streams_are_relayed_and_billed_from_the_usage_chunk() {
     let (gw, admin, fake, addr) = setup().await;
-    gw.add_openai_channel(&admin, "a", addr, "gpt-4o-mini", 0, 1).await;
+    gw.add_openai_channel(&admin, "a", addr, "gpt-4o-mini", 0, 1)
+        .await;
     set_price(&gw, &admin, "gpt-4o-mini", 0.15, 0.60).await;
     // The client did not ask for usage: the gateway asks upstream, and strips the usage chunk.
     let resp = gw
@@ -109,13 +151,28 @@ async fn streams_are_relayed_and_billed_from_the_usage_chunk() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     assert!(resp.headers().contains_key("x-burncloud-overhead-ms"));
     let text = read_sse(resp).await;
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
-    assert!(!text.contains("prompt_tokens"), "usage chunk leaked to a client that did not ask: {text}");
-    assert_eq!(text.matches("data: ").count(), 6, "role + 3 pieces + finish + DONE: {text}");
-    assert_eq!(fake.last().unwrap().body["stream_options"]["include_usage"], true);
+    assert!(
+        !text.contains("prompt_tokens"),
+        "usage chunk leaked to a client that did not ask: {text}"
+    );
+    assert_eq!(
+        text.matches("data: ").count(),
+        6,
+        "role + 3 pieces + finish + DONE: {text}"
+    );
+    assert_eq!(
+        fake.last().unwrap().body["stream_options"]["include_usage"],
+        true
+    );
     // A client that asks for usage gets the usage chunk.
     let resp = gw
         .client
@@ -143,19 +200,45 @@ async fn streams_are_relayed_and_billed_from_the_usage_chunk() {
 #[tokio::test]
 async fn completions_and_embeddings_are_billed() {
     let (gw, admin, _fake, addr) = setup().await;
-    gw.add_openai_channel(&admin, "a", addr, "text-embedding-3-small,gpt-3.5-turbo-instruct", 0, 1).await;
+    gw.add_openai_channel(
+        &admin,
+        "a",
+        addr,
+        "text-embedding-3-small,gpt-3.5-turbo-instruct",
+        0,
+        1,
+    )
+    .await;
     set_price(&gw, &admin, "text-embedding-3-small", 0.02, 0.0).await;
-    let (s, v) = gw.post("/v1/embeddings", Some(&admin), json!({"model": "text-embedding-3-small", "input": ["a", "b"]})).await;
+    let (s, v) = gw
+        .post(
+            "/v1/embeddings",
+            Some(&admin),
+            json!({"model": "text-embedding-3-small", "input": ["a", "b"]}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
-    let (s, v) = gw.post("/v1/completions", Some(&admin), json!({"model": "gpt-3.5-turbo-instruct", "prompt": "Say"})).await;
+    let (s, v) = gw
+        .post(
+            "/v1/completions",
+            Some(&admin),
+            json!({"model": "gpt-3.5-turbo-instruct", "prompt": "Say"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let logs = logs(&gw, &admin).await;
-    let emb = logs.iter().find(|l| l["endpoint"] == "/v1/embeddings").unwrap();
+    let emb = logs
+        .iter()
+        .find(|l| l["endpoint"] == "/v1/embeddings")
+        .unwrap();
     assert_eq!(emb["prompt_tokens"], 12);
     assert_eq!(emb["completion_tokens"], 0);
     assert_eq!(emb["cost_nano"], 240);
-    let cmp = logs.iter().find(|l| l["endpoint"] == "/v1/completions").unwrap();
+    let cmp = logs
+        .iter()
+        .find(|l| l["endpoint"] == "/v1/completions")
+        .unwrap();
     assert_eq!(cmp["flags"], "unpriced", "no price: billed 0 and flagged");
     gw.stop().await;
 }
@@ -176,10 +259,13 @@ async fn failover_walks_channels_in_priority_order_without_repeats() {
         let f = Fake::new();
         f.set(b);
         let addr = fake_openai::start(f.clone()).await;
-        gw.add_openai_channel(&admin, &format!("c{i}"), addr, "m", 100 - i as i64, 1).await;
+        gw.add_openai_channel(&admin, &format!("c{i}"), addr, "m", 100 - i as i64, 1)
+            .await;
         fakes.push(f);
     }
-    let (s, v) = gw.post("/v1/chat/completions", Some(&admin), chat("m")).await;
+    let (s, v) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("m"))
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     for f in &fakes {
         assert_eq!(f.hits(), 1, "each channel tried exactly once");
@@ -194,15 +280,24 @@ async fn failover_walks_channels_in_priority_order_without_repeats() {
 async fn refused_and_slow_first_byte_fail_over_and_everything_failing_is_503() {
     let (gw, admin, fake, addr) = setup().await;
     let dead = dead_addr();
-    gw.add_openai_channel(&admin, "dead", dead, "m", 10, 1).await;
+    gw.add_openai_channel(&admin, "dead", dead, "m", 10, 1)
+        .await;
     let slow = Fake::new();
     slow.set(Behavior::SlowFirstByte(Duration::from_secs(3)));
     let slow_addr = fake_openai::start(slow.clone()).await;
-    gw.add_openai_channel(&admin, "slow", slow_addr, "m", 5, 1).await;
+    gw.add_openai_channel(&admin, "slow", slow_addr, "m", 5, 1)
+        .await;
     gw.add_openai_channel(&admin, "ok", addr, "m", 0, 1).await;
     let mut body = chat("m");
     body["stream"] = json!(true);
-    let resp = gw.client.post(format!("{}/v1/chat/completions", gw.base)).bearer_auth(&admin).json(&body).send().await.unwrap();
+    let resp = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let text = read_sse(resp).await;
     assert!(text.contains("Hello") || text.contains(" from"), "{text}");
@@ -213,11 +308,16 @@ async fn refused_and_slow_first_byte_fail_over_and_everything_failing_is_503() {
     // Now every channel fails: 503 with the trail.
     fake.set(Behavior::Status(502));
     slow.set(Behavior::Status(500));
-    let (s, v) = gw.post("/v1/chat/completions", Some(&admin), chat("m")).await;
+    let (s, v) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("m"))
+        .await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     assert_eq!(v["error"]["code"], "service_unavailable");
     assert_eq!(v["error"]["type"], "server_error");
-    assert!(v["error"]["message"].as_str().unwrap().contains("3:502"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("3:502"),
+        "{v}"
+    );
     gw.stop().await;
 }
 
@@ -227,11 +327,17 @@ async fn upstream_client_errors_are_relayed_not_retried() {
     let other = Fake::new();
     let other_addr = fake_openai::start(other.clone()).await;
     gw.add_openai_channel(&admin, "a", addr, "m", 10, 1).await;
-    gw.add_openai_channel(&admin, "b", other_addr, "m", 0, 1).await;
+    gw.add_openai_channel(&admin, "b", other_addr, "m", 0, 1)
+        .await;
     fake.set(Behavior::Status(400));
-    let (s, v) = gw.post("/v1/chat/completions", Some(&admin), chat("m")).await;
+    let (s, v) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("m"))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert_eq!(v["error"]["code"], "empty_array", "the upstream's own error body");
+    assert_eq!(
+        v["error"]["code"], "empty_array",
+        "the upstream's own error body"
+    );
     assert_eq!(other.hits(), 0);
     gw.stop().await;
 }
@@ -241,31 +347,52 @@ async fn breaker_opens_skips_and_recovers() {
     let (gw, admin, fake, addr) = setup().await;
     let backup = Fake::new();
     let backup_addr = fake_openai::start(backup.clone()).await;
-    gw.add_openai_channel(&admin, "flaky", addr, "m", 10, 1).await;
-    gw.add_openai_channel(&admin, "backup", backup_addr, "m", 0, 1).await;
+    gw.add_openai_channel(&admin, "flaky", addr, "m", 10, 1)
+        .await;
+    gw.add_openai_channel(&admin, "backup", backup_addr, "m", 0, 1)
+        .await;
     fake.set(Behavior::Status(500));
     for _ in 0..3 {
-        let (s, _) = gw.post("/v1/chat/completions", Some(&admin), chat("m")).await;
+        let (s, _) = gw
+            .post("/v1/chat/completions", Some(&admin), chat("m"))
+            .await;
         assert_eq!(s, StatusCode::OK);
     }
     assert_eq!(fake.hits(), 3);
     // Open: the flaky channel is skipped.
-    let (s, _) = gw.post("/v1/chat/completions", Some(&admin), chat("m")).await;
+    let (s, _) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("m"))
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(fake.hits(), 3, "breaker open: not called");
     let (_, metrics) = gw.get("/metrics", None).await;
-    assert!(metrics.as_str().unwrap().contains("burncloud_channel_breaker_state{channel=\"1\"} 1"), "{metrics}");
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("burncloud_channel_breaker_state{channel=\"1\"} 1"),
+        "{metrics}"
+    );
     // After the cooldown one probe goes through; it succeeds and closes the breaker.
     fake.set(Behavior::Ok);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let (s, _) = gw.post("/v1/chat/completions", Some(&admin), chat("m")).await;
+    let (s, _) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("m"))
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(fake.hits(), 4, "half-open probe");
-    let (s, _) = gw.post("/v1/chat/completions", Some(&admin), chat("m")).await;
+    let (s, _) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("m"))
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(fake.hits(), 5, "closed again");
     let l = logs(&gw, &admin).await;
-    assert_eq!(l.iter().find(|l| l["failover"] == "1:breaker_open").map(|l| l["channel_id"].clone()), Some(json!(2)));
+    assert_eq!(
+        l.iter()
+            .find(|l| l["failover"] == "1:breaker_open")
+            .map(|l| l["channel_id"].clone()),
+        Some(json!(2))
+    );
     gw.stop().await;
 }
 
@@ -274,14 +401,21 @@ async fn rejected_channel_key_disables_the_channel_with_a_reason() {
     let (gw, admin, fake, addr) = setup().await;
     let backup = Fake::new();
     let backup_addr = fake_openai::start(backup.clone()).await;
-    let bad = gw.add_openai_channel(&admin, "bad-key", addr, "m", 10, 1).await;
-    gw.add_openai_channel(&admin, "backup", backup_addr, "m", 0, 1).await;
+    let bad = gw
+        .add_openai_channel(&admin, "bad-key", addr, "m", 10, 1)
+        .await;
+    gw.add_openai_channel(&admin, "backup", backup_addr, "m", 0, 1)
+        .await;
     fake.set(Behavior::Status(401));
-    let (s, _) = gw.post("/v1/chat/completions", Some(&admin), chat("m")).await;
+    let (s, _) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("m"))
+        .await;
     assert_eq!(s, StatusCode::OK, "served by the backup");
     let mut disabled = json!(null);
     for _ in 0..50 {
-        let (_, v) = gw.get(&format!("/console/api/channel/{bad}"), Some(&admin)).await;
+        let (_, v) = gw
+            .get(&format!("/console/api/channel/{bad}"), Some(&admin))
+            .await;
         if v["data"]["status"] == 2 {
             disabled = v["data"].clone();
             break;
@@ -289,8 +423,15 @@ async fn rejected_channel_key_disables_the_channel_with_a_reason() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(disabled["status"], 2, "channel disabled");
-    assert!(disabled["disabled_reason"].as_str().unwrap().contains("401"));
-    let (s, _) = gw.post("/v1/chat/completions", Some(&admin), chat("m")).await;
+    assert!(
+        disabled["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("401")
+    );
+    let (s, _) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("m"))
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(fake.hits(), 1, "a disabled channel is not tried again");
     gw.stop().await;
@@ -299,7 +440,8 @@ async fn rejected_channel_key_disables_the_channel_with_a_reason() {
 #[tokio::test]
 async fn every_error_code_of_the_contract() {
     let (gw, admin, _fake, addr) = setup().await;
-    gw.add_openai_channel(&admin, "a", addr, "gpt-4o-mini,gpt-4o", 0, 1).await;
+    gw.add_openai_channel(&admin, "a", addr, "gpt-4o-mini,gpt-4o", 0, 1)
+        .await;
     set_price(&gw, &admin, "gpt-4o-mini", 1000.0, 1000.0).await;
     let check = |s: StatusCode, v: &Value, status: u16, code: &str, ty: &str| {
         assert_eq!(s.as_u16(), status, "{v}");
@@ -307,33 +449,78 @@ async fn every_error_code_of_the_contract() {
         assert_eq!(v["error"]["type"], ty, "{v}");
         assert!(!v["error"]["message"].as_str().unwrap().is_empty());
     };
-    let (s, v) = gw.post("/v1/chat/completions", None, chat("gpt-4o-mini")).await;
+    let (s, v) = gw
+        .post("/v1/chat/completions", None, chat("gpt-4o-mini"))
+        .await;
     check(s, &v, 401, "invalid_token", "invalid_request_error");
-    let (s, v) = gw.post("/v1/chat/completions", Some("sk-not-a-real-key"), chat("gpt-4o-mini")).await;
+    let (s, v) = gw
+        .post(
+            "/v1/chat/completions",
+            Some("sk-not-a-real-key"),
+            chat("gpt-4o-mini"),
+        )
+        .await;
     check(s, &v, 401, "invalid_token", "invalid_request_error");
-    let (_, expired) = gw.create_token(&admin, json!({"name": "old", "expired_time": 1_000_000})).await;
-    let (s, v) = gw.post("/v1/chat/completions", Some(&expired), chat("gpt-4o-mini")).await;
+    let (_, expired) = gw
+        .create_token(&admin, json!({"name": "old", "expired_time": 1_000_000}))
+        .await;
+    let (s, v) = gw
+        .post("/v1/chat/completions", Some(&expired), chat("gpt-4o-mini"))
+        .await;
     check(s, &v, 401, "token_expired", "invalid_request_error");
     assert_eq!(v["error"]["message"], "Token has expired");
-    let (_, broke) = gw.create_token(&admin, json!({"name": "broke", "quota_limit": 0})).await;
-    let (s, v) = gw.post("/v1/chat/completions", Some(&broke), chat("gpt-4o-mini")).await;
+    let (_, broke) = gw
+        .create_token(&admin, json!({"name": "broke", "quota_limit": 0}))
+        .await;
+    let (s, v) = gw
+        .post("/v1/chat/completions", Some(&broke), chat("gpt-4o-mini"))
+        .await;
     check(s, &v, 402, "insufficient_quota", "insufficient_quota_error");
-    let (_, narrow) = gw.create_token(&admin, json!({"name": "narrow", "models": "gpt-4o"})).await;
-    let (s, v) = gw.post("/v1/chat/completions", Some(&narrow), chat("gpt-4o-mini")).await;
+    let (_, narrow) = gw
+        .create_token(&admin, json!({"name": "narrow", "models": "gpt-4o"}))
+        .await;
+    let (s, v) = gw
+        .post("/v1/chat/completions", Some(&narrow), chat("gpt-4o-mini"))
+        .await;
     check(s, &v, 403, "permission_denied", "permission_error");
-    let (s, v) = gw.post("/v1/chat/completions", Some(&admin), chat("no-such-model")).await;
+    let (s, v) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("no-such-model"))
+        .await;
     check(s, &v, 404, "model_not_found", "not_found_error");
-    let (_, slow) = gw.create_token(&admin, json!({"name": "slow", "rpm_limit": 1})).await;
-    let (s, _) = gw.post("/v1/chat/completions", Some(&slow), chat("gpt-4o")).await;
+    let (_, slow) = gw
+        .create_token(&admin, json!({"name": "slow", "rpm_limit": 1}))
+        .await;
+    let (s, _) = gw
+        .post("/v1/chat/completions", Some(&slow), chat("gpt-4o"))
+        .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, v) = gw.post("/v1/chat/completions", Some(&slow), chat("gpt-4o")).await;
+    let (s, v) = gw
+        .post("/v1/chat/completions", Some(&slow), chat("gpt-4o"))
+        .await;
     check(s, &v, 429, "rate_limit_exceeded", "rate_limit_error");
     for bad in ["{", "[]", "{\"messages\": []}", "{\"model\": 42}", ""] {
-        let (s, v) = gw.send(reqwest::Method::POST, "/v1/chat/completions", Some(&admin), Some(bad)).await;
+        let (s, v) = gw
+            .send(
+                reqwest::Method::POST,
+                "/v1/chat/completions",
+                Some(&admin),
+                Some(bad),
+            )
+            .await;
         check(s, &v, 400, "invalid_request", "invalid_request_error");
     }
-    let huge = format!("{{\"model\": \"gpt-4o\", \"messages\": [{{\"role\": \"user\", \"content\": \"{}\"}}]}}", "x".repeat(33 * 1024 * 1024));
-    let (s, v) = gw.send(reqwest::Method::POST, "/v1/chat/completions", Some(&admin), Some(&huge)).await;
+    let huge = format!(
+        "{{\"model\": \"gpt-4o\", \"messages\": [{{\"role\": \"user\", \"content\": \"{}\"}}]}}",
+        "x".repeat(33 * 1024 * 1024)
+    );
+    let (s, v) = gw
+        .send(
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            Some(&admin),
+            Some(&huge),
+        )
+        .await;
     check(s, &v, 413, "invalid_request", "invalid_request_error");
     gw.stop().await;
 }
@@ -341,11 +528,19 @@ async fn every_error_code_of_the_contract() {
 #[tokio::test]
 async fn models_list_follows_the_token() {
     let (gw, admin, _fake, addr) = setup().await;
-    gw.add_openai_channel(&admin, "a", addr, "gpt-4o-mini,gpt-4o,o3", 0, 1).await;
-    let (_, narrow) = gw.create_token(&admin, json!({"name": "narrow", "models": "gpt-4o,o3"})).await;
+    gw.add_openai_channel(&admin, "a", addr, "gpt-4o-mini,gpt-4o,o3", 0, 1)
+        .await;
+    let (_, narrow) = gw
+        .create_token(&admin, json!({"name": "narrow", "models": "gpt-4o,o3"}))
+        .await;
     let (s, v) = gw.get("/v1/models", Some(&narrow)).await;
     assert_eq!(s, StatusCode::OK);
-    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec!["gpt-4o", "o3"]);
     assert_eq!(v["object"], "list");
     let (_, v) = gw.get("/v1/models", Some(&admin)).await;
@@ -361,14 +556,23 @@ async fn quota_race_overspends_by_at_most_one_request() {
     set_price(&gw, &admin, "m", 1.0, 2.0).await;
     let per_request = 18_000i64;
     let limit_nano = 99_000i64;
-    let (id, key) = gw.create_token(&admin, json!({"name": "small", "quota_limit": 0.000099})).await;
+    let (id, key) = gw
+        .create_token(&admin, json!({"name": "small", "quota_limit": 0.000099}))
+        .await;
     let mut tasks = vec![];
     for _ in 0..40 {
         let client = gw.client.clone();
         let url = format!("{}/v1/chat/completions", gw.base);
         let key = key.clone();
         tasks.push(tokio::spawn(async move {
-            client.post(url).bearer_auth(key).json(&json!({"model": "m", "messages": []})).send().await.unwrap().status()
+            client
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"model": "m", "messages": []}))
+                .send()
+                .await
+                .unwrap()
+                .status()
         }));
     }
     let mut ok = 0;
@@ -383,11 +587,23 @@ async fn quota_race_overspends_by_at_most_one_request() {
     let used: i64 = gw
         .state()
         .store
-        .with(|c| Ok(c.query_row("SELECT used_quota_nano FROM tokens WHERE id = ?1", [id], |r| r.get(0))?))
+        .with(|c| {
+            Ok(c.query_row(
+                "SELECT used_quota_nano FROM tokens WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )?)
+        })
         .unwrap();
     assert_eq!(used, ok * per_request, "every success billed once");
-    assert!(used <= limit_nano + per_request, "overspent by more than one request: used {used}");
-    assert!(ok >= 5, "the quota should allow at least 5 requests, got {ok}");
+    assert!(
+        used <= limit_nano + per_request,
+        "overspent by more than one request: used {used}"
+    );
+    assert!(
+        ok >= 5,
+        "the quota should allow at least 5 requests, got {ok}"
+    );
     gw.stop().await;
 }
 
@@ -430,11 +646,25 @@ async fn cut_stream_and_client_disconnect_are_billed_once_for_what_was_seen() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let logs = logs(&gw, &admin).await;
     assert_eq!(logs.len(), 2, "one record per request: {logs:?}");
-    let cut = logs.iter().find(|l| l["flags"].as_str().unwrap_or("").contains("upstream_cut")).expect("cut record");
-    assert_eq!(cut["completion_tokens"], 3, "events 0..=2 (role, two pieces) were seen before the cut");
+    let cut = logs
+        .iter()
+        .find(|l| l["flags"].as_str().unwrap_or("").contains("upstream_cut"))
+        .expect("cut record");
+    assert_eq!(
+        cut["completion_tokens"], 3,
+        "events 0..=2 (role, two pieces) were seen before the cut"
+    );
     assert!(cut["flags"].as_str().unwrap().contains("usage_estimated"));
     assert!(cut["cost_nano"].as_i64().unwrap() > 0);
-    let gone = logs.iter().find(|l| l["flags"].as_str().unwrap_or("").contains("client_disconnected")).expect("disconnect record");
+    let gone = logs
+        .iter()
+        .find(|l| {
+            l["flags"]
+                .as_str()
+                .unwrap_or("")
+                .contains("client_disconnected")
+        })
+        .expect("disconnect record");
     assert!(gone["cost_nano"].as_i64().unwrap() > 0);
     gw.stop().await;
 }
@@ -446,10 +676,23 @@ async fn changes_by_another_process_are_seen_within_a_second() {
     // Another connection to the same file, as the CLI does.
     let other = gateway_core::store::Store::open(&gw.dir.path().join("burncloud.db")).unwrap();
     other
-        .with(|c| gateway_core::store::prices::set(c, "m", gateway_core::store::prices::Rates { input: 1_000_000_000, output: 0, cache_read: None, cache_write: None }))
+        .with(|c| {
+            gateway_core::store::prices::set(
+                c,
+                "m",
+                gateway_core::store::prices::Rates {
+                    input: 1_000_000_000,
+                    output: 0,
+                    cache_read: None,
+                    cache_write: None,
+                },
+            )
+        })
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let (s, _) = gw.post("/v1/chat/completions", Some(&admin), chat("m")).await;
+    let (s, _) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("m"))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let l = &logs(&gw, &admin).await[0];
     assert_eq!(l["cost_nano"], 12_000, "price set elsewhere applied");
@@ -461,13 +704,17 @@ async fn graceful_shutdown_flushes_usage() {
     let (gw, admin, _fake, addr) = setup().await;
     gw.add_openai_channel(&admin, "a", addr, "m", 0, 1).await;
     for _ in 0..20 {
-        let (s, _) = gw.post("/v1/chat/completions", Some(&admin), chat("m")).await;
+        let (s, _) = gw
+            .post("/v1/chat/completions", Some(&admin), chat("m"))
+            .await;
         assert_eq!(s, StatusCode::OK);
     }
     let db = gw.dir.path().join("burncloud.db");
     let _dir = gw.stop().await;
     let store = gateway_core::store::Store::open(&db).unwrap();
-    let n: i64 = store.with(|c| Ok(c.query_row("SELECT COUNT(*) FROM logs", [], |r| r.get(0))?)).unwrap();
+    let n: i64 = store
+        .with(|c| Ok(c.query_row("SELECT COUNT(*) FROM logs", [], |r| r.get(0))?))
+        .unwrap();
     assert_eq!(n, 20);
 }
 
@@ -475,9 +722,20 @@ async fn graceful_shutdown_flushes_usage() {
 async fn metrics_and_overhead_header() {
     let (gw, admin, _fake, addr) = setup().await;
     gw.add_openai_channel(&admin, "a", addr, "m", 0, 1).await;
-    let resp = gw.client.post(format!("{}/v1/chat/completions", gw.base)).bearer_auth(&admin).json(&chat("m")).send().await.unwrap();
-    let overhead: f64 = resp.headers()["x-burncloud-overhead-ms"].to_str().unwrap().parse().unwrap();
-    assert!(overhead >= 0.0 && overhead < 1000.0);
+    let resp = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .bearer_auth(&admin)
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    let overhead: f64 = resp.headers()["x-burncloud-overhead-ms"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((0.0..1000.0).contains(&overhead));
     let _ = resp.text().await;
     let (s, v) = gw.get("/metrics", None).await;
     assert_eq!(s, StatusCode::OK);

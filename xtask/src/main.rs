@@ -1,1 +1,158 @@
-fn main() {}
+//! `cargo xtask run|test|bench`: set-up and developer tasks, so that a fresh
+//! Debian/Ubuntu machine with only Rust needs two commands.
+
+mod bench;
+mod setup;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("test") => test(),
+        Some("bench") => bench::bench(),
+        _ => {
+            eprintln!("usage: cargo xtask <run [-- ARGS]|test|bench>");
+            eprintln!(
+                "  run    install what BurnCloud needs, build it, start it (desktop, or headless without a display)"
+            );
+            eprintln!(
+                "  test   install what the tests need, then run every test (fmt, clippy, Rust, Python SDKs, window)"
+            );
+            eprintln!(
+                "  bench  benchmark the gateway against a local mock and nginx (README table)"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root.
+pub fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Cargo's target directory (CARGO_TARGET_DIR or `<root>/target`).
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Where caches outside the checkout live (venv, benchmark tools).
+pub fn cache_dir() -> std::path::PathBuf {
+    let base = std::env::var_os("BURNCLOUD_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/burncloud"))
+        })
+        .unwrap_or_else(|| std::env::temp_dir().join("burncloud-cache"));
+    let _ = std::fs::create_dir_all(&base);
+    base
+}
+
+/// Run a command, failing with its name when it fails.
+pub fn sh(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("xtask: $ {shown}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn has_display() -> bool {
+    cfg!(any(target_os = "windows", target_os = "macos"))
+        || ["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+fn run(extra: &[String]) -> Result<()> {
+    let extra: Vec<String> = extra.iter().skip_while(|a| *a == "--").cloned().collect();
+    if has_display() {
+        setup::ensure_packages(setup::BUILD_PACKAGES)?;
+        sh(cargo()
+            .args(["run", "--release", "-p", "burncloud", "--"])
+            .args(&extra))
+    } else {
+        eprintln!("xtask: no display: building the headless gateway (no GUI libraries needed)");
+        let args: Vec<String> = if extra.is_empty() {
+            vec!["router".into()]
+        } else {
+            extra
+        };
+        sh(cargo()
+            .args([
+                "run",
+                "--release",
+                "-p",
+                "burncloud",
+                "--no-default-features",
+                "--",
+            ])
+            .args(&args))
+    }
+}
+
+fn test() -> Result<()> {
+    setup::ensure_packages(setup::BUILD_PACKAGES)?;
+    setup::ensure_packages(setup::TEST_PACKAGES)?;
+    sh(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    sh(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    sh(cargo().args(["build", "--workspace", "--all-targets"]))?;
+    sh(cargo().args(["build", "-p", "gateway-core", "--examples"]))?;
+    // The headless build must link no GUI library.
+    sh(cargo()
+        .args([
+            "build",
+            "-p",
+            "burncloud",
+            "--no-default-features",
+            "--target-dir",
+        ])
+        .arg(target_dir().join("headless")))?;
+    setup::check_headless_links(&target_dir().join("headless/debug/burncloud"))?;
+    sh(cargo()
+        .args(["test", "--workspace"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY"))?;
+    let python = setup::ensure_venv()?;
+    sh(Command::new(python)
+        .args(["-m", "pytest", "-v", "app/tests/sdk"])
+        .env("BURNCLOUD_BIN", target_dir().join("debug/burncloud"))
+        .env(
+            "FAKE_OPENAI_BIN",
+            target_dir().join("debug/examples/fake_openai"),
+        ))?;
+    eprintln!("xtask: all tests passed");
+    Ok(())
+}

@@ -33,7 +33,9 @@ fn user_payload(state: &Shared, user: &users::User) -> serde_json::Value {
 }
 
 fn check_username(name: &str) -> Result<(), ApiError> {
-    let ok_chars = name.chars().all(|c| c.is_alphanumeric() || "_-.@".contains(c));
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_alphanumeric() || "_-.@".contains(c));
     if name.is_empty() || name.chars().count() > 64 || !ok_chars {
         return Err(ApiError::bad_request(
             "username must be 1-64 characters of letters, digits, '_', '-', '.', '@'",
@@ -42,13 +44,19 @@ fn check_username(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn register(State(state): State<Shared>, ApiJson(body): ApiJson<RegisterBody>) -> ApiResult {
+pub async fn register(
+    State(state): State<Shared>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> ApiResult {
     let username = body.username.trim().to_string();
     check_username(&username)?;
     if let Some(why) = auth::password_weakness(&body.password, &username) {
         return Err(ApiError::bad_request(why));
     }
-    let email = body.email.map(|e| e.trim().to_string()).filter(|e| !e.is_empty());
+    let email = body
+        .email
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty());
     if email.as_deref().is_some_and(|e| !e.contains('@')) {
         return Err(ApiError::bad_request("email is not an email address"));
     }

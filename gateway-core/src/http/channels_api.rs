@@ -41,7 +41,9 @@ impl MappingField {
             MappingField::Map(m) => Ok(m),
             MappingField::Text(t) if t.trim().is_empty() => Ok(BTreeMap::new()),
             MappingField::Text(t) => serde_json::from_str(&t).map_err(|e| {
-                ApiError::bad_request(format!("model_mapping must be a JSON object of model names: {e}"))
+                ApiError::bad_request(format!(
+                    "model_mapping must be a JSON object of model names: {e}"
+                ))
             }),
         }
     }
@@ -127,7 +129,11 @@ pub async fn list(State(state): State<Shared>, session: Session) -> ApiResult {
     Ok(ok(list.iter().map(view).collect::<Vec<_>>()))
 }
 
-pub async fn get_one(State(state): State<Shared>, session: Session, Path(id): Path<String>) -> ApiResult {
+pub async fn get_one(
+    State(state): State<Shared>,
+    session: Session,
+    Path(id): Path<String>,
+) -> ApiResult {
     session.require_admin()?;
     let id = parse_id(&id)?;
     let c = state
@@ -138,7 +144,11 @@ pub async fn get_one(State(state): State<Shared>, session: Session, Path(id): Pa
     Ok(ok(view(&c)))
 }
 
-pub async fn create(State(state): State<Shared>, session: Session, ApiJson(body): ApiJson<ChannelBody>) -> ApiResult {
+pub async fn create(
+    State(state): State<Shared>,
+    session: Session,
+    ApiJson(body): ApiJson<ChannelBody>,
+) -> ApiResult {
     session.require_admin()?;
     let mut missing = vec![];
     if body.name.is_none() {
@@ -151,18 +161,30 @@ pub async fn create(State(state): State<Shared>, session: Session, ApiJson(body)
         missing.push("models");
     }
     if !missing.is_empty() {
-        return Err(ApiError::bad_request(format!("missing field(s): {}", missing.join(", "))));
+        return Err(ApiError::bad_request(format!(
+            "missing field(s): {}",
+            missing.join(", ")
+        )));
     }
     let fields = body.into_fields()?;
-    let c = state.store.run(move |c| channels::create(c, fields)).await?;
+    let c = state
+        .store
+        .run(move |c| channels::create(c, fields))
+        .await?;
     tracing::info!(channel = c.id, name = %c.name, "channel created");
     state.config_changed().await;
     Ok(ok(view(&c)))
 }
 
-pub async fn update(State(state): State<Shared>, session: Session, ApiJson(body): ApiJson<ChannelBody>) -> ApiResult {
+pub async fn update(
+    State(state): State<Shared>,
+    session: Session,
+    ApiJson(body): ApiJson<ChannelBody>,
+) -> ApiResult {
     session.require_admin()?;
-    let id = body.id.ok_or_else(|| ApiError::bad_request("missing field: id"))?;
+    let id = body
+        .id
+        .ok_or_else(|| ApiError::bad_request("missing field: id"))?;
     apply_update(state, id, body).await
 }
 
@@ -175,19 +197,28 @@ pub async fn update_by_path(
     session.require_admin()?;
     let id = parse_id(&id)?;
     if body.id.is_some_and(|b| b != id) {
-        return Err(ApiError::bad_request("id in the body differs from the id in the path"));
+        return Err(ApiError::bad_request(
+            "id in the body differs from the id in the path",
+        ));
     }
     apply_update(state, id, body).await
 }
 
 async fn apply_update(state: Shared, id: i64, body: ChannelBody) -> ApiResult {
     let fields = body.into_fields()?;
-    let c = state.store.run(move |c| channels::update(c, id, fields)).await?;
+    let c = state
+        .store
+        .run(move |c| channels::update(c, id, fields))
+        .await?;
     state.config_changed().await;
     Ok(ok(view(&c)))
 }
 
-pub async fn delete(State(state): State<Shared>, session: Session, Path(id): Path<String>) -> ApiResult {
+pub async fn delete(
+    State(state): State<Shared>,
+    session: Session,
+    Path(id): Path<String>,
+) -> ApiResult {
     session.require_admin()?;
     let id = parse_id(&id)?;
     state.store.run(move |c| channels::delete(c, id)).await?;

@@ -31,7 +31,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 /// Parse JSON naming the offending field: `weight: invalid type: string "x", expected i64`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("request body is empty: expected a JSON object"));
+        return Err(ApiError::bad_request(
+            "request body is empty: expected a JSON object",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -63,7 +65,9 @@ impl Session {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(ApiError::forbidden("permission denied: this needs an admin account"))
+            Err(ApiError::forbidden(
+                "permission denied: this needs an admin account",
+            ))
         }
     }
 
@@ -79,7 +83,10 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|s| !s.is_empty())
 }
@@ -87,9 +94,13 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
 impl FromRequestParts<Shared> for Session {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header: log in first"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::unauthorized("missing Authorization: Bearer <token> header: log in first")
+        })?;
         if token.starts_with("sk-") {
             return Err(ApiError::unauthorized(
                 "the console API needs a login token (from /api/auth/login), not an sk- key",

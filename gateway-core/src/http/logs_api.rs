@@ -30,7 +30,9 @@ pub async fn list(
     let user_id = match (session.is_admin(), p.user_id.filter(|s| !s.is_empty())) {
         (true, u) => u,
         (false, Some(u)) if u != session.user.id => {
-            return Err(ApiError::forbidden("permission denied: you can only read your own logs"));
+            return Err(ApiError::forbidden(
+                "permission denied: you can only read your own logs",
+            ));
         }
         (false, _) => Some(session.user.id.clone()),
     };
@@ -56,5 +58,7 @@ pub async fn list(
             v
         })
         .collect();
-    Ok(ok(json!({"items": items, "total": total, "page": page, "page_size": page_size})))
+    Ok(ok(
+        json!({"items": items, "total": total, "page": page, "page_size": page_size}),
+    ))
 }

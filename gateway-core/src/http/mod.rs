@@ -40,22 +40,36 @@ pub fn router(state: Shared) -> Router {
         .route("/api/billing/summary", get(billing_api::summary))
         .route(
             "/console/api/channel",
-            get(channels_api::list).post(channels_api::create).put(channels_api::update),
+            get(channels_api::list)
+                .post(channels_api::create)
+                .put(channels_api::update),
         )
         .route("/console/api/channel/types", get(channels_api::types))
         .route(
             "/console/api/channel/{id}",
-            get(channels_api::get_one).put(channels_api::update_by_path).delete(channels_api::delete),
+            get(channels_api::get_one)
+                .put(channels_api::update_by_path)
+                .delete(channels_api::delete),
         )
-        .route("/console/api/tokens", get(tokens_api::list).post(tokens_api::create))
+        .route(
+            "/console/api/tokens",
+            get(tokens_api::list).post(tokens_api::create),
+        )
         .route(
             "/console/api/tokens/{id}",
-            get(tokens_api::get_one).put(tokens_api::update).delete(tokens_api::delete),
+            get(tokens_api::get_one)
+                .put(tokens_api::update)
+                .delete(tokens_api::delete),
         )
-        .route("/console/api/prices", get(prices_api::list).put(prices_api::put_body))
+        .route(
+            "/console/api/prices",
+            get(prices_api::list).put(prices_api::put_body),
+        )
         .route(
             "/console/api/prices/{*model}",
-            get(prices_api::get_one).put(prices_api::put).delete(prices_api::delete),
+            get(prices_api::get_one)
+                .put(prices_api::put)
+                .delete(prices_api::delete),
         )
         .route("/console/api/logs", get(logs_api::list))
         .layer(DefaultBodyLimit::max(CONSOLE_BODY_LIMIT));
@@ -78,10 +92,18 @@ async fn health(axum::extract::State(state): axum::extract::State<Shared>) -> im
 
 async fn not_found(uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/v1/") {
-        return crate::relay::OpenAiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {}", uri.path()))
-            .into_response();
+        return crate::relay::OpenAiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {}", uri.path()),
+        )
+        .into_response();
     }
-    ApiError::new(StatusCode::NOT_FOUND, format!("no route for {}", uri.path())).into_response()
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no route for {}", uri.path()),
+    )
+    .into_response()
 }
 
 /// `{"success": true, "data": ...}`
@@ -98,7 +120,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError {
+            status,
+            message: message.into(),
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -116,7 +141,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({"success": false, "message": self.message}))).into_response()
+        (
+            self.status,
+            axum::Json(json!({"success": false, "message": self.message})),
+        )
+            .into_response()
     }
 }
 
@@ -128,11 +157,17 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(m) => ApiError::bad_request(m),
             e if e.is_disk_full() => {
                 tracing::error!(error = %e, "disk full");
-                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "disk full: the change was not saved")
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "disk full: the change was not saved",
+                )
             }
             e => {
                 tracing::error!(error = %e, "store error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error: the change was not saved (see the gateway log)")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error: the change was not saved (see the gateway log)",
+                )
             }
         }
     }

@@ -36,7 +36,11 @@ pub async fn list(State(state): State<Shared>, _session: Session) -> ApiResult {
     Ok(ok(list.iter().map(view).collect::<Vec<_>>()))
 }
 
-pub async fn get_one(State(state): State<Shared>, _session: Session, Path(model): Path<String>) -> ApiResult {
+pub async fn get_one(
+    State(state): State<Shared>,
+    _session: Session,
+    Path(model): Path<String>,
+) -> ApiResult {
     let m = model.clone();
     let p = state
         .store
@@ -54,26 +58,42 @@ pub async fn put(
 ) -> ApiResult {
     session.require_admin()?;
     if body.model.as_deref().is_some_and(|m| m != model) {
-        return Err(ApiError::bad_request("model in the body differs from the model in the path"));
+        return Err(ApiError::bad_request(
+            "model in the body differs from the model in the path",
+        ));
     }
     save(state, model, body).await
 }
 
-pub async fn put_body(State(state): State<Shared>, session: Session, ApiJson(body): ApiJson<PriceBody>) -> ApiResult {
+pub async fn put_body(
+    State(state): State<Shared>,
+    session: Session,
+    ApiJson(body): ApiJson<PriceBody>,
+) -> ApiResult {
     session.require_admin()?;
-    let model = body.model.clone().ok_or_else(|| ApiError::bad_request("missing field: model"))?;
+    let model = body
+        .model
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("missing field: model"))?;
     save(state, model, body).await
 }
 
 async fn save(state: Shared, model: String, body: PriceBody) -> ApiResult {
     let p = if let Some(target) = body.alias {
         if body.input.is_some() || body.output.is_some() {
-            return Err(ApiError::bad_request("give either alias or input/output prices, not both"));
+            return Err(ApiError::bad_request(
+                "give either alias or input/output prices, not both",
+            ));
         }
-        state.store.run(move |c| prices::set_alias(c, &model, &target)).await?
+        state
+            .store
+            .run(move |c| prices::set_alias(c, &model, &target))
+            .await?
     } else {
         let (Some(input), Some(output)) = (body.input, body.output) else {
-            return Err(ApiError::bad_request("missing field(s): input and output (USD per 1M tokens), or alias"));
+            return Err(ApiError::bad_request(
+                "missing field(s): input and output (USD per 1M tokens), or alias",
+            ));
         };
         let rates = Rates {
             input: usd_from_f64(input)?,
@@ -81,13 +101,20 @@ async fn save(state: Shared, model: String, body: PriceBody) -> ApiResult {
             cache_read: body.cache_read.map(usd_from_f64).transpose()?,
             cache_write: body.cache_write.map(usd_from_f64).transpose()?,
         };
-        state.store.run(move |c| prices::set(c, &model, rates)).await?
+        state
+            .store
+            .run(move |c| prices::set(c, &model, rates))
+            .await?
     };
     state.config_changed().await;
     Ok(ok(view(&p)))
 }
 
-pub async fn delete(State(state): State<Shared>, session: Session, Path(model): Path<String>) -> ApiResult {
+pub async fn delete(
+    State(state): State<Shared>,
+    session: Session,
+    Path(model): Path<String>,
+) -> ApiResult {
     session.require_admin()?;
     let m = model.clone();
     state.store.run(move |c| prices::delete(c, &m)).await?;

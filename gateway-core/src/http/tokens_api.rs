@@ -10,7 +10,6 @@ use crate::auth;
 use crate::money::{nano_to_usd, usd_from_f64};
 use crate::store::tokens::{self, Token, TokenFields};
 
-
 #[derive(Deserialize)]
 pub struct TokenBody {
     name: Option<String>,
@@ -31,8 +30,12 @@ impl TokenBody {
     fn into_fields(self, session: &Session) -> Result<TokenFields, ApiError> {
         let quota_limit_nano = match self.quota_limit {
             None => None,
-            Some(q) if q == -1.0 => Some(-1),
-            Some(q) if q < 0.0 => return Err(ApiError::bad_request("quota_limit must be -1 (unlimited) or 0 and more")),
+            Some(-1.0) => Some(-1),
+            Some(q) if q < 0.0 => {
+                return Err(ApiError::bad_request(
+                    "quota_limit must be -1 (unlimited) or 0 and more",
+                ));
+            }
             Some(q) => Some(usd_from_f64(q)?),
         };
         if let Some(g) = &self.group
@@ -67,7 +70,11 @@ impl TokenBody {
 
 /// The client-facing form of a token: never the key itself.
 pub fn view(t: &Token) -> Value {
-    let limit = if t.quota_limit_nano < 0 { json!(-1) } else { json!(nano_to_usd(t.quota_limit_nano)) };
+    let limit = if t.quota_limit_nano < 0 {
+        json!(-1)
+    } else {
+        json!(nano_to_usd(t.quota_limit_nano))
+    };
     let remaining = if t.quota_limit_nano < 0 {
         json!(-1)
     } else {
@@ -92,7 +99,11 @@ pub fn view(t: &Token) -> Value {
     })
 }
 
-pub async fn create(State(state): State<Shared>, session: Session, ApiJson(body): ApiJson<TokenBody>) -> ApiResult {
+pub async fn create(
+    State(state): State<Shared>,
+    session: Session,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> ApiResult {
     if body.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
         return Err(ApiError::bad_request("missing field: name"));
     }
@@ -116,11 +127,18 @@ pub async fn create(State(state): State<Shared>, session: Session, ApiJson(body)
 
 pub async fn list(State(state): State<Shared>, session: Session) -> ApiResult {
     let owner = session.owner_filter();
-    let list = state.store.run(move |c| tokens::list(c, owner.as_deref())).await?;
+    let list = state
+        .store
+        .run(move |c| tokens::list(c, owner.as_deref()))
+        .await?;
     Ok(ok(list.iter().map(view).collect::<Vec<_>>()))
 }
 
-pub async fn get_one(State(state): State<Shared>, session: Session, Path(id): Path<String>) -> ApiResult {
+pub async fn get_one(
+    State(state): State<Shared>,
+    session: Session,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id = parse_id(&id)?;
     let owner = session.owner_filter();
     let t = state
@@ -148,10 +166,17 @@ pub async fn update(
     Ok(ok(view(&t)))
 }
 
-pub async fn delete(State(state): State<Shared>, session: Session, Path(id): Path<String>) -> ApiResult {
+pub async fn delete(
+    State(state): State<Shared>,
+    session: Session,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id = parse_id(&id)?;
     let owner = session.owner_filter();
-    state.store.run(move |c| tokens::delete(c, id, owner.as_deref())).await?;
+    state
+        .store
+        .run(move |c| tokens::delete(c, id, owner.as_deref()))
+        .await?;
     state.config_changed().await;
     Ok(ok(json!({"id": id})))
 }

@@ -35,7 +35,11 @@ struct Breaker {
 
 impl Breaker {
     fn new() -> Self {
-        Breaker { outcomes: VecDeque::new(), open_until: None, probing: false }
+        Breaker {
+            outcomes: VecDeque::new(),
+            open_until: None,
+            probing: false,
+        }
     }
 }
 
@@ -67,7 +71,9 @@ impl Breakers {
     /// May a request go to `channel` now? A half-open breaker admits one probe at a time.
     pub fn allow(&self, channel: i64) -> bool {
         let mut map = self.lock();
-        let Some(b) = map.get_mut(&channel) else { return true };
+        let Some(b) = map.get_mut(&channel) else {
+            return true;
+        };
         match b.open_until {
             None => true,
             Some(until) if Instant::now() < until => false,
@@ -97,7 +103,11 @@ impl Breakers {
             return;
         }
         b.outcomes.push_back((now, success));
-        while b.outcomes.front().is_some_and(|(t, _)| now.duration_since(*t) > self.window) {
+        while b
+            .outcomes
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > self.window)
+        {
             b.outcomes.pop_front();
         }
         let errors = b.outcomes.iter().filter(|(_, ok)| !ok).count() as u32;

@@ -14,7 +14,11 @@ pub struct OpenAiError {
 
 impl OpenAiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        OpenAiError { status, code, message: message.into() }
+        OpenAiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// The contract's `type` for this status.
@@ -36,10 +40,18 @@ impl OpenAiError {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_token", m)
     }
     pub fn token_expired() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "token_expired", "Token has expired")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "token_expired",
+            "Token has expired",
+        )
     }
     pub fn insufficient_quota() -> Self {
-        Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_quota", "Insufficient quota")
+        Self::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "insufficient_quota",
+            "Insufficient quota",
+        )
     }
     pub fn permission_denied(m: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "permission_denied", m)

@@ -103,14 +103,23 @@ struct Outcome {
 
 impl Outcome {
     fn error(status: u16, error: impl Into<String>) -> Self {
-        Outcome { status, usage: None, estimated: false, error: Some(error.into()), flag: None }
+        Outcome {
+            status,
+            usage: None,
+            estimated: false,
+            error: Some(error.into()),
+            flag: None,
+        }
     }
 }
 
 impl Settle {
     fn new(state: Shared, caller: &Caller, endpoint: Endpoint, t0: Instant) -> Self {
         state.relay.metrics.in_flight.inc();
-        let seq = state.relay.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let seq = state
+            .relay
+            .seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Settle {
             request_id: format!("{:x}-{seq:x}", now_ms()),
             state,
@@ -174,12 +183,18 @@ impl Settle {
             }
         }
         let m = &relay.metrics;
-        m.requests.get_or_create(&StatusLabel { status: o.status }).inc();
+        m.requests
+            .get_or_create(&StatusLabel { status: o.status })
+            .inc();
         let elapsed = self.t0.elapsed();
         m.latency.observe(elapsed.as_secs_f64());
         if let Some(u) = o.usage {
-            m.tokens.get_or_create(&KindLabel { kind: "prompt" }).inc_by(u.prompt.max(0) as u64);
-            m.tokens.get_or_create(&KindLabel { kind: "completion" }).inc_by(u.completion.max(0) as u64);
+            m.tokens
+                .get_or_create(&KindLabel { kind: "prompt" })
+                .inc_by(u.prompt.max(0) as u64);
+            m.tokens
+                .get_or_create(&KindLabel { kind: "completion" })
+                .inc_by(u.completion.max(0) as u64);
         }
         m.cost_nano.inc_by(cost.max(0) as u64);
         relay.writer.send(LogRecord {
@@ -207,17 +222,33 @@ impl Settle {
 impl Drop for Settle {
     fn drop(&mut self) {
         // The handler was cancelled (client went away before a response was chosen).
-        self.finish(Outcome { flag: Some("client_disconnected"), ..Outcome::error(499, "client closed the request") });
+        self.finish(Outcome {
+            flag: Some("client_disconnected"),
+            ..Outcome::error(499, "client closed the request")
+        });
     }
 }
 
-async fn relay(state: Shared, ep: Endpoint, addr: SocketAddr, headers: HeaderMap, body: Body) -> Response {
+async fn relay(
+    state: Shared,
+    ep: Endpoint,
+    addr: SocketAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let t0 = Instant::now();
     let snap = state.snapshot.load_full();
     let caller = match ingress::authenticate(&state, &snap, &headers) {
         Ok(c) => c,
         Err(e) => {
-            state.relay.metrics.requests.get_or_create(&StatusLabel { status: e.status.as_u16() }).inc();
+            state
+                .relay
+                .metrics
+                .requests
+                .get_or_create(&StatusLabel {
+                    status: e.status.as_u16(),
+                })
+                .inc();
             return e.into_response();
         }
     };
@@ -324,7 +355,9 @@ async fn relay(state: Shared, ep: Endpoint, addr: SocketAddr, headers: HeaderMap
             settle.trail.push("budget_exhausted".into());
             break;
         }
-        let Some(ch) = snap.channels.get(&id) else { continue };
+        let Some(ch) = snap.channels.get(&id) else {
+            continue;
+        };
         if ch.protocol != Protocol::OpenAi {
             settle.trail.push(format!("{id}:no_adaptor"));
             continue;
@@ -343,7 +376,11 @@ async fn relay(state: Shared, ep: Endpoint, addr: SocketAddr, headers: HeaderMap
         attempts += 1;
         let fail = |settle: &mut Settle, why: String| {
             relay.breakers.record(id, false);
-            relay.metrics.channel_errors.get_or_create(&ChannelLabel { channel: id }).inc();
+            relay
+                .metrics
+                .channel_errors
+                .get_or_create(&ChannelLabel { channel: id })
+                .inc();
             tracing::warn!(request = %settle.request_id, channel = id, reason = %why, "upstream attempt failed");
             settle.trail.push(format!("{id}:{why}"));
         };
@@ -367,7 +404,14 @@ async fn relay(state: Shared, ep: Endpoint, addr: SocketAddr, headers: HeaderMap
                 continue;
             }
             Ok(Err(e)) => {
-                fail(&mut settle, if e.is_connect() { "connect_error".into() } else { "error".into() });
+                fail(
+                    &mut settle,
+                    if e.is_connect() {
+                        "connect_error".into()
+                    } else {
+                        "error".into()
+                    },
+                );
                 continue;
             }
             Ok(Ok(r)) => r,
@@ -375,7 +419,11 @@ async fn relay(state: Shared, ep: Endpoint, addr: SocketAddr, headers: HeaderMap
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED {
             fail(&mut settle, "401".into());
-            disable_channel(state.clone(), id, "the upstream rejected the channel key (HTTP 401)");
+            disable_channel(
+                state.clone(),
+                id,
+                "the upstream rejected the channel key (HTTP 401)",
+            );
             continue;
         }
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
@@ -422,7 +470,11 @@ async fn relay(state: Shared, ep: Endpoint, addr: SocketAddr, headers: HeaderMap
             idle: relay.settings.idle_timeout,
             sleep: Box::pin(tokio::time::sleep(relay.settings.idle_timeout)),
             mode: if is_sse {
-                Mode::Sse { scanner: SseScanner::default(), filter, queue: Vec::new() }
+                Mode::Sse {
+                    scanner: SseScanner::default(),
+                    filter,
+                    queue: Vec::new(),
+                }
             } else {
                 Mode::Json(BodyCollector::default())
             },
@@ -449,7 +501,10 @@ async fn relay(state: Shared, ep: Endpoint, addr: SocketAddr, headers: HeaderMap
         return response;
     }
     let e = if attempts == 0 && rpm_skipped {
-        OpenAiError::rate_limited(format!("Every channel serving '{}' is at its requests-per-minute cap", info.model))
+        OpenAiError::rate_limited(format!(
+            "Every channel serving '{}' is at its requests-per-minute cap",
+            info.model
+        ))
     } else if settle.trail.is_empty() {
         OpenAiError::unavailable(format!("No channel available for model '{}'", info.model))
     } else {
@@ -466,7 +521,11 @@ async fn relay(state: Shared, ep: Endpoint, addr: SocketAddr, headers: HeaderMap
 fn disable_channel(state: Shared, id: i64, reason: &'static str) {
     tokio::spawn(async move {
         let why = format!("{reason} at unix time {}", crate::store::now_secs());
-        match state.store.run(move |c| channels::set_status(c, id, 2, Some(&why))).await {
+        match state
+            .store
+            .run(move |c| channels::set_status(c, id, 2, Some(&why)))
+            .await
+        {
             Ok(()) => {
                 tracing::warn!(channel = id, "channel disabled automatically: {reason}");
                 state.config_changed().await;
@@ -477,7 +536,11 @@ fn disable_channel(state: Shared, id: i64, reason: &'static str) {
 }
 
 enum Mode {
-    Sse { scanner: SseScanner, filter: bool, queue: Vec<Bytes> },
+    Sse {
+        scanner: SseScanner,
+        filter: bool,
+        queue: Vec<Bytes>,
+    },
     Json(BodyCollector),
 }
 
@@ -504,7 +567,11 @@ impl RelayBody {
                 c.feed(&chunk);
                 Some(chunk)
             }
-            Mode::Sse { scanner, filter, queue } => {
+            Mode::Sse {
+                scanner,
+                filter,
+                queue,
+            } => {
                 if *filter {
                     let mut out = Vec::new();
                     scanner.feed(&chunk, true, &mut out);
@@ -528,12 +595,23 @@ impl RelayBody {
         match &self.mode {
             Mode::Json(c) => match c.usage() {
                 Some(u) => (Some(u), false),
-                None => (Some(Usage { prompt: prompt_estimate, completion: 0, cached: 0 }), true),
+                None => (
+                    Some(Usage {
+                        prompt: prompt_estimate,
+                        completion: 0,
+                        cached: 0,
+                    }),
+                    true,
+                ),
             },
             Mode::Sse { scanner, .. } => match scanner.usage {
                 Some(u) => (Some(u), false),
                 None => (
-                    Some(Usage { prompt: prompt_estimate, completion: scanner.content_events, cached: 0 }),
+                    Some(Usage {
+                        prompt: prompt_estimate,
+                        completion: scanner.content_events,
+                        cached: 0,
+                    }),
                     true,
                 ),
             },
@@ -544,7 +622,13 @@ impl RelayBody {
         let (usage, estimated) = self.observed();
         if let Some(mut s) = self.settle.take() {
             let status = self.status;
-            s.finish(Outcome { status, usage, estimated, error, flag });
+            s.finish(Outcome {
+                status,
+                usage,
+                estimated,
+                error,
+                flag,
+            });
         }
     }
 }
@@ -579,13 +663,22 @@ impl Stream for RelayBody {
                 }
                 Poll::Ready(Some(Err(e))) => {
                     this.finished = true;
-                    this.settle(Some(format!("upstream failed mid-response: {e}")), Some("upstream_cut"));
-                    return Poll::Ready(Some(Err(std::io::Error::other("upstream failed mid-response"))));
+                    this.settle(
+                        Some(format!("upstream failed mid-response: {e}")),
+                        Some("upstream_cut"),
+                    );
+                    return Poll::Ready(Some(Err(std::io::Error::other(
+                        "upstream failed mid-response",
+                    ))));
                 }
                 Poll::Ready(None) => {
                     this.finished = true;
                     let rest = match &mut this.mode {
-                        Mode::Sse { scanner, filter: true, .. } => scanner.remainder(),
+                        Mode::Sse {
+                            scanner,
+                            filter: true,
+                            ..
+                        } => scanner.remainder(),
                         _ => None,
                     };
                     this.settle(None, None);
@@ -598,7 +691,9 @@ impl Stream for RelayBody {
                     if this.sleep.as_mut().poll(cx).is_ready() {
                         this.finished = true;
                         this.settle(Some("upstream idle timeout".into()), Some("idle_timeout"));
-                        return Poll::Ready(Some(Err(std::io::Error::other("upstream idle timeout"))));
+                        return Poll::Ready(Some(Err(std::io::Error::other(
+                            "upstream idle timeout",
+                        ))));
                     }
                     return Poll::Pending;
                 }
@@ -610,7 +705,10 @@ impl Stream for RelayBody {
 impl Drop for RelayBody {
     fn drop(&mut self) {
         if self.settle.is_some() {
-            self.settle(Some("client disconnected".into()), Some("client_disconnected"));
+            self.settle(
+                Some("client disconnected".into()),
+                Some("client_disconnected"),
+            );
         }
     }
 }

@@ -33,15 +33,24 @@ impl Caller {
 }
 
 /// Authenticate `Authorization: Bearer` (or `x-api-key`) against the snapshot.
-pub fn authenticate(state: &AppState, snap: &Snapshot, headers: &HeaderMap) -> Result<Caller, OpenAiError> {
+pub fn authenticate(
+    state: &AppState,
+    snap: &Snapshot,
+    headers: &HeaderMap,
+) -> Result<Caller, OpenAiError> {
     let credential = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| OpenAiError::invalid_token("Missing API key: send Authorization: Bearer <sk-token>"))?;
+        .ok_or_else(|| {
+            OpenAiError::invalid_token("Missing API key: send Authorization: Bearer <sk-token>")
+        })?;
     if credential.starts_with("sk-") {
         let token = snap
             .tokens
@@ -72,7 +81,9 @@ pub fn authenticate(state: &AppState, snap: &Snapshot, headers: &HeaderMap) -> R
         .users
         .get(&claims.sub)
         .filter(|u| u.enabled)
-        .ok_or_else(|| OpenAiError::invalid_token("Invalid API key: the user no longer exists or is disabled"))?;
+        .ok_or_else(|| {
+            OpenAiError::invalid_token("Invalid API key: the user no longer exists or is disabled")
+        })?;
     Ok(Caller {
         user_id: user.id.clone(),
         token: None,
@@ -86,7 +97,10 @@ pub fn ip_allowed(allow: &[String], ip: IpAddr) -> bool {
         return true;
     }
     let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
         v4 => v4,
     };
     allow.iter().any(|entry| match entry.split_once('/') {
@@ -138,7 +152,9 @@ fn span_of(body: &[u8], raw: &RawValue) -> (usize, usize) {
 /// Parse the request body enough to route it.
 pub fn peek(body: &Bytes) -> Result<RequestInfo, OpenAiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(OpenAiError::invalid_request("Request body is empty: expected a JSON object"));
+        return Err(OpenAiError::invalid_request(
+            "Request body is empty: expected a JSON object",
+        ));
     }
     let p: Peek<'_> = serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {
@@ -193,7 +209,11 @@ pub fn upstream_body(body: &Bytes, info: &RequestInfo, upstream_model: &str) -> 
             }
             None => {
                 let open = body.iter().position(|b| *b == b'{').unwrap_or(0) + 1;
-                edits.push((open, open, b"\"stream_options\":{\"include_usage\":true},".to_vec()));
+                edits.push((
+                    open,
+                    open,
+                    b"\"stream_options\":{\"include_usage\":true},".to_vec(),
+                ));
             }
         }
     }
@@ -215,14 +235,18 @@ mod tests {
 
     #[test]
     fn untouched_when_nothing_to_edit() {
-        let body = Bytes::from_static(br#"{"model":"gpt-4o", "messages":[{"role":"user","content":"hi"}]}"#);
+        let body = Bytes::from_static(
+            br#"{"model":"gpt-4o", "messages":[{"role":"user","content":"hi"}]}"#,
+        );
         let info = peek(&body).unwrap();
         assert_eq!(upstream_body(&body, &info, "gpt-4o"), body);
     }
 
     #[test]
     fn renames_model_and_adds_usage_keeping_the_rest() {
-        let body = Bytes::from_static(br#" {"messages":[], "model" : "a", "stream":true, "x":{"model":"keep"}}"#);
+        let body = Bytes::from_static(
+            br#" {"messages":[], "model" : "a", "stream":true, "x":{"model":"keep"}}"#,
+        );
         let info = peek(&body).unwrap();
         let out = upstream_body(&body, &info, "b");
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
@@ -234,16 +258,26 @@ mod tests {
 
     #[test]
     fn merges_existing_stream_options() {
-        let body = Bytes::from_static(br#"{"model":"a","stream":true,"stream_options":{"include_usage":false,"other":1}}"#);
+        let body = Bytes::from_static(
+            br#"{"model":"a","stream":true,"stream_options":{"include_usage":false,"other":1}}"#,
+        );
         let info = peek(&body).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&upstream_body(&body, &info, "a")).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&upstream_body(&body, &info, "a")).unwrap();
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["stream_options"]["other"], 1);
     }
 
     #[test]
     fn bad_bodies_are_400() {
-        for b in [&b""[..], b"{", b"[]", br#"{"model": 5}"#, br#"{"messages":[]}"#, br#"{"model":"a","stream":"yes"}"#] {
+        for b in [
+            &b""[..],
+            b"{",
+            b"[]",
+            br#"{"model": 5}"#,
+            br#"{"messages":[]}"#,
+            br#"{"model":"a","stream":"yes"}"#,
+        ] {
             let e = peek(&Bytes::copy_from_slice(b)).unwrap_err();
             assert_eq!(e.status, 400, "{}", String::from_utf8_lossy(b));
         }

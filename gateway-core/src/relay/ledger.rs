@@ -124,7 +124,9 @@ mod tests {
     #[test]
     fn first_request_runs_alone_then_concurrency_returns() {
         let l = Ledger::default();
-        let Admission::Admitted(r) = l.admit(1, 1000, None) else { panic!() };
+        let Admission::Admitted(r) = l.admit(1, 1000, None) else {
+            panic!()
+        };
         assert_eq!(r, 1000);
         assert_eq!(l.admit(1, 1000, None), Admission::Busy);
         l.settle(1, r, 100);

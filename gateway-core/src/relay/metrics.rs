@@ -57,15 +57,51 @@ impl Default for Metrics {
         let in_flight = Gauge::default();
         let channel_errors = Family::<ChannelLabel, Counter>::default();
         let breaker_state = Family::<ChannelLabel, Gauge>::default();
-        registry.register("requests", "Data-plane requests by HTTP status", requests.clone());
-        registry.register("request_duration_seconds", "Whole request latency", latency.clone());
-        registry.register("gateway_overhead_seconds", "Time spent in the gateway, not upstream", overhead.clone());
-        registry.register("time_to_first_byte_seconds", "Time to the first upstream byte", ttfb.clone());
-        registry.register("tokens", "Tokens billed, by kind (prompt, completion)", tokens.clone());
-        registry.register("cost_nano_usd", "Cost billed in nano-dollars", cost_nano.clone());
-        registry.register("in_flight_requests", "Requests being served", in_flight.clone());
-        registry.register("channel_errors", "Failed upstream attempts per channel", channel_errors.clone());
-        registry.register("channel_breaker_state", "Circuit breaker: 0 closed, 1 open, 2 half-open", breaker_state.clone());
+        registry.register(
+            "requests",
+            "Data-plane requests by HTTP status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Whole request latency",
+            latency.clone(),
+        );
+        registry.register(
+            "gateway_overhead_seconds",
+            "Time spent in the gateway, not upstream",
+            overhead.clone(),
+        );
+        registry.register(
+            "time_to_first_byte_seconds",
+            "Time to the first upstream byte",
+            ttfb.clone(),
+        );
+        registry.register(
+            "tokens",
+            "Tokens billed, by kind (prompt, completion)",
+            tokens.clone(),
+        );
+        registry.register(
+            "cost_nano_usd",
+            "Cost billed in nano-dollars",
+            cost_nano.clone(),
+        );
+        registry.register(
+            "in_flight_requests",
+            "Requests being served",
+            in_flight.clone(),
+        );
+        registry.register(
+            "channel_errors",
+            "Failed upstream attempts per channel",
+            channel_errors.clone(),
+        );
+        registry.register(
+            "channel_breaker_state",
+            "Circuit breaker: 0 closed, 1 open, 2 half-open",
+            breaker_state.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -85,7 +121,9 @@ impl Metrics {
     /// The Prometheus text exposition, breaker states read fresh.
     pub fn render(&self, breakers: &Breakers) -> String {
         for (channel, state) in breakers.states() {
-            self.breaker_state.get_or_create(&ChannelLabel { channel }).set(state.gauge());
+            self.breaker_state
+                .get_or_create(&ChannelLabel { channel })
+                .set(state.gauge());
         }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {

@@ -110,7 +110,10 @@ async fn models(State(state): State<Shared>, headers: HeaderMap) -> Response {
 async fn metrics(State(state): State<Shared>) -> Response {
     let body = state.relay.metrics.render(&state.relay.breakers);
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         body,
     )
         .into_response()

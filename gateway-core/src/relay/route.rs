@@ -16,7 +16,8 @@ pub fn order(tiers: &[Tier], rr: &AtomicUsize) -> Vec<i64> {
             out.push(members[0].0);
             continue;
         }
-        let (weighted, zero): (Vec<(i64, i64)>, Vec<(i64, i64)>) = members.iter().partition(|(_, w)| *w > 0);
+        type Members = Vec<(i64, i64)>;
+        let (weighted, zero): (Members, Members) = members.iter().partition(|(_, w)| *w > 0);
         let mut pool = weighted;
         let mut rng = rand::rng();
         while !pool.is_empty() {
@@ -37,7 +38,12 @@ pub fn order(tiers: &[Tier], rr: &AtomicUsize) -> Vec<i64> {
         }
         if !zero.is_empty() {
             let start = rr.fetch_add(1, Ordering::Relaxed) % zero.len();
-            out.extend(zero[start..].iter().chain(&zero[..start]).map(|(id, _)| *id));
+            out.extend(
+                zero[start..]
+                    .iter()
+                    .chain(&zero[..start])
+                    .map(|(id, _)| *id),
+            );
         }
     }
     out
@@ -50,8 +56,14 @@ mod tests {
     #[test]
     fn priority_tiers_come_first() {
         let tiers = vec![
-            Tier { priority: 10, members: vec![(1, 1)] },
-            Tier { priority: 0, members: vec![(2, 1), (3, 1)] },
+            Tier {
+                priority: 10,
+                members: vec![(1, 1)],
+            },
+            Tier {
+                priority: 0,
+                members: vec![(2, 1), (3, 1)],
+            },
         ];
         let o = order(&tiers, &AtomicUsize::new(0));
         assert_eq!(o[0], 1);
@@ -60,15 +72,24 @@ mod tests {
 
     #[test]
     fn weights_shape_the_first_pick() {
-        let tiers = vec![Tier { priority: 0, members: vec![(1, 80), (2, 20)] }];
+        let tiers = vec![Tier {
+            priority: 0,
+            members: vec![(1, 80), (2, 20)],
+        }];
         let rr = AtomicUsize::new(0);
         let firsts = (0..10_000).filter(|_| order(&tiers, &rr)[0] == 1).count();
-        assert!((7_600..8_400).contains(&firsts), "80/20 split, got {firsts}");
+        assert!(
+            (7_600..8_400).contains(&firsts),
+            "80/20 split, got {firsts}"
+        );
     }
 
     #[test]
     fn zero_weights_rotate() {
-        let tiers = vec![Tier { priority: 0, members: vec![(1, 0), (2, 0), (3, 0)] }];
+        let tiers = vec![Tier {
+            priority: 0,
+            members: vec![(1, 0), (2, 0), (3, 0)],
+        }];
         let rr = AtomicUsize::new(0);
         let firsts: Vec<i64> = (0..6).map(|_| order(&tiers, &rr)[0]).collect();
         assert_eq!(firsts, vec![1, 2, 3, 1, 2, 3]);

@@ -44,7 +44,11 @@ impl RelaySettings {
     /// `BURNCLOUD_BREAKER_COOLDOWN_MS`.
     pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Self {
         let mut s = RelaySettings::default();
-        let ms = |k: &str| get(k).and_then(|v| v.parse::<u64>().ok()).map(Duration::from_millis);
+        let ms = |k: &str| {
+            get(k)
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_millis)
+        };
         if let Some(d) = ms("BURNCLOUD_CONNECT_TIMEOUT_MS") {
             s.connect_timeout = d;
         }

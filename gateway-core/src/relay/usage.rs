@@ -41,7 +41,10 @@ impl RawUsage {
         Some(Usage {
             prompt,
             completion,
-            cached: self.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+            cached: self
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
         })
     }
 }
@@ -56,7 +59,10 @@ struct WithUsage {
 
 /// Usage from a complete OpenAI JSON body (chat, completions, embeddings).
 pub fn usage_from_json(body: &[u8]) -> Option<Usage> {
-    serde_json::from_slice::<WithUsage>(body).ok()?.usage?.into_usage()
+    serde_json::from_slice::<WithUsage>(body)
+        .ok()?
+        .usage?
+        .into_usage()
 }
 
 /// Largest JSON body kept for reading usage at its end.
@@ -83,7 +89,11 @@ impl BodyCollector {
     }
 
     pub fn usage(&self) -> Option<Usage> {
-        if self.overflow { None } else { usage_from_json(&self.buf) }
+        if self.overflow {
+            None
+        } else {
+            usage_from_json(&self.buf)
+        }
     }
 }
 
@@ -198,12 +208,22 @@ data: [DONE]\n\n";
             for chunk in STREAM.as_bytes().chunks(split) {
                 s.feed(chunk, true, &mut out);
             }
-            assert_eq!(s.usage, Some(Usage { prompt: 9, completion: 2, cached: 0 }));
+            assert_eq!(
+                s.usage,
+                Some(Usage {
+                    prompt: 9,
+                    completion: 2,
+                    cached: 0
+                })
+            );
             assert!(s.done);
             assert_eq!(s.content_events, 2);
             let forwarded: Vec<u8> = out.concat();
             let text = String::from_utf8(forwarded).unwrap();
-            assert!(!text.contains("prompt_tokens"), "usage chunk dropped when filtering");
+            assert!(
+                !text.contains("prompt_tokens"),
+                "usage chunk dropped when filtering"
+            );
             assert!(text.ends_with("data: [DONE]\n\n"));
             assert_eq!(text.matches("data:").count(), 3);
         }
@@ -212,9 +232,23 @@ data: [DONE]\n\n";
     #[test]
     fn json_usage_with_cache_and_embeddings() {
         let body = br#"{"object":"list","data":[],"usage":{"prompt_tokens":5,"total_tokens":5}}"#;
-        assert_eq!(usage_from_json(body), Some(Usage { prompt: 5, completion: 0, cached: 0 }));
+        assert_eq!(
+            usage_from_json(body),
+            Some(Usage {
+                prompt: 5,
+                completion: 0,
+                cached: 0
+            })
+        );
         let body = br#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}}"#;
-        assert_eq!(usage_from_json(body), Some(Usage { prompt: 10, completion: 3, cached: 4 }));
+        assert_eq!(
+            usage_from_json(body),
+            Some(Usage {
+                prompt: 10,
+                completion: 3,
+                cached: 4
+            })
+        );
         assert_eq!(usage_from_json(b"not json"), None);
     }
 
@@ -222,7 +256,11 @@ data: [DONE]\n\n";
     fn crlf_events_are_framed() {
         let mut s = SseScanner::default();
         let mut out = vec![];
-        s.feed(b"data: {\"choices\":[{}]}\r\n\r\ndata: [DONE]\r\n\r\n", false, &mut out);
+        s.feed(
+            b"data: {\"choices\":[{}]}\r\n\r\ndata: [DONE]\r\n\r\n",
+            false,
+            &mut out,
+        );
         assert!(s.done);
         assert_eq!(s.content_events, 1);
         assert!(out.is_empty());

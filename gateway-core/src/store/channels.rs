@@ -113,14 +113,21 @@ fn validate(c: &mut Channel) -> StoreResult<()> {
     if c.base_url.is_empty() {
         c.base_url = ty
             .default_base_url
-            .ok_or_else(|| invalid(format!("base_url is required for type {} ({})", ty.id, ty.name)))?
+            .ok_or_else(|| {
+                invalid(format!(
+                    "base_url is required for type {} ({})",
+                    ty.id, ty.name
+                ))
+            })?
             .to_string();
     }
     if !(c.base_url.starts_with("http://") || c.base_url.starts_with("https://")) {
         return Err(invalid("base_url must start with http:// or https://"));
     }
     if c.models.is_empty() {
-        return Err(invalid("models must list at least one model (comma separated)"));
+        return Err(invalid(
+            "models must list at least one model (comma separated)",
+        ));
     }
     if c.groups.is_empty() {
         c.groups = vec!["default".to_string()];
@@ -193,12 +200,15 @@ fn write_abilities(tx: &Transaction<'_>, c: &Channel) -> StoreResult<()> {
 }
 
 fn mapping_json(c: &Channel) -> Option<String> {
-    (!c.model_mapping.is_empty()).then(|| serde_json::to_string(&c.model_mapping).unwrap_or_default())
+    (!c.model_mapping.is_empty())
+        .then(|| serde_json::to_string(&c.model_mapping).unwrap_or_default())
 }
 
 /// Create a channel and its abilities in one transaction.
 pub fn create(conn: &mut Connection, fields: ChannelFields) -> StoreResult<Channel> {
-    let ty = fields.channel_type.ok_or_else(|| invalid("type is required"))?;
+    let ty = fields
+        .channel_type
+        .ok_or_else(|| invalid("type is required"))?;
     let mut c = Channel {
         id: 0,
         name: String::new(),
@@ -242,7 +252,11 @@ pub fn create(conn: &mut Connection, fields: ChannelFields) -> StoreResult<Chann
 pub fn update(conn: &mut Connection, id: i64, fields: ChannelFields) -> StoreResult<Channel> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut c = tx
-        .query_row(&format!("SELECT {COLS} FROM channels WHERE id = ?1"), [id], from_row)
+        .query_row(
+            &format!("SELECT {COLS} FROM channels WHERE id = ?1"),
+            [id],
+            from_row,
+        )
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("channel {id} not found")))?;
     let re_enabled = fields.status == Some(1);
@@ -266,7 +280,12 @@ pub fn update(conn: &mut Connection, id: i64, fields: ChannelFields) -> StoreRes
 }
 
 /// Disable (status 2) or enable a channel, recording why (used by automatic disabling).
-pub fn set_status(conn: &mut Connection, id: i64, status: i64, reason: Option<&str>) -> StoreResult<()> {
+pub fn set_status(
+    conn: &mut Connection,
+    id: i64,
+    status: i64,
+    reason: Option<&str>,
+) -> StoreResult<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let n = tx.execute(
         "UPDATE channels SET status = ?1, disabled_reason = ?2, updated_at = ?3 WHERE id = ?4",
@@ -295,7 +314,11 @@ pub fn delete(conn: &mut Connection, id: i64) -> StoreResult<()> {
 /// One channel.
 pub fn get(conn: &Connection, id: i64) -> StoreResult<Option<Channel>> {
     Ok(conn
-        .query_row(&format!("SELECT {COLS} FROM channels WHERE id = ?1"), [id], from_row)
+        .query_row(
+            &format!("SELECT {COLS} FROM channels WHERE id = ?1"),
+            [id],
+            from_row,
+        )
         .optional()?)
 }
 
@@ -360,7 +383,14 @@ mod tests {
         assert_eq!(store.with(|c| abilities(c)).unwrap().len(), 4);
         store
             .with(|conn| {
-                update(conn, c.id, ChannelFields { models: Some("m3".into()), ..Default::default() })
+                update(
+                    conn,
+                    c.id,
+                    ChannelFields {
+                        models: Some("m3".into()),
+                        ..Default::default()
+                    },
+                )
             })
             .unwrap();
         let ab = store.with(|c| abilities(c)).unwrap();
@@ -376,10 +406,16 @@ mod tests {
         let store = Store::open(&dir.path().join("b.db")).unwrap();
         let mut f = fields();
         f.models = Some(" , ".into());
-        assert!(matches!(store.with(|c| create(c, f)), Err(StoreError::Invalid(_))));
+        assert!(matches!(
+            store.with(|c| create(c, f)),
+            Err(StoreError::Invalid(_))
+        ));
         let mut f = fields();
         f.channel_type = Some(999);
-        assert!(matches!(store.with(|c| create(c, f)), Err(StoreError::Invalid(_))));
+        assert!(matches!(
+            store.with(|c| create(c, f)),
+            Err(StoreError::Invalid(_))
+        ));
         assert!(store.with(|c| list(c)).unwrap().is_empty());
     }
 

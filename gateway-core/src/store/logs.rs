@@ -195,12 +195,28 @@ pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult
         )?;
         for r in records {
             stmt.execute(rusqlite::params![
-                r.request_id, r.created_at_ms, r.user_id, r.token_id, r.model, r.channel_id, r.endpoint,
-                r.status, r.stream, r.latency_ms, r.ttfb_ms, r.prompt_tokens, r.completion_tokens,
-                r.cost_nano, r.error, r.failover, r.flags
+                r.request_id,
+                r.created_at_ms,
+                r.user_id,
+                r.token_id,
+                r.model,
+                r.channel_id,
+                r.endpoint,
+                r.status,
+                r.stream,
+                r.latency_ms,
+                r.ttfb_ms,
+                r.prompt_tokens,
+                r.completion_tokens,
+                r.cost_nano,
+                r.error,
+                r.failover,
+                r.flags
             ])?;
         }
-        let mut upd = tx.prepare_cached("UPDATE tokens SET used_quota_nano = used_quota_nano + ?1 WHERE id = ?2")?;
+        let mut upd = tx.prepare_cached(
+            "UPDATE tokens SET used_quota_nano = used_quota_nano + ?1 WHERE id = ?2",
+        )?;
         for (id, delta) in deltas {
             upd.execute(rusqlite::params![delta, id])?;
         }

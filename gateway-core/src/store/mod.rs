@@ -35,7 +35,10 @@ pub enum StoreError {
     #[error("database migration failed: {0}")]
     Migration(String),
     #[error("cannot open database {path}: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("database task failed: {0}")]
     Task(String),
 }
@@ -110,7 +113,11 @@ impl Store {
 
     /// The routing configuration revision; moves on every routing-relevant change by any process.
     pub fn config_rev(conn: &Connection) -> StoreResult<i64> {
-        Ok(conn.query_row("SELECT v FROM meta WHERE k = 'config_rev'", [], |r| r.get(0))?)
+        Ok(
+            conn.query_row("SELECT v FROM meta WHERE k = 'config_rev'", [], |r| {
+                r.get(0)
+            })?,
+        )
     }
 }
 
@@ -162,7 +169,13 @@ mod tests {
         Store::open(&path).unwrap();
         let store = Store::open(&path).unwrap();
         let n: i64 = store
-            .with(|c| Ok(c.query_row("SELECT COUNT(*) FROM refinery_schema_history", [], |r| r.get(0))?))
+            .with(|c| {
+                Ok(
+                    c.query_row("SELECT COUNT(*) FROM refinery_schema_history", [], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
             .unwrap();
         assert!(n >= 1);
         let mode: String = store

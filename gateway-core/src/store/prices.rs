@@ -32,9 +32,14 @@ fn validate_model(model: &str) -> StoreResult<()> {
 /// Set a model's own rates (replacing an alias if it was one).
 pub fn set(conn: &mut Connection, model: &str, rates: Rates) -> StoreResult<Price> {
     validate_model(model)?;
-    for v in [Some(rates.input), Some(rates.output), rates.cache_read, rates.cache_write]
-        .into_iter()
-        .flatten()
+    for v in [
+        Some(rates.input),
+        Some(rates.output),
+        rates.cache_read,
+        rates.cache_write,
+    ]
+    .into_iter()
+    .flatten()
     {
         if v < 0 {
             return Err(StoreError::Invalid("prices must not be negative".into()));
@@ -57,11 +62,17 @@ pub fn set(conn: &mut Connection, model: &str, rates: Rates) -> StoreResult<Pric
 pub fn set_alias(conn: &mut Connection, model: &str, target: &str) -> StoreResult<Price> {
     validate_model(model)?;
     if model == target {
-        return Err(StoreError::Invalid(format!("{model} cannot be an alias of itself")));
+        return Err(StoreError::Invalid(format!(
+            "{model} cannot be an alias of itself"
+        )));
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let target_alias: Option<Option<String>> = tx
-        .query_row("SELECT alias_of FROM prices WHERE model = ?1", [target], |r| r.get(0))
+        .query_row(
+            "SELECT alias_of FROM prices WHERE model = ?1",
+            [target],
+            |r| r.get(0),
+        )
         .optional()?;
     match target_alias {
         None => {
@@ -138,7 +149,9 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Price> {
 }
 
 fn get_in(conn: &Connection, model: &str) -> StoreResult<Option<Price>> {
-    Ok(conn.query_row(&format!("{SELECT} WHERE p.model = ?1"), [model], row).optional()?)
+    Ok(conn
+        .query_row(&format!("{SELECT} WHERE p.model = ?1"), [model], row)
+        .optional()?)
 }
 
 /// One model's price with alias rates resolved.
@@ -162,13 +175,28 @@ mod tests {
     fn aliases_share_and_guard_their_target() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("p.db")).unwrap();
-        let r = Rates { input: 30_000_000_000, output: 60_000_000_000, ..Default::default() };
+        let r = Rates {
+            input: 30_000_000_000,
+            output: 60_000_000_000,
+            ..Default::default()
+        };
         store.with(|c| set(c, "gpt-4", r)).unwrap();
-        let a = store.with(|c| set_alias(c, "gpt-4-turbo", "gpt-4")).unwrap();
+        let a = store
+            .with(|c| set_alias(c, "gpt-4-turbo", "gpt-4"))
+            .unwrap();
         assert_eq!(a.rates, r);
-        assert!(matches!(store.with(|c| delete(c, "gpt-4")), Err(StoreError::Conflict(_))));
-        assert!(matches!(store.with(|c| set_alias(c, "x", "gpt-4-turbo")), Err(StoreError::Invalid(_))));
-        assert!(matches!(store.with(|c| set_alias(c, "x", "nope")), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.with(|c| delete(c, "gpt-4")),
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.with(|c| set_alias(c, "x", "gpt-4-turbo")),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            store.with(|c| set_alias(c, "x", "nope")),
+            Err(StoreError::NotFound(_))
+        ));
         store.with(|c| delete(c, "gpt-4-turbo")).unwrap();
         store.with(|c| delete(c, "gpt-4")).unwrap();
         assert!(store.with(|c| list(c)).unwrap().is_empty());

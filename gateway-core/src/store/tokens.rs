@@ -98,17 +98,25 @@ fn apply(t: &mut Token, f: TokenFields) -> StoreResult<()> {
         t.group = "default".into();
     }
     if t.status != 1 && t.status != 2 {
-        return Err(StoreError::Invalid("status must be 1 (enabled) or 2 (disabled)".into()));
+        return Err(StoreError::Invalid(
+            "status must be 1 (enabled) or 2 (disabled)".into(),
+        ));
     }
     if t.quota_limit_nano < -1 {
-        return Err(StoreError::Invalid("quota_limit must be -1 (unlimited) or 0 and more".into()));
+        return Err(StoreError::Invalid(
+            "quota_limit must be -1 (unlimited) or 0 and more".into(),
+        ));
     }
     if t.expired_time < -1 || t.expired_time == 0 {
-        return Err(StoreError::Invalid("expired_time must be -1 (never) or a unix time in seconds".into()));
+        return Err(StoreError::Invalid(
+            "expired_time must be -1 (never) or a unix time in seconds".into(),
+        ));
     }
     for (name, v) in [("rpm_limit", t.rpm_limit), ("tpm_limit", t.tpm_limit)] {
         if v.is_some_and(|v| v < 1) {
-            return Err(StoreError::Invalid(format!("{name} must be 1 or more, or null")));
+            return Err(StoreError::Invalid(format!(
+                "{name} must be 1 or more, or null"
+            )));
         }
     }
     Ok(())
@@ -155,10 +163,19 @@ pub fn create(
 }
 
 /// Change a token; `owner` limits the change to that user's tokens (None: any, for admins).
-pub fn update(conn: &mut Connection, id: i64, owner: Option<&str>, fields: TokenFields) -> StoreResult<Token> {
+pub fn update(
+    conn: &mut Connection,
+    id: i64,
+    owner: Option<&str>,
+    fields: TokenFields,
+) -> StoreResult<Token> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut t = tx
-        .query_row(&format!("SELECT {COLS} FROM tokens WHERE id = ?1"), [id], from_row)
+        .query_row(
+            &format!("SELECT {COLS} FROM tokens WHERE id = ?1"),
+            [id],
+            from_row,
+        )
         .optional()?
         .filter(|t| owner.is_none_or(|o| o == t.user_id))
         .ok_or_else(|| StoreError::NotFound(format!("token {id} not found")))?;
@@ -177,7 +194,10 @@ pub fn update(conn: &mut Connection, id: i64, owner: Option<&str>, fields: Token
 /// Delete (revoke) a token; `owner` as in [`update`].
 pub fn delete(conn: &mut Connection, id: i64, owner: Option<&str>) -> StoreResult<()> {
     let n = match owner {
-        Some(o) => conn.execute("DELETE FROM tokens WHERE id = ?1 AND user_id = ?2", params![id, o])?,
+        Some(o) => conn.execute(
+            "DELETE FROM tokens WHERE id = ?1 AND user_id = ?2",
+            params![id, o],
+        )?,
         None => conn.execute("DELETE FROM tokens WHERE id = ?1", [id])?,
     };
     if n == 0 {
@@ -189,7 +209,11 @@ pub fn delete(conn: &mut Connection, id: i64, owner: Option<&str>) -> StoreResul
 /// One token; `owner` as in [`update`].
 pub fn get(conn: &Connection, id: i64, owner: Option<&str>) -> StoreResult<Option<Token>> {
     Ok(conn
-        .query_row(&format!("SELECT {COLS} FROM tokens WHERE id = ?1"), [id], from_row)
+        .query_row(
+            &format!("SELECT {COLS} FROM tokens WHERE id = ?1"),
+            [id],
+            from_row,
+        )
         .optional()?
         .filter(|t| owner.is_none_or(|o| o == t.user_id)))
 }

@@ -21,7 +21,11 @@ impl Role {
         }
     }
     fn parse(s: &str) -> Role {
-        if s == "admin" { Role::Admin } else { Role::User }
+        if s == "admin" {
+            Role::Admin
+        } else {
+            Role::User
+        }
     }
 }
 
@@ -78,7 +82,11 @@ pub fn create(
         "INSERT INTO users (id, username, email, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![id, username, email, password_hash, role.as_str(), now_secs()],
     )?;
-    let user = tx.query_row(&format!("SELECT {COLS} FROM users WHERE id = ?1"), [&id], from_row)?;
+    let user = tx.query_row(
+        &format!("SELECT {COLS} FROM users WHERE id = ?1"),
+        [&id],
+        from_row,
+    )?;
     tx.commit()?;
     Ok(user)
 }
@@ -97,13 +105,19 @@ pub fn find_with_hash(conn: &Connection, username: &str) -> StoreResult<Option<(
 /// A user by id.
 pub fn get(conn: &Connection, id: &str) -> StoreResult<Option<User>> {
     Ok(conn
-        .query_row(&format!("SELECT {COLS} FROM users WHERE id = ?1"), [id], from_row)
+        .query_row(
+            &format!("SELECT {COLS} FROM users WHERE id = ?1"),
+            [id],
+            from_row,
+        )
         .optional()?)
 }
 
 /// All users, oldest first.
 pub fn list(conn: &Connection) -> StoreResult<Vec<User>> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLS} FROM users ORDER BY created_at, username"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLS} FROM users ORDER BY created_at, username"
+    ))?;
     let rows = stmt.query_map([], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

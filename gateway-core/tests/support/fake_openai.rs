@@ -49,6 +49,8 @@ pub struct Fake {
     pub completion_tokens: i64,
     /// Content pieces of a streamed answer (each one chunk).
     pub pieces: Vec<&'static str>,
+    /// Keep every request for assertions (off for benchmarks).
+    pub record: std::sync::atomic::AtomicBool,
 }
 
 impl Fake {
@@ -59,6 +61,7 @@ impl Fake {
             prompt_tokens: 12,
             completion_tokens: 3,
             pieces: vec!["Hello", " from", " fake"],
+            record: std::sync::atomic::AtomicBool::new(true),
         })
     }
     pub fn set(&self, b: Behavior) {
@@ -74,12 +77,19 @@ impl Fake {
 
 /// Start a fake on 127.0.0.1 with a free port.
 pub async fn start(fake: Arc<Fake>) -> SocketAddr {
+    start_on(fake, 0).await
+}
+
+/// Start a fake on 127.0.0.1:`port`.
+pub async fn start_on(fake: Arc<Fake>, port: u16) -> SocketAddr {
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
         .with_state(fake);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -89,9 +99,15 @@ pub async fn start(fake: Arc<Fake>) -> SocketAddr {
 
 fn record(fake: &Fake, path: &str, headers: &HeaderMap, raw: &Bytes) -> Value {
     let body: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
+    if !fake.record.load(std::sync::atomic::Ordering::Relaxed) {
+        return body;
+    }
     fake.seen.lock().unwrap().push(Seen {
         path: path.to_string(),
-        authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string),
+        authorization: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
         body: body.clone(),
         raw: raw.clone(),
     });
@@ -101,14 +117,31 @@ fn record(fake: &Fake, path: &str, headers: &HeaderMap, raw: &Bytes) -> Value {
 /// The OpenAI error body for a status.
 pub fn error_body(status: u16) -> Value {
     match status {
-        401 => json!({"error": {"message": "Incorrect API key provided: sk-****. You can find your API key at https://platform.openai.com/account/api-keys.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
-        429 => json!({"error": {"message": "Rate limit reached for requests", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
-        400 => json!({"error": {"message": "Invalid 'messages': empty array.", "type": "invalid_request_error", "param": "messages", "code": "empty_array"}}),
-        _ => json!({"error": {"message": "The server had an error while processing your request. Sorry about that!", "type": "server_error", "param": null, "code": null}}),
+        401 => {
+            json!({"error": {"message": "Incorrect API key provided: sk-****. You can find your API key at https://platform.openai.com/account/api-keys.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}})
+        }
+        429 => {
+            json!({"error": {"message": "Rate limit reached for requests", "type": "requests", "param": null, "code": "rate_limit_exceeded"}})
+        }
+        400 => {
+            json!({"error": {"message": "Invalid 'messages': empty array.", "type": "invalid_request_error", "param": "messages", "code": "empty_array"}})
+        }
+        _ => {
+            json!({"error": {"message": "The server had an error while processing your request. Sorry about that!", "type": "server_error", "param": null, "code": null}})
+        }
     }
 }
 
-async fn fault(fake: &Fake) -> Option<Response> {
+async fn fault(fake: &Fake, body: &Value) -> Option<Response> {
+    // A model named `fail-<status>` always gets that error (for process-level tests).
+    if let Some(code) = body["model"]
+        .as_str()
+        .and_then(|m| m.strip_prefix("fail-"))
+        .and_then(|c| c.parse::<u16>().ok())
+    {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Some((status, axum::Json(error_body(code))).into_response());
+    }
     let b = fake.behavior.lock().unwrap().clone();
     match b {
         Behavior::Status(code) => {
@@ -129,7 +162,7 @@ fn usage(fake: &Fake) -> Value {
 
 async fn chat(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> Response {
     let body = record(&fake, "/v1/chat/completions", &headers, &raw);
-    if let Some(r) = fault(&fake).await {
+    if let Some(r) = fault(&fake, &body).await {
         return r;
     }
     let model = body["model"].as_str().unwrap_or("unknown").to_string();
@@ -168,9 +201,19 @@ fn stream_chat(fake: Arc<Fake>, model: String, include_usage: bool) -> Response 
         if let Behavior::SlowFirstByte(d) = behavior {
             tokio::time::sleep(d).await;
         }
-        let mut events = vec![chunk(&model, json!({"role": "assistant", "content": ""}), Value::Null, include_usage)];
+        let mut events = vec![chunk(
+            &model,
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+            include_usage,
+        )];
         for p in &fake.pieces {
-            events.push(chunk(&model, json!({"content": p}), Value::Null, include_usage));
+            events.push(chunk(
+                &model,
+                json!({"content": p}),
+                Value::Null,
+                include_usage,
+            ));
         }
         events.push(chunk(&model, json!({}), json!("stop"), include_usage));
         if include_usage {
@@ -206,7 +249,7 @@ fn tokio_stream_from(
 
 async fn completions(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> Response {
     let body = record(&fake, "/v1/completions", &headers, &raw);
-    if let Some(r) = fault(&fake).await {
+    if let Some(r) = fault(&fake, &body).await {
         return r;
     }
     axum::Json(json!({
@@ -220,7 +263,7 @@ async fn completions(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Byt
 
 async fn embeddings(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> Response {
     let body = record(&fake, "/v1/embeddings", &headers, &raw);
-    if let Some(r) = fault(&fake).await {
+    if let Some(r) = fault(&fake, &body).await {
         return r;
     }
     let inputs = match &body["input"] {

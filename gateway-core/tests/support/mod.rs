@@ -44,7 +44,10 @@ impl TestGateway {
 
     pub async fn start_in(dir: tempfile::TempDir, config: Config) -> Self {
         let gateway = Gateway::open(config).await.expect("gateway opens");
-        let handle = gateway.serve_on("127.0.0.1:0".parse().unwrap()).await.expect("gateway binds");
+        let handle = gateway
+            .serve_on("127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("gateway binds");
         let addr = handle.local_addr();
         TestGateway {
             addr,
@@ -60,13 +63,21 @@ impl TestGateway {
         self.gateway.as_ref().unwrap().state()
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, Value) {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut rb = self.client.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             rb = rb.bearer_auth(t);
         }
         if let Some(b) = body {
-            rb = rb.header("content-type", "application/json").body(b.to_string());
+            rb = rb
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         let resp = rb.send().await.expect("request sent");
         let status = resp.status();
@@ -76,10 +87,12 @@ impl TestGateway {
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::POST, path, token, Some(&body.to_string())).await
+        self.send(reqwest::Method::POST, path, token, Some(&body.to_string()))
+            .await
     }
     pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::PUT, path, token, Some(&body.to_string())).await
+        self.send(reqwest::Method::PUT, path, token, Some(&body.to_string()))
+            .await
     }
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         self.send(reqwest::Method::GET, path, token, None).await
@@ -105,7 +118,15 @@ impl TestGateway {
     }
 
     /// An OpenAI-type channel pointing at `addr` serving `models`.
-    pub async fn add_openai_channel(&self, admin: &str, name: &str, addr: SocketAddr, models: &str, priority: i64, weight: i64) -> i64 {
+    pub async fn add_openai_channel(
+        &self,
+        admin: &str,
+        name: &str,
+        addr: SocketAddr,
+        models: &str,
+        priority: i64,
+        weight: i64,
+    ) -> i64 {
         self.add_channel(
             admin,
             json!({"name": name, "type": 1, "key": format!("sk-upstream-{name}-0123456789"), "base_url": format!("http://{addr}"), "models": models, "group": "default", "weight": weight, "priority": priority}),
@@ -117,7 +138,10 @@ impl TestGateway {
     pub async fn create_token(&self, jwt: &str, body: Value) -> (i64, String) {
         let (s, v) = self.post("/console/api/tokens", Some(jwt), body).await;
         assert_eq!(s, StatusCode::OK, "{v}");
-        (v["data"]["id"].as_i64().unwrap(), v["data"]["key"].as_str().unwrap().to_string())
+        (
+            v["data"]["id"].as_i64().unwrap(),
+            v["data"]["key"].as_str().unwrap().to_string(),
+        )
     }
 
     /// Wait for the usage writer to commit everything queued so far.

@@ -1,0 +1,83 @@
+"""Start a real fake OpenAI upstream and a real `burncloud router`, configured over HTTP."""
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import urllib.request
+
+import pytest
+
+
+def _start(cmd, env=None):
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    line = proc.stdout.readline()
+    if "127.0.0.1" not in line:
+        proc.kill()
+        raise RuntimeError(f"{cmd[0]} did not start: {line!r} {proc.stderr.read()}")
+    addr = line.split("http://")[-1].split()[0] if "http://" in line else line.split()[-1]
+    return proc, addr
+
+
+def _call(base, method, path, token=None, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method)
+    req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+class Gateway:
+    def __init__(self, base, admin):
+        self.base = base
+        self.admin = admin
+
+    def call(self, method, path, token=None, body=None):
+        return _call(self.base, method, path, token or self.admin, body)
+
+
+@pytest.fixture(scope="session")
+def gateway():
+    bin_path = os.environ.get("BURNCLOUD_BIN")
+    fake_path = os.environ.get("FAKE_OPENAI_BIN")
+    assert bin_path and os.path.exists(bin_path), "BURNCLOUD_BIN must point at the built burncloud binary (cargo xtask test sets it)"
+    assert fake_path and os.path.exists(fake_path), "FAKE_OPENAI_BIN must point at the built fake_openai example"
+    fake, fake_addr = _start([fake_path])
+    data_dir = tempfile.mkdtemp(prefix="burncloud-sdk-")
+    env = dict(os.environ, BURNCLOUD_DATA_DIR=data_dir, PORT="0", HOST="127.0.0.1")
+    router, addr = _start([bin_path, "router"], env)
+    base = f"http://{addr}"
+    status, reg = _call(base, "POST", "/api/auth/register", body={"username": "admin", "password": "YourSecurePassword!", "email": "admin@example.com"})
+    assert status == 200, reg
+    admin = reg["data"]["token"]
+    status, ch = _call(base, "POST", "/console/api/channel", admin, {
+        "name": "fake-openai", "type": 1, "key": "sk-upstream-fake-0123456789",
+        "base_url": f"http://{fake_addr}", "models": "gpt-4o-mini,text-embedding-3-small,fail-500",
+        "group": "default", "weight": 1, "priority": 0,
+    })
+    assert status == 200, ch
+    for model, inp, out in [("gpt-4o-mini", 0.15, 0.60), ("text-embedding-3-small", 0.02, 0.0)]:
+        status, body = _call(base, "PUT", f"/console/api/prices/{model}", admin, {"input": inp, "output": out})
+        assert status == 200, body
+    yield Gateway(base, admin)
+    router.send_signal(signal.SIGTERM)
+    assert router.wait(timeout=15) == 0, router.stderr.read()
+    fake.kill()
+    fake.wait()
+
+
+@pytest.fixture()
+def sk_token(gateway):
+    def make(**fields):
+        body = {"name": "sdk"}
+        body.update(fields)
+        status, tok = gateway.call("POST", "/console/api/tokens", body=body)
+        assert status == 200, tok
+        return tok["data"]["key"]
+    return make
