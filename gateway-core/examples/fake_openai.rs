@@ -1,6 +1,7 @@
 //! The fake OpenAI upstream as a process, for the Python SDK tests and the benchmark.
 //!
-//! `fake_openai [--port N] [--no-record] [--fail-key]` prints `listening on 127.0.0.1:PORT`.
+//! `fake_openai [--port N] [--no-record] [--chunk-delay-ms N] [--pieces N]` prints
+//! `listening on 127.0.0.1:PORT`.
 //! Requests with `"model": "fail-500"` / `"fail-429"` get those errors.
 
 #[path = "../tests/support/fake_openai.rs"]

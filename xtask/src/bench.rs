@@ -1,3 +1,497 @@
-pub fn bench() -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+//! `cargo xtask bench`: the gateway against a local OpenAI mock, measured in one run next
+//! to the mock itself and to nginx `proxy_pass` in front of the same mock.
+//!
+//! Measures: req/s at 50 connections (wrk), p50/p99 at a fixed 1,000 req/s (an open-loop
+//! generator here, latency counted from each request's scheduled time), streaming time to
+//! first byte, RSS idle / peak of the headless release build, and RSS across 1,000
+//! concurrent long streams.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::{cache_dir, setup, sh, target_dir};
+
+const CHAT: &str = r#"{"model":"bench-model","messages":[{"role":"user","content":"Say hello to the benchmark"}],"max_tokens":16}"#;
+
+struct Proc {
+    child: Child,
+    name: &'static str,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("xtask: {} did not stop on SIGTERM; killing", self.name);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start a process that prints its address on its first stdout line.
+fn start(name: &'static str, cmd: &mut Command) -> Result<(Proc, String)> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("start {name}"))?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| {
+            w.strip_prefix("http://")
+                .or(Some(w))
+                .filter(|w| w.starts_with("127.0.0.1:"))
+        })
+        .map(str::to_string)
+        .with_context(|| format!("{name} printed no address: {line:?}"))?;
+    Ok((Proc { child, name }, addr))
+}
+
+fn rss_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .map(|l| l.local_addr().map(|a| a.port()).unwrap_or(0))
+        .unwrap_or(0)
+}
+
+/// wrk at 50 connections for `secs`; returns req/s.
+fn wrk(url: &str, auth: Option<&str>, secs: u64) -> Result<f64> {
+    let script = cache_dir().join("bench-post.lua");
+    let mut lua = format!(
+        "wrk.method = \"POST\"\nwrk.body = [[{CHAT}]]\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+    );
+    if let Some(a) = auth {
+        lua.push_str(&format!(
+            "wrk.headers[\"Authorization\"] = \"Bearer {a}\"\n"
+        ));
+    }
+    std::fs::write(&script, lua)?;
+    let out = Command::new("wrk")
+        .args(["-t2", "-c50", &format!("-d{secs}s"), "-s"])
+        .arg(&script)
+        .arg(url)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("Non-2xx") {
+        bail!("wrk saw errors against {url}:\n{text}");
+    }
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("Requests/sec:")
+                .map(|v| v.trim().parse::<f64>())
+        })
+        .context("no Requests/sec in wrk output")?
+        .context("bad Requests/sec")
+}
+
+struct Latency {
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: usize,
+    overhead_p50_ms: Option<f64>,
+    overhead_p99_ms: Option<f64>,
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Open-loop load at `rate` req/s for `secs`; latency from each request's scheduled time.
+async fn fixed_rate(url: &str, auth: Option<&str>, rate: u64, secs: u64) -> Latency {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
+    let total = rate * secs;
+    let start = tokio::time::Instant::now() + Duration::from_millis(200);
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let at = start + Duration::from_nanos(i * 1_000_000_000 / rate);
+        tokio::time::sleep_until(at).await;
+        let mut rb = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(CHAT);
+        if let Some(a) = auth {
+            rb = rb.bearer_auth(a);
+        }
+        tasks.push(tokio::spawn(async move {
+            let resp = rb.send().await;
+            let (ok, overhead) = match resp {
+                Ok(r) => {
+                    let oh = r
+                        .headers()
+                        .get("x-burncloud-overhead-ms")
+                        .and_then(|v| v.to_str().ok()?.parse::<f64>().ok());
+                    let ok = r.status().is_success();
+                    let _ = r.bytes().await;
+                    (ok, oh)
+                }
+                Err(_) => (false, None),
+            };
+            (at.elapsed().as_secs_f64() * 1000.0, ok, overhead)
+        }));
+    }
+    let mut lat = Vec::with_capacity(tasks.len());
+    let mut oh = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((ms, ok, o)) = t.await {
+            if ok {
+                lat.push(ms)
+            } else {
+                errors += 1
+            }
+            if let Some(o) = o {
+                oh.push(o);
+            }
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    oh.sort_by(f64::total_cmp);
+    Latency {
+        p50_ms: pct(&lat, 0.5),
+        p99_ms: pct(&lat, 0.99),
+        errors,
+        overhead_p50_ms: (!oh.is_empty()).then(|| pct(&oh, 0.5)),
+        overhead_p99_ms: (!oh.is_empty()).then(|| pct(&oh, 0.99)),
+    }
+}
+
+/// Median time to the first streamed byte over `n` sequential streaming requests.
+async fn ttfb(url: &str, auth: Option<&str>, n: usize) -> f64 {
+    let client = reqwest::Client::new();
+    let body = CHAT.replace("\"max_tokens\":16", "\"max_tokens\":16,\"stream\":true");
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let mut rb = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(a) = auth {
+            rb = rb.bearer_auth(a);
+        }
+        let Ok(resp) = rb.send().await else { continue };
+        let mut s = resp.bytes_stream();
+        if let Some(Ok(_)) = s.next().await {
+            v.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        while s.next().await.is_some() {}
+    }
+    v.sort_by(f64::total_cmp);
+    pct(&v, 0.5)
+}
+
+/// Hold `n` streams of `model` open at once through `url`, sampling the gateway's RSS.
+async fn many_streams(
+    url: &str,
+    auth: &str,
+    n: usize,
+    pid: u32,
+    model: &str,
+) -> (u64, u64, u64, usize) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let body = CHAT
+        .replace("\"max_tokens\":16", "\"max_tokens\":16,\"stream\":true")
+        .replace("bench-model", model);
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let rb = client
+            .post(url)
+            .header("content-type", "application/json")
+            .bearer_auth(auth)
+            .body(body.clone());
+        tasks.push(tokio::spawn(async move {
+            let Ok(resp) = rb.send().await else {
+                return false;
+            };
+            if !resp.status().is_success() {
+                return false;
+            }
+            let mut s = resp.bytes_stream();
+            let mut ok = true;
+            while let Some(c) = s.next().await {
+                ok &= c.is_ok();
+            }
+            ok
+        }));
+    }
+    let mut samples = Vec::new();
+    while !tasks.iter().all(|t| t.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        samples.push(rss_kb(pid, "VmRSS:"));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap_or(false) {
+            ok += 1;
+        }
+    }
+    let during: Vec<u64> = samples.iter().copied().filter(|s| *s > 0).collect();
+    let min = during.iter().copied().min().unwrap_or(0);
+    let max = during.iter().copied().max().unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    (min, max, rss_kb(pid, "VmRSS:"), ok)
+}
+
+fn api(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> Result<Value> {
+    let mut rb = client.post(format!("{base}{path}")).json(&body);
+    if path.starts_with("/console/api/prices/") {
+        rb = client.put(format!("{base}{path}")).json(&body);
+    }
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    let v: Value = rb.send()?.json()?;
+    if v["success"] != true {
+        bail!("{path}: {v}");
+    }
+    Ok(v["data"].clone())
+}
+
+pub fn bench() -> Result<()> {
+    // Many sockets: raise the open-file limit by re-executing under a higher `ulimit -n`.
+    if std::env::var_os("BURNCLOUD_BENCH_ULIMIT").is_none() {
+        let exe = std::env::current_exe()?;
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 65536 2>/dev/null || ulimit -n 8192; exec \"$0\" bench")
+            .arg(exe)
+            .env("BURNCLOUD_BENCH_ULIMIT", "1")
+            .status()?;
+        if !status.success() {
+            bail!("bench failed");
+        }
+        return Ok(());
+    }
+    setup::ensure_packages(&["wrk", "nginx-light"])?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    sh(Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "burncloud",
+            "--no-default-features",
+            "--target-dir",
+        ])
+        .arg(target_dir().join("headless")))?;
+    sh(Command::new(&cargo).args([
+        "build",
+        "--release",
+        "-p",
+        "gateway-core",
+        "--example",
+        "fake_openai",
+    ]))?;
+    let burncloud = target_dir().join("headless/release/burncloud");
+    let fake = target_dir().join("release/examples/fake_openai");
+
+    let (_mock, mock) = start("mock", Command::new(&fake).args(["--no-record"]))?;
+    let (_slow_mock, slow_mock) = start(
+        "slow mock",
+        Command::new(&fake).args(["--no-record", "--chunk-delay-ms", "100", "--pieces", "40"]),
+    )?;
+    let data = tempfile_dir()?;
+    let (gateway, gw) = start(
+        "gateway",
+        Command::new(&burncloud)
+            .arg("router")
+            .env("BURNCLOUD_DATA_DIR", &data)
+            .env("PORT", "0")
+            .env("RUST_LOG", "warn"),
+    )?;
+    let gw_pid = gateway.child.id();
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_idle = rss_kb(gw_pid, "VmRSS:");
+
+    let client = reqwest::blocking::Client::new();
+    let base = format!("http://{gw}");
+    let admin = api(
+        &client,
+        &base,
+        "/api/auth/register",
+        None,
+        json!({"username": "bench", "password": "Bench-Password-1"}),
+    )?["token"]
+        .as_str()
+        .context("token")?
+        .to_string();
+    api(
+        &client,
+        &base,
+        "/console/api/channel",
+        Some(&admin),
+        json!({"name": "mock", "type": 1, "key": "sk-mock-0123456789", "base_url": format!("http://{mock}"), "models": "bench-model"}),
+    )?;
+    api(
+        &client,
+        &base,
+        "/console/api/channel",
+        Some(&admin),
+        json!({"name": "slow", "type": 1, "key": "sk-mock-0123456789", "base_url": format!("http://{slow_mock}"), "models": "bench-slow"}),
+    )?;
+    api(
+        &client,
+        &base,
+        "/console/api/prices/bench-model",
+        Some(&admin),
+        json!({"input": 0.15, "output": 0.6}),
+    )?;
+    let key = api(
+        &client,
+        &base,
+        "/console/api/tokens",
+        Some(&admin),
+        json!({"name": "bench"}),
+    )?["key"]
+        .as_str()
+        .context("key")?
+        .to_string();
+
+    // nginx proxy_pass in front of the same mock.
+    let nginx_dir = cache_dir().join("bench-nginx");
+    std::fs::create_dir_all(nginx_dir.join("logs"))?;
+    let nginx_port = free_port();
+    std::fs::write(
+        nginx_dir.join("nginx.conf"),
+        format!(
+            "daemon off;\nworker_processes auto;\npid {pid};\nerror_log stderr error;\nevents {{ worker_connections 8192; }}\n\
+             http {{ access_log off; upstream mock {{ server {mock}; keepalive 128; }}\n\
+             server {{ listen 127.0.0.1:{nginx_port}; location / {{ proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }} }} }}\n",
+            pid = nginx_dir.join("nginx.pid").display()
+        ),
+    )?;
+    let nginx = Proc {
+        child: Command::new("nginx")
+            .arg("-p")
+            .arg(&nginx_dir)
+            .arg("-c")
+            .arg(nginx_dir.join("nginx.conf"))
+            .spawn()
+            .context("start nginx")?,
+        name: "nginx",
+    };
+    std::thread::sleep(Duration::from_millis(500));
+
+    let chat_path = "/v1/chat/completions";
+    let direct_url = format!("http://{mock}{chat_path}");
+    let nginx_url = format!("http://127.0.0.1:{nginx_port}{chat_path}");
+    let gw_url = format!("http://{gw}{chat_path}");
+    eprintln!("xtask: wrk, 50 connections, 10 s each");
+    let rps_direct = wrk(&direct_url, None, 10)?;
+    let rps_nginx = wrk(&nginx_url, None, 10)?;
+    let rps_gw = wrk(&gw_url, Some(&key), 10)?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    eprintln!("xtask: fixed 1,000 req/s, 10 s each");
+    let lat_direct = rt.block_on(fixed_rate(&direct_url, None, 1000, 10));
+    let lat_nginx = rt.block_on(fixed_rate(&nginx_url, None, 1000, 10));
+    let lat_gw = rt.block_on(fixed_rate(&gw_url, Some(&key), 1000, 10));
+    eprintln!("xtask: streaming time to first byte");
+    let ttfb_direct = rt.block_on(ttfb(&direct_url, None, 200));
+    let ttfb_gw = rt.block_on(ttfb(&gw_url, Some(&key), 200));
+    let rss_peak_load = rss_kb(gw_pid, "VmHWM:");
+    eprintln!("xtask: 1,000 concurrent streams of 4 s");
+    drop(nginx);
+    // The long streams go to the slow mock (40 chunks, 100 ms apart) through its own model.
+    let (min_during, max_during, after, ok_streams) =
+        rt.block_on(many_streams(&gw_url, &key, 1000, gw_pid, "bench-slow"));
+    let rss_peak = rss_kb(gw_pid, "VmHWM:");
+
+    let table = format!(
+        "| measure (2 cores, loopback) | mock direct | nginx proxy_pass | BurnCloud gateway |\n\
+         |---|---|---|---|\n\
+         | req/s, 50 connections (wrk, 10 s) | {rps_direct:.0} | {rps_nginx:.0} | {rps_gw:.0} |\n\
+         | p50 at 1,000 req/s | {:.3} ms | {:.3} ms | {:.3} ms |\n\
+         | p99 at 1,000 req/s | {:.3} ms | {:.3} ms | {:.3} ms |\n\
+         | added p50 / p99 vs direct | - | {:+.3} / {:+.3} ms | {:+.3} / {:+.3} ms |\n\
+         | gateway's own overhead header p50 / p99 | - | - | {} / {} ms |\n\
+         | errors at 1,000 req/s | {} | {} | {} |\n\
+         | streaming time to first byte (median of 200) | {ttfb_direct:.3} ms | - | {ttfb_gw:.3} ms |\n\
+         | gateway RSS idle / peak after the load above | - | - | {:.1} MB / {:.1} MB |\n\
+         | gateway RSS with 1,000 concurrent 4 s streams (min / max during, after) | - | - | {:.1} / {:.1} MB, {:.1} MB ({ok_streams}/1000 completed) |\n\
+         | gateway peak RSS overall | - | - | {:.1} MB |\n",
+        lat_direct.p50_ms,
+        lat_nginx.p50_ms,
+        lat_gw.p50_ms,
+        lat_direct.p99_ms,
+        lat_nginx.p99_ms,
+        lat_gw.p99_ms,
+        lat_nginx.p50_ms - lat_direct.p50_ms,
+        lat_nginx.p99_ms - lat_direct.p99_ms,
+        lat_gw.p50_ms - lat_direct.p50_ms,
+        lat_gw.p99_ms - lat_direct.p99_ms,
+        lat_gw
+            .overhead_p50_ms
+            .map(|v| format!("{v:.3}"))
+            .unwrap_or("-".into()),
+        lat_gw
+            .overhead_p99_ms
+            .map(|v| format!("{v:.3}"))
+            .unwrap_or("-".into()),
+        lat_direct.errors,
+        lat_nginx.errors,
+        lat_gw.errors,
+        rss_idle as f64 / 1024.0,
+        rss_peak_load as f64 / 1024.0,
+        min_during as f64 / 1024.0,
+        max_during as f64 / 1024.0,
+        after as f64 / 1024.0,
+        rss_peak as f64 / 1024.0,
+    );
+    println!("{table}");
+    let out = target_dir().join("bench.md");
+    std::fs::write(&out, &table)?;
+    eprintln!("xtask: table written to {}", out.display());
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let d = cache_dir().join(format!("bench-data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
 }

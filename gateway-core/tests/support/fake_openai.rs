@@ -51,6 +51,8 @@ pub struct Fake {
     pub pieces: Vec<&'static str>,
     /// Keep every request for assertions (off for benchmarks).
     pub record: std::sync::atomic::AtomicBool,
+    /// Pause between streamed chunks.
+    pub chunk_delay: Duration,
 }
 
 impl Fake {
@@ -62,6 +64,7 @@ impl Fake {
             completion_tokens: 3,
             pieces: vec!["Hello", " from", " fake"],
             record: std::sync::atomic::AtomicBool::new(true),
+            chunk_delay: Duration::from_millis(2),
         })
     }
     pub fn set(&self, b: Behavior) {
@@ -231,7 +234,7 @@ fn stream_chat(fake: Arc<Fake>, model: String, include_usage: bool) -> Response 
             if tx.send(Ok(Bytes::from(e))).await.is_err() {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            tokio::time::sleep(fake.chunk_delay).await;
         }
     });
     let stream = tokio_stream_from(rx);
