@@ -60,6 +60,15 @@ pub fn run(config: Config) -> ExitCode {
                 .with_inner_size(LogicalSize::new(1100.0, 720.0))
                 .with_min_inner_size(LogicalSize::new(720.0, 480.0)),
         );
+    // SIGINT/SIGTERM: flush usage and stop like the tray's Quit does.
+    {
+        let c = controller.clone();
+        rt.spawn(async move {
+            crate::router::shutdown_signal().await;
+            c.shutdown().await;
+            std::process::exit(0);
+        });
+    }
     let handle = rt.handle().clone();
     dioxus::LaunchBuilder::desktop()
         .with_cfg(cfg)

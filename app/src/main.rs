@@ -5,9 +5,13 @@
 //! (gateway) and `llama-manager` (local models).
 
 mod cli;
+// The headless build (`--no-default-features`) compiles the views and the controller
+// (their tests run there too) but only the desktop layer uses them.
+#[cfg_attr(not(feature = "desktop"), allow(dead_code))]
 mod controller;
 mod price;
 mod router;
+#[cfg_attr(not(feature = "desktop"), allow(dead_code))]
 mod views;
 
 #[cfg(feature = "desktop")]

@@ -257,5 +257,15 @@ fn a_running_router_bills_with_a_price_set_by_the_cli_within_a_second() {
         .unwrap();
     // 12 × $2/1M + 3 × $4/1M = $0.000036
     assert_eq!(bill["data"]["total_cost_usd"], 0.000036, "{bill}");
+    let mut router = router;
+    let mut stderr = router.child.stderr.take().unwrap();
     assert_eq!(router.terminate(), 0);
+    // No secret reaches the log: the channel key, the JWT, the JWT secret.
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+    let secret = std::fs::read_to_string(dir.path().join("jwt_secret")).unwrap();
+    assert!(log.contains("channel created"), "the log was captured: {log}");
+    for s in ["sk-upstream-0123456789", token.as_str(), secret.trim()] {
+        assert!(!log.contains(s), "secret in the log: {log}");
+    }
 }

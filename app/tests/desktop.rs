@@ -201,6 +201,29 @@ fn desktop_window_runs_the_gateway_and_draws() {
         distinct > 50,
         "the screen looks blank ({distinct} colours); app log:\n{log}"
     );
+    // A second app on the same (now busy) port: its window says so and it keeps running.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut second = Proc(
+        Command::new(BIN)
+            .env("DISPLAY", format!(":{display}"))
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+            .env("NO_AT_BRIDGE", "1")
+            .env("BURNCLOUD_DATA_DIR", dir2.path())
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir2.path().join("app.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("a second BurnCloud window", Duration::from_secs(60), || {
+        let out = Command::new("xdotool").args(["search", "--name", "^BurnCloud$"]).env("DISPLAY", format!(":{display}")).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count() >= 2
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(second.0.try_wait().unwrap().is_none(), "the app must not exit when its port is taken");
+    let log2 = std::fs::read_to_string(dir2.path().join("app.log")).unwrap_or_default();
+    assert!(log2.contains("already in use"), "{log2}");
+    drop(second);
     // Quit gracefully: SIGTERM ends the app.
     let _ = Command::new("kill").arg(app.0.id().to_string()).status();
     drop(app);

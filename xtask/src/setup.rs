@@ -28,6 +28,7 @@ pub const TEST_PACKAGES: &[&str] = &[
     "imagemagick",
     "python3",
     "python3-venv",
+    "curl",
 ];
 
 /// Python packages for the SDK tests (pinned).

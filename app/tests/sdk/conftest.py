@@ -34,12 +34,21 @@ def _call(base, method, path, token=None, body=None):
 
 
 class Gateway:
-    def __init__(self, base, admin):
+    def __init__(self, base, admin, fake_addr):
         self.base = base
         self.admin = admin
+        self.fake_addr = fake_addr
 
     def call(self, method, path, token=None, body=None):
         return _call(self.base, method, path, token or self.admin, body)
+
+
+def start_router():
+    """A fresh `burncloud router` on a free port with its own data dir; returns (process, base URL)."""
+    data_dir = tempfile.mkdtemp(prefix="burncloud-sdk-")
+    env = dict(os.environ, BURNCLOUD_DATA_DIR=data_dir, PORT="0", HOST="127.0.0.1")
+    router, addr = _start([os.environ["BURNCLOUD_BIN"], "router"], env)
+    return router, f"http://{addr}"
 
 
 @pytest.fixture(scope="session")
@@ -49,10 +58,7 @@ def gateway():
     assert bin_path and os.path.exists(bin_path), "BURNCLOUD_BIN must point at the built burncloud binary (cargo xtask test sets it)"
     assert fake_path and os.path.exists(fake_path), "FAKE_OPENAI_BIN must point at the built fake_openai example"
     fake, fake_addr = _start([fake_path])
-    data_dir = tempfile.mkdtemp(prefix="burncloud-sdk-")
-    env = dict(os.environ, BURNCLOUD_DATA_DIR=data_dir, PORT="0", HOST="127.0.0.1")
-    router, addr = _start([bin_path, "router"], env)
-    base = f"http://{addr}"
+    router, base = start_router()
     status, reg = _call(base, "POST", "/api/auth/register", body={"username": "admin", "password": "YourSecurePassword!", "email": "admin@example.com"})
     assert status == 200, reg
     admin = reg["data"]["token"]
@@ -65,7 +71,7 @@ def gateway():
     for model, inp, out in [("gpt-4o-mini", 0.15, 0.60), ("text-embedding-3-small", 0.02, 0.0)]:
         status, body = _call(base, "PUT", f"/console/api/prices/{model}", admin, {"input": inp, "output": out})
         assert status == 200, body
-    yield Gateway(base, admin)
+    yield Gateway(base, admin, fake_addr)
     router.send_signal(signal.SIGTERM)
     assert router.wait(timeout=15) == 0, router.stderr.read()
     fake.kill()
