@@ -264,7 +264,10 @@ fn a_running_router_bills_with_a_price_set_by_the_cli_within_a_second() {
     let mut log = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
     let secret = std::fs::read_to_string(dir.path().join("jwt_secret")).unwrap();
-    assert!(log.contains("channel created"), "the log was captured: {log}");
+    assert!(
+        log.contains("channel created"),
+        "the log was captured: {log}"
+    );
     for s in ["sk-upstream-0123456789", token.as_str(), secret.trim()] {
         assert!(!log.contains(s), "secret in the log: {log}");
     }

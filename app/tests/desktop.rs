@@ -216,11 +216,18 @@ fn desktop_window_runs_the_gateway_and_draws() {
             .unwrap(),
     );
     wait_until("a second BurnCloud window", Duration::from_secs(60), || {
-        let out = Command::new("xdotool").args(["search", "--name", "^BurnCloud$"]).env("DISPLAY", format!(":{display}")).output().unwrap();
+        let out = Command::new("xdotool")
+            .args(["search", "--name", "^BurnCloud$"])
+            .env("DISPLAY", format!(":{display}"))
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).lines().count() >= 2
     });
     std::thread::sleep(Duration::from_secs(3));
-    assert!(second.0.try_wait().unwrap().is_none(), "the app must not exit when its port is taken");
+    assert!(
+        second.0.try_wait().unwrap().is_none(),
+        "the app must not exit when its port is taken"
+    );
     let log2 = std::fs::read_to_string(dir2.path().join("app.log")).unwrap_or_default();
     assert!(log2.contains("already in use"), "{log2}");
     drop(second);

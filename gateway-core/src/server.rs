@@ -5,11 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::{self, JwtKeys};
 use crate::config::Config;
+use crate::relay::writer::WriterThread;
 use crate::relay::{RelayState, UsageWriter};
 use crate::snapshot::Snapshot;
 use crate::state::AppState;
@@ -40,7 +42,7 @@ pub enum StartError {
 /// An opened gateway: state and background tasks, not yet (or no longer) listening.
 pub struct Gateway {
     state: Arc<AppState>,
-    writer_task: JoinHandle<()>,
+    writer_thread: WriterThread,
     watcher_task: JoinHandle<()>,
 }
 
@@ -62,7 +64,8 @@ impl Gateway {
             }
         };
         let snapshot = store.run(Snapshot::load).await?;
-        let (writer, writer_task) = UsageWriter::start(store.clone());
+        let (writer, writer_thread) =
+            UsageWriter::start(store.clone()).map_err(|e| StoreError::Task(e.to_string()))?;
         let relay = RelayState::new(config.relay.clone(), writer)
             .map_err(|e| StartError::Client(e.to_string()))?;
         relay.ledger.sync(&snapshot);
@@ -76,7 +79,7 @@ impl Gateway {
         let watcher_task = tokio::spawn(watch_config(state.clone()));
         Ok(Gateway {
             state,
-            writer_task,
+            writer_thread,
             watcher_task,
         })
     }
@@ -114,6 +117,10 @@ impl Gateway {
                 let _ = stop_rx.wait_for(|stop| *stop).await;
             };
             let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            // Streams are relayed chunk by chunk: never let Nagle hold a chunk back.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(e) = axum::serve(listener, service)
                 .with_graceful_shutdown(shutdown)
                 .await
@@ -133,9 +140,15 @@ impl Gateway {
     pub async fn shutdown(self) {
         self.state.relay.writer.flush().await;
         self.watcher_task.abort();
+        // The writer thread ends once the last sender (inside the state) is gone; other
+        // holders of the state (a handler still finishing) may keep it alive a little.
         drop(self.state);
-        // The writer ends when the last sender (inside the state) is gone.
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.writer_task).await;
+        let writer = self.writer_thread;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::task::spawn_blocking(move || writer.join()),
+        )
+        .await;
     }
 }
 

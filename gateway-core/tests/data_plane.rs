@@ -754,33 +754,68 @@ async fn metrics_and_overhead_header() {
 #[tokio::test]
 async fn token_tpm_and_channel_rpm_caps() {
     let (gw, admin, fake, addr) = setup().await;
-    let ch = gw.add_openai_channel(&admin, "capped", addr, "m", 10, 1).await;
+    let ch = gw
+        .add_openai_channel(&admin, "capped", addr, "m", 10, 1)
+        .await;
     let backup = Fake::new();
     let backup_addr = fake_openai::start(backup.clone()).await;
-    gw.add_openai_channel(&admin, "backup", backup_addr, "m", 0, 1).await;
+    gw.add_openai_channel(&admin, "backup", backup_addr, "m", 0, 1)
+        .await;
     // A channel capped at 2 requests per minute: the third goes to the next channel.
-    let (s, v) = gw.put("/console/api/channel", Some(&admin), json!({"id": ch, "rpm_limit": 2})).await;
+    let (s, v) = gw
+        .put(
+            "/console/api/channel",
+            Some(&admin),
+            json!({"id": ch, "rpm_limit": 2}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     for _ in 0..3 {
-        let (s, _) = gw.post("/v1/chat/completions", Some(&admin), chat("m")).await;
+        let (s, _) = gw
+            .post("/v1/chat/completions", Some(&admin), chat("m"))
+            .await;
         assert_eq!(s, StatusCode::OK);
     }
     assert_eq!(fake.hits(), 2);
     assert_eq!(backup.hits(), 1);
-    // Every channel capped: 429.
-    gw.put("/console/api/channel", Some(&admin), json!({"id": ch + 1, "rpm_limit": 1})).await;
-    let (s, v) = gw.post("/v1/chat/completions", Some(&admin), chat("m")).await;
+    // Every channel capped: the backup's cap (counted from when it is set) takes one more, then 429.
+    gw.put(
+        "/console/api/channel",
+        Some(&admin),
+        json!({"id": ch + 1, "rpm_limit": 1}),
+    )
+    .await;
+    let (s, _) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("m"))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(backup.hits(), 2);
+    let (s, v) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("m"))
+        .await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
     assert_eq!(v["error"]["code"], "rate_limit_exceeded");
     // A token allowed 20 tokens per minute: each request uses 15, so the second is refused.
-    gw.put("/console/api/channel", Some(&admin), json!({"id": ch + 1, "rpm_limit": null})).await;
-    let (_, key) = gw.create_token(&admin, json!({"name": "tpm", "tpm_limit": 20})).await;
+    gw.put(
+        "/console/api/channel",
+        Some(&admin),
+        json!({"id": ch + 1, "rpm_limit": null}),
+    )
+    .await;
+    let (_, key) = gw
+        .create_token(&admin, json!({"name": "tpm", "tpm_limit": 20}))
+        .await;
     let (s, _) = gw.post("/v1/chat/completions", Some(&key), chat("m")).await;
     assert_eq!(s, StatusCode::OK);
     let (s, v) = gw.post("/v1/chat/completions", Some(&key), chat("m")).await;
     assert_eq!(s, StatusCode::OK, "15 < 20 tokens used so far: {v}");
     let (s, v) = gw.post("/v1/chat/completions", Some(&key), chat("m")).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("tokens per minute"));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tokens per minute")
+    );
     gw.stop().await;
 }

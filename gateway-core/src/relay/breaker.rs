@@ -26,9 +26,12 @@ impl BreakerState {
     }
 }
 
+/// Outcomes counted in one-second buckets over the window: O(1) per request and a few
+/// hundred bytes per channel, whatever the request rate.
 #[derive(Debug)]
 struct Breaker {
-    outcomes: VecDeque<(Instant, bool)>,
+    /// (second, successes, errors), oldest first.
+    buckets: VecDeque<(u64, u32, u32)>,
     open_until: Option<Instant>,
     probing: bool,
 }
@@ -36,10 +39,39 @@ struct Breaker {
 impl Breaker {
     fn new() -> Self {
         Breaker {
-            outcomes: VecDeque::new(),
+            buckets: VecDeque::new(),
             open_until: None,
             probing: false,
         }
+    }
+
+    fn add(&mut self, second: u64, window_secs: u64, success: bool) {
+        while self
+            .buckets
+            .front()
+            .is_some_and(|(s, _, _)| s + window_secs <= second)
+        {
+            self.buckets.pop_front();
+        }
+        match self.buckets.back_mut() {
+            Some(b) if b.0 == second => {
+                if success {
+                    b.1 += 1
+                } else {
+                    b.2 += 1
+                }
+            }
+            _ => self
+                .buckets
+                .push_back((second, u32::from(success), u32::from(!success))),
+        }
+    }
+
+    /// (successes, errors) in the window.
+    fn counts(&self) -> (u32, u32) {
+        self.buckets
+            .iter()
+            .fold((0, 0), |(ok, err), (_, o, e)| (ok + o, err + e))
     }
 }
 
@@ -47,6 +79,7 @@ impl Breaker {
 #[derive(Debug)]
 pub struct Breakers {
     inner: Mutex<HashMap<i64, Breaker>>,
+    epoch: Instant,
     min_errors: u32,
     ratio: f64,
     window: Duration,
@@ -57,6 +90,7 @@ impl Breakers {
     pub fn new(s: &RelaySettings) -> Self {
         Breakers {
             inner: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
             min_errors: s.breaker_min_errors,
             ratio: s.breaker_error_ratio,
             window: s.breaker_window,
@@ -88,6 +122,7 @@ impl Breakers {
     /// Record an attempt's outcome.
     pub fn record(&self, channel: i64, success: bool) {
         let now = Instant::now();
+        let second = now.duration_since(self.epoch).as_secs();
         let mut map = self.lock();
         let b = map.entry(channel).or_insert_with(Breaker::new);
         if b.open_until.is_some() {
@@ -95,24 +130,19 @@ impl Breakers {
                 b.probing = false;
                 if success {
                     b.open_until = None;
-                    b.outcomes.clear();
+                    b.buckets.clear();
                 } else {
                     b.open_until = Some(now + self.cooldown);
                 }
             }
             return;
         }
-        b.outcomes.push_back((now, success));
-        while b
-            .outcomes
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) > self.window)
-        {
-            b.outcomes.pop_front();
+        b.add(second, self.window.as_secs().max(1), success);
+        if success {
+            return;
         }
-        let errors = b.outcomes.iter().filter(|(_, ok)| !ok).count() as u32;
-        let total = b.outcomes.len() as f64;
-        if errors >= self.min_errors && f64::from(errors) / total >= self.ratio {
+        let (ok, errors) = b.counts();
+        if errors >= self.min_errors && f64::from(errors) / f64::from(ok + errors) >= self.ratio {
             tracing::warn!(channel, errors, "circuit breaker opened");
             b.open_until = Some(now + self.cooldown);
             b.probing = false;

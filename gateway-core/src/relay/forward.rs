@@ -436,6 +436,12 @@ async fn relay(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+        // A JSON body passes through unchanged: keep its length so it is not re-chunked.
+        let content_length = if is_sse {
+            None
+        } else {
+            resp.headers().get(header::CONTENT_LENGTH).cloned()
+        };
         let mut t_upstream_done = Instant::now();
         let mut upstream = resp.bytes_stream().boxed();
         let mut first = None;
@@ -481,6 +487,10 @@ async fn relay(
             status: status.as_u16(),
             settle: Some(settle),
             finished: false,
+            expected_len: content_length
+                .as_ref()
+                .and_then(|v| v.to_str().ok()?.parse().ok()),
+            received: 0,
         };
         let mut response = Response::new(Body::from_stream(body));
         *response.status_mut() = status;
@@ -491,6 +501,9 @@ async fn relay(
         );
         if is_sse {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        }
+        if let Some(len) = content_length {
+            h.insert(header::CONTENT_LENGTH, len);
         }
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             h.insert("x-request-id", v);
@@ -557,6 +570,10 @@ struct RelayBody {
     status: u16,
     settle: Option<Settle>,
     finished: bool,
+    /// Content-Length of a JSON body: once that much has passed, the request is settled
+    /// before the last chunk goes out (hyper stops polling at that point).
+    expected_len: Option<u64>,
+    received: u64,
 }
 
 impl RelayBody {
@@ -657,7 +674,13 @@ impl Stream for RelayBody {
                 Poll::Ready(Some(Ok(chunk))) => {
                     let deadline = tokio::time::Instant::now() + this.idle;
                     this.sleep.as_mut().reset(deadline);
-                    if let Some(out) = this.process(chunk) {
+                    this.received += chunk.len() as u64;
+                    let out = this.process(chunk);
+                    if this.expected_len.is_some_and(|n| this.received >= n) {
+                        this.finished = true;
+                        this.settle(None, None);
+                    }
+                    if let Some(out) = out {
                         return Poll::Ready(Some(Ok(out)));
                     }
                 }

@@ -1,21 +1,26 @@
 //! The usage writer: settled requests are queued here and committed in batches (group
-//! commit) on a blocking thread, so no request ever waits on the database. A failed
+//! commit) by one dedicated thread, so no request ever waits on the database. The thread
+//! sleeps until a record arrives, then waits a couple of milliseconds to gather the rest
+//! of the batch: one wake-up and one transaction per batch, not per request. A failed
 //! batch (disk full, locked) is kept and retried; shutdown drains the queue.
 
+use std::sync::mpsc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::store::Store;
 use crate::store::logs::{self, LogRecord};
 
 /// Largest batch committed in one transaction.
-const MAX_BATCH: usize = 2048;
+const MAX_BATCH: usize = 4096;
+/// How long the writer gathers a batch after its first record.
+const GATHER: Duration = Duration::from_millis(2);
 
 /// Sender side, held by the relay.
 #[derive(Debug, Clone)]
 pub struct UsageWriter {
-    tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::Sender<Msg>,
 }
 
 #[derive(Debug)]
@@ -24,12 +29,24 @@ enum Msg {
     Flush(oneshot::Sender<()>),
 }
 
+/// Handle to the writer thread.
+pub struct WriterThread(std::thread::JoinHandle<()>);
+
+impl WriterThread {
+    /// Wait (blocking) for the thread to finish; it does once every sender is dropped.
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
 impl UsageWriter {
-    /// Start the writer task on the current runtime.
-    pub fn start(store: Store) -> (UsageWriter, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let handle = tokio::spawn(run(store, rx));
-        (UsageWriter { tx }, handle)
+    /// Start the writer thread.
+    pub fn start(store: Store) -> std::io::Result<(UsageWriter, WriterThread)> {
+        let (tx, rx) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("burncloud-usage-writer".into())
+            .spawn(move || run(store, rx))?;
+        Ok((UsageWriter { tx }, WriterThread(handle)))
     }
 
     /// Queue a record (never blocks).
@@ -48,25 +65,28 @@ impl UsageWriter {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Msg>) {
+fn run(store: Store, rx: mpsc::Receiver<Msg>) {
     let mut batch: Vec<LogRecord> = Vec::new();
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
-    loop {
-        let Some(first) = rx.recv().await else { break };
+    while let Ok(first) = rx.recv() {
+        let flush_now = matches!(first, Msg::Flush(_));
         push(first, &mut batch, &mut waiters);
+        if !flush_now {
+            std::thread::sleep(GATHER);
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(m) => push(m, &mut batch, &mut waiters),
                 Err(_) => break,
             }
         }
-        commit(&store, &mut batch).await;
+        commit(&store, &mut batch);
         for w in waiters.drain(..) {
             let _ = w.send(());
         }
     }
-    // Channel closed: everything was received and committed above.
-    commit(&store, &mut batch).await;
+    // Every sender is gone: everything received was committed above.
+    commit(&store, &mut batch);
 }
 
 fn push(m: Msg, batch: &mut Vec<LogRecord>, waiters: &mut Vec<oneshot::Sender<()>>) {
@@ -76,30 +96,16 @@ fn push(m: Msg, batch: &mut Vec<LogRecord>, waiters: &mut Vec<oneshot::Sender<()
     }
 }
 
-async fn commit(store: &Store, batch: &mut Vec<LogRecord>) {
+fn commit(store: &Store, batch: &mut Vec<LogRecord>) {
     let mut delay = Duration::from_millis(50);
     while !batch.is_empty() {
-        let records = std::mem::take(batch);
-        // The records travel to the blocking thread and come back whatever happens,
-        // so a failed commit loses nothing.
-        let outcome = store
-            .run(move |c| {
-                let r = logs::commit_usage(c, &records);
-                Ok((records, r))
-            })
-            .await;
-        match outcome {
-            Ok((_, Ok(()))) => return,
-            Ok((records, Err(e))) => {
-                *batch = records;
-                tracing::error!(error = %e, pending = batch.len(), "could not store usage records; will retry");
-            }
+        match store.with(|c| logs::commit_usage(c, batch)) {
+            Ok(()) => batch.clear(),
             Err(e) => {
-                tracing::error!(error = %e, "usage writer task failed; records of this batch are lost");
-                return;
+                tracing::error!(error = %e, pending = batch.len(), "could not store usage records; will retry");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }

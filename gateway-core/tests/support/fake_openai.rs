@@ -94,6 +94,9 @@ pub async fn start_on(fake: Arc<Fake>, port: u16) -> SocketAddr {
         .await
         .unwrap();
     let addr = listener.local_addr().unwrap();
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
