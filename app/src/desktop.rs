@@ -25,15 +25,8 @@ pub fn display_available() -> bool {
 
 /// Run the window with the gateway in-process on one multi-thread runtime.
 pub fn run(config: Config) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = crate::router::runtime() else {
+        return ExitCode::FAILURE;
     };
     let _guard = rt.enter();
     let controller = Arc::new(GatewayController::new(config));

@@ -5,17 +5,24 @@ use std::time::Duration;
 
 use gateway_core::{Config, Gateway};
 
-/// Build the runtime, serve, stop gracefully on a signal.
-pub fn run(config: Config) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+/// The multi-thread runtime the gateway runs on (the desktop app shares it); prints why not.
+pub fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => rt,
+        Ok(rt) => Some(rt),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            None
         }
+    }
+}
+
+/// Build the runtime, serve, stop gracefully on a signal.
+pub fn run(config: Config) -> ExitCode {
+    let Some(rt) = crate::router::runtime() else {
+        return ExitCode::FAILURE;
     };
     rt.block_on(async move {
         let data_dir = config.data_dir.clone();
