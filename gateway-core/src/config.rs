@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
+use crate::burst::BurstSettings;
 use crate::relay::RelaySettings;
 
 /// Everything the gateway needs to start.
@@ -20,6 +21,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Relay timeouts, retry budget, breaker thresholds.
     pub relay: RelaySettings,
+    /// Burst routing defaults (the console's saved changes go on top).
+    pub burst: BurstSettings,
 }
 
 /// Configuration errors: always a message a person can act on.
@@ -33,6 +36,8 @@ pub enum ConfigError {
     BadDatabaseUrl(String),
     #[error("no data directory: set BURNCLOUD_DATA_DIR")]
     NoDataDir,
+    #[error("burst routing setting: {0}")]
+    Burst(String),
 }
 
 impl Config {
@@ -75,6 +80,7 @@ impl Config {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(32 * 1024 * 1024),
             relay: RelaySettings::from_lookup(&get),
+            burst: BurstSettings::from_lookup(&get).map_err(ConfigError::Burst)?,
         })
     }
 
@@ -89,6 +95,7 @@ impl Config {
             jwt_secret: None,
             max_body_bytes: 32 * 1024 * 1024,
             relay: RelaySettings::default(),
+            burst: BurstSettings::default(),
         }
     }
 }

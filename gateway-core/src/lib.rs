@@ -16,10 +16,12 @@
 //! - [`snapshot`]: the immutable routing snapshot the data plane reads.
 //! - [`state`]: shared state handed to handlers.
 //! - [`http`]: control-plane handlers and the router.
+//! - [`burst`]: burst routing policy: sensitivity classifier, load, cloud budget, decision.
 //! - [`relay`]: the data plane (ingress, routing, forwarding, usage, breakers, writer, metrics).
 //! - [`server`]: open, serve, stop.
 
 pub mod auth;
+pub mod burst;
 pub mod channel_types;
 pub mod config;
 pub mod http;

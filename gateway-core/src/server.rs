@@ -10,12 +10,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::{self, JwtKeys};
+use crate::burst::{BURST_SETTINGS_KEY, BurstState};
 use crate::config::Config;
 use crate::relay::writer::WriterThread;
 use crate::relay::{RelayState, UsageWriter};
 use crate::snapshot::Snapshot;
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
+use crate::store::{logs, now_ms, settings};
 
 /// Why a gateway could not start. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -64,9 +66,26 @@ impl Gateway {
             }
         };
         let snapshot = store.run(Snapshot::load).await?;
+        let base = config.burst.clone();
+        let burst = store
+            .run(move |c| {
+                let saved = settings::get(c, BURST_SETTINGS_KEY)?;
+                let mut failed = None;
+                let burst = BurstState::new(base, saved.as_deref(), now_ms(), |since| {
+                    logs::cloud_spend_since(c, since).unwrap_or_else(|e| {
+                        failed = Some(e);
+                        0
+                    })
+                });
+                match failed {
+                    Some(e) => Err(e),
+                    None => Ok(burst),
+                }
+            })
+            .await?;
         let (writer, writer_thread) =
             UsageWriter::start(store.clone()).map_err(|e| StoreError::Task(e.to_string()))?;
-        let relay = RelayState::new(config.relay.clone(), writer)
+        let relay = RelayState::new(config.relay.clone(), burst, writer)
             .map_err(|e| StartError::Client(e.to_string()))?;
         relay.ledger.sync(&snapshot);
         let state = AppState::new(

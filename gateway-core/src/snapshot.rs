@@ -60,6 +60,8 @@ pub struct TokenRt {
     pub allow_ips: Vec<String>,
     pub rpm_limit: Option<i64>,
     pub tpm_limit: Option<i64>,
+    pub local_only: bool,
+    pub burst_mode: Option<crate::burst::BurstMode>,
 }
 
 /// A user as the relay needs it (JWT callers on `/v1`).
@@ -176,6 +178,11 @@ impl Snapshot {
                     allow_ips: t.allow_ips,
                     rpm_limit: t.rpm_limit,
                     tpm_limit: t.tpm_limit,
+                    local_only: t.local_only,
+                    burst_mode: t
+                        .burst_mode
+                        .as_deref()
+                        .and_then(crate::burst::BurstMode::parse),
                 }),
             );
         }

@@ -6,10 +6,11 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 
 use crate::auth::JwtKeys;
+use crate::burst::{self, BURST_SETTINGS_KEY, BurstPolicy};
 use crate::config::Config;
 use crate::relay::RelayState;
 use crate::snapshot::Snapshot;
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreResult, logs, now_ms, settings};
 
 /// One per gateway instance.
 pub struct AppState {
@@ -51,9 +52,62 @@ impl AppState {
 
     /// Load a fresh snapshot and swap it in.
     pub async fn reload_snapshot(&self) -> StoreResult<()> {
-        let snap = self.store.run(Snapshot::load).await?;
+        let (snap, saved) = self
+            .store
+            .run(|c| {
+                let snap = Snapshot::load(c)?;
+                Ok((snap, settings::get(c, BURST_SETTINGS_KEY)?))
+            })
+            .await?;
         self.relay.ledger.sync(&snap);
         self.snapshot.store(Arc::new(snap));
+        self.reload_burst(saved.as_deref()).await;
         Ok(())
+    }
+
+    /// Apply saved burst settings (another process, or the console, changed them).
+    async fn reload_burst(&self, saved: Option<&str>) {
+        let burst = &self.relay.burst;
+        let settings = match burst::effective(&burst.base, saved) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "ignoring invalid saved burst settings");
+                return;
+            }
+        };
+        let current = burst.policy.load();
+        if current.settings == settings {
+            return;
+        }
+        let tz_changed = current.settings.timezone != settings.timezone;
+        match BurstPolicy::new(settings) {
+            Ok(p) => {
+                let tz = p.settings.timezone.clone();
+                burst.policy.store(Arc::new(p));
+                if tz_changed {
+                    self.recount_cloud_spend(&tz).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "ignoring invalid burst settings"),
+        }
+    }
+
+    /// Restart today's cloud spend from the logs in time zone `tz`.
+    pub async fn recount_cloud_spend(&self, tz: &str) {
+        let Ok(zone) = burst::spend::zone(tz) else {
+            return;
+        };
+        let now = now_ms();
+        let start = burst::spend::day_bounds(now, &zone).0;
+        // Records still queued for the writer would be missed: flush them first.
+        self.relay.writer.flush().await;
+        match self
+            .store
+            .run(move |c| logs::cloud_spend_since(c, start))
+            .await
+        {
+            Ok(spent) => self.relay.burst.spend.reset(zone, now, spent),
+            Err(e) => tracing::error!(error = %e, "could not recount today's cloud spend"),
+        }
     }
 }

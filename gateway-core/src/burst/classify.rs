@@ -152,7 +152,8 @@ impl Classifier {
                 .filter(|m| {
                     let before = m.start().checked_sub(1).map(|i| bytes[i]);
                     let after = bytes.get(m.end()).copied();
-                    !before.is_some_and(|b| b.is_ascii_alphanumeric()) && !after.is_some_and(|b| b.is_ascii_alphanumeric())
+                    !before.is_some_and(|b| b.is_ascii_alphanumeric())
+                        && !after.is_some_and(|b| b.is_ascii_alphanumeric())
                 })
                 .count()
         });
@@ -163,12 +164,28 @@ impl Classifier {
         } else {
             Sensitivity::Public
         };
-        Finding { level, keyword_hits, detectors }
+        Finding {
+            level,
+            keyword_hits,
+            detectors,
+        }
     }
 }
 
 /// Keys whose string values are not user text (identifiers, enums, URLs of images).
-const SKIP_KEYS: &[&str] = &["model", "role", "type", "id", "tool_call_id", "object", "url", "media_type", "stop", "service_tier", "user"];
+const SKIP_KEYS: &[&str] = &[
+    "model",
+    "role",
+    "type",
+    "id",
+    "tool_call_id",
+    "object",
+    "url",
+    "media_type",
+    "stop",
+    "service_tier",
+    "user",
+];
 
 fn collect_text(v: &Value, out: &mut String, depth: usize) {
     if depth > 64 {
@@ -209,9 +226,12 @@ fn detect(d: Detector, text: &str) -> bool {
             .find_iter(text)
             .any(|m| {
                 let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
-                (10..=15).contains(&digits)
+                (10..=15).contains(&digits) && isolated(text, m.start(), m.end())
             }),
         Detector::PaymentCard => re(&CARD, r"\b\d(?:[ -]?\d){12,18}\b").find_iter(text).any(|m| {
+            if !isolated(text, m.start(), m.end()) {
+                return false;
+            }
             let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
             (13..=19).contains(&digits.len()) && luhn(&digits) && !digits.iter().all(|d| *d == digits[0])
         }),
@@ -228,6 +248,23 @@ fn detect(d: Detector, text: &str) -> bool {
         )
         .is_match(text),
     }
+}
+
+/// Whether a number found at `start..end` stands alone rather than being part of a
+/// longer run of digit groups (`"DE89 3704 0044"`, `"4111 1111 1111 1111"` seen from
+/// inside): no digit group right before or after it, across one separator.
+fn isolated(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    let sep = |c: u8| matches!(c, b' ' | b'-' | b'.');
+    let before = start.checked_sub(1).map(|i| b[i]);
+    let before2 = start.checked_sub(2).map(|i| b[i]);
+    let after = b.get(end).copied();
+    let after2 = b.get(end + 1).copied();
+    let glued_before = before.is_some_and(|c| c.is_ascii_alphanumeric())
+        || (before.is_some_and(sep) && before2.is_some_and(|c| c.is_ascii_digit()));
+    let glued_after = after.is_some_and(|c| c.is_ascii_alphanumeric())
+        || (after.is_some_and(sep) && after2.is_some_and(|c| c.is_ascii_digit()));
+    !glued_before && !glued_after
 }
 
 /// The Luhn checksum of a card number's digits.
@@ -251,7 +288,10 @@ pub fn luhn(digits: &[u8]) -> bool {
 
 /// ISO 13616 check: move the first four characters to the end, letters to numbers, mod 97 = 1.
 pub fn iban_valid(candidate: &str) -> bool {
-    let s: Vec<u8> = candidate.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let s: Vec<u8> = candidate
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     if !(15..=34).contains(&s.len()) {
         return false;
     }
@@ -262,7 +302,11 @@ pub fn iban_valid(candidate: &str) -> bool {
             b'A'..=b'Z' => u32::from(b - b'A') + 10,
             _ => return false,
         };
-        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
     }
     rem == 1
 }
@@ -282,7 +326,10 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(found("write to jane.doe+x@example.co.uk today"), vec![Detector::Email]);
+        assert_eq!(
+            found("write to jane.doe+x@example.co.uk today"),
+            vec![Detector::Email]
+        );
         assert!(found("the @ sign and user@localhost are not addresses").is_empty());
     }
 
@@ -296,18 +343,35 @@ mod tests {
 
     #[test]
     fn payment_cards_need_luhn() {
-        assert_eq!(found("card 4111 1111 1111 1111 exp 12/29"), vec![Detector::PaymentCard]);
+        assert_eq!(
+            found("card 4111 1111 1111 1111 exp 12/29"),
+            vec![Detector::PaymentCard]
+        );
         assert_eq!(found("5500-0000-0000-0004"), vec![Detector::PaymentCard]);
         assert!(found("card 4111 1111 1111 1112").is_empty(), "Luhn failure");
-        assert!(found("order number 1234567890123").is_empty(), "look-alike, not Luhn-valid");
+        assert!(
+            found("order number 1234567890123").is_empty(),
+            "look-alike, not Luhn-valid"
+        );
         assert!(found("0000 0000 0000 0000").is_empty());
+        assert!(
+            found("ids 4111 1111 1111 1111 2222").is_empty(),
+            "part of a longer number"
+        );
+        assert!(found("isbn 978-3-16-148410-0").is_empty());
     }
 
     #[test]
     fn ibans_need_mod_97() {
-        assert_eq!(found("pay to DE89 3704 0044 0532 0130 00"), vec![Detector::Iban]);
+        assert_eq!(
+            found("pay to DE89 3704 0044 0532 0130 00"),
+            vec![Detector::Iban]
+        );
         assert_eq!(found("GB29NWBK60161331926819"), vec![Detector::Iban]);
-        assert!(found("DE89 3704 0044 0532 0130 01").is_empty(), "checksum failure");
+        assert!(
+            found("DE89 3704 0044 0532 0130 01").is_empty(),
+            "checksum failure"
+        );
         assert!(found("AB12CDEFGHIJKLMNOP").is_empty());
     }
 
@@ -325,7 +389,7 @@ mod tests {
             "key sk-proj-abcdefghijklmnopqrstuvwxyz123456",
             "AKIAIOSFODNN7EXAMPLE",
             "token ghp_abcdefghijklmnopqrstuvwxyz0123456789",
-            "AIzaSyA-abcdefghijklmnopqrstuvwxyz012345",
+            "AIzaSyA-abcdefghijklmnopqrstuvwxyz01234",
         ] {
             assert_eq!(found(s), vec![Detector::Secret], "{s}");
         }
@@ -336,9 +400,19 @@ mod tests {
     #[test]
     fn keyword_levels() {
         assert_eq!(c().classify_text("hello there").level, Sensitivity::Public);
-        assert_eq!(c().classify_text("this is CONFIDENTIAL").level, Sensitivity::Internal);
-        assert_eq!(c().classify_text("confidential patient notes").level, Sensitivity::Sensitive);
-        assert_eq!(c().classify_text("ndas? the pandas").level, Sensitivity::Public, "word boundaries");
+        assert_eq!(
+            c().classify_text("this is CONFIDENTIAL").level,
+            Sensitivity::Internal
+        );
+        assert_eq!(
+            c().classify_text("confidential patient notes").level,
+            Sensitivity::Sensitive
+        );
+        assert_eq!(
+            c().classify_text("ndas? the pandas").level,
+            Sensitivity::Public,
+            "word boundaries"
+        );
     }
 
     #[test]
@@ -352,7 +426,10 @@ mod tests {
         assert_eq!(f.level, Sensitivity::Sensitive);
         assert_eq!(f.detectors, vec![Detector::Email]);
         let tool_result = br#"{"model":"m","messages":[{"role":"tool","tool_call_id":"c1","content":[{"type":"text","text":"card 4111111111111111"}]}]}"#;
-        assert_eq!(c().classify_body(tool_result).detectors, vec![Detector::PaymentCard]);
+        assert_eq!(
+            c().classify_body(tool_result).detectors,
+            vec![Detector::PaymentCard]
+        );
         let anthropic = br#"{"model":"m","system":[{"type":"text","text":"internal only","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"confidential"}]}"#;
         assert_eq!(c().classify_body(anthropic).level, Sensitivity::Sensitive);
     }

@@ -8,6 +8,7 @@ mod channels_api;
 mod extract;
 mod logs_api;
 mod prices_api;
+mod settings_api;
 mod tokens_api;
 
 use std::sync::Arc;
@@ -72,6 +73,12 @@ pub fn router(state: Shared) -> Router {
                 .delete(prices_api::delete),
         )
         .route("/console/api/logs", get(logs_api::list))
+        .route(
+            "/console/api/settings/burst",
+            get(settings_api::get_burst)
+                .put(settings_api::put_burst)
+                .delete(settings_api::delete_burst),
+        )
         .layer(DefaultBodyLimit::max(CONSOLE_BODY_LIMIT));
 
     Router::new()
@@ -87,6 +94,7 @@ async fn health(axum::extract::State(state): axum::extract::State<Shared>) -> im
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": state.started_at.elapsed().as_secs(),
+        "burst": settings_api::burst_health(&state),
     }))
 }
 

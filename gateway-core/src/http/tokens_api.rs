@@ -24,6 +24,11 @@ pub struct TokenBody {
     rpm_limit: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     tpm_limit: Option<Option<i64>>,
+    /// Never route this key's requests to cloud channels.
+    local_only: Option<bool>,
+    /// `edge_burst` / `cloud_burst`; null: the global burst mode.
+    #[serde(default, deserialize_with = "nullable")]
+    burst_mode: Option<Option<String>>,
 }
 
 impl TokenBody {
@@ -64,6 +69,8 @@ impl TokenBody {
             }),
             rpm_limit: self.rpm_limit,
             tpm_limit: self.tpm_limit,
+            local_only: self.local_only,
+            burst_mode: self.burst_mode,
         })
     }
 }
@@ -95,6 +102,8 @@ pub fn view(t: &Token) -> Value {
         "allow_ips": t.allow_ips.join(","),
         "rpm_limit": t.rpm_limit,
         "tpm_limit": t.tpm_limit,
+        "local_only": t.local_only,
+        "burst_mode": t.burst_mode,
         "created_at": t.created_at,
     })
 }

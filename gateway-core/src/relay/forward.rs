@@ -18,8 +18,9 @@ use super::OpenAiError;
 use super::ingress::{self, Caller};
 use super::ledger::Admission;
 use super::metrics::{ChannelLabel, KindLabel, StatusLabel};
-use super::route;
+use super::plan::{self, BurstInfo};
 use super::usage::{BodyCollector, SseScanner, Usage};
+use crate::burst::{LoadGuard, Side};
 use crate::channel_types::Protocol;
 use crate::http::Shared;
 use crate::money::cost_of;
@@ -89,6 +90,12 @@ struct Settle {
     ttfb: Option<Duration>,
     trail: Vec<String>,
     prompt_estimate: i64,
+    /// Burst routing's decision, where it decided.
+    burst: Option<BurstInfo>,
+    /// The side of the channel that served.
+    side: Option<Side>,
+    /// The in-flight slot on the serving channel (released when the request settles).
+    load: Option<LoadGuard>,
     done: bool,
 }
 
@@ -135,6 +142,9 @@ impl Settle {
             ttfb: None,
             trail: Vec::new(),
             prompt_estimate: 0,
+            burst: None,
+            side: None,
+            load: None,
             done: false,
         }
     }
@@ -146,6 +156,9 @@ impl Settle {
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
             resp.headers_mut().insert("x-request-id", v);
         }
+        if let Some(b) = &self.burst {
+            burst_headers(resp.headers_mut(), b, None);
+        }
         resp
     }
 
@@ -156,6 +169,7 @@ impl Settle {
         self.done = true;
         let relay = &self.state.relay;
         relay.metrics.in_flight.dec();
+        self.load = None;
         let mut flags: Vec<&str> = Vec::new();
         if let Some(f) = o.flag {
             flags.push(f);
@@ -197,6 +211,15 @@ impl Settle {
                 .inc_by(u.completion.max(0) as u64);
         }
         m.cost_nano.inc_by(cost.max(0) as u64);
+        if let Some(id) = self.channel_id
+            && (200..300).contains(&o.status)
+        {
+            let sample = if self.stream { self.ttfb } else { None };
+            relay.burst.loads.observe(id, sample.unwrap_or(elapsed));
+        }
+        if self.side == Some(Side::Cloud) && cost > 0 {
+            relay.burst.spend.add(now_ms(), cost);
+        }
         relay.writer.send(LogRecord {
             request_id: std::mem::take(&mut self.request_id),
             created_at_ms: now_ms() - elapsed.as_millis() as i64,
@@ -215,6 +238,8 @@ impl Settle {
             error: o.error,
             failover: (!self.trail.is_empty()).then(|| self.trail.join(",")),
             flags: (!flags.is_empty()).then(|| flags.join(",")),
+            locality: self.side.map(|s| s.as_str().to_string()),
+            burst: self.burst.as_ref().map(|b| b.record(self.side)),
         });
     }
 }
@@ -288,16 +313,14 @@ async fn relay(
             )));
         }
     }
-    let Some(tiers) = snap.tiers(&caller.group, &info.model) else {
-        return settle.reject(if snap.model_exists(&info.model) {
-            OpenAiError::permission_denied(format!(
-                "The model '{}' is not available to group '{}'",
-                info.model, caller.group
-            ))
-        } else {
-            OpenAiError::model_not_found(&info.model)
-        });
+    let plan = match plan::plan(&state, &snap, &caller, &info, &body, &headers) {
+        Ok(p) => p,
+        Err(r) => {
+            settle.burst = r.burst;
+            return settle.reject(r.error);
+        }
     };
+    settle.burst = plan.burst.clone();
     if let Some(t) = &caller.token {
         if let Some(rpm) = t.rpm_limit
             && !state.relay.limits.token_rpm.try_add(t.id, 1, rpm)
@@ -314,7 +337,15 @@ async fn relay(
             )));
         }
     }
-    settle.rates = snap.prices.get(&info.model).copied();
+    // Priced as the model the first candidate would run (the burst alias has no price).
+    let first_model = plan
+        .order
+        .first()
+        .and_then(|id| snap.channels.get(id))
+        .map_or(info.model.as_str(), |c| {
+            plan.model_for(Side::of(&c.locality), &info.model)
+        });
+    settle.rates = snap.prices.get(first_model).copied();
     if let Some(t) = &caller.token {
         let estimate = match (info.max_tokens, &settle.rates) {
             (Some(max), Some(r)) => Some(
@@ -346,11 +377,10 @@ async fn relay(
         }
     }
 
-    let order = route::order(tiers, &state.relay.rr);
     let relay = &state.relay;
     let mut attempts = 0usize;
     let mut rpm_skipped = false;
-    for id in order {
+    for &id in &plan.order {
         if attempts >= relay.settings.max_attempts {
             settle.trail.push("budget_exhausted".into());
             break;
@@ -374,6 +404,9 @@ async fn relay(
             continue;
         }
         attempts += 1;
+        let side = Side::of(&ch.locality);
+        let model = plan.model_for(side, &info.model);
+        let load = relay.burst.loads.begin(id);
         let fail = |settle: &mut Settle, why: String| {
             relay.breakers.record(id, false);
             relay
@@ -384,7 +417,7 @@ async fn relay(
             tracing::warn!(request = %settle.request_id, channel = id, reason = %why, "upstream attempt failed");
             settle.trail.push(format!("{id}:{why}"));
         };
-        let up_body = ingress::upstream_body(&body, &info, ch.upstream_model(&info.model));
+        let up_body = ingress::upstream_body(&body, &info, ch.upstream_model(model));
         let mut rb = relay
             .client
             .post(format!("{}{}", ch.base_url, ep.path()))
@@ -465,6 +498,12 @@ async fn relay(
         }
         relay.breakers.record(id, true);
         settle.channel_id = Some(id);
+        settle.side = Some(side);
+        settle.load = Some(load);
+        if model != info.model {
+            settle.model = Some(model.to_string());
+            settle.rates = snap.prices.get(model).copied();
+        }
         settle.ttfb = Some(t_upstream_done.duration_since(t0));
         let overhead = t_send.duration_since(t0) + t_upstream_done.elapsed();
         relay.metrics.overhead.observe(overhead.as_secs_f64());
@@ -511,6 +550,9 @@ async fn relay(
         if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1000.0)) {
             h.insert("x-burncloud-overhead-ms", v);
         }
+        if let Some(b) = &plan.burst {
+            burst_headers(h, b, Some(side));
+        }
         return response;
     }
     let e = if attempts == 0 && rpm_skipped {
@@ -528,6 +570,22 @@ async fn relay(
         ))
     };
     settle.reject(e)
+}
+
+/// Seed 004's headers: which side served (if any), the mode, why, and the sensitivity.
+fn burst_headers(h: &mut HeaderMap, b: &BurstInfo, served: Option<Side>) {
+    if let Some(side) = served {
+        h.insert("x-burst-backend", HeaderValue::from_static(side.as_str()));
+    }
+    h.insert("x-burst-mode", HeaderValue::from_static(b.mode.as_str()));
+    h.insert(
+        "x-burst-reason",
+        HeaderValue::from_static(served.map_or(b.reason, |s| b.reason_for(s))),
+    );
+    h.insert(
+        "x-burst-sensitivity",
+        HeaderValue::from_static(b.sensitivity.as_str()),
+    );
 }
 
 /// Disable a channel whose key was rejected, off the request path.

@@ -24,6 +24,11 @@ pub struct KindLabel {
     pub kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
 /// Every data-plane metric.
 pub struct Metrics {
     registry: Registry,
@@ -36,6 +41,7 @@ pub struct Metrics {
     pub in_flight: Gauge,
     pub channel_errors: Family<ChannelLabel, Counter>,
     breaker_state: Family<ChannelLabel, Gauge>,
+    burst_decisions: Family<ReasonLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -57,6 +63,7 @@ impl Default for Metrics {
         let in_flight = Gauge::default();
         let channel_errors = Family::<ChannelLabel, Counter>::default();
         let breaker_state = Family::<ChannelLabel, Gauge>::default();
+        let burst_decisions = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "requests",
             "Data-plane requests by HTTP status",
@@ -102,6 +109,11 @@ impl Default for Metrics {
             "Circuit breaker: 0 closed, 1 open, 2 half-open",
             breaker_state.clone(),
         );
+        registry.register(
+            "burst_decisions",
+            "Burst routing decisions by reason",
+            burst_decisions.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -113,11 +125,19 @@ impl Default for Metrics {
             in_flight,
             channel_errors,
             breaker_state,
+            burst_decisions,
         }
     }
 }
 
 impl Metrics {
+    /// Count a burst routing decision.
+    pub fn burst_decision(&self, reason: &'static str) {
+        self.burst_decisions
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
     /// The Prometheus text exposition, breaker states read fresh.
     pub fn render(&self, breakers: &Breakers) -> String {
         for (channel, state) in breakers.states() {

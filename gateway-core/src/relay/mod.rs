@@ -7,13 +7,14 @@
 //! settles exactly once: ledger, metrics, and a record for the background [`writer`].
 //! Nothing on this path waits on the database.
 
-mod breaker;
+pub(crate) mod breaker;
 mod error;
 mod forward;
 mod ingress;
 mod ledger;
 mod limits;
 mod metrics;
+mod plan;
 mod route;
 mod settings;
 mod usage;
@@ -37,6 +38,7 @@ pub use settings::RelaySettings;
 pub use usage::{SseScanner, Usage};
 pub use writer::UsageWriter;
 
+use crate::burst::BurstState;
 use crate::http::Shared;
 
 /// Data-plane runtime state (everything in memory).
@@ -53,11 +55,17 @@ pub struct RelayState {
     pub rr: std::sync::atomic::AtomicUsize,
     /// Request id counter.
     pub seq: AtomicU64,
+    /// Burst routing: policy, per-channel load, today's cloud spend.
+    pub burst: BurstState,
 }
 
 impl RelayState {
     /// Build the relay state; `writer` must already run on the gateway's runtime.
-    pub fn new(settings: RelaySettings, writer: UsageWriter) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        settings: RelaySettings,
+        burst: BurstState,
+        writer: UsageWriter,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .pool_idle_timeout(std::time::Duration::from_secs(90))
@@ -74,6 +82,7 @@ impl RelayState {
             writer,
             rr: Default::default(),
             seq: AtomicU64::new(0),
+            burst,
         })
     }
 }

@@ -27,6 +27,10 @@ pub struct LogRecord {
     pub failover: Option<String>,
     /// Comma list of flags (`unpriced`, `client_disconnected`, ...).
     pub flags: Option<String>,
+    /// `local` or `cloud`: where the serving channel runs.
+    pub locality: Option<String>,
+    /// `mode,reason,sensitivity` where burst routing decided.
+    pub burst: Option<String>,
 }
 
 /// A stored log row.
@@ -100,7 +104,7 @@ pub fn query(conn: &Connection, q: &LogQuery) -> StoreResult<(Vec<LogRow>, i64)>
     let offset = (q.page.max(1) - 1) * size;
     let mut stmt = conn.prepare(&format!(
         "SELECT id, request_id, created_at_ms, user_id, token_id, model, channel_id, endpoint, status, stream, latency_ms,
-         ttfb_ms, prompt_tokens, completion_tokens, cost_nano, error, failover, flags
+         ttfb_ms, prompt_tokens, completion_tokens, cost_nano, error, failover, flags, locality, burst
          FROM logs WHERE {cond} ORDER BY id DESC LIMIT {size} OFFSET {offset}"
     ))?;
     let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
@@ -124,6 +128,8 @@ pub fn query(conn: &Connection, q: &LogQuery) -> StoreResult<(Vec<LogRow>, i64)>
                 error: r.get(15)?,
                 failover: r.get(16)?,
                 flags: r.get(17)?,
+                locality: r.get(18)?,
+                burst: r.get(19)?,
             },
         })
     })?;
@@ -190,8 +196,8 @@ pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO logs (request_id, created_at_ms, user_id, token_id, model, channel_id, endpoint, status, stream,
-             latency_ms, ttfb_ms, prompt_tokens, completion_tokens, cost_nano, error, failover, flags)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             latency_ms, ttfb_ms, prompt_tokens, completion_tokens, cost_nano, error, failover, flags, locality, burst)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         )?;
         for r in records {
             stmt.execute(rusqlite::params![
@@ -211,7 +217,9 @@ pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult
                 r.cost_nano,
                 r.error,
                 r.failover,
-                r.flags
+                r.flags,
+                r.locality,
+                r.burst
             ])?;
         }
         let mut upd = tx.prepare_cached(
@@ -223,4 +231,13 @@ pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Billed cost of requests served by cloud channels since `since_ms` (the burst budget).
+pub fn cloud_spend_since(conn: &Connection, since_ms: i64) -> StoreResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(cost_nano), 0) FROM logs WHERE locality = 'cloud' AND created_at_ms >= ?1",
+        [since_ms],
+        |r| r.get(0),
+    )?)
 }

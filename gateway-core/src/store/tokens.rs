@@ -25,6 +25,10 @@ pub struct Token {
     pub rpm_limit: Option<i64>,
     pub tpm_limit: Option<i64>,
     pub created_at: i64,
+    /// Never routed to cloud channels.
+    pub local_only: bool,
+    /// `edge_burst` / `cloud_burst`; None: the global mode.
+    pub burst_mode: Option<String>,
 }
 
 /// Fields of a token change; `None` keeps the current value.
@@ -39,9 +43,11 @@ pub struct TokenFields {
     pub allow_ips: Option<String>,
     pub rpm_limit: Option<Option<i64>>,
     pub tpm_limit: Option<Option<i64>>,
+    pub local_only: Option<bool>,
+    pub burst_mode: Option<Option<String>>,
 }
 
-const COLS: &str = "id, user_id, name, key_hash, key_prefix, status, quota_limit_nano, used_quota_nano, expired_time, models, \"group\", allow_ips, rpm_limit, tpm_limit, created_at";
+const COLS: &str = "id, user_id, name, key_hash, key_prefix, status, quota_limit_nano, used_quota_nano, expired_time, models, \"group\", allow_ips, rpm_limit, tpm_limit, created_at, local_only, burst_mode";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Token> {
     Ok(Token {
@@ -60,6 +66,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Token> {
         rpm_limit: r.get(12)?,
         tpm_limit: r.get(13)?,
         created_at: r.get(14)?,
+        local_only: r.get(15)?,
+        burst_mode: r.get(16)?,
     })
 }
 
@@ -90,6 +98,20 @@ fn apply(t: &mut Token, f: TokenFields) -> StoreResult<()> {
     }
     if let Some(v) = f.tpm_limit {
         t.tpm_limit = v;
+    }
+    if let Some(v) = f.local_only {
+        t.local_only = v;
+    }
+    if let Some(v) = f.burst_mode {
+        t.burst_mode = v.map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
+    }
+    if let Some(m) = &t.burst_mode
+        && m != "edge_burst"
+        && m != "cloud_burst"
+    {
+        return Err(StoreError::Invalid(format!(
+            "burst_mode must be edge_burst, cloud_burst or null (the global mode), not '{m}'"
+        )));
     }
     if t.name.is_empty() {
         return Err(StoreError::Invalid("name must not be empty".into()));
@@ -146,15 +168,18 @@ pub fn create(
         rpm_limit: None,
         tpm_limit: None,
         created_at: now_secs(),
+        local_only: false,
+        burst_mode: None,
     };
     apply(&mut t, fields)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
-        "INSERT INTO tokens (user_id, name, key_hash, key_prefix, status, quota_limit_nano, expired_time, models, \"group\", allow_ips, rpm_limit, tpm_limit, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT INTO tokens (user_id, name, key_hash, key_prefix, status, quota_limit_nano, expired_time, models, \"group\", allow_ips, rpm_limit, tpm_limit, created_at, local_only, burst_mode)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         params![
             t.user_id, t.name, t.key_hash, t.key_prefix, t.status, t.quota_limit_nano, t.expired_time,
-            t.models.join(","), t.group, t.allow_ips.join(","), t.rpm_limit, t.tpm_limit, t.created_at
+            t.models.join(","), t.group, t.allow_ips.join(","), t.rpm_limit, t.tpm_limit, t.created_at,
+            t.local_only, t.burst_mode
         ],
     )?;
     t.id = tx.last_insert_rowid();
@@ -181,10 +206,10 @@ pub fn update(
         .ok_or_else(|| StoreError::NotFound(format!("token {id} not found")))?;
     apply(&mut t, fields)?;
     tx.execute(
-        "UPDATE tokens SET name=?1, status=?2, quota_limit_nano=?3, expired_time=?4, models=?5, \"group\"=?6, allow_ips=?7, rpm_limit=?8, tpm_limit=?9 WHERE id=?10",
+        "UPDATE tokens SET name=?1, status=?2, quota_limit_nano=?3, expired_time=?4, models=?5, \"group\"=?6, allow_ips=?7, rpm_limit=?8, tpm_limit=?9, local_only=?10, burst_mode=?11 WHERE id=?12",
         params![
             t.name, t.status, t.quota_limit_nano, t.expired_time, t.models.join(","), t.group,
-            t.allow_ips.join(","), t.rpm_limit, t.tpm_limit, t.id
+            t.allow_ips.join(","), t.rpm_limit, t.tpm_limit, t.local_only, t.burst_mode, t.id
         ],
     )?;
     tx.commit()?;
