@@ -29,6 +29,8 @@ pub enum Behavior {
     SlowFirstByte(Duration),
     /// Stream: send this many content chunks, then cut the connection.
     CutAfter(usize),
+    /// Answer normally after this long (a busy server).
+    Delay(Duration),
 }
 
 /// A request as the fake received it.
@@ -157,6 +159,10 @@ async fn fault(fake: &Fake, body: &Value) -> Option<Response> {
         Behavior::Hang(d) => {
             tokio::time::sleep(d).await;
             Some(StatusCode::GATEWAY_TIMEOUT.into_response())
+        }
+        Behavior::Delay(d) => {
+            tokio::time::sleep(d).await;
+            None
         }
         _ => None,
     }
