@@ -322,7 +322,16 @@ pub fn bench() -> Result<()> {
         "gateway-core",
         "--example",
         "fake_openai",
+        "--example",
+        "bench_burst",
     ]))?;
+    // Burst routing's own cost (classification + decision), in process.
+    let burst_out = Command::new(target_dir().join("release/examples/bench_burst")).output()?;
+    if !burst_out.status.success() {
+        bail!("bench_burst failed");
+    }
+    let burst_lines = String::from_utf8_lossy(&burst_out.stdout).to_string();
+    eprint!("{burst_lines}");
     let burncloud = target_dir().join("headless/release/burncloud");
     let fake = target_dir().join("release/examples/fake_openai");
 
@@ -482,6 +491,7 @@ pub fn bench() -> Result<()> {
         after as f64 / 1024.0,
         rss_peak as f64 / 1024.0,
     );
+    let table = format!("{table}\n{burst_lines}");
     println!("{table}");
     let out = target_dir().join("bench.md");
     std::fs::write(&out, &table)?;

@@ -112,6 +112,7 @@ impl Classifier {
         let keywords = (!words.is_empty())
             .then(|| {
                 AhoCorasickBuilder::new()
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::LeftmostLongest)
                     .build(&words)
@@ -141,8 +142,19 @@ impl Classifier {
     /// Classify plain text.
     pub fn classify_text(&self, text: &str) -> Finding {
         let mut detectors = Vec::new();
+        // Phone, card and SSN matches consist only of digits and separators and hold at
+        // least 9 digits: look for them only inside such runs (most prose has none).
+        let mut runs: Option<Vec<&str>> = None;
         for d in &self.detectors {
-            if detect(*d, text) {
+            let found = match d {
+                Detector::Phone | Detector::PaymentCard | Detector::UsSsn => runs
+                    .get_or_insert_with(|| numeric_runs(text))
+                    .iter()
+                    .any(|w| detect(*d, w)),
+                Detector::Iban => might_hold_iban(text.as_bytes()) && detect(*d, text),
+                _ => detect(*d, text),
+            };
+            if found {
                 detectors.push(*d);
             }
         }
@@ -207,6 +219,53 @@ fn collect_text(v: &Value, out: &mut String, depth: usize) {
         }
         _ => {}
     }
+}
+
+/// Maximal runs of digits, whitespace and `.-+()` holding 9 digits or more, each with
+/// two characters of context on either side (what [`isolated`] looks at).
+fn numeric_runs(text: &str) -> Vec<&str> {
+    let b = text.as_bytes();
+    let part = |c: u8| {
+        c.is_ascii_digit()
+            || c.is_ascii_whitespace()
+            || matches!(c, b'.' | b'-' | b'+' | b'(' | b')')
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !part(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut digits = 0;
+        while i < b.len() && part(b[i]) {
+            digits += usize::from(b[i].is_ascii_digit());
+            i += 1;
+        }
+        if digits >= 9 {
+            let mut s = start.saturating_sub(2);
+            while !text.is_char_boundary(s) {
+                s -= 1;
+            }
+            let mut e = (i + 2).min(b.len());
+            while !text.is_char_boundary(e) {
+                e += 1;
+            }
+            out.push(&text[s..e]);
+        }
+    }
+    out
+}
+
+/// Two capitals then two digits somewhere: the only way an IBAN starts.
+fn might_hold_iban(b: &[u8]) -> bool {
+    b.windows(4).any(|w| {
+        w[0].is_ascii_uppercase()
+            && w[1].is_ascii_uppercase()
+            && w[2].is_ascii_digit()
+            && w[3].is_ascii_digit()
+    })
 }
 
 fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
