@@ -10,6 +10,7 @@
 //!
 //! - [`config`]: settings from the environment.
 //! - [`store`]: SQLite store, migrations, one module per table family.
+//! - [`adapt`]: protocol adaptors (Anthropic Messages ⇄ OpenAI chat, SSE framing).
 //! - [`auth`]: passwords, JWTs, `sk-` keys.
 //! - [`money`]: integer nano-dollars; prices per 1M tokens.
 //! - [`channel_types`]: the New API channel type table.
@@ -20,6 +21,7 @@
 //! - [`relay`]: the data plane (ingress, routing, forwarding, usage, breakers, writer, metrics).
 //! - [`server`]: open, serve, stop.
 
+pub mod adapt;
 pub mod auth;
 pub mod burst;
 pub mod channel_types;

@@ -35,7 +35,7 @@ pub use ledger::Ledger;
 pub use limits::Limits;
 pub use metrics::Metrics;
 pub use settings::RelaySettings;
-pub use usage::{SseScanner, Usage};
+pub use usage::{SseScanner, Usage, usage_from_value};
 pub use writer::UsageWriter;
 
 use crate::burst::BurstState;

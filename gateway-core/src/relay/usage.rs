@@ -11,6 +11,8 @@ pub struct Usage {
     pub completion: i64,
     /// Prompt tokens served from the provider's cache (billed at `cache_read` when priced).
     pub cached: i64,
+    /// Prompt tokens written to the provider's cache (Anthropic's cache_creation_input_tokens).
+    pub cache_write: i64,
 }
 
 #[derive(Deserialize)]
@@ -45,6 +47,7 @@ impl RawUsage {
                 .prompt_tokens_details
                 .and_then(|d| d.cached_tokens)
                 .unwrap_or(0),
+            cache_write: 0,
         })
     }
 }
@@ -55,6 +58,14 @@ struct WithUsage {
     usage: Option<RawUsage>,
     #[serde(default)]
     choices: Option<Vec<serde::de::IgnoredAny>>,
+}
+
+/// Usage from a parsed chunk or response (`usage` object in OpenAI's shape).
+pub fn usage_from_value(v: &serde_json::Value) -> Option<Usage> {
+    let u = v.get("usage").filter(|u| u.is_object())?;
+    serde_json::from_value::<RawUsage>(u.clone())
+        .ok()?
+        .into_usage()
 }
 
 /// Usage from a complete OpenAI JSON body (chat, completions, embeddings).
@@ -213,7 +224,8 @@ data: [DONE]\n\n";
                 Some(Usage {
                     prompt: 9,
                     completion: 2,
-                    cached: 0
+                    cached: 0,
+                    cache_write: 0
                 })
             );
             assert!(s.done);
@@ -237,7 +249,8 @@ data: [DONE]\n\n";
             Some(Usage {
                 prompt: 5,
                 completion: 0,
-                cached: 0
+                cached: 0,
+                cache_write: 0
             })
         );
         let body = br#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}}"#;
@@ -246,7 +259,8 @@ data: [DONE]\n\n";
             Some(Usage {
                 prompt: 10,
                 completion: 3,
-                cached: 4
+                cached: 4,
+                cache_write: 0
             })
         );
         assert_eq!(usage_from_json(b"not json"), None);

@@ -1,0 +1,113 @@
+//! Server-sent events: split a byte stream into events (`event:` name and joined `data:`
+//! lines) across arbitrary chunk boundaries, and write events.
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub name: Option<String>,
+    pub data: Vec<u8>,
+}
+
+/// Splits a stream of bytes into events.
+#[derive(Debug, Default)]
+pub struct Splitter {
+    pending: Vec<u8>,
+}
+
+/// Largest event kept while waiting for its end (a guard against a stream without blank lines).
+const MAX_EVENT: usize = 8 * 1024 * 1024;
+
+fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let lf = memchr::memmem::find(buf, b"\n\n").map(|i| (i, 2));
+    let crlf = memchr::memmem::find(buf, b"\r\n\r\n").map(|i| (i, 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn parse(raw: &[u8]) -> Option<Event> {
+    let mut name = None;
+    let mut data: Vec<u8> = Vec::new();
+    let mut has_data = false;
+    for line in raw.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(rest) = line.strip_prefix(b"data:") {
+            if has_data {
+                data.push(b'\n');
+            }
+            has_data = true;
+            data.extend_from_slice(rest.strip_prefix(b" ").unwrap_or(rest));
+        } else if let Some(rest) = line.strip_prefix(b"event:") {
+            let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+            name = Some(String::from_utf8_lossy(rest).into_owned());
+        }
+    }
+    (has_data || name.is_some()).then_some(Event { name, data })
+}
+
+impl Splitter {
+    /// Feed bytes; complete events are appended to `out`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Event>) {
+        self.pending.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some((end, sep)) = find_event_end(&self.pending[start..]) {
+            if let Some(e) = parse(&self.pending[start..start + end]) {
+                out.push(e);
+            }
+            start += end + sep;
+        }
+        self.pending.drain(..start);
+        if self.pending.len() > MAX_EVENT {
+            self.pending.clear();
+        }
+    }
+
+    /// The stream ended: a last event without its blank line still counts.
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        let rest = std::mem::take(&mut self.pending);
+        if let Some(e) = parse(&rest) {
+            out.push(e);
+        }
+    }
+}
+
+/// Append `event: name\ndata: json\n\n`.
+pub fn write_event(out: &mut Vec<u8>, name: &str, data: &serde_json::Value) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    // Serialising a Value cannot fail.
+    let _ = serde_json::to_writer(&mut *out, data);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// Append `data: json\n\n`.
+pub fn write_data(out: &mut Vec<u8>, data: &serde_json::Value) {
+    out.extend_from_slice(b"data: ");
+    let _ = serde_json::to_writer(&mut *out, data);
+    out.extend_from_slice(b"\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_across_any_chunking() {
+        let s = b"event: message_start\ndata: {\"a\":1}\n\n: comment\n\nevent: ping\r\ndata: {}\r\n\r\ndata: x\ndata: y\n\n";
+        for n in [1, 2, 5, 17, s.len()] {
+            let mut sp = Splitter::default();
+            let mut out = vec![];
+            for c in s.chunks(n) {
+                sp.feed(c, &mut out);
+            }
+            sp.finish(&mut out);
+            assert_eq!(out.len(), 3, "chunk {n}");
+            assert_eq!(out[0].name.as_deref(), Some("message_start"));
+            assert_eq!(out[0].data, b"{\"a\":1}");
+            assert_eq!(out[1].name.as_deref(), Some("ping"));
+            assert_eq!(out[2].data, b"x\ny");
+        }
+    }
+}
