@@ -16,6 +16,8 @@
 //! - `testing` (feature `test-support`) — the GGUF writer and the fake hub.
 
 pub mod gguf;
+pub mod hub;
+pub mod library;
 
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -263,3 +263,15 @@ fn read_path_grows_past_one_mebibyte_and_reports_truncation() {
     let missing = gguf::read_path(&dir.path().join("nope.gguf"), 1 << 20).unwrap_err();
     assert!(missing.to_string().contains("nope.gguf"), "{missing}");
 }
+
+#[test]
+fn missing_tensor_data_is_truncation() {
+    let model = tiny_llama("t", 4);
+    let g = gguf::parse(&model).unwrap();
+    assert!(g.check_complete(model.len() as u64).is_ok());
+    assert!(matches!(
+        g.check_complete(model.len() as u64 - 1),
+        Err(GgufError::Truncated { .. })
+    ));
+    assert!(g.check_complete(g.data_offset + 10).is_err());
+}

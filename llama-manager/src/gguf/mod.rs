@@ -8,6 +8,7 @@ mod read;
 mod summary;
 
 pub use read::{GgufError, parse, read_path};
+
 pub use summary::{ModelSummary, file_type_name};
 
 /// The magic at the start of every GGUF file.
@@ -133,7 +134,39 @@ pub struct TensorInfo {
     pub offset: u64,
 }
 
+/// Bytes per block and elements per block of the common `ggml_type`s.
+fn type_block(ggml_type: u32) -> Option<(u64, u64)> {
+    Some(match ggml_type {
+        0 => (4, 1),     // F32
+        1 => (2, 1),     // F16
+        2 => (18, 32),   // Q4_0
+        3 => (20, 32),   // Q4_1
+        6 => (22, 32),   // Q5_0
+        7 => (24, 32),   // Q5_1
+        8 => (34, 32),   // Q8_0
+        10 => (84, 256), // Q2_K
+        11 => (110, 256),
+        12 => (144, 256),
+        13 => (176, 256),
+        14 => (210, 256),
+        15 => (292, 256),
+        24 => (1, 1), // I8
+        25 => (2, 1), // I16
+        26 => (4, 1), // I32
+        27 => (8, 1), // I64
+        28 => (8, 1), // F64
+        30 => (2, 1), // BF16
+        _ => return None,
+    })
+}
+
 impl TensorInfo {
+    /// Data size in bytes, for the types whose block size we know.
+    pub fn known_size(&self) -> Option<u64> {
+        let (bytes, per) = type_block(self.ggml_type)?;
+        Some(self.elements().div_ceil(per).saturating_mul(bytes))
+    }
+
     /// Number of elements (product of the dimensions).
     pub fn elements(&self) -> u64 {
         self.dims.iter().fold(1u64, |a, d| a.saturating_mul(*d))
@@ -165,6 +198,21 @@ impl Gguf {
             .and_then(Value::as_u64)
             .filter(|a| *a > 0)
             .unwrap_or(DEFAULT_ALIGNMENT)
+    }
+
+    /// Check that a file of `file_len` bytes holds all tensor data the header describes.
+    pub fn check_complete(&self, file_len: u64) -> Result<(), GgufError> {
+        let Some(last) = self.tensors.iter().max_by_key(|t| t.offset) else {
+            return Ok(());
+        };
+        let need = self
+            .data_offset
+            .saturating_add(last.offset)
+            .saturating_add(last.known_size().unwrap_or(1));
+        if file_len < need {
+            return Err(GgufError::Truncated { at: need });
+        }
+        Ok(())
     }
 
     /// Size in bytes of each tensor's data, in header order, derived from the offsets and

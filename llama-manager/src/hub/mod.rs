@@ -1,0 +1,3 @@
+//! The model hub: file-name conventions (`files`).
+
+pub mod files;
