@@ -15,7 +15,9 @@
 //! - `download` — resumable, verified downloads (Range, retry, stall detection, SHA-256).
 //! - `testing` (feature `test-support`) — the GGUF writer and the fake hub.
 
+pub mod fit;
 pub mod gguf;
+pub mod hardware;
 pub mod hub;
 pub mod library;
 
