@@ -113,7 +113,10 @@ struct Shape {
 impl Shape {
     fn new(s: &ModelSummary, file_size: u64) -> Shape {
         let layers = s.layers.max(1);
-        let (per_layer, non_layer) = if s.layer_bytes > 0 {
+        let (per_layer, non_layer) = if s.split_count > 1 && file_size > s.weight_bytes() {
+            // A remote split model's header only describes its first shard.
+            ((file_size - s.non_layer_bytes) / layers, s.non_layer_bytes)
+        } else if s.layer_bytes > 0 {
             (s.layer_bytes / layers, s.non_layer_bytes)
         } else {
             (file_size / layers, 0)

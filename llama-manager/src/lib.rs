@@ -15,6 +15,7 @@
 //! - `download` — resumable, verified downloads (Range, retry, stall detection, SHA-256).
 //! - `testing` (feature `test-support`) — the GGUF writer and the fake hub.
 
+pub mod download;
 pub mod fit;
 pub mod gguf;
 pub mod hardware;

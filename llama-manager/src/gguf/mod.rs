@@ -9,7 +9,7 @@ mod summary;
 
 pub use read::{GgufError, parse, read_path};
 
-pub use summary::{ModelSummary, file_type_name};
+pub use summary::{ModelSummary, file_type_name, human_count};
 
 /// The magic at the start of every GGUF file.
 pub const MAGIC: [u8; 4] = *b"GGUF";

@@ -592,6 +592,8 @@ async fn next_chunk(mut p: Plan) -> Option<(Result<Bytes, std::io::Error>, Plan)
     match p.fault {
         Some(Fault::CutAfter(n)) => {
             if p.sent >= n {
+                // Let what was sent reach the client before the connection drops.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 p.pos = p.end;
                 return Some((Err(std::io::Error::other("injected cut")), p));
             }
