@@ -303,6 +303,15 @@ async fn show(repo: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// A line above the progress bar, or on stderr when there is no terminal to draw on.
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
 async fn download_cmd(lib: &Library, spec: &str) -> Result<String, String> {
     let client = HubClient::from_env().map_err(|e| e.to_string())?;
     let bar = ProgressBar::new(0);
@@ -325,11 +334,11 @@ async fn download_cmd(lib: &Library, spec: &str) -> Result<String, String> {
             b.reset_eta();
             b.set_message(file.clone());
             if *resumed_from > 0 {
-                b.println(format!("resuming {file} at {}", gib(*resumed_from)));
+                say(&b, format!("resuming {file} at {}", gib(*resumed_from)));
             }
         }
         DownloadEvent::Progress { done, .. } => b.set_position(*done),
-        other => b.println(other.to_string()),
+        other => say(&b, other.to_string()),
     };
     let opts = DownloadOptions::from_env();
     let result = download::download_model(lib, &client, spec, &opts, &on_event, None).await;
