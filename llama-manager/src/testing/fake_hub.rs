@@ -516,10 +516,10 @@ async fn cdn(
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(|v| parse_range(v, len));
-    if let Some(ir) = h.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
-        if ir != etag {
-            range = None; // the representation changed: send it whole
-        }
+    if let Some(ir) = h.get(header::IF_RANGE).and_then(|v| v.to_str().ok())
+        && ir != etag
+    {
+        range = None; // the representation changed: send it whole
     }
     if matches!(fault, Some(Fault::IgnoreRange)) {
         range = None;
@@ -614,12 +614,12 @@ async fn next_chunk(mut p: Plan) -> Option<(Result<Bytes, std::io::Error>, Plan)
     }
     let n = chunk.min(p.end - p.pos);
     let mut bytes = p.data.slice(p.pos as usize..(p.pos + n) as usize);
-    if let Some(Fault::CorruptByte(at)) = p.fault {
-        if (p.pos..p.pos + n).contains(&at) {
-            let mut v = bytes.to_vec();
-            v[(at - p.pos) as usize] ^= 0xFF;
-            bytes = Bytes::from(v);
-        }
+    if let Some(Fault::CorruptByte(at)) = p.fault
+        && (p.pos..p.pos + n).contains(&at)
+    {
+        let mut v = bytes.to_vec();
+        v[(at - p.pos) as usize] ^= 0xFF;
+        bytes = Bytes::from(v);
     }
     p.pos += n;
     p.sent += n;

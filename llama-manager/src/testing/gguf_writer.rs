@@ -60,10 +60,10 @@ impl GgufWriter {
 
     /// Add a key/value.
     pub fn kv(mut self, key: &str, v: Value) -> Self {
-        if key == "general.alignment" {
-            if let Some(a) = v.as_u64() {
-                self.alignment = a;
-            }
+        if key == "general.alignment"
+            && let Some(a) = v.as_u64()
+        {
+            self.alignment = a;
         }
         self.kvs.push((key.to_string(), v));
         self
@@ -111,7 +111,7 @@ impl GgufWriter {
             offset = (offset + data.len() as u64).div_ceil(align) * align;
         }
         let pad = |out: &mut Vec<u8>| {
-            while (out.len() as u64) % align != 0 {
+            while !(out.len() as u64).is_multiple_of(align) {
                 out.push(0);
             }
         };
