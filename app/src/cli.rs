@@ -22,6 +22,62 @@ pub enum Command {
     /// Model prices (USD per 1M tokens), as the gateway bills them.
     #[command(subcommand)]
     Price(PriceCommand),
+    /// Local GGUF models: search the hub, download, import, list, inspect, delete.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelCommand {
+    /// Search GGUF repositories on the hub (HF_ENDPOINT, default huggingface.co).
+    Search(ModelSearch),
+    /// A hub repository's GGUF files: quantizations, sizes, shards, projectors, fit.
+    Show {
+        /// Repository, e.g. TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF.
+        repo: String,
+    },
+    /// Download a model: REPO (its Q4_K_M or only variant), REPO:QUANT or REPO:FILE.
+    /// Interrupted downloads resume where they stopped; files are SHA-256 verified.
+    Download {
+        /// REPO, REPO:QUANT (e.g. :Q4_K_M) or REPO:FILE (e.g. :model.Q8_0.gguf).
+        spec: String,
+    },
+    /// List the models in the library.
+    List,
+    /// Register an existing .gguf file in place (no copy).
+    Import { path: std::path::PathBuf },
+    /// Remove a model from the library (downloaded files are deleted, imported ones kept).
+    Rm {
+        /// Model id or name.
+        id: String,
+    },
+    /// A model's metadata and how it fits this machine.
+    Info {
+        /// Model id or name.
+        id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ModelSearch {
+    /// Text to search for.
+    pub query: String,
+    /// Sort order.
+    #[arg(long, value_enum, default_value = "downloads")]
+    pub sort: SearchSort,
+    /// Results per page.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Page number (1 = first).
+    #[arg(long, default_value_t = 1)]
+    pub page: u32,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SearchSort {
+    Downloads,
+    Likes,
+    Recent,
 }
 
 #[derive(Subcommand, Debug)]

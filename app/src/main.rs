@@ -9,6 +9,7 @@ mod cli;
 // (their tests run there too) but only the desktop layer uses them.
 #[cfg_attr(not(feature = "desktop"), allow(dead_code))]
 mod controller;
+mod model;
 mod price;
 mod router;
 #[cfg_attr(not(feature = "desktop"), allow(dead_code))]
@@ -25,7 +26,7 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Some(Command::Price(_)));
+    let quiet = matches!(cli.command, Some(Command::Price(_) | Command::Model(_)));
     init_logging(quiet);
     let config = match gateway_core::Config::from_env() {
         Ok(c) => c,
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Router) => router::run(config),
         Some(Command::Price(cmd)) => price::run(&config, cmd),
+        Some(Command::Model(cmd)) => model::run(&config, cmd),
         None => run_app(config),
     }
 }

@@ -1,9 +1,26 @@
 //! BurnCloud's local-model side: model hub and downloads, the model library, hardware
-//! detection, and `llama-server` supervision. It depends on `gateway-core` only to
-//! register the models it serves as channels.
+//! detection and fit verdicts (and, with the runtime issue, `llama-server` supervision).
+//! It depends on `gateway-core` for the database (`Store`); gateway-core never depends
+//! on it.
 //!
 //! # Layout
 //!
-//! Nothing is built here yet: the model hub, library and runtime issues fill this crate.
-//! The gateway reaches it only through traits gateway-core defines, so the gateway builds
-//! and tests without it.
+//! - `gguf` — our own GGUF header parser and the model summary read from it.
+//! - `library` — the model library: import in place, list, info, delete (table `models`).
+//! - `hardware` — RAM/CPU (`sysinfo`), GPUs (`nvidia-smi`, ROCm sysfs, Apple unified memory).
+//! - `fit` — full GPU / partial offload / CPU only / won't fit, with suggested context
+//!   and GPU layers, from the header and the hardware.
+//! - `hub` — the hub client (search, repo details, tree) against `HF_ENDPOINT`, file
+//!   names → quantization/shards/`mmproj`, remote header reads.
+//! - `download` — resumable, verified downloads (Range, retry, stall detection, SHA-256).
+//! - `testing` (feature `test-support`) — the GGUF writer and the fake hub.
+
+pub mod download;
+pub mod fit;
+pub mod gguf;
+pub mod hardware;
+pub mod hub;
+pub mod library;
+
+#[cfg(feature = "test-support")]
+pub mod testing;

@@ -1,0 +1,355 @@
+//! `burncloud model ...`: the model library and hub from the command line. Wiring and
+//! printing only: the work is llama-manager's.
+
+use std::process::ExitCode;
+
+use gateway_core::Config;
+use indicatif::{ProgressBar, ProgressStyle};
+use llama_manager::download::{self, DownloadEvent, DownloadOptions};
+use llama_manager::fit::fit;
+use llama_manager::gguf::human_count;
+use llama_manager::hardware;
+use llama_manager::hub::{HubClient, SearchQuery, SearchSort as HubSort};
+use llama_manager::library::{Library, Model, Source};
+
+use crate::cli::{ModelCommand, ModelSearch, SearchSort};
+
+/// Run a model command; results on stdout, errors on stderr.
+pub fn run(config: &Config, cmd: ModelCommand) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(execute(config, cmd)) {
+        Ok(out) => {
+            if !out.is_empty() {
+                println!("{out}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn gib(b: u64) -> String {
+    if b >= 1 << 30 {
+        format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)
+    } else {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+    }
+}
+
+async fn execute(config: &Config, cmd: ModelCommand) -> Result<String, String> {
+    let lib = || Library::open(config).map_err(|e| e.to_string());
+    match cmd {
+        ModelCommand::List => list(&lib()?),
+        ModelCommand::Import { path } => {
+            let m = lib()?.import(&path).map_err(|e| e.to_string())?;
+            Ok(format!(
+                "Imported model {} ({}): {}, {} parameters, {}\n{}",
+                m.id,
+                m.name,
+                m.summary.architecture,
+                human_count(m.summary.parameters),
+                m.quantization.as_deref().unwrap_or("?"),
+                m.path.display()
+            ))
+        }
+        ModelCommand::Rm { id } => {
+            let (m, deleted) = lib()?.remove(&id).map_err(|e| e.to_string())?;
+            let mut out = format!("Removed model {} ({}) from the library", m.id, m.name);
+            match m.source {
+                Source::Import => out.push_str(&format!(
+                    "; its file stays where it was: {}",
+                    m.path.display()
+                )),
+                Source::Hub => {
+                    for d in deleted {
+                        out.push_str(&format!("\ndeleted {}", d.display()));
+                    }
+                }
+            }
+            Ok(out)
+        }
+        ModelCommand::Info { id } => {
+            let m = lib()?.get(&id).map_err(|e| e.to_string())?;
+            Ok(info(&m))
+        }
+        ModelCommand::Search(s) => search(s).await,
+        ModelCommand::Show { repo } => show(&repo).await,
+        ModelCommand::Download { spec } => download_cmd(&lib()?, &spec).await,
+    }
+}
+
+fn list(lib: &Library) -> Result<String, String> {
+    let models = lib.list().map_err(|e| e.to_string())?;
+    let partial = download::unfinished(lib).map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    if models.is_empty() {
+        out.push_str(
+            "No models yet. Download one with `burncloud model download REPO:QUANT` or import a .gguf with `burncloud model import PATH`.",
+        );
+    } else {
+        let w = models
+            .iter()
+            .map(|m| m.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        out.push_str(&format!(
+            "{:>3}  {:<w$}  {:<8}  {:>7}  {:>10}  {:>6}  {:<6}  PATH",
+            "ID", "NAME", "QUANT", "PARAMS", "SIZE", "CTX", "SOURCE"
+        ));
+        for m in &models {
+            out.push_str(&format!(
+                "\n{:>3}  {:<w$}  {:<8}  {:>7}  {:>10}  {:>6}  {:<6}  {}",
+                m.id,
+                m.name,
+                m.quantization.as_deref().unwrap_or("?"),
+                human_count(m.summary.parameters),
+                gib(m.size),
+                m.summary.context_length,
+                match m.source {
+                    Source::Hub => "hub",
+                    Source::Import => "import",
+                },
+                m.path.display()
+            ));
+        }
+    }
+    if !partial.is_empty() {
+        out.push_str(
+            "\n\nUnfinished downloads (run the same `burncloud model download` to resume):",
+        );
+        for p in partial {
+            out.push_str(&format!(
+                "\n  {}:{}  {} of {}",
+                p.repo,
+                p.file,
+                gib(p.have),
+                gib(p.size)
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn info(m: &Model) -> String {
+    let s = &m.summary;
+    let mut out = format!(
+        "Model {} ({})\n  path: {}\n  source: {}",
+        m.id,
+        m.name,
+        m.path.display(),
+        match (&m.source, &m.repo) {
+            (Source::Hub, Some(r)) => format!("{r} @ {}", m.revision.as_deref().unwrap_or("?")),
+            (Source::Hub, None) => "hub".into(),
+            (Source::Import, _) => "imported in place".into(),
+        }
+    );
+    out.push_str(&format!(
+        "\n  architecture: {}\n  parameters: {} ({})\n  quantization: {}\n  layers: {}\n  context length: {}\n  embedding size: {}\n  attention heads: {} (KV heads {})\n  feed-forward size: {}\n  vocabulary: {}\n  chat template: {}\n  size: {} in {} file(s)",
+        s.architecture,
+        human_count(s.parameters),
+        s.parameters,
+        m.quantization.as_deref().unwrap_or("?"),
+        s.layers,
+        s.context_length,
+        s.embedding_length,
+        s.head_count,
+        s.head_count_kv,
+        s.feed_forward_length,
+        s.vocab_size,
+        if s.has_chat_template { "yes" } else { "no" },
+        gib(m.size),
+        m.files.len()
+    ));
+    if let Some(mm) = m.mmproj() {
+        out.push_str(&format!("\n  projector (mmproj): {}", mm.path.display()));
+    }
+    let hw = hardware::detect();
+    let f = fit(s, m.size, &hw);
+    out.push_str(&format!(
+        "\n\nThis machine:\n{}\n\nFit: {}",
+        indent(&hw.describe()),
+        f.explain()
+    ));
+    out
+}
+
+fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn search(s: ModelSearch) -> Result<String, String> {
+    let client = HubClient::from_env().map_err(|e| e.to_string())?;
+    let q = SearchQuery {
+        text: s.query.clone(),
+        sort: match s.sort {
+            SearchSort::Downloads => HubSort::Downloads,
+            SearchSort::Likes => HubSort::Likes,
+            SearchSort::Recent => HubSort::Recent,
+        },
+        limit: s.limit.clamp(1, 1000),
+    };
+    let page = client
+        .search_page(&q, s.page.max(1))
+        .await
+        .map_err(|e| e.to_string())?;
+    if page.models.is_empty() {
+        return Ok(format!("No GGUF repositories match {:?}.", s.query));
+    }
+    let w = page
+        .models
+        .iter()
+        .map(|m| m.id.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!(
+        "{:<w$}  {:>10}  {:>6}  {:<10}  GATED",
+        "REPOSITORY", "DOWNLOADS", "LIKES", "UPDATED"
+    );
+    for m in &page.models {
+        out.push_str(&format!(
+            "\n{:<w$}  {:>10}  {:>6}  {:<10}  {}",
+            m.id,
+            m.downloads,
+            m.likes,
+            m.last_modified.get(..10).unwrap_or(&m.last_modified),
+            if m.gated { "yes" } else { "no" }
+        ));
+    }
+    if page.next.is_some() {
+        out.push_str(&format!("\n(more: --page {})", s.page.max(1) + 1));
+    }
+    Ok(out)
+}
+
+async fn show(repo: &str) -> Result<String, String> {
+    let client = HubClient::from_env().map_err(|e| e.to_string())?;
+    let details = client.repo_details(repo).await.map_err(|e| e.to_string())?;
+    let hw = hardware::detect();
+    let mut out = format!(
+        "{} @ {}\n  downloads {}, likes {}, updated {}{}",
+        details.info.id,
+        details.info.sha,
+        details.info.downloads,
+        details.info.likes,
+        details.info.last_modified,
+        if details.info.gated {
+            "\n  gated: downloads need an accepted licence and HF_TOKEN"
+        } else {
+            ""
+        }
+    );
+    if details.files.variants.is_empty() {
+        out.push_str("\n  no GGUF model files in this repository");
+    }
+    for v in &details.files.variants {
+        out.push_str(&format!(
+            "\n  {:<8}  {:>10}  {}{}",
+            v.quant.as_deref().unwrap_or("?"),
+            gib(v.size()),
+            v.path,
+            if v.shards > 1 {
+                format!(
+                    " ({} shards{})",
+                    v.shards,
+                    if v.complete() { "" } else { ", incomplete" }
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
+    for p in &details.files.mmproj {
+        out.push_str(&format!("\n  mmproj    {:>10}  {}", gib(p.size), p.path));
+    }
+    // The fit of the variant a plain download would pick, from a ranged read of its header.
+    if let Ok(v) = llama_manager::hub::pick_variant(&details.files, None) {
+        match client
+            .remote_summary(&details.info.id, &details.info.sha, &v.path)
+            .await
+        {
+            Ok(s) => {
+                let f = fit(&s, v.size(), &hw);
+                out.push_str(&format!(
+                    "\n\n{} ({}, {} parameters, {} layers, context {}) on this machine:\n{}",
+                    v.path,
+                    s.architecture,
+                    human_count(s.parameters),
+                    s.layers,
+                    s.context_length,
+                    f.explain()
+                ));
+            }
+            Err(e) => out.push_str(&format!("\n\n(could not read {}'s header: {e})", v.path)),
+        }
+    }
+    Ok(out)
+}
+
+/// A line above the progress bar, or on stderr when there is no terminal to draw on.
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+async fn download_cmd(lib: &Library, spec: &str) -> Result<String, String> {
+    let client = HubClient::from_env().map_err(|e| e.to_string())?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        )
+        .map_err(|e| e.to_string())?
+        .progress_chars("=> "),
+    );
+    let b = bar.clone();
+    let on_event = move |e: &DownloadEvent| match e {
+        DownloadEvent::Started {
+            file,
+            total,
+            resumed_from,
+        } => {
+            b.set_length(*total);
+            b.set_position(*resumed_from);
+            b.reset_eta();
+            b.set_message(file.clone());
+            if *resumed_from > 0 {
+                say(&b, format!("resuming {file} at {}", gib(*resumed_from)));
+            }
+        }
+        DownloadEvent::Progress { done, .. } => b.set_position(*done),
+        other => say(&b, other.to_string()),
+    };
+    let opts = DownloadOptions::from_env();
+    let result = download::download_model(lib, &client, spec, &opts, &on_event, None).await;
+    bar.finish_and_clear();
+    let m = result.map_err(|e| e.to_string())?;
+    Ok(format!(
+        "Downloaded and verified model {} ({}), {} in {} file(s)\n{}",
+        m.id,
+        m.name,
+        gib(m.size),
+        m.files.len(),
+        m.path.display()
+    ))
+}

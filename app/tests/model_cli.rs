@@ -1,0 +1,242 @@
+//! `burncloud model ...` on the real binary: the library commands, search/show/download
+//! against the fake hub, and a download killed mid-way that a second run finishes
+//! without fetching again what it had.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use llama_manager::testing::fake_hub::{FakeFile, FakeHub, FakeRepo};
+use llama_manager::testing::gguf_writer::{TinyLlama, tiny_llama};
+
+const BIN: &str = env!("CARGO_BIN_EXE_burncloud");
+
+fn cmd(dir: &Path, hub: Option<&str>, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env("BURNCLOUD_DATA_DIR", dir)
+        .env("HOME", dir)
+        .env("BURNCLOUD_NVIDIA_SMI", "/nonexistent/nvidia-smi")
+        .env("BURNCLOUD_DOWNLOAD_BACKOFF_MS", "20")
+        .env_remove("HF_TOKEN")
+        .env_remove("HF_HOME")
+        .env_remove("DATABASE_URL")
+        .env_remove("BURNCLOUD_DATABASE_URL");
+    match hub {
+        Some(h) => c.env("HF_ENDPOINT", h),
+        None => c.env("HF_ENDPOINT", "http://127.0.0.1:9"),
+    };
+    c
+}
+
+fn run(dir: &Path, hub: Option<&str>, args: &[&str]) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd(dir, hub, args).output().expect("burncloud runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+#[test]
+fn import_list_info_rm() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, out, _) = run(d, None, &["model", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("No models yet"), "{out}");
+
+    let model = d.join("tiny-chat.Q4_K_M.gguf");
+    std::fs::write(&model, tiny_llama("tiny chat", 1)).unwrap();
+    let (code, out, err) = run(d, None, &["model", "import", model.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("Imported model 1 (tiny-chat.Q4_K_M): llama, 115.4K parameters, F32"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(d, None, &["model", "list"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].contains("NAME") && lines[0].contains("QUANT"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("tiny-chat.Q4_K_M")
+            && lines[1].contains("115.4K")
+            && lines[1].contains("512")
+            && lines[1].contains("import"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(d, None, &["model", "info", "1"]);
+    assert_eq!(code, 0);
+    for want in [
+        "architecture: llama",
+        "parameters: 115.4K (115392)",
+        "layers: 2",
+        "context length: 512",
+        "embedding size: 64",
+        "attention heads: 4 (KV heads 4)",
+        "chat template: yes",
+        "GPU: none found",
+        "Fit: CPU only (-ngl 0), context 512",
+        "weights ",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+    let (code, out2, _) = run(d, None, &["model", "info", "tiny-chat.Q4_K_M"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().next(), out2.lines().next());
+
+    // Bad input: clear messages, nothing registered.
+    let junk = d.join("junk.gguf");
+    std::fs::write(&junk, "not a model at all, just some text padding it out").unwrap();
+    let (code, _, err) = run(d, None, &["model", "import", junk.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not a GGUF file"), "{err}");
+    let (code, _, err) = run(d, None, &["model", "info", "42"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no model \"42\""), "{err}");
+
+    let (code, out, _) = run(d, None, &["model", "rm", "1"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("its file stays where it was"), "{out}");
+    assert!(model.exists());
+    let (_, out, _) = run(d, None, &["model", "list"]);
+    assert!(out.starts_with("No models yet"), "{out}");
+}
+
+fn hub() -> FakeHub {
+    let mut r = FakeRepo::new(
+        "acme/tiny-GGUF",
+        vec![
+            FakeFile::new("tiny.Q4_K_M.gguf", tiny_llama("tiny q4", 1)),
+            FakeFile::new("tiny.Q8_0.gguf", tiny_llama("tiny q8", 2)),
+        ],
+    );
+    r.downloads = 42;
+    // A bigger model for the kill test (a few MB).
+    let big = TinyLlama {
+        name: "bigger".into(),
+        embd: 256,
+        ff: 512,
+        heads: 8,
+        layers: 4,
+        seed: 9,
+        ..TinyLlama::default()
+    }
+    .build();
+    let b = FakeRepo::new(
+        "acme/bigger-GGUF",
+        vec![FakeFile::new("bigger.Q8_0.gguf", big)],
+    );
+    FakeHub::start(vec![r, b])
+}
+
+#[test]
+fn search_show_download_against_the_fake_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = hub();
+    let (code, out, err) = run(d, Some(&hub.url), &["model", "search", "tiny"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines().nth(1).unwrap().starts_with("acme/tiny-GGUF"),
+        "{out}"
+    );
+    assert!(out.contains("42"));
+
+    let (code, out, err) = run(d, Some(&hub.url), &["model", "show", "acme/tiny-GGUF"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Q4_K_M") && out.contains("Q8_0"), "{out}");
+    assert!(out.contains("tiny.Q4_K_M.gguf (llama, 115.4K parameters, 2 layers, context 512) on this machine:\nCPU only"), "{out}");
+
+    let (code, out, err) = run(
+        d,
+        Some(&hub.url),
+        &["model", "download", "acme/tiny-GGUF:Q8_0"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("Downloaded and verified model 1 (tiny.Q8_0)"),
+        "{out}"
+    );
+    assert!(err.contains("SHA-256 verified"), "{err}");
+    let (_, out, _) = run(d, None, &["model", "list"]);
+    assert!(out.contains("tiny.Q8_0") && out.contains("hub"), "{out}");
+
+    let (code, _, err) = run(d, Some(&hub.url), &["model", "download", "acme/missing"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("acme/missing was not found"), "{err}");
+    let (code, _, err) = run(d, None, &["model", "search", "x"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot reach the model hub"), "{err}");
+
+    let (code, out, _) = run(d, None, &["model", "rm", "tiny.Q8_0"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("deleted"), "{out}");
+}
+
+#[test]
+fn killed_download_resumes_without_refetching() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = hub();
+    let total = hub.repos_mut(|r| r[1].files[0].data.len() as u64);
+    hub.throttle(Some(400_000));
+    let mut child = cmd(
+        d,
+        Some(&hub.url),
+        &["model", "download", "acme/bigger-GGUF"],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let part = d.join("models/acme--bigger-GGUF/bigger.Q8_0.gguf.part");
+    let t0 = Instant::now();
+    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 500_000 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "download did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no cleanup at all
+    child.wait().unwrap();
+    let have = std::fs::metadata(&part).unwrap().len();
+    assert!(have >= 500_000 && have < total, "{have} of {total}");
+    let (_, out, _) = run(d, None, &["model", "list"]);
+    assert!(out.contains("Unfinished downloads"), "{out}");
+    assert!(out.contains("acme/bigger-GGUF:bigger.Q8_0.gguf"), "{out}");
+
+    hub.throttle(None);
+    hub.clear_log();
+    let (code, out, err) = run(
+        d,
+        Some(&hub.url),
+        &["model", "download", "acme/bigger-GGUF"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Downloaded and verified model 1"), "{out}");
+    let dl = hub.downloads();
+    assert_eq!(dl.len(), 1);
+    assert_eq!(
+        dl[0].range.as_deref(),
+        Some(format!("bytes={have}-").as_str())
+    );
+    assert_eq!(dl[0].status, 206);
+    assert_eq!(dl[0].bytes.load(Ordering::Relaxed), total - have);
+    assert!(!part.exists());
+    let got = std::fs::read(d.join("models/acme--bigger-GGUF/bigger.Q8_0.gguf")).unwrap();
+    assert_eq!(got, hub.repos_mut(|r| r[1].files[0].data.to_vec()));
+    let (_, out, _) = run(d, None, &["model", "list"]);
+    assert!(!out.contains("Unfinished"), "{out}");
+}
