@@ -37,12 +37,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// The workspace root.
+/// The workspace root. Read at run time (`cargo run` sets `CARGO_MANIFEST_DIR`): a binary
+/// built from another checkout sharing the cached target dir must not use that checkout.
 pub fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    manifest_dir.parent().unwrap().to_path_buf()
 }
 
 /// Cargo's target directory (CARGO_TARGET_DIR or `<root>/target`).
