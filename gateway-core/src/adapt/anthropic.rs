@@ -23,9 +23,10 @@ fn text_of_blocks(v: &Value, what: &str) -> ConvertResult<String> {
             for (i, b) in blocks.iter().enumerate() {
                 match b.get("type").and_then(Value::as_str) {
                     Some("text") => {
-                        let t = b.get("text").and_then(Value::as_str).ok_or_else(|| {
-                            format!("{what}.{i}.text: field required (a string)")
-                        })?;
+                        let t = b
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| format!("{what}.{i}.text: field required (a string)"))?;
                         if !out.is_empty() {
                             out.push('\n');
                         }
@@ -83,7 +84,9 @@ fn convert_message(m: &Value, i: usize, out: &mut Vec<Value>) -> ConvertResult<(
         .and_then(Value::as_str)
         .ok_or_else(|| format!("{what}.role: field required"))?;
     if role != "user" && role != "assistant" {
-        return Err(format!("{what}.role: must be user or assistant, got '{role}'"));
+        return Err(format!(
+            "{what}.role: must be user or assistant, got '{role}'"
+        ));
     }
     let content = m
         .get("content")
@@ -279,9 +282,7 @@ pub fn messages_to_chat(req: &Value) -> ConvertResult<Value> {
         }
     }
     if let Some(s) = obj.get("stop_sequences").filter(|v| !v.is_null()) {
-        let ok = s
-            .as_array()
-            .is_some_and(|a| a.iter().all(Value::is_string));
+        let ok = s.as_array().is_some_and(|a| a.iter().all(Value::is_string));
         if !ok {
             return Err("stop_sequences: must be an array of strings".into());
         }
@@ -393,9 +394,10 @@ pub fn chat_to_message(resp: &Value, model: &str, usage: Option<&Usage>) -> Valu
     let mut has_tools = false;
     for tc in msg["tool_calls"].as_array().into_iter().flatten() {
         has_tools = true;
-        let id = tc["id"].as_str().map(str::to_string).unwrap_or_else(|| {
-            format!("toolu_{}", uuid::Uuid::new_v4().simple())
-        });
+        let id = tc["id"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("toolu_{}", uuid::Uuid::new_v4().simple()));
         content.push(json!({
             "type": "tool_use",
             "id": id,
@@ -550,9 +552,10 @@ impl MessagesEncoder {
             let index = if same && tc["id"].is_null() {
                 self.open.as_ref().map(|(i, _)| *i).unwrap_or(0)
             } else {
-                let id = tc["id"].as_str().map(str::to_string).unwrap_or_else(|| {
-                    format!("toolu_{}", uuid::Uuid::new_v4().simple())
-                });
+                let id = tc["id"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("toolu_{}", uuid::Uuid::new_v4().simple()));
                 let name = tc["function"]["name"].as_str().unwrap_or_default();
                 self.open_block(
                     Block::Tool(n),

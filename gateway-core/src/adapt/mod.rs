@@ -162,10 +162,9 @@ impl ToClient {
                             self.usage = usage_from_value(&v);
                             anthropic::chat_to_message(&v, model, self.usage.as_ref())
                         }
-                        Err(_) => anthropic::error_body(
-                            502,
-                            "the upstream's answer was not valid JSON",
-                        ),
+                        Err(_) => {
+                            anthropic::error_body(502, "the upstream's answer was not valid JSON")
+                        }
                     }
                 } else {
                     anthropic::convert_error(self.status, buf)
@@ -177,9 +176,7 @@ impl ToClient {
 
     /// The upstream failed mid-answer.
     pub fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
-        if let Kind::AnthropicStream {
-            encoder, ended, ..
-        } = &mut self.kind
+        if let Kind::AnthropicStream { encoder, ended, .. } = &mut self.kind
             && !*ended
         {
             *ended = true;
