@@ -601,3 +601,157 @@ impl MessagesEncoder {
         sse::write_event(out, "error", &error_body(500, message));
     }
 }
+
+enum OutKind {
+    /// OpenAI SSE chunks → Anthropic events.
+    Stream {
+        splitter: sse::Splitter,
+        encoder: MessagesEncoder,
+        ended: bool,
+    },
+    /// A whole OpenAI JSON answer → an Anthropic message (or error).
+    Json { buf: Vec<u8>, overflow: bool },
+}
+
+/// Largest non-streamed answer converted (larger ones are refused, not truncated).
+const MAX_JSON: usize = 32 * 1024 * 1024;
+
+/// The stage that turns OpenAI chat answers into Anthropic Messages answers for a
+/// `/v1/messages` client, reading usage on the way.
+pub struct ToAnthropic {
+    kind: OutKind,
+    status: u16,
+    model: String,
+    usage: Option<Usage>,
+    content_events: i64,
+}
+
+impl ToAnthropic {
+    /// `stream` when the upstream answers with SSE; `model` is the name the client asked for.
+    pub fn new(stream: bool, status: u16, model: &str) -> Self {
+        let kind = if stream && (200..300).contains(&status) {
+            OutKind::Stream {
+                splitter: sse::Splitter::default(),
+                encoder: MessagesEncoder::new(model),
+                ended: false,
+            }
+        } else {
+            OutKind::Json {
+                buf: Vec::new(),
+                overflow: false,
+            }
+        };
+        ToAnthropic {
+            kind,
+            status,
+            model: model.to_string(),
+            usage: None,
+            content_events: 0,
+        }
+    }
+}
+
+impl super::Stage for ToAnthropic {
+    fn content_type(&self) -> &'static str {
+        match self.kind {
+            OutKind::Stream { .. } => "text/event-stream",
+            OutKind::Json { .. } => "application/json",
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn content_events(&self) -> i64 {
+        self.content_events
+    }
+
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        match &mut self.kind {
+            OutKind::Stream {
+                splitter,
+                encoder,
+                ended,
+            } => {
+                let mut events = Vec::new();
+                splitter.feed(chunk, &mut events);
+                for e in events {
+                    if *ended {
+                        break;
+                    }
+                    if e.data == b"[DONE]" {
+                        *ended = true;
+                        encoder.finish(self.usage.as_ref(), out);
+                        continue;
+                    }
+                    let Ok(v) = serde_json::from_slice::<Value>(&e.data) else {
+                        continue;
+                    };
+                    if let Some(u) = crate::relay::usage_from_value(&v) {
+                        self.usage = Some(u);
+                    }
+                    if v.get("error").is_some() {
+                        let msg = v["error"]["message"].as_str().unwrap_or("upstream error");
+                        encoder.error(msg, out);
+                        *ended = true;
+                        continue;
+                    }
+                    if v["choices"].as_array().is_some_and(|c| !c.is_empty()) {
+                        self.content_events += 1;
+                        encoder.chunk(&v, out);
+                    }
+                }
+            }
+            OutKind::Json { buf, overflow } => {
+                if buf.len() + chunk.len() <= MAX_JSON {
+                    buf.extend_from_slice(chunk);
+                } else {
+                    *overflow = true;
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        match &mut self.kind {
+            OutKind::Stream {
+                splitter,
+                encoder,
+                ended,
+            } => {
+                let mut events = Vec::new();
+                splitter.finish(&mut events);
+                if !*ended {
+                    *ended = true;
+                    encoder.finish(self.usage.as_ref(), out);
+                }
+            }
+            OutKind::Json { buf, overflow } => {
+                let body = if *overflow {
+                    error_body(502, "the upstream's answer is too large to convert")
+                } else if (200..300).contains(&self.status) {
+                    match serde_json::from_slice::<Value>(buf) {
+                        Ok(v) => {
+                            self.usage = crate::relay::usage_from_value(&v);
+                            chat_to_message(&v, &self.model, self.usage.as_ref())
+                        }
+                        Err(_) => error_body(502, "the upstream's answer was not valid JSON"),
+                    }
+                } else {
+                    convert_error(self.status, buf)
+                };
+                let _ = serde_json::to_writer(&mut *out, &body);
+            }
+        }
+    }
+
+    fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        if let OutKind::Stream { encoder, ended, .. } = &mut self.kind
+            && !*ended
+        {
+            *ended = true;
+            encoder.error(message, out);
+        }
+    }
+}

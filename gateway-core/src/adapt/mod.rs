@@ -1,17 +1,19 @@
 //! Protocol adaptors: "all to OpenAI" in both directions. The relay's canonical format is
-//! OpenAI chat completions; an ingress in another format is converted into it on the way
-//! in and its answer converted back on the way out (as the stream arrives, event by
-//! event, never buffered whole).
+//! OpenAI chat completions. An ingress in another format is converted into it on the way
+//! in; an upstream in another format gets the canonical request converted into its own.
+//! Answers flow back through a [`Pipeline`] of [`Stage`]s (upstream format → OpenAI →
+//! client format) event by event as the stream arrives, never buffered whole. A client and
+//! an upstream that speak the same non-OpenAI format are passed through (observed only).
 //!
-//! - [`anthropic`]: Anthropic Messages ⇄ OpenAI chat.
+//! - [`anthropic`]: Anthropic Messages ingress (`/v1/messages`) ⇄ OpenAI chat.
+//! - [`anthropic_up`]: Anthropic Messages upstreams (channel type 14) ⇄ OpenAI chat.
 //! - [`sse`]: server-sent event framing.
 
 pub mod anthropic;
+pub mod anthropic_up;
 pub mod sse;
 
-use serde_json::Value;
-
-use crate::relay::{Usage, usage_from_value};
+use crate::relay::Usage;
 
 /// The wire format a client spoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,156 +33,99 @@ impl Ingress {
     }
 }
 
-enum Kind {
-    /// OpenAI SSE chunks → Anthropic events.
-    AnthropicStream {
-        splitter: sse::Splitter,
-        encoder: anthropic::MessagesEncoder,
-        ended: bool,
-    },
-    /// A whole OpenAI JSON answer → an Anthropic message (or error).
-    AnthropicJson { buf: Vec<u8>, model: String },
+/// The wire format of an upstream channel (recorded in each log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenAi,
+    Anthropic,
 }
 
-/// Converts an upstream's OpenAI-format answer into the client's format as it arrives,
-/// reading usage on the way.
-pub struct ToClient {
-    kind: Kind,
-    status: u16,
-    usage: Option<Usage>,
-    content_events: i64,
-}
-
-/// Largest non-streamed answer converted (larger ones are refused, not truncated).
-const MAX_JSON: usize = 32 * 1024 * 1024;
-
-impl ToClient {
-    /// For an Anthropic client: `stream` when the upstream answers with SSE; `model` is the
-    /// name the client asked for.
-    pub fn anthropic(stream: bool, status: u16, model: &str) -> Self {
-        let kind = if stream && (200..300).contains(&status) {
-            Kind::AnthropicStream {
-                splitter: sse::Splitter::default(),
-                encoder: anthropic::MessagesEncoder::new(model),
-                ended: false,
-            }
-        } else {
-            Kind::AnthropicJson {
-                buf: Vec::new(),
-                model: model.to_string(),
-            }
-        };
-        ToClient {
-            kind,
-            status,
-            usage: None,
-            content_events: 0,
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::OpenAi => "openai",
+            Format::Anthropic => "anthropic",
         }
     }
+}
 
-    /// The Content-Type of what this writes.
-    pub fn content_type(&self) -> &'static str {
-        match self.kind {
-            Kind::AnthropicStream { .. } => "text/event-stream",
-            Kind::AnthropicJson { .. } => "application/json",
+/// One step of answer conversion: bytes of one format in, bytes of another out.
+pub trait Stage: Send {
+    /// Upstream bytes in; converted bytes appended to `out`.
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>);
+    /// The input ended normally; the rest of the output is appended.
+    fn finish(&mut self, out: &mut Vec<u8>);
+    /// The input failed mid-answer: end the output in its format's error shape, if the
+    /// format has one for streams.
+    fn fail(&mut self, message: &str, out: &mut Vec<u8>);
+    /// Usage read from the input, once seen.
+    fn usage(&self) -> Option<Usage>;
+    /// Content events seen (the estimate of completion tokens when usage never arrives).
+    fn content_events(&self) -> i64;
+    /// The Content-Type of the output.
+    fn content_type(&self) -> &'static str;
+}
+
+/// Stages run in order; usage is taken from the first stage that read it (the one
+/// closest to the upstream sees the provider's own numbers).
+pub struct Pipeline {
+    stages: Vec<Box<dyn Stage>>,
+}
+
+impl Pipeline {
+    pub fn new(stages: Vec<Box<dyn Stage>>) -> Self {
+        assert!(!stages.is_empty(), "a pipeline has at least one stage");
+        Pipeline { stages }
+    }
+
+    fn run_from(&mut self, first: usize, mut data: Vec<u8>) -> Vec<u8> {
+        for s in &mut self.stages[first..] {
+            let mut out = Vec::with_capacity(data.len() + 64);
+            s.feed(&data, &mut out);
+            data = out;
         }
+        data
+    }
+
+    /// Upstream bytes in; bytes for the client out (possibly empty).
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(chunk.len() + 64);
+        self.stages[0].feed(chunk, &mut out);
+        self.run_from(1, out)
+    }
+
+    /// The upstream ended: flush every stage in order.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut carry = Vec::new();
+        for i in 0..self.stages.len() {
+            if i > 0 {
+                let mut out = Vec::new();
+                self.stages[i].feed(&carry, &mut out);
+                carry = out;
+            }
+            self.stages[i].finish(&mut carry);
+        }
+        carry
+    }
+
+    /// The upstream failed: the client-facing stage ends its output.
+    pub fn fail(&mut self, message: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(last) = self.stages.last_mut() {
+            last.fail(message, &mut out);
+        }
+        out
     }
 
     pub fn usage(&self) -> Option<Usage> {
-        self.usage
+        self.stages.iter().find_map(|s| s.usage())
     }
 
-    /// Content events seen (for estimating usage when the upstream sent none).
     pub fn content_events(&self) -> i64 {
-        self.content_events
+        self.stages[0].content_events()
     }
 
-    /// Upstream bytes in; client bytes appended to `out`.
-    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        match &mut self.kind {
-            Kind::AnthropicStream {
-                splitter,
-                encoder,
-                ended,
-            } => {
-                let mut events = Vec::new();
-                splitter.feed(chunk, &mut events);
-                for e in events {
-                    if *ended {
-                        break;
-                    }
-                    if e.data == b"[DONE]" {
-                        *ended = true;
-                        encoder.finish(self.usage.as_ref(), out);
-                        continue;
-                    }
-                    let Ok(v) = serde_json::from_slice::<Value>(&e.data) else {
-                        continue;
-                    };
-                    if let Some(u) = usage_from_value(&v) {
-                        self.usage = Some(u);
-                    }
-                    if v.get("error").is_some() {
-                        let msg = v["error"]["message"].as_str().unwrap_or("upstream error");
-                        encoder.error(msg, out);
-                        *ended = true;
-                        continue;
-                    }
-                    if v["choices"].as_array().is_some_and(|c| !c.is_empty()) {
-                        self.content_events += 1;
-                        encoder.chunk(&v, out);
-                    }
-                }
-            }
-            Kind::AnthropicJson { buf, .. } => {
-                if buf.len() + chunk.len() <= MAX_JSON {
-                    buf.extend_from_slice(chunk);
-                }
-            }
-        }
-    }
-
-    /// The upstream ended; the rest of the client's answer is appended.
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
-        match &mut self.kind {
-            Kind::AnthropicStream {
-                splitter,
-                encoder,
-                ended,
-            } => {
-                let mut events = Vec::new();
-                splitter.finish(&mut events);
-                if !*ended {
-                    *ended = true;
-                    encoder.finish(self.usage.as_ref(), out);
-                }
-            }
-            Kind::AnthropicJson { buf, model } => {
-                let body = if (200..300).contains(&self.status) {
-                    match serde_json::from_slice::<Value>(buf) {
-                        Ok(v) => {
-                            self.usage = usage_from_value(&v);
-                            anthropic::chat_to_message(&v, model, self.usage.as_ref())
-                        }
-                        Err(_) => {
-                            anthropic::error_body(502, "the upstream's answer was not valid JSON")
-                        }
-                    }
-                } else {
-                    anthropic::convert_error(self.status, buf)
-                };
-                let _ = serde_json::to_writer(&mut *out, &body);
-            }
-        }
-    }
-
-    /// The upstream failed mid-answer.
-    pub fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
-        if let Kind::AnthropicStream { encoder, ended, .. } = &mut self.kind
-            && !*ended
-        {
-            *ended = true;
-            encoder.error(message, out);
-        }
+    pub fn content_type(&self) -> &'static str {
+        self.stages[self.stages.len() - 1].content_type()
     }
 }

@@ -17,7 +17,8 @@ pub struct Splitter {
 /// Largest event kept while waiting for its end (a guard against a stream without blank lines).
 const MAX_EVENT: usize = 8 * 1024 * 1024;
 
-fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
+/// Where the first event ends in `buf`: (offset, separator length).
+pub(crate) fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
     let lf = memchr::memmem::find(buf, b"\n\n").map(|i| (i, 2));
     let crlf = memchr::memmem::find(buf, b"\r\n\r\n").map(|i| (i, 4));
     match (lf, crlf) {

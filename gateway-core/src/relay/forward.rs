@@ -20,21 +20,24 @@ use super::ledger::Admission;
 use super::metrics::{ChannelLabel, KindLabel, StatusLabel};
 use super::plan::{self, BurstInfo};
 use super::usage::{BodyCollector, SseScanner, Usage};
+use crate::adapt::{Format, Ingress, Pipeline, Stage, anthropic, anthropic_up};
 use crate::burst::{LoadGuard, Side};
 use crate::channel_types::Protocol;
 use crate::http::Shared;
 use crate::money::cost_of;
-use crate::snapshot::TokenRt;
+use crate::snapshot::{ChannelRt, TokenRt};
 use crate::store::logs::LogRecord;
 use crate::store::prices::Rates;
 use crate::store::{channels, now_ms};
 
-/// The OpenAI endpoints the relay serves.
-#[derive(Debug, Clone, Copy)]
+/// The endpoints the relay serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Chat,
     Completions,
     Embeddings,
+    /// Anthropic Messages, converted to chat for non-Anthropic channels.
+    Messages,
 }
 
 impl Endpoint {
@@ -43,6 +46,33 @@ impl Endpoint {
             Endpoint::Chat => "/v1/chat/completions",
             Endpoint::Completions => "/v1/completions",
             Endpoint::Embeddings => "/v1/embeddings",
+            Endpoint::Messages => "/v1/messages",
+        }
+    }
+
+    /// The OpenAI path a request to this endpoint takes on an OpenAI-format channel.
+    fn openai_path(self) -> &'static str {
+        match self {
+            Endpoint::Messages => "/v1/chat/completions",
+            e => e.path(),
+        }
+    }
+
+    fn ingress(self) -> Ingress {
+        match self {
+            Endpoint::Messages => Ingress::Anthropic,
+            _ => Ingress::OpenAi,
+        }
+    }
+}
+
+/// An error in the shape of the client's ingress.
+fn render_error(ingress: Ingress, e: OpenAiError) -> Response {
+    match ingress {
+        Ingress::OpenAi => e.into_response(),
+        Ingress::Anthropic => {
+            let body = anthropic::error_body(e.status.as_u16(), &e.message);
+            (e.status, axum::Json(body)).into_response()
         }
     }
 }
@@ -74,6 +104,15 @@ pub async fn embeddings(
     relay(state, Endpoint::Embeddings, addr, headers, body).await
 }
 
+pub async fn messages(
+    State(state): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(state, Endpoint::Messages, addr, headers, body).await
+}
+
 /// Settles one request exactly once: ledger, limits, metrics, log record.
 struct Settle {
     state: Shared,
@@ -81,6 +120,9 @@ struct Settle {
     user_id: String,
     token: Option<Arc<TokenRt>>,
     endpoint: &'static str,
+    ingress: Ingress,
+    /// The wire format of the channel that served.
+    upstream: Option<&'static str>,
     model: Option<String>,
     stream: bool,
     channel_id: Option<i64>,
@@ -133,6 +175,8 @@ impl Settle {
             user_id: caller.user_id.clone(),
             token: caller.token.clone(),
             endpoint: endpoint.path(),
+            ingress: endpoint.ingress(),
+            upstream: None,
             model: None,
             stream: false,
             channel_id: None,
@@ -152,7 +196,7 @@ impl Settle {
     /// Answer with an error and record it.
     fn reject(mut self, e: OpenAiError) -> Response {
         self.finish(Outcome::error(e.status.as_u16(), e.message.clone()));
-        let mut resp = e.into_response();
+        let mut resp = render_error(self.ingress, e);
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
             resp.headers_mut().insert("x-request-id", v);
         }
@@ -180,8 +224,10 @@ impl Settle {
         let cost = match (o.usage, &self.rates) {
             (Some(u), Some(r)) => {
                 let cached = u.cached.clamp(0, u.prompt);
-                cost_of((u.prompt - cached) as u64, r.input)
+                let written = u.cache_write.clamp(0, u.prompt - cached);
+                cost_of((u.prompt - cached - written) as u64, r.input)
                     + cost_of(cached as u64, r.cache_read.unwrap_or(r.input))
+                    + cost_of(written as u64, r.cache_write.unwrap_or(r.input))
                     + cost_of(u.completion.max(0) as u64, r.output)
             }
             (Some(_), None) => {
@@ -239,6 +285,10 @@ impl Settle {
             failover: (!self.trail.is_empty()).then(|| self.trail.join(",")),
             flags: (!flags.is_empty()).then(|| flags.join(",")),
             locality: self.side.map(|s| s.as_str().to_string()),
+            ingress: Some(self.ingress.as_str().to_string()),
+            upstream: self.upstream.map(str::to_string),
+            cache_read_tokens: o.usage.map(|u| u.cached).filter(|n| *n > 0),
+            cache_write_tokens: o.usage.map(|u| u.cache_write).filter(|n| *n > 0),
             burst: self.burst.as_ref().map(|b| b.record(self.side)),
         });
     }
@@ -274,7 +324,7 @@ async fn relay(
                     status: e.status.as_u16(),
                 })
                 .inc();
-            return e.into_response();
+            return render_error(ep.ingress(), e);
         }
     };
     let mut settle = Settle::new(state.clone(), &caller, ep, t0);
@@ -289,6 +339,24 @@ async fn relay(
             } else {
                 OpenAiError::invalid_request(format!("Could not read the request body: {e}"))
             });
+        }
+    };
+    // The client's own body, kept for an upstream of the same format (passthrough).
+    let mut native: Option<serde_json::Value> = None;
+    let body = match ep.ingress() {
+        Ingress::OpenAi => body,
+        Ingress::Anthropic => {
+            let v = match parse_json(&body) {
+                Ok(v) => v,
+                Err(e) => return settle.reject(e),
+            };
+            match anthropic::messages_to_chat(&v) {
+                Ok(chat) => {
+                    native = Some(v);
+                    Bytes::from(serde_json::to_vec(&chat).unwrap_or_default())
+                }
+                Err(m) => return settle.reject(OpenAiError::invalid_request(m)),
+            }
         }
     };
     let info = match ingress::peek(&body) {
@@ -388,10 +456,16 @@ async fn relay(
         let Some(ch) = snap.channels.get(&id) else {
             continue;
         };
-        if ch.protocol != Protocol::OpenAi {
-            settle.trail.push(format!("{id}:no_adaptor"));
-            continue;
-        }
+        let side = Side::of(&ch.locality);
+        let model = plan.model_for(side, &info.model);
+        let call = match upstream_call(ch, ep, &body, &info, native.as_ref(), model, &headers) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                settle.trail.push(format!("{id}:no_adaptor"));
+                continue;
+            }
+            Err(m) => return settle.reject(OpenAiError::invalid_request(m)),
+        };
         if !relay.breakers.allow(id) {
             settle.trail.push(format!("{id}:breaker_open"));
             continue;
@@ -404,8 +478,6 @@ async fn relay(
             continue;
         }
         attempts += 1;
-        let side = Side::of(&ch.locality);
-        let model = plan.model_for(side, &info.model);
         let load = relay.burst.loads.begin(id);
         let fail = |settle: &mut Settle, why: String| {
             relay.breakers.record(id, false);
@@ -417,15 +489,12 @@ async fn relay(
             tracing::warn!(request = %settle.request_id, channel = id, reason = %why, "upstream attempt failed");
             settle.trail.push(format!("{id}:{why}"));
         };
-        let up_body = ingress::upstream_body(&body, &info, ch.upstream_model(model));
         let mut rb = relay
             .client
-            .post(format!("{}{}", ch.base_url, ep.path()))
+            .post(call.url)
             .header(header::CONTENT_TYPE, "application/json")
-            .body(up_body);
-        if let Some(h) = &ch.auth_header {
-            rb = rb.header(header::AUTHORIZATION, h.clone());
-        }
+            .headers(call.headers)
+            .body(call.body);
         if info.stream {
             rb = rb.header(header::ACCEPT, "text/event-stream");
         }
@@ -468,9 +537,13 @@ async fn relay(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
-        let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+        let pipeline = response_pipeline(ep.ingress(), call.format, is_sse, &info, status);
+        let content_type = match &pipeline {
+            Some(p) => Some(HeaderValue::from_static(p.content_type())),
+            None => resp.headers().get(header::CONTENT_TYPE).cloned(),
+        };
         // A JSON body passes through unchanged: keep its length so it is not re-chunked.
-        let content_length = if is_sse {
+        let content_length = if is_sse || pipeline.is_some() {
             None
         } else {
             resp.headers().get(header::CONTENT_LENGTH).cloned()
@@ -499,6 +572,7 @@ async fn relay(
         relay.breakers.record(id, true);
         settle.channel_id = Some(id);
         settle.side = Some(side);
+        settle.upstream = Some(call.format.as_str());
         settle.load = Some(load);
         if model != info.model {
             settle.model = Some(model.to_string());
@@ -514,7 +588,9 @@ async fn relay(
             upstream,
             idle: relay.settings.idle_timeout,
             sleep: Box::pin(tokio::time::sleep(relay.settings.idle_timeout)),
-            mode: if is_sse {
+            mode: if let Some(p) = pipeline {
+                Mode::Convert(p)
+            } else if is_sse {
                 Mode::Sse {
                     scanner: SseScanner::default(),
                     filter,
@@ -540,6 +616,11 @@ async fn relay(
         );
         if is_sse {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        }
+        if ep.ingress() == Ingress::Anthropic
+            && let Ok(v) = HeaderValue::from_str(&request_id)
+        {
+            h.insert("request-id", v);
         }
         if let Some(len) = content_length {
             h.insert(header::CONTENT_LENGTH, len);
@@ -570,6 +651,125 @@ async fn relay(
         ))
     };
     settle.reject(e)
+}
+
+/// One attempt's request to a channel, in the channel's format.
+struct UpstreamCall {
+    url: String,
+    headers: HeaderMap,
+    body: Bytes,
+    format: Format,
+}
+
+/// Parse a body for conversion, with the same messages as the OpenAI peek.
+fn parse_json(body: &Bytes) -> Result<serde_json::Value, OpenAiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(OpenAiError::invalid_request(
+            "Request body is empty: expected a JSON object",
+        ));
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        OpenAiError::invalid_request(format!("Malformed JSON in request body: {e}"))
+    })?;
+    if !v.is_object() {
+        return Err(OpenAiError::invalid_request(
+            "Invalid request body: expected a JSON object",
+        ));
+    }
+    Ok(v)
+}
+
+/// The request for channel `ch`: the canonical body as is for OpenAI-format channels, the
+/// client's own body for a channel of the client's format, else converted. `Ok(None)`: no
+/// adaptor covers this endpoint on this channel type; `Err`: the request cannot be
+/// expressed in the channel's format (a client error).
+fn upstream_call(
+    ch: &ChannelRt,
+    ep: Endpoint,
+    canonical: &Bytes,
+    info: &ingress::RequestInfo,
+    native: Option<&serde_json::Value>,
+    model: &str,
+    client: &HeaderMap,
+) -> Result<Option<UpstreamCall>, String> {
+    let upstream_model = ch.upstream_model(model);
+    let mut headers = HeaderMap::new();
+    match ch.protocol {
+        Protocol::OpenAi => {
+            if let Some(h) = &ch.auth_header {
+                headers.insert(header::AUTHORIZATION, h.clone());
+            }
+            Ok(Some(UpstreamCall {
+                url: format!("{}{}", ch.base_url, ep.openai_path()),
+                headers,
+                body: ingress::upstream_body(canonical, info, upstream_model),
+                format: Format::OpenAi,
+            }))
+        }
+        Protocol::Anthropic => {
+            let body = match (ep, native) {
+                (Endpoint::Messages, Some(v)) => {
+                    let mut v = v.clone();
+                    v["model"] = serde_json::Value::String(upstream_model.to_string());
+                    v
+                }
+                (Endpoint::Chat | Endpoint::Messages, _) => {
+                    let chat: serde_json::Value =
+                        serde_json::from_slice(canonical).map_err(|e| e.to_string())?;
+                    anthropic_up::chat_to_messages(&chat, upstream_model)?
+                }
+                _ => return Ok(None),
+            };
+            if let Ok(v) = HeaderValue::from_str(&ch.key) {
+                headers.insert("x-api-key", v);
+            }
+            let version = client
+                .get("anthropic-version")
+                .filter(|_| ep == Endpoint::Messages)
+                .cloned()
+                .unwrap_or(HeaderValue::from_static(anthropic_up::DEFAULT_VERSION));
+            headers.insert("anthropic-version", version);
+            if ep == Endpoint::Messages
+                && let Some(b) = client.get("anthropic-beta")
+            {
+                headers.insert("anthropic-beta", b.clone());
+            }
+            Ok(Some(UpstreamCall {
+                url: format!("{}/v1/messages", ch.base_url),
+                headers,
+                body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+                format: Format::Anthropic,
+            }))
+        }
+        Protocol::Azure | Protocol::Gemini | Protocol::Bedrock => Ok(None),
+    }
+}
+
+/// How the answer of a channel in `format` reaches a client of `ingress`: `None` is the
+/// plain OpenAI relay (scanned, not converted).
+fn response_pipeline(
+    ingress: Ingress,
+    format: Format,
+    is_sse: bool,
+    info: &ingress::RequestInfo,
+    status: StatusCode,
+) -> Option<Pipeline> {
+    let status = status.as_u16();
+    let stages: Vec<Box<dyn Stage>> = match (ingress, format) {
+        (Ingress::OpenAi, Format::OpenAi) => return None,
+        (Ingress::Anthropic, Format::Anthropic) => {
+            vec![Box::new(anthropic_up::AnthropicObserver::new(is_sse))]
+        }
+        (Ingress::OpenAi, Format::Anthropic) => vec![Box::new(anthropic_up::FromAnthropic::new(
+            is_sse,
+            status,
+            info.client_wants_usage,
+        ))],
+        (Ingress::Anthropic, Format::OpenAi) => {
+            vec![Box::new(anthropic::ToAnthropic::new(is_sse, status, &info.model))]
+        }
+    };
+    Some(Pipeline::new(stages))
 }
 
 /// Seed 004's headers: which side served (if any), the mode, why, and the sensitivity.
@@ -613,6 +813,8 @@ enum Mode {
         queue: Vec<Bytes>,
     },
     Json(BodyCollector),
+    /// Converted between formats as it passes.
+    Convert(Pipeline),
 }
 
 type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
@@ -641,6 +843,10 @@ impl RelayBody {
             Mode::Json(c) => {
                 c.feed(&chunk);
                 Some(chunk)
+            }
+            Mode::Convert(p) => {
+                let out = p.feed(&chunk);
+                (!out.is_empty()).then(|| Bytes::from(out))
             }
             Mode::Sse {
                 scanner,
@@ -674,6 +880,18 @@ impl RelayBody {
                     Some(Usage {
                         prompt: prompt_estimate,
                         completion: 0,
+                        cached: 0,
+                        cache_write: 0,
+                    }),
+                    true,
+                ),
+            },
+            Mode::Convert(p) => match p.usage() {
+                Some(u) => (Some(u), false),
+                None => (
+                    Some(Usage {
+                        prompt: prompt_estimate,
+                        completion: p.content_events(),
                         cached: 0,
                         cache_write: 0,
                     }),
@@ -750,6 +968,13 @@ impl Stream for RelayBody {
                         Some(format!("upstream failed mid-response: {e}")),
                         Some("upstream_cut"),
                     );
+                    // A converted stream ends in its format's error event instead of a cut.
+                    if let Mode::Convert(p) = &mut this.mode {
+                        let out = p.fail("the upstream failed mid-response");
+                        if !out.is_empty() {
+                            return Poll::Ready(Some(Ok(Bytes::from(out))));
+                        }
+                    }
                     return Poll::Ready(Some(Err(std::io::Error::other(
                         "upstream failed mid-response",
                     ))));
@@ -762,6 +987,10 @@ impl Stream for RelayBody {
                             filter: true,
                             ..
                         } => scanner.remainder(),
+                        Mode::Convert(p) => {
+                            let out = p.finish();
+                            (!out.is_empty()).then(|| Bytes::from(out))
+                        }
                         _ => None,
                     };
                     this.settle(None, None);

@@ -2,6 +2,8 @@
 //! collector for JSON responses and an SSE scanner that frames events as they pass.
 
 use bytes::Bytes;
+
+use crate::adapt::sse::find_event_end;
 use serde::Deserialize;
 
 /// Token usage of one request.
@@ -19,6 +21,9 @@ pub struct Usage {
 struct Details {
     #[serde(default)]
     cached_tokens: Option<i64>,
+    /// Written by the gateway's own adaptors (Anthropic's cache_creation_input_tokens).
+    #[serde(default)]
+    cache_creation_tokens: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -40,14 +45,18 @@ impl RawUsage {
             .completion_tokens
             .or_else(|| self.total_tokens.map(|t| (t - prompt).max(0)))
             .unwrap_or(0);
+        let details = self.prompt_tokens_details;
         Some(Usage {
             prompt,
             completion,
-            cached: self
-                .prompt_tokens_details
+            cached: details
+                .as_ref()
                 .and_then(|d| d.cached_tokens)
                 .unwrap_or(0),
-            cache_write: 0,
+            cache_write: details
+                .as_ref()
+                .and_then(|d| d.cache_creation_tokens)
+                .unwrap_or(0),
         })
     }
 }
@@ -118,15 +127,6 @@ pub struct SseScanner {
     /// Data events carrying choices (≈ completion tokens when usage never arrives).
     pub content_events: i64,
     pub done: bool,
-}
-
-fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let lf = memchr::memmem::find(buf, b"\n\n").map(|i| (i, 2));
-    let crlf = memchr::memmem::find(buf, b"\r\n\r\n").map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    }
 }
 
 impl SseScanner {

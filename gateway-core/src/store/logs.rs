@@ -31,6 +31,14 @@ pub struct LogRecord {
     pub locality: Option<String>,
     /// `mode,reason,sensitivity` where burst routing decided.
     pub burst: Option<String>,
+    /// The client's wire format (`openai`, `anthropic`).
+    pub ingress: Option<String>,
+    /// The serving channel's wire format.
+    pub upstream: Option<String>,
+    /// Prompt tokens served from the provider's cache (part of `prompt_tokens`).
+    pub cache_read_tokens: Option<i64>,
+    /// Prompt tokens written to the provider's cache (part of `prompt_tokens`).
+    pub cache_write_tokens: Option<i64>,
 }
 
 /// A stored log row.
@@ -104,7 +112,8 @@ pub fn query(conn: &Connection, q: &LogQuery) -> StoreResult<(Vec<LogRow>, i64)>
     let offset = (q.page.max(1) - 1) * size;
     let mut stmt = conn.prepare(&format!(
         "SELECT id, request_id, created_at_ms, user_id, token_id, model, channel_id, endpoint, status, stream, latency_ms,
-         ttfb_ms, prompt_tokens, completion_tokens, cost_nano, error, failover, flags, locality, burst
+         ttfb_ms, prompt_tokens, completion_tokens, cost_nano, error, failover, flags, locality, burst,
+         ingress, upstream, cache_read_tokens, cache_write_tokens
          FROM logs WHERE {cond} ORDER BY id DESC LIMIT {size} OFFSET {offset}"
     ))?;
     let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
@@ -130,6 +139,10 @@ pub fn query(conn: &Connection, q: &LogQuery) -> StoreResult<(Vec<LogRow>, i64)>
                 flags: r.get(17)?,
                 locality: r.get(18)?,
                 burst: r.get(19)?,
+                ingress: r.get(20)?,
+                upstream: r.get(21)?,
+                cache_read_tokens: r.get(22)?,
+                cache_write_tokens: r.get(23)?,
             },
         })
     })?;
@@ -196,8 +209,9 @@ pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO logs (request_id, created_at_ms, user_id, token_id, model, channel_id, endpoint, status, stream,
-             latency_ms, ttfb_ms, prompt_tokens, completion_tokens, cost_nano, error, failover, flags, locality, burst)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+             latency_ms, ttfb_ms, prompt_tokens, completion_tokens, cost_nano, error, failover, flags, locality, burst,
+             ingress, upstream, cache_read_tokens, cache_write_tokens)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
         )?;
         for r in records {
             stmt.execute(rusqlite::params![
@@ -219,7 +233,11 @@ pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult
                 r.failover,
                 r.flags,
                 r.locality,
-                r.burst
+                r.burst,
+                r.ingress,
+                r.upstream,
+                r.cache_read_tokens,
+                r.cache_write_tokens
             ])?;
         }
         let mut upd = tx.prepare_cached(

@@ -177,18 +177,34 @@ async fn chat(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> 
     if let Some(r) = fault(&fake, &body).await {
         return r;
     }
+    if let Some(r) = invalid_chat(&body) {
+        return r;
+    }
     let model = body["model"].as_str().unwrap_or("unknown").to_string();
+    let tool = wants_tool(&body);
     if body["stream"].as_bool() == Some(true) {
         let include_usage = body["stream_options"]["include_usage"].as_bool() == Some(true);
-        return stream_chat(fake.clone(), model, include_usage);
+        return stream_chat(fake.clone(), model, include_usage, tool);
     }
+    if let Some(name) = tool {
+        return axum::Json(json!({
+            "id": "chatcmpl-fake123", "object": "chat.completion", "created": 1_700_000_000,
+            "model": model, "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "refusal": null,
+                "tool_calls": [{"id": "call_fake1", "type": "function", "function": {"name": name, "arguments": TOOL_ARGS}}]},
+                "logprobs": null, "finish_reason": "tool_calls"}],
+            "usage": usage(&fake),
+        }))
+        .into_response();
+    }
+    let reply = tool_reply(&body).unwrap_or_else(|| fake.pieces.concat());
     axum::Json(json!({
         "id": "chatcmpl-fake123",
         "object": "chat.completion",
         "created": 1_700_000_000,
         "model": model,
         "system_fingerprint": "fp_fake",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": fake.pieces.concat(), "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply, "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
         "usage": usage(&fake),
     }))
     .into_response()
@@ -206,7 +222,60 @@ fn chunk(model: &str, delta: Value, finish: Value, include_usage: bool) -> Strin
     format!("data: {c}\n\n")
 }
 
-fn stream_chat(fake: Arc<Fake>, model: String, include_usage: bool) -> Response {
+/// The arguments of the fake's tool calls.
+pub const TOOL_ARGS: &str = r#"{"location": "Paris"}"#;
+
+/// OpenAI's own checks on a chat body, as a 400 in its error shape.
+fn invalid_chat(body: &Value) -> Option<Response> {
+    let bad = |msg: &str, param: &str| {
+        Some(
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": {"message": msg, "type": "invalid_request_error", "param": param, "code": null}})),
+            )
+                .into_response(),
+        )
+    };
+    let Some(msgs) = body["messages"].as_array() else {
+        return bad("Missing required parameter: 'messages'.", "messages");
+    };
+    if msgs.is_empty() {
+        return bad("Invalid 'messages': empty array.", "messages");
+    }
+    for (i, m) in msgs.iter().enumerate() {
+        let role = m["role"].as_str().unwrap_or_default();
+        if !["system", "developer", "user", "assistant", "tool"].contains(&role) {
+            return bad(&format!("Invalid value for 'messages[{i}].role'."), "messages");
+        }
+        if role == "tool" && !m["tool_call_id"].is_string() {
+            return bad(&format!("Missing 'messages[{i}].tool_call_id'."), "messages");
+        }
+    }
+    None
+}
+
+/// With tools offered and no tool result yet, the fake calls the first tool.
+fn wants_tool(body: &Value) -> Option<String> {
+    let name = body["tools"][0]["function"]["name"].as_str()?;
+    if body["tool_choice"] == "none" {
+        return None;
+    }
+    let last = body["messages"].as_array()?.last()?;
+    (last["role"] != "tool").then(|| name.to_string())
+}
+
+/// After a tool result, the fake repeats it.
+fn tool_reply(body: &Value) -> Option<String> {
+    let last = body["messages"].as_array()?.last()?;
+    (last["role"] == "tool").then(|| format!("The tool said: {}", last["content"].as_str().unwrap_or_default()))
+}
+
+fn stream_chat(
+    fake: Arc<Fake>,
+    model: String,
+    include_usage: bool,
+    tool: Option<String>,
+) -> Response {
     let behavior = fake.behavior.lock().unwrap().clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::spawn(async move {
@@ -219,15 +288,36 @@ fn stream_chat(fake: Arc<Fake>, model: String, include_usage: bool) -> Response 
             Value::Null,
             include_usage,
         )];
-        for p in &fake.pieces {
+        let finish = if let Some(name) = &tool {
+            // As OpenAI streams a call: id and name first, then argument fragments.
             events.push(chunk(
                 &model,
-                json!({"content": p}),
+                json!({"tool_calls": [{"index": 0, "id": "call_fake1", "type": "function", "function": {"name": name, "arguments": ""}}]}),
                 Value::Null,
                 include_usage,
             ));
-        }
-        events.push(chunk(&model, json!({}), json!("stop"), include_usage));
+            let (a, b) = TOOL_ARGS.split_at(12);
+            for part in [a, b] {
+                events.push(chunk(
+                    &model,
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
+                    Value::Null,
+                    include_usage,
+                ));
+            }
+            "tool_calls"
+        } else {
+            for p in &fake.pieces {
+                events.push(chunk(
+                    &model,
+                    json!({"content": p}),
+                    Value::Null,
+                    include_usage,
+                ));
+            }
+            "stop"
+        };
+        events.push(chunk(&model, json!({}), json!(finish), include_usage));
         if include_usage {
             let u = json!({"id": "chatcmpl-fake123", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model, "system_fingerprint": "fp_fake", "choices": [], "usage": usage(&fake)});
             events.push(format!("data: {u}\n\n"));

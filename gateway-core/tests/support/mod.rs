@@ -1,6 +1,7 @@
 //! Test harness: a real gateway on 127.0.0.1:0 with a temporary SQLite file.
 #![allow(dead_code)]
 
+pub mod fake_anthropic;
 pub mod fake_openai;
 
 use std::net::SocketAddr;

@@ -1,0 +1,556 @@
+//! Protocol adaptors against a real gateway: Anthropic-format clients onto OpenAI-format
+//! channels, OpenAI clients onto Anthropic channels, Anthropic passthrough, streaming,
+//! tools, errors, failover and cache-token billing. The upstreams are loopback fakes that
+//! check what they receive.
+
+mod support;
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::TestGateway;
+use support::fake_anthropic;
+use support::fake_openai;
+
+struct Setup {
+    gw: TestGateway,
+    admin: String,
+    openai: Arc<fake_openai::Fake>,
+    anthropic: Arc<fake_anthropic::Fake>,
+}
+
+/// Model `gpt-x` on an OpenAI channel, `claude-x` on an Anthropic channel.
+async fn setup() -> Setup {
+    let gw = TestGateway::start().await;
+    let admin = gw.register("admin").await;
+    let openai = fake_openai::Fake::new();
+    let oa = fake_openai::start(openai.clone()).await;
+    gw.add_openai_channel(&admin, "oa", oa, "gpt-x", 0, 1).await;
+    let anthropic = fake_anthropic::Fake::new();
+    let an = fake_anthropic::start(anthropic.clone()).await;
+    gw.add_channel(
+        &admin,
+        json!({"name": "an", "type": 14, "key": fake_anthropic::KEY, "base_url": format!("http://{an}"), "models": "claude-x"}),
+    )
+    .await;
+    Setup {
+        gw,
+        admin,
+        openai,
+        anthropic,
+    }
+}
+
+impl Setup {
+    async fn messages(&self, body: Value) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let resp = self
+            .gw
+            .client
+            .post(format!("{}/v1/messages", self.gw.base))
+            .header("x-api-key", &self.admin)
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        (status, headers, resp.text().await.unwrap())
+    }
+
+    async fn chat_stream(&self, body: Value) -> Vec<Value> {
+        let resp = self
+            .gw
+            .client
+            .post(format!("{}/v1/chat/completions", self.gw.base))
+            .bearer_auth(&self.admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let mut text = String::new();
+        let mut s = resp.bytes_stream();
+        while let Some(Ok(b)) = s.next().await {
+            text.push_str(&String::from_utf8_lossy(&b));
+        }
+        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+        text.split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
+    }
+
+    async fn last_log(&self) -> Value {
+        self.gw.flush().await;
+        let (_, v) = self
+            .gw
+            .get("/console/api/logs?page_size=1", Some(&self.admin))
+            .await;
+        v["data"]["items"][0].clone()
+    }
+}
+
+/// SSE text → (event name, data) pairs.
+fn events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let mut name = String::new();
+            let mut data = Value::Null;
+            for line in e.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = serde_json::from_str(d).unwrap();
+                }
+            }
+            assert_eq!(data["type"], name.as_str(), "event name matches its type");
+            (name, data)
+        })
+        .collect()
+}
+
+fn weather_tool() -> Value {
+    json!({"name": "get_weather", "description": "Weather in a city",
+           "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}})
+}
+
+#[tokio::test]
+async fn messages_onto_an_openai_channel() {
+    let t = setup().await;
+    let (s, h, body) = t
+        .messages(json!({"model": "gpt-x", "max_tokens": 64,
+            "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+            "temperature": 0.5, "stop_sequences": ["END"]}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(h.get("request-id").is_some());
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["role"], "assistant");
+    assert_eq!(v["model"], "gpt-x");
+    assert!(v["id"].as_str().unwrap().starts_with("msg_"));
+    assert_eq!(v["content"][0], json!({"type": "text", "text": "Hello from fake"}));
+    assert_eq!(v["stop_reason"], "end_turn");
+    assert_eq!(v["usage"]["input_tokens"], 12);
+    assert_eq!(v["usage"]["output_tokens"], 3);
+    // What the OpenAI upstream received.
+    let seen = t.openai.last().unwrap();
+    assert_eq!(seen.path, "/v1/chat/completions");
+    assert_eq!(
+        seen.body["messages"],
+        json!([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
+    );
+    assert_eq!(seen.body["max_tokens"], 64);
+    assert_eq!(seen.body["stop"], json!(["END"]));
+    assert_eq!(seen.body["temperature"], 0.5);
+    let log = t.last_log().await;
+    assert_eq!(log["endpoint"], "/v1/messages");
+    assert_eq!(log["ingress"], "anthropic");
+    assert_eq!(log["upstream"], "openai");
+    assert_eq!(log["prompt_tokens"], 12);
+    assert_eq!(log["completion_tokens"], 3);
+}
+
+#[tokio::test]
+async fn messages_stream_onto_an_openai_channel_has_anthropics_event_sequence() {
+    let t = setup().await;
+    let (s, h, body) = t
+        .messages(json!({"model": "gpt-x", "max_tokens": 64, "stream": true,
+            "messages": [{"role": "user", "content": "Hi"}]}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(
+        h["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let ev = events(&body);
+    let names: Vec<&str> = ev.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "ping",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    let text: String = ev
+        .iter()
+        .filter(|(n, _)| n == "content_block_delta")
+        .map(|(_, d)| d["delta"]["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(text, "Hello from fake");
+    let delta = &ev[7].1;
+    assert_eq!(delta["delta"]["stop_reason"], "end_turn");
+    assert_eq!(delta["usage"]["output_tokens"], 3);
+    assert_eq!(delta["usage"]["input_tokens"], 12);
+    // The gateway asked the upstream for usage, so billing is exact.
+    assert_eq!(
+        t.openai.last().unwrap().body["stream_options"]["include_usage"],
+        true
+    );
+    let log = t.last_log().await;
+    assert_eq!(log["prompt_tokens"], 12);
+    assert_eq!(log["flags"], "unpriced", "usage read, not estimated: {log}");
+}
+
+#[tokio::test]
+async fn messages_tool_use_round_trip_onto_an_openai_channel() {
+    let t = setup().await;
+    for stream in [false, true] {
+        let (s, _, body) = t
+            .messages(json!({"model": "gpt-x", "max_tokens": 64, "stream": stream, "tools": [weather_tool()],
+                "tool_choice": {"type": "auto"},
+                "messages": [{"role": "user", "content": "Weather in Paris?"}]}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let seen = t.openai.last().unwrap().body;
+        assert_eq!(seen["tools"][0]["type"], "function");
+        assert_eq!(seen["tools"][0]["function"]["name"], "get_weather");
+        assert_eq!(
+            seen["tools"][0]["function"]["parameters"]["required"],
+            json!(["location"])
+        );
+        assert_eq!(seen["tool_choice"], "auto");
+        let (id, input) = if stream {
+            let ev = events(&body);
+            let start = ev
+                .iter()
+                .find(|(n, d)| n == "content_block_start" && d["content_block"]["type"] == "tool_use")
+                .expect("a tool_use block");
+            let index = start.1["index"].clone();
+            let json: String = ev
+                .iter()
+                .filter(|(n, d)| n == "content_block_delta" && d["index"] == index)
+                .map(|(_, d)| d["delta"]["partial_json"].as_str().unwrap().to_string())
+                .collect();
+            let stop = ev.iter().find(|(n, _)| n == "message_delta").unwrap();
+            assert_eq!(stop.1["delta"]["stop_reason"], "tool_use");
+            (
+                start.1["content_block"]["id"].as_str().unwrap().to_string(),
+                serde_json::from_str::<Value>(&json).unwrap(),
+            )
+        } else {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["stop_reason"], "tool_use");
+            let block = &v["content"][0];
+            assert_eq!(block["type"], "tool_use");
+            assert_eq!(block["name"], "get_weather");
+            (
+                block["id"].as_str().unwrap().to_string(),
+                block["input"].clone(),
+            )
+        };
+        assert_eq!(id, "call_fake1");
+        assert_eq!(input, json!({"location": "Paris"}));
+        // The tool result goes back as a tool message.
+        let (s, _, body) = t
+            .messages(json!({"model": "gpt-x", "max_tokens": 64, "tools": [weather_tool()],
+                "messages": [
+                    {"role": "user", "content": "Weather in Paris?"},
+                    {"role": "assistant", "content": [{"type": "tool_use", "id": id, "name": "get_weather", "input": input}]},
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": [{"type": "text", "text": "18C"}]}]}
+                ]}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let msgs = t.openai.last().unwrap().body["messages"].clone();
+        assert_eq!(msgs[1]["tool_calls"][0]["id"], "call_fake1");
+        assert_eq!(
+            msgs[1]["tool_calls"][0]["function"]["arguments"],
+            json!({"location": "Paris"}).to_string()
+        );
+        assert_eq!(
+            msgs[2],
+            json!({"role": "tool", "tool_call_id": "call_fake1", "content": "18C"})
+        );
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["content"][0]["text"], "The tool said: 18C");
+    }
+}
+
+#[tokio::test]
+async fn chat_onto_an_anthropic_channel() {
+    let t = setup().await;
+    let (s, v) = t
+        .gw
+        .post(
+            "/v1/chat/completions",
+            Some(&t.admin),
+            json!({"model": "claude-x", "temperature": 1.5, "stop": "END", "user": "u-1",
+                "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                             {"role": "assistant", "content": "Hello"}, {"role": "user", "content": [{"type": "text", "text": "Again"},
+                             {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["id"], "chatcmpl-fake123");
+    assert_eq!(v["choices"][0]["message"]["content"], "Hello from claude");
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(v["usage"]["prompt_tokens"], 20);
+    assert_eq!(v["usage"]["completion_tokens"], 5);
+    let seen = t.anthropic.last().unwrap();
+    assert_eq!(seen.headers["anthropic-version"], "2023-06-01");
+    let b = &seen.body;
+    assert_eq!(b["system"], "Be brief.");
+    assert_eq!(b["max_tokens"], 4096);
+    assert_eq!(b["temperature"], 1.0, "clamped to Anthropic's range");
+    assert_eq!(b["stop_sequences"], json!(["END"]));
+    assert_eq!(b["metadata"]["user_id"], "u-1");
+    assert_eq!(
+        b["messages"][2]["content"][1],
+        json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}})
+    );
+    let log = t.last_log().await;
+    assert_eq!(log["ingress"], "openai");
+    assert_eq!(log["upstream"], "anthropic");
+    assert_eq!(log["prompt_tokens"], 20);
+}
+
+#[tokio::test]
+async fn chat_stream_with_tools_onto_an_anthropic_channel() {
+    let t = setup().await;
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}}]);
+    let chunks = t
+        .chat_stream(json!({"model": "claude-x", "stream": true, "stream_options": {"include_usage": true},
+            "tools": tools, "tool_choice": "required", "parallel_tool_calls": false,
+            "messages": [{"role": "user", "content": "Weather?"}]}))
+        .await;
+    let seen = t.anthropic.last().unwrap().body;
+    assert_eq!(seen["tool_choice"], json!({"type": "any", "disable_parallel_tool_use": true}));
+    assert_eq!(seen["tools"][0]["input_schema"]["type"], "object");
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "Let me check.");
+    let calls: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].get(0))
+        .collect();
+    assert_eq!(calls[0]["id"], "toolu_fake1");
+    assert_eq!(calls[0]["function"]["name"], "get_weather");
+    let args: String = calls
+        .iter()
+        .filter_map(|c| c["function"]["arguments"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&args).unwrap(),
+        json!({"location": "Paris"})
+    );
+    let finish: Vec<&str> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["finish_reason"].as_str())
+        .collect();
+    assert_eq!(finish, ["tool_calls"]);
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"], json!([]));
+    assert_eq!(last["usage"]["prompt_tokens"], 20);
+    assert_eq!(last["usage"]["completion_tokens"], 5);
+    // Without include_usage the client gets no usage chunk, yet the request is billed.
+    let chunks = t
+        .chat_stream(json!({"model": "claude-x", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
+        .await;
+    assert!(chunks.iter().all(|c| c.get("usage").is_none()), "{chunks:?}");
+    let log = t.last_log().await;
+    assert_eq!(log["completion_tokens"], 5);
+    assert_eq!(log["flags"], "unpriced", "usage read, not estimated: {log}");
+}
+
+#[tokio::test]
+async fn messages_pass_through_to_an_anthropic_channel_and_cache_tokens_are_priced() {
+    let t = setup().await;
+    let (s, v) = t
+        .gw
+        .put(
+            "/console/api/prices/claude-x",
+            Some(&t.admin),
+            json!({"input": 3.0, "output": 15.0, "cache_read": 0.3, "cache_write": 3.75}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for stream in [false, true] {
+        let resp = t
+            .gw
+            .client
+            .post(format!("{}/v1/messages", t.gw.base))
+            .bearer_auth(&t.admin)
+            .header("anthropic-version", "2023-06-01")
+            .header("anthropic-beta", "prompt-caching-2024-07-31")
+            .json(&json!({"model": "claude-x", "max_tokens": 32, "stream": stream,
+                "system": [{"type": "text", "text": "Long context", "cache_control": {"type": "ephemeral"}}],
+                "messages": [{"role": "user", "content": "Hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = resp.text().await.unwrap();
+        let seen = t.anthropic.last().unwrap();
+        // Passed through: the client's blocks and cache markers reach the provider as sent.
+        assert_eq!(
+            seen.body["system"][0]["cache_control"],
+            json!({"type": "ephemeral"})
+        );
+        assert_eq!(seen.headers["anthropic-beta"], "prompt-caching-2024-07-31");
+        if stream {
+            let ev = events(&body);
+            assert_eq!(ev.first().unwrap().0, "message_start");
+            assert_eq!(ev.last().unwrap().0, "message_stop");
+        } else {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["usage"]["cache_read_input_tokens"], 100);
+        }
+        let log = t.last_log().await;
+        assert_eq!(log["ingress"], "anthropic");
+        assert_eq!(log["upstream"], "anthropic");
+        // 20 uncached + 100 read + 50 written.
+        assert_eq!(log["prompt_tokens"], 170);
+        assert_eq!(log["cache_read_tokens"], 100);
+        assert_eq!(log["cache_write_tokens"], 50);
+        assert_eq!(log["completion_tokens"], 5);
+        // 20×3 + 100×0.3 + 50×3.75 + 5×15 = 352.5 µ$ = 352,500 nano-dollars.
+        assert_eq!(log["cost_nano"], 352_500, "{log}");
+    }
+}
+
+#[tokio::test]
+async fn errors_come_back_in_the_ingress_shape() {
+    let t = setup().await;
+    let cases = [
+        ("{", "Malformed JSON"),
+        ("[1]", "JSON object"),
+        (r#"{"model":"gpt-x","messages":[]}"#, "max_tokens"),
+        (
+            r#"{"model":"gpt-x","max_tokens":5,"messages":[{"role":"system","content":"x"}]}"#,
+            "messages.0.role",
+        ),
+        (
+            r#"{"model":"gpt-x","max_tokens":5,"messages":[{"role":"user","content":5}]}"#,
+            "messages.0.content",
+        ),
+    ];
+    for (body, needle) in cases {
+        let resp = t
+            .gw
+            .client
+            .post(format!("{}/v1/messages", t.gw.base))
+            .header("x-api-key", &t.admin)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["type"], "error", "{v}");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(needle),
+            "{body}: {v}"
+        );
+    }
+    let resp = t
+        .gw
+        .client
+        .post(format!("{}/v1/messages", t.gw.base))
+        .json(&json!({"model": "gpt-x", "max_tokens": 5, "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "authentication_error");
+    let (s, _, body) = t
+        .messages(json!({"model": "nope", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["type"],
+        "not_found_error"
+    );
+    // An upstream's own 4xx, re-expressed: Anthropic → OpenAI shape …
+    t.anthropic.set(fake_anthropic::Behavior::Status(400));
+    let (s, v) = t
+        .gw
+        .post(
+            "/v1/chat/completions",
+            Some(&t.admin),
+            json!({"model": "claude-x", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    assert_eq!(v["error"]["code"], "invalid_request");
+    // … and OpenAI → Anthropic shape.
+    t.openai.set(fake_openai::Behavior::Status(400));
+    let (s, _, body) = t
+        .messages(json!({"model": "gpt-x", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["message"], "Invalid 'messages': empty array.");
+}
+
+#[tokio::test]
+async fn an_overloaded_anthropic_channel_fails_over() {
+    let t = setup().await;
+    // A second channel for claude-x: OpenAI-compatible, lower priority.
+    let oa2 = fake_openai::Fake::new();
+    let addr = fake_openai::start(oa2.clone()).await;
+    t.gw.add_openai_channel(&t.admin, "backup", addr, "claude-x", -1, 1)
+        .await;
+    t.anthropic.set(fake_anthropic::Behavior::Status(529));
+    let (s, v) = t
+        .gw
+        .post(
+            "/v1/chat/completions",
+            Some(&t.admin),
+            json!({"model": "claude-x", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["choices"][0]["message"]["content"], "Hello from fake");
+    assert_eq!(t.anthropic.hits(), 1);
+    let log = t.last_log().await;
+    assert!(
+        log["failover"].as_str().unwrap().ends_with(":529"),
+        "{log}"
+    );
+    assert_eq!(log["upstream"], "openai");
+}
+
+#[tokio::test]
+async fn a_cut_anthropic_stream_ends_in_an_error_chunk_and_is_billed() {
+    let t = setup().await;
+    t.anthropic.set(fake_anthropic::Behavior::CutAfter(5));
+    let resp = t
+        .gw
+        .client
+        .post(format!("{}/v1/chat/completions", t.gw.base))
+        .bearer_auth(&t.admin)
+        .json(&json!({"model": "claude-x", "stream": true, "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap_or_default();
+    assert!(text.contains("\"error\""), "{text}");
+    assert!(text.contains("Hello"), "{text}");
+    let log = t.last_log().await;
+    assert_eq!(log["flags"], "upstream_cut,unpriced", "{log}");
+    assert_eq!(log["prompt_tokens"], 20, "input tokens known from message_start");
+}

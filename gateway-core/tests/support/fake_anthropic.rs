@@ -1,0 +1,298 @@
+//! A fake Anthropic Messages API on loopback. It checks what it receives the way the real
+//! API does (x-api-key, anthropic-version, required fields, alternating roles, block
+//! types) and answers in the documented shapes: a message, the streaming event sequence
+//! (`message_start`, `content_block_start`, `ping`, `content_block_delta`,
+//! `content_block_stop`, `message_delta`, `message_stop`), tool use, and error bodies
+//! (<https://docs.anthropic.com/en/api/messages>, `/en/docs/build-with-claude/streaming`,
+//! `/en/api/errors>`).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+pub const KEY: &str = "sk-ant-api03-fake-key-0123456789";
+
+#[derive(Debug, Clone)]
+pub enum Behavior {
+    Ok,
+    /// Answer with this status and Anthropic's error body for it.
+    Status(u16),
+    /// Stream: send this many events, then cut the connection.
+    CutAfter(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+#[derive(Debug)]
+pub struct Fake {
+    pub behavior: Mutex<Behavior>,
+    pub seen: Mutex<Vec<Seen>>,
+}
+
+impl Fake {
+    pub fn new() -> Arc<Fake> {
+        Arc::new(Fake {
+            behavior: Mutex::new(Behavior::Ok),
+            seen: Mutex::new(Vec::new()),
+        })
+    }
+    pub fn set(&self, b: Behavior) {
+        *self.behavior.lock().unwrap() = b;
+    }
+    pub fn hits(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+    pub fn last(&self) -> Option<Seen> {
+        self.seen.lock().unwrap().last().cloned()
+    }
+}
+
+pub async fn start(fake: Arc<Fake>) -> SocketAddr {
+    let app = Router::new()
+        .route("/v1/messages", post(messages))
+        .with_state(fake);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// Anthropic's error body for a status.
+pub fn error_body(status: u16, message: &str) -> Value {
+    let ty = match status {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        529 => "overloaded_error",
+        _ => "api_error",
+    };
+    json!({"type": "error", "error": {"type": ty, "message": message}})
+}
+
+fn error(status: u16, message: &str) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap(),
+        axum::Json(error_body(status, message)),
+    )
+        .into_response()
+}
+
+/// The checks the real API makes that a converted request could get wrong.
+fn validate(headers: &HeaderMap, body: &Value) -> Result<(), (u16, String)> {
+    if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(KEY) {
+        return Err((401, "invalid x-api-key".into()));
+    }
+    if headers.get("authorization").is_some() {
+        return Err((400, "the gateway must not send its own bearer token upstream".into()));
+    }
+    if headers.get("anthropic-version").is_none() {
+        return Err((400, "anthropic-version: header is required".into()));
+    }
+    let bad = |m: &str| Err((400, m.to_string()));
+    if !body["model"].is_string() {
+        return bad("model: Field required");
+    }
+    if body["max_tokens"].as_u64().is_none_or(|n| n == 0) {
+        return bad("max_tokens: Field required");
+    }
+    if let Some(t) = body.get("temperature")
+        && t.as_f64().is_none_or(|t| !(0.0..=1.0).contains(&t))
+    {
+        return bad("temperature: Input should be less than or equal to 1");
+    }
+    let Some(msgs) = body["messages"].as_array().filter(|m| !m.is_empty()) else {
+        return bad("messages: at least one message is required");
+    };
+    let mut expect = "user";
+    for (i, m) in msgs.iter().enumerate() {
+        if m["role"] != expect {
+            return bad(&format!("messages.{i}: roles must alternate between \"user\" and \"assistant\", starting with \"user\""));
+        }
+        expect = if expect == "user" { "assistant" } else { "user" };
+        if let Some(blocks) = m["content"].as_array() {
+            for (j, b) in blocks.iter().enumerate() {
+                let ok = match b["type"].as_str() {
+                    Some("text") => b["text"].is_string(),
+                    Some("image") => b["source"]["type"].is_string(),
+                    Some("tool_use") => {
+                        m["role"] == "assistant" && b["id"].is_string() && b["input"].is_object()
+                    }
+                    Some("tool_result") => m["role"] == "user" && b["tool_use_id"].is_string(),
+                    _ => false,
+                };
+                if !ok {
+                    return bad(&format!("messages.{i}.content.{j}: invalid content block"));
+                }
+            }
+        } else if !m["content"].is_string() {
+            return bad(&format!("messages.{i}.content: Input should be a valid list"));
+        }
+    }
+    if let Some(sys) = body.get("system")
+        && !(sys.is_string() || sys.is_array())
+    {
+        return bad("system: Input should be a valid string or list");
+    }
+    for (i, t) in body["tools"].as_array().into_iter().flatten().enumerate() {
+        if !t["name"].is_string() || !t["input_schema"].is_object() {
+            return bad(&format!("tools.{i}: name and input_schema are required"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the reply is a tool call: tools offered and the last user turn has no result.
+fn tool_to_call(body: &Value) -> Option<String> {
+    let name = body["tools"][0]["name"].as_str()?;
+    if body["tool_choice"]["type"] == "none" {
+        return None;
+    }
+    let last = body["messages"].as_array()?.last()?;
+    let has_result = last["content"]
+        .as_array()
+        .is_some_and(|b| b.iter().any(|x| x["type"] == "tool_result"));
+    (!has_result).then(|| name.to_string())
+}
+
+fn usage(body: &Value) -> Value {
+    // Cache numbers appear when the request marks a cache breakpoint.
+    let cached = body.to_string().contains("cache_control");
+    json!({
+        "input_tokens": 20,
+        "cache_creation_input_tokens": if cached { 50 } else { 0 },
+        "cache_read_input_tokens": if cached { 100 } else { 0 },
+        "output_tokens": 5,
+    })
+}
+
+async fn messages(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
+        return error(400, "There was an issue with the format of your request: invalid JSON");
+    };
+    fake.seen.lock().unwrap().push(Seen {
+        headers: headers.clone(),
+        body: body.clone(),
+    });
+    if let Err((status, m)) = validate(&headers, &body) {
+        return error(status, &m);
+    }
+    let behavior = fake.behavior.lock().unwrap().clone();
+    if let Behavior::Status(code) = behavior {
+        return error(code, "Overloaded");
+    }
+    let model = body["model"].clone();
+    let tool = tool_to_call(&body);
+    if body["stream"] == true {
+        return stream(model, tool, usage(&body), behavior);
+    }
+    let content = match &tool {
+        Some(name) => {
+            json!([{"type": "text", "text": "Let me check."}, {"type": "tool_use", "id": "toolu_fake1", "name": name, "input": {"location": "Paris"}}])
+        }
+        None => json!([{"type": "text", "text": "Hello from claude"}]),
+    };
+    axum::Json(json!({
+        "id": "msg_fake123", "type": "message", "role": "assistant", "model": model,
+        "content": content,
+        "stop_reason": if tool.is_some() { "tool_use" } else { "end_turn" },
+        "stop_sequence": null,
+        "usage": usage(&body),
+    }))
+    .into_response()
+}
+
+fn event(name: &str, data: Value) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
+
+fn stream(model: Value, tool: Option<String>, usage: Value, behavior: Behavior) -> Response {
+    let mut start_usage = usage.clone();
+    start_usage["output_tokens"] = json!(1);
+    let mut events = vec![
+        event(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_fake123", "type": "message", "role": "assistant",
+                "content": [], "model": model, "stop_reason": null, "stop_sequence": null, "usage": start_usage}}),
+        ),
+        event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        event("ping", json!({"type": "ping"})),
+    ];
+    let text: &[&str] = if tool.is_some() {
+        &["Let me", " check."]
+    } else {
+        &["Hello", " from", " claude"]
+    };
+    for t in text {
+        events.push(event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}),
+        ));
+    }
+    events.push(event(
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 0}),
+    ));
+    if let Some(name) = &tool {
+        events.push(event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_fake1", "name": name, "input": {}}}),
+        ));
+        for part in ["", "{\"location\":", " \"Paris\"}"] {
+            events.push(event(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": part}}),
+            ));
+        }
+        events.push(event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 1}),
+        ));
+    }
+    events.push(event(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": if tool.is_some() { "tool_use" } else { "end_turn" }, "stop_sequence": null},
+            "usage": {"output_tokens": usage["output_tokens"]}}),
+    ));
+    events.push(event("message_stop", json!({"type": "message_stop"})));
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(32);
+    tokio::spawn(async move {
+        for (i, e) in events.into_iter().enumerate() {
+            if let Behavior::CutAfter(n) = behavior
+                && i >= n
+            {
+                let _ = tx.send(Err(std::io::Error::other("cut"))).await;
+                return;
+            }
+            if tx.send(Ok(Bytes::from(e))).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    });
+    let mut rx = rx;
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
