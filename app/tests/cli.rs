@@ -244,7 +244,7 @@ fn a_running_router_bills_with_a_price_set_by_the_cli_within_a_second() {
     let chat = post(
         "/v1/chat/completions",
         Some(&token),
-        serde_json::json!({"model": "cli-model", "messages": []}),
+        serde_json::json!({"model": "cli-model", "messages": [{"role": "user", "content": "Hi"}]}),
     );
     assert_eq!(chat["usage"]["prompt_tokens"], 12, "{chat}");
     std::thread::sleep(Duration::from_millis(200));

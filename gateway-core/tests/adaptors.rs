@@ -135,7 +135,10 @@ async fn messages_onto_an_openai_channel() {
     assert_eq!(v["role"], "assistant");
     assert_eq!(v["model"], "gpt-x");
     assert!(v["id"].as_str().unwrap().starts_with("msg_"));
-    assert_eq!(v["content"][0], json!({"type": "text", "text": "Hello from fake"}));
+    assert_eq!(
+        v["content"][0],
+        json!({"type": "text", "text": "Hello from fake"})
+    );
     assert_eq!(v["stop_reason"], "end_turn");
     assert_eq!(v["usage"]["input_tokens"], 12);
     assert_eq!(v["usage"]["output_tokens"], 3);
@@ -229,7 +232,9 @@ async fn messages_tool_use_round_trip_onto_an_openai_channel() {
             let ev = events(&body);
             let start = ev
                 .iter()
-                .find(|(n, d)| n == "content_block_start" && d["content_block"]["type"] == "tool_use")
+                .find(|(n, d)| {
+                    n == "content_block_start" && d["content_block"]["type"] == "tool_use"
+                })
                 .expect("a tool_use block");
             let index = start.1["index"].clone();
             let json: String = ev
@@ -325,12 +330,17 @@ async fn chat_stream_with_tools_onto_an_anthropic_channel() {
     let t = setup().await;
     let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}}]);
     let chunks = t
-        .chat_stream(json!({"model": "claude-x", "stream": true, "stream_options": {"include_usage": true},
+        .chat_stream(
+            json!({"model": "claude-x", "stream": true, "stream_options": {"include_usage": true},
             "tools": tools, "tool_choice": "required", "parallel_tool_calls": false,
-            "messages": [{"role": "user", "content": "Weather?"}]}))
+            "messages": [{"role": "user", "content": "Weather?"}]}),
+        )
         .await;
     let seen = t.anthropic.last().unwrap().body;
-    assert_eq!(seen["tool_choice"], json!({"type": "any", "disable_parallel_tool_use": true}));
+    assert_eq!(
+        seen["tool_choice"],
+        json!({"type": "any", "disable_parallel_tool_use": true})
+    );
     assert_eq!(seen["tools"][0]["input_schema"]["type"], "object");
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let text: String = chunks
@@ -365,7 +375,10 @@ async fn chat_stream_with_tools_onto_an_anthropic_channel() {
     let chunks = t
         .chat_stream(json!({"model": "claude-x", "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
         .await;
-    assert!(chunks.iter().all(|c| c.get("usage").is_none()), "{chunks:?}");
+    assert!(
+        chunks.iter().all(|c| c.get("usage").is_none()),
+        "{chunks:?}"
+    );
     let log = t.last_log().await;
     assert_eq!(log["completion_tokens"], 5);
     assert_eq!(log["flags"], "unpriced", "usage read, not estimated: {log}");
@@ -374,9 +387,8 @@ async fn chat_stream_with_tools_onto_an_anthropic_channel() {
 #[tokio::test]
 async fn messages_pass_through_to_an_anthropic_channel_and_cache_tokens_are_priced() {
     let t = setup().await;
-    let (s, v) = t
-        .gw
-        .put(
+    let (s, v) =
+        t.gw.put(
             "/console/api/prices/claude-x",
             Some(&t.admin),
             json!({"input": 3.0, "output": 15.0, "cache_read": 0.3, "cache_write": 3.75}),
@@ -444,15 +456,14 @@ async fn errors_come_back_in_the_ingress_shape() {
         ),
     ];
     for (body, needle) in cases {
-        let resp = t
-            .gw
-            .client
-            .post(format!("{}/v1/messages", t.gw.base))
-            .header("x-api-key", &t.admin)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let resp =
+            t.gw.client
+                .post(format!("{}/v1/messages", t.gw.base))
+                .header("x-api-key", &t.admin)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
         let v: Value = resp.json().await.unwrap();
         assert_eq!(v["type"], "error", "{v}");
@@ -462,14 +473,13 @@ async fn errors_come_back_in_the_ingress_shape() {
             "{body}: {v}"
         );
     }
-    let resp = t
-        .gw
-        .client
-        .post(format!("{}/v1/messages", t.gw.base))
-        .json(&json!({"model": "gpt-x", "max_tokens": 5, "messages": []}))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        t.gw.client
+            .post(format!("{}/v1/messages", t.gw.base))
+            .json(&json!({"model": "gpt-x", "max_tokens": 5, "messages": []}))
+            .send()
+            .await
+            .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["type"], "authentication_error");
@@ -483,9 +493,8 @@ async fn errors_come_back_in_the_ingress_shape() {
     );
     // An upstream's own 4xx, re-expressed: Anthropic → OpenAI shape …
     t.anthropic.set(fake_anthropic::Behavior::Status(400));
-    let (s, v) = t
-        .gw
-        .post(
+    let (s, v) =
+        t.gw.post(
             "/v1/chat/completions",
             Some(&t.admin),
             json!({"model": "claude-x", "messages": [{"role": "user", "content": "x"}]}),
@@ -514,9 +523,8 @@ async fn an_overloaded_anthropic_channel_fails_over() {
     t.gw.add_openai_channel(&t.admin, "backup", addr, "claude-x", -1, 1)
         .await;
     t.anthropic.set(fake_anthropic::Behavior::Status(529));
-    let (s, v) = t
-        .gw
-        .post(
+    let (s, v) =
+        t.gw.post(
             "/v1/chat/completions",
             Some(&t.admin),
             json!({"model": "claude-x", "messages": [{"role": "user", "content": "x"}]}),
@@ -526,10 +534,7 @@ async fn an_overloaded_anthropic_channel_fails_over() {
     assert_eq!(v["choices"][0]["message"]["content"], "Hello from fake");
     assert_eq!(t.anthropic.hits(), 1);
     let log = t.last_log().await;
-    assert!(
-        log["failover"].as_str().unwrap().ends_with(":529"),
-        "{log}"
-    );
+    assert!(log["failover"].as_str().unwrap().ends_with(":529"), "{log}");
     assert_eq!(log["upstream"], "openai");
 }
 
@@ -552,5 +557,8 @@ async fn a_cut_anthropic_stream_ends_in_an_error_chunk_and_is_billed() {
     assert!(text.contains("Hello"), "{text}");
     let log = t.last_log().await;
     assert_eq!(log["flags"], "upstream_cut,unpriced", "{log}");
-    assert_eq!(log["prompt_tokens"], 20, "input tokens known from message_start");
+    assert_eq!(
+        log["prompt_tokens"], 20,
+        "input tokens known from message_start"
+    );
 }

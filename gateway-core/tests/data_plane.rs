@@ -178,7 +178,7 @@ async fn streams_are_relayed_and_billed_from_the_usage_chunk() {
         .client
         .post(format!("{}/v1/chat/completions", gw.base))
         .bearer_auth(&admin)
-        .json(&json!({"model": "gpt-4o-mini", "messages": [], "stream": true, "stream_options": {"include_usage": true}}))
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "stream": true, "stream_options": {"include_usage": true}}))
         .send()
         .await
         .unwrap();
@@ -568,7 +568,7 @@ async fn quota_race_overspends_by_at_most_one_request() {
             client
                 .post(url)
                 .bearer_auth(key)
-                .json(&json!({"model": "m", "messages": []}))
+                .json(&json!({"model": "m", "messages": [{"role": "user", "content": "Hi"}]}))
                 .send()
                 .await
                 .unwrap()
@@ -617,7 +617,9 @@ async fn cut_stream_and_client_disconnect_are_billed_once_for_what_was_seen() {
         .client
         .post(format!("{}/v1/chat/completions", gw.base))
         .bearer_auth(&admin)
-        .json(&json!({"model": "m", "messages": [], "stream": true}))
+        .json(
+            &json!({"model": "m", "messages": [{"role": "user", "content": "Hi"}], "stream": true}),
+        )
         .send()
         .await
         .unwrap();
@@ -636,7 +638,9 @@ async fn cut_stream_and_client_disconnect_are_billed_once_for_what_was_seen() {
         .client
         .post(format!("{}/v1/chat/completions", gw.base))
         .bearer_auth(&admin)
-        .json(&json!({"model": "m", "messages": [], "stream": true}))
+        .json(
+            &json!({"model": "m", "messages": [{"role": "user", "content": "Hi"}], "stream": true}),
+        )
         .send()
         .await
         .unwrap();

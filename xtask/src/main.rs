@@ -153,6 +153,10 @@ fn test() -> Result<()> {
         .env(
             "FAKE_OPENAI_BIN",
             target_dir().join("debug/examples/fake_openai"),
+        )
+        .env(
+            "FAKE_ANTHROPIC_BIN",
+            target_dir().join("debug/examples/fake_anthropic"),
         ))?;
     eprintln!("xtask: all tests passed");
     Ok(())

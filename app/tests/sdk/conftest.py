@@ -57,7 +57,10 @@ def gateway():
     fake_path = os.environ.get("FAKE_OPENAI_BIN")
     assert bin_path and os.path.exists(bin_path), "BURNCLOUD_BIN must point at the built burncloud binary (cargo xtask test sets it)"
     assert fake_path and os.path.exists(fake_path), "FAKE_OPENAI_BIN must point at the built fake_openai example"
+    anthropic_path = os.environ.get("FAKE_ANTHROPIC_BIN")
+    assert anthropic_path and os.path.exists(anthropic_path), "FAKE_ANTHROPIC_BIN must point at the built fake_anthropic example"
     fake, fake_addr = _start([fake_path])
+    fake_an, fake_an_addr = _start([anthropic_path])
     router, base = start_router()
     status, reg = _call(base, "POST", "/api/auth/register", body={"username": "admin", "password": "YourSecurePassword!", "email": "admin@example.com"})
     assert status == 200, reg
@@ -68,14 +71,21 @@ def gateway():
         "group": "default", "weight": 1, "priority": 0,
     })
     assert status == 200, ch
+    # Claude models on an Anthropic channel (a fake speaking the Messages API).
+    status, ch = _call(base, "POST", "/console/api/channel", admin, {
+        "name": "fake-anthropic", "type": 14, "key": "sk-ant-api03-fake-key-0123456789",
+        "base_url": f"http://{fake_an_addr}", "models": "claude-sonnet-4-5",
+    })
+    assert status == 200, ch
     for model, inp, out in [("gpt-4o-mini", 0.15, 0.60), ("text-embedding-3-small", 0.02, 0.0)]:
         status, body = _call(base, "PUT", f"/console/api/prices/{model}", admin, {"input": inp, "output": out})
         assert status == 200, body
     yield Gateway(base, admin, fake_addr)
     router.send_signal(signal.SIGTERM)
     assert router.wait(timeout=15) == 0, router.stderr.read()
-    fake.kill()
-    fake.wait()
+    for p in (fake, fake_an):
+        p.kill()
+        p.wait()
 
 
 @pytest.fixture()

@@ -57,7 +57,7 @@ def test_models_list_follows_the_token(gateway, sk_token):
     ids = sorted(m.id for m in client(gateway, sk_token(models="gpt-4o-mini")).models.list())
     assert ids == ["gpt-4o-mini"]
     ids = sorted(m.id for m in client(gateway, sk_token()).models.list())
-    assert ids == ["fail-500", "gpt-4o-mini", "text-embedding-3-small"]
+    assert ids == ["claude-sonnet-4-5", "fail-500", "gpt-4o-mini", "text-embedding-3-small"]
 
 
 def test_errors_map_to_sdk_exceptions(gateway, sk_token):
@@ -77,7 +77,7 @@ def test_errors_map_to_sdk_exceptions(gateway, sk_token):
         client(gateway, sk_token(quota_limit=0)).chat.completions.create(model="gpt-4o-mini", messages=[])
     assert e.value.status_code == 402 and e.value.code == "insufficient_quota"
     limited = sk_token(rpm_limit=1)
-    client(gateway, limited).chat.completions.create(model="gpt-4o-mini", messages=[])
+    client(gateway, limited).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.RateLimitError) as e:
         client(gateway, limited).chat.completions.create(model="gpt-4o-mini", messages=[])
     assert e.value.code == "rate_limit_exceeded"

@@ -39,7 +39,9 @@ fn image_block(part: &Value, what: &str) -> ConvertResult<Value> {
         let (media, data) = rest
             .split_once(";base64,")
             .ok_or_else(|| format!("{what}.image_url.url: a data URL must be base64"))?;
-        return Ok(json!({"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}));
+        return Ok(
+            json!({"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}),
+        );
     }
     Ok(json!({"type": "image", "source": {"type": "url", "url": url}}))
 }
@@ -167,7 +169,8 @@ pub fn chat_to_messages(req: &Value, upstream_model: &str) -> ConvertResult<Valu
                                 format!("{tw}.function.arguments: must be a JSON object")
                             })?
                     };
-                    blocks.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
+                    blocks
+                        .push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
                 }
                 push_turn(&mut turns, "assistant", blocks);
             }
@@ -179,7 +182,9 @@ pub fn chat_to_messages(req: &Value, upstream_model: &str) -> ConvertResult<Valu
                 push_turn(
                     &mut turns,
                     "user",
-                    vec![json!({"type": "tool_result", "tool_use_id": id, "content": text_of(content)})],
+                    vec![
+                        json!({"type": "tool_result", "tool_use_id": id, "content": text_of(content)}),
+                    ],
                 );
             }
             other => {
@@ -383,10 +388,7 @@ pub fn openai_error(status: u16, body: &[u8]) -> Value {
 }
 
 fn chat_id(msg_id: &str) -> String {
-    format!(
-        "chatcmpl-{}",
-        msg_id.strip_prefix("msg_").unwrap_or(msg_id)
-    )
+    format!("chatcmpl-{}", msg_id.strip_prefix("msg_").unwrap_or(msg_id))
 }
 
 /// A whole Anthropic message as an OpenAI chat completion.
@@ -481,9 +483,7 @@ impl FromAnthropic {
         let out = u.get("output_tokens").and_then(Value::as_i64);
         match (usage_of(u), &mut self.usage) {
             (Some(new), _) => {
-                let completion = new
-                    .completion
-                    .max(self.usage.map_or(0, |o| o.completion));
+                let completion = new.completion.max(self.usage.map_or(0, |o| o.completion));
                 self.usage = Some(Usage { completion, ..new });
             }
             (None, Some(old)) => {

@@ -755,20 +755,23 @@ fn response_pipeline(
     status: StatusCode,
 ) -> Option<Pipeline> {
     let status = status.as_u16();
-    let stages: Vec<Box<dyn Stage>> = match (ingress, format) {
-        (Ingress::OpenAi, Format::OpenAi) => return None,
-        (Ingress::Anthropic, Format::Anthropic) => {
-            vec![Box::new(anthropic_up::AnthropicObserver::new(is_sse))]
-        }
-        (Ingress::OpenAi, Format::Anthropic) => vec![Box::new(anthropic_up::FromAnthropic::new(
-            is_sse,
-            status,
-            info.client_wants_usage,
-        ))],
-        (Ingress::Anthropic, Format::OpenAi) => {
-            vec![Box::new(anthropic::ToAnthropic::new(is_sse, status, &info.model))]
-        }
-    };
+    let stages: Vec<Box<dyn Stage>> =
+        match (ingress, format) {
+            (Ingress::OpenAi, Format::OpenAi) => return None,
+            (Ingress::Anthropic, Format::Anthropic) => {
+                vec![Box::new(anthropic_up::AnthropicObserver::new(is_sse))]
+            }
+            (Ingress::OpenAi, Format::Anthropic) => vec![Box::new(
+                anthropic_up::FromAnthropic::new(is_sse, status, info.client_wants_usage),
+            )],
+            (Ingress::Anthropic, Format::OpenAi) => {
+                vec![Box::new(anthropic::ToAnthropic::new(
+                    is_sse,
+                    status,
+                    &info.model,
+                ))]
+            }
+        };
     Some(Pipeline::new(stages))
 }
 

@@ -49,10 +49,7 @@ impl RawUsage {
         Some(Usage {
             prompt,
             completion,
-            cached: details
-                .as_ref()
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
+            cached: details.as_ref().and_then(|d| d.cached_tokens).unwrap_or(0),
             cache_write: details
                 .as_ref()
                 .and_then(|d| d.cache_creation_tokens)

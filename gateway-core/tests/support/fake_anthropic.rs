@@ -63,7 +63,9 @@ pub async fn start(fake: Arc<Fake>) -> SocketAddr {
     let app = Router::new()
         .route("/v1/messages", post(messages))
         .with_state(fake);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -100,7 +102,10 @@ fn validate(headers: &HeaderMap, body: &Value) -> Result<(), (u16, String)> {
         return Err((401, "invalid x-api-key".into()));
     }
     if headers.get("authorization").is_some() {
-        return Err((400, "the gateway must not send its own bearer token upstream".into()));
+        return Err((
+            400,
+            "the gateway must not send its own bearer token upstream".into(),
+        ));
     }
     if headers.get("anthropic-version").is_none() {
         return Err((400, "anthropic-version: header is required".into()));
@@ -123,9 +128,15 @@ fn validate(headers: &HeaderMap, body: &Value) -> Result<(), (u16, String)> {
     let mut expect = "user";
     for (i, m) in msgs.iter().enumerate() {
         if m["role"] != expect {
-            return bad(&format!("messages.{i}: roles must alternate between \"user\" and \"assistant\", starting with \"user\""));
+            return bad(&format!(
+                "messages.{i}: roles must alternate between \"user\" and \"assistant\", starting with \"user\""
+            ));
         }
-        expect = if expect == "user" { "assistant" } else { "user" };
+        expect = if expect == "user" {
+            "assistant"
+        } else {
+            "user"
+        };
         if let Some(blocks) = m["content"].as_array() {
             for (j, b) in blocks.iter().enumerate() {
                 let ok = match b["type"].as_str() {
@@ -142,7 +153,9 @@ fn validate(headers: &HeaderMap, body: &Value) -> Result<(), (u16, String)> {
                 }
             }
         } else if !m["content"].is_string() {
-            return bad(&format!("messages.{i}.content: Input should be a valid list"));
+            return bad(&format!(
+                "messages.{i}.content: Input should be a valid list"
+            ));
         }
     }
     if let Some(sys) = body.get("system")
@@ -184,7 +197,10 @@ fn usage(body: &Value) -> Value {
 
 async fn messages(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
-        return error(400, "There was an issue with the format of your request: invalid JSON");
+        return error(
+            400,
+            "There was an issue with the format of your request: invalid JSON",
+        );
     };
     fake.seen.lock().unwrap().push(Seen {
         headers: headers.clone(),

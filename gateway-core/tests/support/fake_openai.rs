@@ -245,10 +245,16 @@ fn invalid_chat(body: &Value) -> Option<Response> {
     for (i, m) in msgs.iter().enumerate() {
         let role = m["role"].as_str().unwrap_or_default();
         if !["system", "developer", "user", "assistant", "tool"].contains(&role) {
-            return bad(&format!("Invalid value for 'messages[{i}].role'."), "messages");
+            return bad(
+                &format!("Invalid value for 'messages[{i}].role'."),
+                "messages",
+            );
         }
         if role == "tool" && !m["tool_call_id"].is_string() {
-            return bad(&format!("Missing 'messages[{i}].tool_call_id'."), "messages");
+            return bad(
+                &format!("Missing 'messages[{i}].tool_call_id'."),
+                "messages",
+            );
         }
     }
     None
@@ -267,7 +273,12 @@ fn wants_tool(body: &Value) -> Option<String> {
 /// After a tool result, the fake repeats it.
 fn tool_reply(body: &Value) -> Option<String> {
     let last = body["messages"].as_array()?.last()?;
-    (last["role"] == "tool").then(|| format!("The tool said: {}", last["content"].as_str().unwrap_or_default()))
+    (last["role"] == "tool").then(|| {
+        format!(
+            "The tool said: {}",
+            last["content"].as_str().unwrap_or_default()
+        )
+    })
 }
 
 fn stream_chat(
