@@ -562,3 +562,45 @@ async fn a_cut_anthropic_stream_ends_in_an_error_chunk_and_is_billed() {
         "input tokens known from message_start"
     );
 }
+
+#[tokio::test]
+async fn a_non_json_upstream_error_reaches_the_client_in_the_documented_shape() {
+    let t = setup().await;
+    // An upstream behind a proxy that answers with an HTML page.
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            (
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                [("content-type", "text/html")],
+                "<html><body><h1>413 Request Entity Too Large</h1></body></html>",
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    t.gw.add_openai_channel(&t.admin, "proxy", addr, "html-model", 0, 1)
+        .await;
+    let (s, v) =
+        t.gw.post(
+            "/v1/chat/completions",
+            Some(&t.admin),
+            json!({"model": "html-model", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("413 Request Entity Too Large")
+    );
+    let (s, _, body) = t
+        .messages(json!({"model": "html-model", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}))
+        .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["type"], "request_too_large", "{v}");
+}

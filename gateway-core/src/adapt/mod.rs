@@ -129,3 +129,41 @@ impl Pipeline {
         self.stages[self.stages.len() - 1].content_type()
     }
 }
+
+/// An upstream error whose body is not JSON (a proxy's HTML page, a plain-text limit
+/// message) re-expressed in OpenAI's error shape, so clients always get the documented one.
+pub struct OpenAiErrorBody {
+    status: u16,
+    buf: Vec<u8>,
+}
+
+impl OpenAiErrorBody {
+    pub fn new(status: u16) -> Self {
+        OpenAiErrorBody {
+            status,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl Stage for OpenAiErrorBody {
+    fn feed(&mut self, chunk: &[u8], _out: &mut Vec<u8>) {
+        // Only the start is kept: the message is cut to 500 characters anyway.
+        let room = 64 * 1024usize.saturating_sub(self.buf.len());
+        self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        let body = anthropic_up::openai_error(self.status, &self.buf);
+        let _ = serde_json::to_writer(&mut *out, &body);
+    }
+    fn fail(&mut self, _message: &str, _out: &mut Vec<u8>) {}
+    fn usage(&self) -> Option<Usage> {
+        None
+    }
+    fn content_events(&self) -> i64 {
+        0
+    }
+    fn content_type(&self) -> &'static str {
+        "application/json"
+    }
+}

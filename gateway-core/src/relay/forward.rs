@@ -20,7 +20,7 @@ use super::ledger::Admission;
 use super::metrics::{ChannelLabel, KindLabel, StatusLabel};
 use super::plan::{self, BurstInfo};
 use super::usage::{BodyCollector, SseScanner, Usage};
-use crate::adapt::{Format, Ingress, Pipeline, Stage, anthropic, anthropic_up};
+use crate::adapt::{Format, Ingress, OpenAiErrorBody, Pipeline, Stage, anthropic, anthropic_up};
 use crate::burst::{LoadGuard, Side};
 use crate::channel_types::Protocol;
 use crate::http::Shared;
@@ -537,7 +537,12 @@ async fn relay(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
-        let pipeline = response_pipeline(ep.ingress(), call.format, is_sse, &info, status);
+        let is_json = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("json"));
+        let pipeline = response_pipeline(ep.ingress(), call.format, is_sse, is_json, &info, status);
         let content_type = match &pipeline {
             Some(p) => Some(HeaderValue::from_static(p.content_type())),
             None => resp.headers().get(header::CONTENT_TYPE).cloned(),
@@ -751,12 +756,17 @@ fn response_pipeline(
     ingress: Ingress,
     format: Format,
     is_sse: bool,
+    is_json: bool,
     info: &ingress::RequestInfo,
     status: StatusCode,
 ) -> Option<Pipeline> {
+    let error = !status.is_success();
     let status = status.as_u16();
     let stages: Vec<Box<dyn Stage>> =
         match (ingress, format) {
+            (Ingress::OpenAi, Format::OpenAi) if error && !is_json => {
+                vec![Box::new(OpenAiErrorBody::new(status))]
+            }
             (Ingress::OpenAi, Format::OpenAi) => return None,
             (Ingress::Anthropic, Format::Anthropic) => {
                 vec![Box::new(anthropic_up::AnthropicObserver::new(is_sse))]

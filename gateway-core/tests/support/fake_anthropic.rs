@@ -62,6 +62,8 @@ impl Fake {
 pub async fn start(fake: Arc<Fake>) -> SocketAddr {
     let app = Router::new()
         .route("/v1/messages", post(messages))
+        // Providers take large bodies (long contexts, images); axum's 2 MB default is not theirs.
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(fake);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await

@@ -91,6 +91,8 @@ pub async fn start_on(fake: Arc<Fake>, port: u16) -> SocketAddr {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
+        // Providers take large bodies (long contexts, images); axum's 2 MB default is not theirs.
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(fake);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
