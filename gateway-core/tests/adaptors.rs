@@ -604,3 +604,57 @@ async fn a_non_json_upstream_error_reaches_the_client_in_the_documented_shape() 
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["error"]["type"], "request_too_large", "{v}");
 }
+
+#[tokio::test]
+async fn azure_deployments_with_api_key_and_version() {
+    let t = setup().await;
+    let fake = fake_openai::Fake::new();
+    let addr = fake_openai::start(fake.clone()).await;
+    // Resource endpoint: the deployment comes from model mapping.
+    t.gw.add_channel(
+        &t.admin,
+        json!({"name": "az", "type": 3, "key": fake_openai::AZURE_KEY, "base_url": format!("http://{addr}"),
+               "models": "gpt-4o-az", "model_mapping": {"gpt-4o-az": "prod-4o"}}),
+    )
+    .await;
+    let (s, v) =
+        t.gw.post(
+            "/v1/chat/completions",
+            Some(&t.admin),
+            json!({"model": "gpt-4o-az", "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["choices"][0]["message"]["content"], "Hello from fake");
+    let seen = fake.last().unwrap();
+    assert_eq!(seen.path, "/openai/deployments/prod-4o/chat/completions");
+    assert!(seen.authorization.is_none());
+    // Anthropic clients reach Azure too, streaming.
+    let (s, _, body) = t
+        .messages(json!({"model": "gpt-4o-az", "max_tokens": 8, "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(events(&body).last().unwrap().0, "message_stop");
+    let log = t.last_log().await;
+    assert_eq!(log["upstream"], "azure");
+    assert_eq!(log["prompt_tokens"], 12);
+    // A full deployment URL with its own api-version.
+    t.gw.add_channel(
+        &t.admin,
+        json!({"name": "az2", "type": 3, "key": fake_openai::AZURE_KEY,
+               "base_url": format!("http://{addr}/openai/deployments/dep-2?api-version=2025-01-01-preview"), "models": "dep-model"}),
+    )
+    .await;
+    let (s, v) =
+        t.gw.post(
+            "/v1/chat/completions",
+            Some(&t.admin),
+            json!({"model": "dep-model", "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        fake.last().unwrap().path,
+        "/openai/deployments/dep-2/chat/completions"
+    );
+}

@@ -7,10 +7,12 @@
 //!
 //! - [`anthropic`]: Anthropic Messages ingress (`/v1/messages`) ⇄ OpenAI chat.
 //! - [`anthropic_up`]: Anthropic Messages upstreams (channel type 14) ⇄ OpenAI chat.
+//! - [`azure`]: Azure OpenAI deployments (channel type 3): OpenAI's format, Azure's URLs.
 //! - [`sse`]: server-sent event framing.
 
 pub mod anthropic;
 pub mod anthropic_up;
+pub mod azure;
 pub mod sse;
 
 use crate::relay::Usage;
@@ -37,6 +39,7 @@ impl Ingress {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     OpenAi,
+    Azure,
     Anthropic,
 }
 
@@ -44,6 +47,7 @@ impl Format {
     pub fn as_str(self) -> &'static str {
         match self {
             Format::OpenAi => "openai",
+            Format::Azure => "azure",
             Format::Anthropic => "anthropic",
         }
     }

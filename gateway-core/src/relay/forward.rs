@@ -20,7 +20,9 @@ use super::ledger::Admission;
 use super::metrics::{ChannelLabel, KindLabel, StatusLabel};
 use super::plan::{self, BurstInfo};
 use super::usage::{BodyCollector, SseScanner, Usage};
-use crate::adapt::{Format, Ingress, OpenAiErrorBody, Pipeline, Stage, anthropic, anthropic_up};
+use crate::adapt::{
+    Format, Ingress, OpenAiErrorBody, Pipeline, Stage, anthropic, anthropic_up, azure,
+};
 use crate::burst::{LoadGuard, Side};
 use crate::channel_types::Protocol;
 use crate::http::Shared;
@@ -746,7 +748,18 @@ fn upstream_call(
                 format: Format::Anthropic,
             }))
         }
-        Protocol::Azure | Protocol::Gemini | Protocol::Bedrock => Ok(None),
+        Protocol::Azure => {
+            if let Ok(v) = HeaderValue::from_str(&ch.key) {
+                headers.insert("api-key", v);
+            }
+            Ok(Some(UpstreamCall {
+                url: azure::url(&ch.base_url, upstream_model, ep.openai_path()),
+                headers,
+                body: ingress::upstream_body(canonical, info, upstream_model),
+                format: Format::Azure,
+            }))
+        }
+        Protocol::Gemini | Protocol::Bedrock => Ok(None),
     }
 }
 
@@ -764,17 +777,17 @@ fn response_pipeline(
     let status = status.as_u16();
     let stages: Vec<Box<dyn Stage>> =
         match (ingress, format) {
-            (Ingress::OpenAi, Format::OpenAi) if error && !is_json => {
+            (Ingress::OpenAi, Format::OpenAi | Format::Azure) if error && !is_json => {
                 vec![Box::new(OpenAiErrorBody::new(status))]
             }
-            (Ingress::OpenAi, Format::OpenAi) => return None,
+            (Ingress::OpenAi, Format::OpenAi | Format::Azure) => return None,
             (Ingress::Anthropic, Format::Anthropic) => {
                 vec![Box::new(anthropic_up::AnthropicObserver::new(is_sse))]
             }
             (Ingress::OpenAi, Format::Anthropic) => vec![Box::new(
                 anthropic_up::FromAnthropic::new(is_sse, status, info.client_wants_usage),
             )],
-            (Ingress::Anthropic, Format::OpenAi) => {
+            (Ingress::Anthropic, Format::OpenAi | Format::Azure) => {
                 vec![Box::new(anthropic::ToAnthropic::new(
                     is_sse,
                     status,

@@ -91,6 +91,10 @@ pub async fn start_on(fake: Arc<Fake>, port: u16) -> SocketAddr {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
+        .route(
+            "/openai/deployments/{deployment}/chat/completions",
+            post(azure_chat),
+        )
         // Providers take large bodies (long contexts, images); axum's 2 MB default is not theirs.
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(fake);
@@ -105,6 +109,39 @@ pub async fn start_on(fake: Arc<Fake>, port: u16) -> SocketAddr {
         let _ = axum::serve(listener, app).await;
     });
     addr
+}
+
+/// The Azure OpenAI key the fake accepts.
+pub const AZURE_KEY: &str = "azure-key-0123456789abcdef";
+
+/// Azure OpenAI's chat route: `api-key` header and `api-version` query required, then the
+/// same OpenAI answers (Azure's error bodies are OpenAI-shaped with string codes).
+async fn azure_chat(
+    State(fake): State<Arc<Fake>>,
+    axum::extract::Path(deployment): axum::extract::Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    if headers.get("api-key").and_then(|v| v.to_str().ok()) != Some(AZURE_KEY)
+        || headers.contains_key(header::AUTHORIZATION)
+    {
+        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."}}))).into_response();
+    }
+    if !query.unwrap_or_default().contains("api-version=") {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": {"code": "404", "message": "Resource not found"}})),
+        )
+            .into_response();
+    }
+    let mut r = chat(State(fake.clone()), headers, raw).await;
+    if let Some(last) = fake.seen.lock().unwrap().last_mut() {
+        last.path = format!("/openai/deployments/{deployment}/chat/completions");
+    }
+    r.headers_mut()
+        .insert("apim-request-id", "fake-apim".parse().unwrap());
+    r
 }
 
 fn record(fake: &Fake, path: &str, headers: &HeaderMap, raw: &Bytes) -> Value {
