@@ -658,3 +658,169 @@ async fn azure_deployments_with_api_key_and_version() {
         "/openai/deployments/dep-2/chat/completions"
     );
 }
+
+async fn gemini_setup(t: &Setup) -> Arc<support::fake_gemini::Fake> {
+    let fake = support::fake_gemini::Fake::new();
+    let addr = support::fake_gemini::start(fake.clone()).await;
+    t.gw.add_channel(
+        &t.admin,
+        json!({"name": "gem", "type": 24, "key": support::fake_gemini::KEY, "base_url": format!("http://{addr}"), "models": "gemini-x"}),
+    )
+    .await;
+    fake
+}
+
+#[tokio::test]
+async fn chat_onto_a_gemini_channel() {
+    let t = setup().await;
+    let gem = gemini_setup(&t).await;
+    let (s, v) = t
+        .gw
+        .post(
+            "/v1/chat/completions",
+            Some(&t.admin),
+            json!({"model": "gemini-x", "max_tokens": 50, "temperature": 0.3, "stop": ["X"],
+                "response_format": {"type": "json_object"},
+                "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": [{"type": "text", "text": "Hi"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["choices"][0]["message"]["content"], "Hello from gemini");
+    assert_eq!(v["choices"][0]["message"]["reasoning_content"], "thinking…");
+    assert_eq!(v["usage"]["prompt_tokens"], 30);
+    assert_eq!(
+        v["usage"]["completion_tokens"], 10,
+        "thoughts are billed as output"
+    );
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 10);
+    let seen = gem.last().unwrap();
+    assert_eq!(seen.path, "/v1beta/models/gemini-x:generateContent");
+    assert_eq!(
+        seen.body["systemInstruction"],
+        json!({"parts": [{"text": "Be brief."}]})
+    );
+    assert_eq!(
+        seen.body["contents"][0]["parts"][1],
+        json!({"inlineData": {"mimeType": "image/png", "data": "AAAA"}})
+    );
+    let cfg = &seen.body["generationConfig"];
+    assert_eq!(cfg["maxOutputTokens"], 50);
+    assert_eq!(cfg["stopSequences"], json!(["X"]));
+    assert_eq!(cfg["responseMimeType"], "application/json");
+    let log = t.last_log().await;
+    assert_eq!(log["upstream"], "gemini");
+    assert_eq!(log["cache_read_tokens"], 10);
+}
+
+#[tokio::test]
+async fn streams_and_tools_onto_a_gemini_channel() {
+    let t = setup().await;
+    let gem = gemini_setup(&t).await;
+    let chunks = t
+        .chat_stream(
+            json!({"model": "gemini-x", "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .await;
+    assert_eq!(gem.last().unwrap().query, "alt=sse");
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "Hello from gemini");
+    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 10);
+    // Tools: schemas cleaned of keywords Gemini rejects; the call comes back with an id,
+    // and its result goes back as a functionResponse naming the function.
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "strict": true,
+        "parameters": {"type": "object", "additionalProperties": false, "properties": {"location": {"type": "string"}}}}}]);
+    let (s, v) = t
+        .gw
+        .post(
+            "/v1/chat/completions",
+            Some(&t.admin),
+            json!({"model": "gemini-x", "tools": tools, "tool_choice": "required", "messages": [{"role": "user", "content": "Weather?"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        gem.last().unwrap().body["toolConfig"]["functionCallingConfig"]["mode"],
+        "ANY"
+    );
+    let call = &v["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(call["function"]["name"], "get_weather");
+    let id = call["id"].as_str().unwrap();
+    let (s, v) =
+        t.gw.post(
+            "/v1/chat/completions",
+            Some(&t.admin),
+            json!({"model": "gemini-x", "tools": tools, "messages": [
+                {"role": "user", "content": "Weather?"},
+                {"role": "assistant", "content": null, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": id, "content": "{\"temp\": 18}"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "The tool said: {\"temp\":18}"
+    );
+    // An Anthropic client on a Gemini channel, streaming: two conversions in a row.
+    let (s, _, body) = t
+        .messages(json!({"model": "gemini-x", "max_tokens": 20, "stream": true, "messages": [{"role": "user", "content": "Hi"}]}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let ev = events(&body);
+    let text: String = ev
+        .iter()
+        .filter_map(|(_, d)| d["delta"]["text"].as_str())
+        .collect();
+    assert_eq!(text, "Hello from gemini");
+    assert_eq!(ev.last().unwrap().0, "message_stop");
+    let delta = ev.iter().find(|(n, _)| n == "message_delta").unwrap();
+    assert_eq!(delta.1["usage"]["output_tokens"], 10);
+}
+
+#[tokio::test]
+async fn gemini_errors_map_and_fail_over() {
+    let t = setup().await;
+    let gem = gemini_setup(&t).await;
+    gem.set(support::fake_gemini::Behavior::Status(400));
+    let (s, v) =
+        t.gw.post(
+            "/v1/chat/completions",
+            Some(&t.admin),
+            json!({"model": "gemini-x", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["code"], "invalid_request", "{v}");
+    let (s, _, body) = t
+        .messages(json!({"model": "gemini-x", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    // 429 RESOURCE_EXHAUSTED fails over to another channel serving the model.
+    let oa = fake_openai::Fake::new();
+    let addr = fake_openai::start(oa).await;
+    t.gw.add_openai_channel(&t.admin, "backup", addr, "gemini-x", -1, 1)
+        .await;
+    gem.set(support::fake_gemini::Behavior::Status(429));
+    let (s, v) =
+        t.gw.post(
+            "/v1/chat/completions",
+            Some(&t.admin),
+            json!({"model": "gemini-x", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        t.last_log().await["failover"]
+            .as_str()
+            .unwrap()
+            .ends_with(":429")
+    );
+}

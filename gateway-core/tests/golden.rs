@@ -213,3 +213,58 @@ fn requests_convert_both_ways() {
         2
     );
 }
+
+#[test]
+fn gemini_answers_to_openai() {
+    use gateway_core::adapt::gemini;
+    let out = golden(
+        &|| {
+            vec![Box::new(gemini::FromGemini::new(
+                true,
+                200,
+                "gemini-2.0-flash",
+                true,
+            ))]
+        },
+        "gemini/stream_text.sse",
+        "gemini/stream_text.expected.openai.sse",
+    );
+    let chunks = data_lines(&out);
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "The quick brown fox jumps over the lazy dog.\n");
+    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 11);
+    let out = golden(
+        &|| {
+            vec![Box::new(gemini::FromGemini::new(
+                false,
+                200,
+                "gemini-2.0-flash",
+                false,
+            ))]
+        },
+        "gemini/function_call.json",
+        "gemini/function_call.expected.openai.json",
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+        "{\"brightness\":25,\"color_temp\":\"warm\"}"
+    );
+    let out = golden(
+        &|| {
+            vec![Box::new(gemini::FromGemini::new(
+                false,
+                400,
+                "gemini-2.0-flash",
+                false,
+            ))]
+        },
+        "gemini/error_invalid_key.json",
+        "gemini/error_invalid_key.expected.openai.json",
+    );
+    assert!(out.contains("API key not valid"));
+}

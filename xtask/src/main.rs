@@ -157,6 +157,10 @@ fn test() -> Result<()> {
         .env(
             "FAKE_ANTHROPIC_BIN",
             target_dir().join("debug/examples/fake_anthropic"),
+        )
+        .env(
+            "FAKE_GEMINI_BIN",
+            target_dir().join("debug/examples/fake_gemini"),
         ))?;
     eprintln!("xtask: all tests passed");
     Ok(())

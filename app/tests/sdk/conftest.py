@@ -61,6 +61,9 @@ def gateway():
     assert anthropic_path and os.path.exists(anthropic_path), "FAKE_ANTHROPIC_BIN must point at the built fake_anthropic example"
     fake, fake_addr = _start([fake_path])
     fake_an, fake_an_addr = _start([anthropic_path])
+    gemini_path = os.environ.get("FAKE_GEMINI_BIN")
+    assert gemini_path and os.path.exists(gemini_path), "FAKE_GEMINI_BIN must point at the built fake_gemini example"
+    fake_gem, fake_gem_addr = _start([gemini_path])
     router, base = start_router()
     status, reg = _call(base, "POST", "/api/auth/register", body={"username": "admin", "password": "YourSecurePassword!", "email": "admin@example.com"})
     assert status == 200, reg
@@ -77,13 +80,18 @@ def gateway():
         "base_url": f"http://{fake_an_addr}", "models": "claude-sonnet-4-5",
     })
     assert status == 200, ch
+    status, ch = _call(base, "POST", "/console/api/channel", admin, {
+        "name": "fake-gemini", "type": 24, "key": "AIzaSyFake-gemini-key-0123456789",
+        "base_url": f"http://{fake_gem_addr}", "models": "gemini-2.5-flash",
+    })
+    assert status == 200, ch
     for model, inp, out in [("gpt-4o-mini", 0.15, 0.60), ("text-embedding-3-small", 0.02, 0.0)]:
         status, body = _call(base, "PUT", f"/console/api/prices/{model}", admin, {"input": inp, "output": out})
         assert status == 200, body
     yield Gateway(base, admin, fake_addr)
     router.send_signal(signal.SIGTERM)
     assert router.wait(timeout=15) == 0, router.stderr.read()
-    for p in (fake, fake_an):
+    for p in (fake, fake_an, fake_gem):
         p.kill()
         p.wait()
 

@@ -116,3 +116,28 @@ def test_openai_sdk_through_an_anthropic_channel(gateway, sk_token):
     assert name == "get_weather" and json.loads(args) == {"location": "Paris"}
     assert finish == "tool_calls"
     assert usage.prompt_tokens == 20 and usage.completion_tokens == 5
+
+
+def test_openai_sdk_through_a_gemini_channel(gateway, sk_token):
+    client = openai.OpenAI(base_url=gateway.base + "/v1", api_key=sk_token(), max_retries=0)
+    r = client.chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "Hi"}])
+    assert r.choices[0].message.content == "Hello from gemini"
+    assert r.usage.prompt_tokens == 30 and r.usage.completion_tokens == 10
+    pieces = [
+        c.choices[0].delta.content
+        for c in client.chat.completions.create(
+            model="gemini-2.5-flash", messages=[{"role": "user", "content": "Hi"}], stream=True
+        )
+        if c.choices and c.choices[0].delta.content
+    ]
+    assert pieces == ["Hello", " from", " gemini"]
+
+
+def test_anthropic_sdk_onto_a_gemini_channel(gateway, sk_token):
+    with claude(gateway, sk_token()).messages.stream(
+        model="gemini-2.5-flash", max_tokens=32, messages=[{"role": "user", "content": "Hi"}]
+    ) as s:
+        text = "".join(s.text_stream)
+        final = s.get_final_message()
+    assert text == "Hello from gemini"
+    assert final.usage.output_tokens == 10

@@ -57,7 +57,7 @@ def test_models_list_follows_the_token(gateway, sk_token):
     ids = sorted(m.id for m in client(gateway, sk_token(models="gpt-4o-mini")).models.list())
     assert ids == ["gpt-4o-mini"]
     ids = sorted(m.id for m in client(gateway, sk_token()).models.list())
-    assert ids == ["claude-sonnet-4-5", "fail-500", "gpt-4o-mini", "text-embedding-3-small"]
+    assert ids == ["claude-sonnet-4-5", "fail-500", "gemini-2.5-flash", "gpt-4o-mini", "text-embedding-3-small"]
 
 
 def test_errors_map_to_sdk_exceptions(gateway, sk_token):

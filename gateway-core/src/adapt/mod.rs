@@ -8,11 +8,13 @@
 //! - [`anthropic`]: Anthropic Messages ingress (`/v1/messages`) ⇄ OpenAI chat.
 //! - [`anthropic_up`]: Anthropic Messages upstreams (channel type 14) ⇄ OpenAI chat.
 //! - [`azure`]: Azure OpenAI deployments (channel type 3): OpenAI's format, Azure's URLs.
+//! - [`gemini`]: Google Gemini `generateContent` upstreams (channel type 24) ⇄ OpenAI chat.
 //! - [`sse`]: server-sent event framing.
 
 pub mod anthropic;
 pub mod anthropic_up;
 pub mod azure;
+pub mod gemini;
 pub mod sse;
 
 use crate::relay::Usage;
@@ -41,6 +43,7 @@ pub enum Format {
     OpenAi,
     Azure,
     Anthropic,
+    Gemini,
 }
 
 impl Format {
@@ -49,6 +52,7 @@ impl Format {
             Format::OpenAi => "openai",
             Format::Azure => "azure",
             Format::Anthropic => "anthropic",
+            Format::Gemini => "gemini",
         }
     }
 }

@@ -21,7 +21,7 @@ use super::metrics::{ChannelLabel, KindLabel, StatusLabel};
 use super::plan::{self, BurstInfo};
 use super::usage::{BodyCollector, SseScanner, Usage};
 use crate::adapt::{
-    Format, Ingress, OpenAiErrorBody, Pipeline, Stage, anthropic, anthropic_up, azure,
+    Format, Ingress, OpenAiErrorBody, Pipeline, Stage, anthropic, anthropic_up, azure, gemini,
 };
 use crate::burst::{LoadGuard, Side};
 use crate::channel_types::Protocol;
@@ -759,7 +759,24 @@ fn upstream_call(
                 format: Format::Azure,
             }))
         }
-        Protocol::Gemini | Protocol::Bedrock => Ok(None),
+        Protocol::Gemini => {
+            if !matches!(ep, Endpoint::Chat | Endpoint::Messages) {
+                return Ok(None);
+            }
+            let chat: serde_json::Value =
+                serde_json::from_slice(canonical).map_err(|e| e.to_string())?;
+            let body = gemini::chat_to_gemini(&chat)?;
+            if let Ok(v) = HeaderValue::from_str(&ch.key) {
+                headers.insert("x-goog-api-key", v);
+            }
+            Ok(Some(UpstreamCall {
+                url: gemini::url(&ch.base_url, upstream_model, info.stream),
+                headers,
+                body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+                format: Format::Gemini,
+            }))
+        }
+        Protocol::Bedrock => Ok(None),
     }
 }
 
@@ -787,6 +804,16 @@ fn response_pipeline(
             (Ingress::OpenAi, Format::Anthropic) => vec![Box::new(
                 anthropic_up::FromAnthropic::new(is_sse, status, info.client_wants_usage),
             )],
+            (Ingress::OpenAi, Format::Gemini) => vec![Box::new(gemini::FromGemini::new(
+                is_sse,
+                status,
+                &info.model,
+                info.client_wants_usage,
+            ))],
+            (Ingress::Anthropic, Format::Gemini) => vec![
+                Box::new(gemini::FromGemini::new(is_sse, status, &info.model, true)),
+                Box::new(anthropic::ToAnthropic::new(is_sse, status, &info.model)),
+            ],
             (Ingress::Anthropic, Format::OpenAi | Format::Azure) => {
                 vec![Box::new(anthropic::ToAnthropic::new(
                     is_sse,

@@ -1,0 +1,242 @@
+//! A fake Gemini API on loopback: `POST /v1beta/models/{model}:generateContent` and
+//! `:streamGenerateContent?alt=sse`, checking `x-goog-api-key` and the body the way the
+//! real API does (contents with user/model roles, known part kinds, function responses
+//! naming their function, no JSON-Schema keywords Gemini rejects), answering in the
+//! documented shapes with `usageMetadata`, and Google's error body
+//! (<https://ai.google.dev/api/generate-content>).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+pub const KEY: &str = "AIzaSyFake-gemini-key-0123456789";
+
+#[derive(Debug, Clone)]
+pub enum Behavior {
+    Ok,
+    Status(u16),
+}
+
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+#[derive(Debug)]
+pub struct Fake {
+    pub behavior: Mutex<Behavior>,
+    pub seen: Mutex<Vec<Seen>>,
+}
+
+impl Fake {
+    pub fn new() -> Arc<Fake> {
+        Arc::new(Fake {
+            behavior: Mutex::new(Behavior::Ok),
+            seen: Mutex::new(Vec::new()),
+        })
+    }
+    pub fn set(&self, b: Behavior) {
+        *self.behavior.lock().unwrap() = b;
+    }
+    pub fn last(&self) -> Option<Seen> {
+        self.seen.lock().unwrap().last().cloned()
+    }
+}
+
+pub async fn start(fake: Arc<Fake>) -> SocketAddr {
+    let app = Router::new()
+        .route("/v1beta/models/{action}", post(generate))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .with_state(fake);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+pub fn error(code: u16, message: &str) -> Response {
+    let status = match code {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        429 => "RESOURCE_EXHAUSTED",
+        503 => "UNAVAILABLE",
+        _ => "INTERNAL",
+    };
+    (
+        StatusCode::from_u16(code).unwrap(),
+        axum::Json(json!({"error": {"code": code, "message": message, "status": status}})),
+    )
+        .into_response()
+}
+
+fn has_key(v: &Value, keys: &[&str]) -> bool {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| keys.contains(&k.as_str()) || has_key(v, keys)),
+        Value::Array(a) => a.iter().any(|v| has_key(v, keys)),
+        _ => false,
+    }
+}
+
+fn validate(body: &Value) -> Result<(), String> {
+    let contents = body["contents"]
+        .as_array()
+        .filter(|c| !c.is_empty())
+        .ok_or("* GenerateContentRequest.contents: contents is not specified")?;
+    for (i, c) in contents.iter().enumerate() {
+        if c["role"] != "user" && c["role"] != "model" {
+            return Err(format!(
+                "Please use a valid role: user, model. (contents[{i}])"
+            ));
+        }
+        let parts = c["parts"]
+            .as_array()
+            .filter(|p| !p.is_empty())
+            .ok_or(format!(
+                "* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty."
+            ))?;
+        for p in parts {
+            let known = [
+                "text",
+                "inlineData",
+                "fileData",
+                "functionCall",
+                "functionResponse",
+            ];
+            if !p
+                .as_object()
+                .is_some_and(|o| o.keys().any(|k| known.contains(&k.as_str())))
+            {
+                return Err(format!(
+                    "Invalid JSON payload received. Unknown part in contents[{i}]"
+                ));
+            }
+            if let Some(fr) = p.get("functionResponse")
+                && (!fr["name"].is_string() || !fr["response"].is_object())
+            {
+                return Err("functionResponse needs name and an object response".into());
+            }
+        }
+    }
+    if has_key(&body["tools"], &["additionalProperties", "$schema"]) {
+        return Err("Invalid JSON payload received. Unknown name \"additionalProperties\" at 'tools[0].function_declarations[0].parameters': Cannot find field.".into());
+    }
+    Ok(())
+}
+
+fn wants_call(body: &Value) -> Option<String> {
+    let name = body["tools"][0]["functionDeclarations"][0]["name"].as_str()?;
+    if body["toolConfig"]["functionCallingConfig"]["mode"] == "NONE" {
+        return None;
+    }
+    let last = body["contents"].as_array()?.last()?;
+    let answered = last["parts"]
+        .as_array()
+        .is_some_and(|p| p.iter().any(|x| x.get("functionResponse").is_some()));
+    (!answered).then(|| name.to_string())
+}
+
+fn usage() -> Value {
+    json!({"promptTokenCount": 30, "candidatesTokenCount": 6, "totalTokenCount": 40, "thoughtsTokenCount": 4, "cachedContentTokenCount": 10})
+}
+
+async fn generate(
+    State(fake): State<Arc<Fake>>,
+    Path(action): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    fake.seen.lock().unwrap().push(Seen {
+        path: format!("/v1beta/models/{action}"),
+        query: query.clone().unwrap_or_default(),
+        headers: headers.clone(),
+        body: body.clone(),
+    });
+    if headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()) != Some(KEY) {
+        return error(400, "API key not valid. Please pass a valid API key.");
+    }
+    if let Behavior::Status(code) = fake.behavior.lock().unwrap().clone() {
+        return error(code, "Resource has been exhausted (e.g. check quota).");
+    }
+    if let Err(m) = validate(&body) {
+        return error(400, &m);
+    }
+    let Some((model, method)) = action.split_once(':') else {
+        return error(404, "Method not found.");
+    };
+    let call = wants_call(&body);
+    match method {
+        "generateContent" => {
+            let parts = match &call {
+                Some(name) => {
+                    json!([{"functionCall": {"name": name, "args": {"location": "Paris"}}}])
+                }
+                None => {
+                    let reply = tool_reply(&body).unwrap_or("Hello from gemini".into());
+                    json!([{"text": "thinking…", "thought": true}, {"text": reply}])
+                }
+            };
+            axum::Json(json!({
+                "candidates": [{"content": {"parts": parts, "role": "model"}, "finishReason": "STOP", "index": 0}],
+                "usageMetadata": usage(), "modelVersion": model, "responseId": "fakeResp1",
+            }))
+            .into_response()
+        }
+        "streamGenerateContent" if query.unwrap_or_default().contains("alt=sse") => {
+            let mut events = Vec::new();
+            match &call {
+                Some(name) => events.push(json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": name, "args": {"location": "Paris"}}}], "role": "model"}, "finishReason": "STOP", "index": 0}],
+                    "usageMetadata": usage(), "modelVersion": model, "responseId": "fakeResp1"})),
+                None => {
+                    for (i, t) in ["Hello", " from", " gemini"].iter().enumerate() {
+                        let mut e = json!({"candidates": [{"content": {"parts": [{"text": t}], "role": "model"}, "index": 0}],
+                            "usageMetadata": {"promptTokenCount": 30, "totalTokenCount": 30 + i}, "modelVersion": model, "responseId": "fakeResp1"});
+                        if i == 2 {
+                            e["candidates"][0]["finishReason"] = json!("STOP");
+                            e["usageMetadata"] = usage();
+                        }
+                        events.push(e);
+                    }
+                }
+            }
+            let text: String = events
+                .iter()
+                .map(|e| format!("data: {e}\r\n\r\n"))
+                .collect();
+            Response::builder()
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .body(Body::from(text))
+                .unwrap()
+        }
+        _ => error(404, "Method not found."),
+    }
+}
+
+fn tool_reply(body: &Value) -> Option<String> {
+    let last = body["contents"].as_array()?.last()?;
+    let fr = last["parts"]
+        .as_array()?
+        .iter()
+        .find_map(|p| p.get("functionResponse"))?;
+    Some(format!("The tool said: {}", fr["response"]))
+}
