@@ -133,6 +133,9 @@ fn mutate(r: &mut Rng, v: &mut Value, depth: u32) {
     }
 }
 
+/// Builds a valid request body for one ingress.
+type Template = fn(&mut Rng) -> Value;
+
 fn chat_template(r: &mut Rng) -> Value {
     let model = if r.chance(50) { "gpt-x" } else { "claude-x" };
     json!({"model": model, "stream": r.chance(30), "max_tokens": 16, "temperature": 0.7,
@@ -157,7 +160,7 @@ fn messages_template(r: &mut Rng) -> Value {
         "tool_choice": {"type": "auto"}, "stop_sequences": ["END"], "temperature": 0.5})
 }
 
-fn body(r: &mut Rng, template: fn(&mut Rng) -> Value) -> Vec<u8> {
+fn body(r: &mut Rng, template: Template) -> Vec<u8> {
     if r.chance(3) {
         return (0..r.below(300)).map(|_| r.next() as u8).collect();
     }
@@ -218,7 +221,7 @@ async fn every_ingress_survives_generated_bad_input() {
         json!({"name": "an", "type": 14, "key": fake_anthropic::KEY, "base_url": format!("http://{an_addr}"), "models": "claude-x"}),
     )
     .await;
-    let ingresses: [(&str, fn(&mut Rng) -> Value); 2] = [
+    let ingresses: [(&str, Template); 2] = [
         ("/v1/chat/completions", chat_template),
         ("/v1/messages", messages_template),
     ];

@@ -606,10 +606,10 @@ impl Stage for FromAnthropic {
                         sse::write_data(out, &chunk(id, created, model, delta, None));
                     }
                 }
-                "content_block_stop" => {
-                    if tool.is_some_and(|(block, _)| Some(block) == v["index"].as_u64()) {
-                        *tool = None;
-                    }
+                "content_block_stop"
+                    if tool.is_some_and(|(block, _)| Some(block) == v["index"].as_u64()) =>
+                {
+                    *tool = None;
                 }
                 "message_delta" => {
                     let f = finish_reason(v["delta"]["stop_reason"].as_str());
