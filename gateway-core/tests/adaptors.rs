@@ -824,3 +824,146 @@ async fn gemini_errors_map_and_fail_over() {
             .ends_with(":429")
     );
 }
+
+impl Setup {
+    async fn responses(&self, body: Value) -> (StatusCode, String) {
+        let resp = self
+            .gw
+            .client
+            .post(format!("{}/v1/responses", self.gw.base))
+            .bearer_auth(&self.admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let s = resp.status();
+        (s, resp.text().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn responses_onto_every_channel_type() {
+    let t = setup().await;
+    gemini_setup(&t).await;
+    for (model, text, input_tokens) in [
+        ("gpt-x", "Hello from fake", 12),
+        ("claude-x", "Hello from claude", 20),
+        ("gemini-x", "Hello from gemini", 30),
+    ] {
+        let (s, body) = t
+            .responses(json!({"model": model, "instructions": "Be brief.", "input": "Hi", "max_output_tokens": 40}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{model}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["object"], "response");
+        assert_eq!(v["status"], "completed");
+        assert_eq!(v["output"][0]["type"], "message");
+        assert_eq!(v["output"][0]["content"][0]["type"], "output_text");
+        assert_eq!(v["output"][0]["content"][0]["text"], text, "{model}");
+        assert_eq!(v["usage"]["input_tokens"], input_tokens, "{model}");
+        let log = t.last_log().await;
+        assert_eq!(log["ingress"], "responses");
+        assert_eq!(log["endpoint"], "/v1/responses");
+        // Streaming: the Responses event sequence, numbered.
+        let (s, body) = t
+            .responses(json!({"model": model, "input": [{"role": "user", "content": [{"type": "input_text", "text": "Hi"}]}], "stream": true}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let ev = events(&body);
+        let names: Vec<&str> = ev.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names[..4],
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.content_part.added"
+            ],
+            "{model}"
+        );
+        assert_eq!(
+            names[names.len() - 4..],
+            [
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.completed"
+            ],
+            "{model}"
+        );
+        for (i, (_, d)) in ev.iter().enumerate() {
+            assert_eq!(d["sequence_number"], i as u64);
+        }
+        let deltas: String = ev
+            .iter()
+            .filter(|(n, _)| n == "response.output_text.delta")
+            .map(|(_, d)| d["delta"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(deltas, text);
+        let done = &ev.last().unwrap().1["response"];
+        assert_eq!(done["output"][0]["content"][0]["text"], text);
+        assert_eq!(done["usage"]["input_tokens"], input_tokens);
+    }
+}
+
+#[tokio::test]
+async fn responses_function_calls_round_trip() {
+    let t = setup().await;
+    let tools = json!([{"type": "function", "name": "get_weather", "description": "Weather",
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}]);
+    let (s, body) = t
+        .responses(
+            json!({"model": "gpt-x", "input": "Weather in Paris?", "tools": tools, "stream": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let ev = events(&body);
+    let added = ev
+        .iter()
+        .find(|(n, d)| n == "response.output_item.added" && d["item"]["type"] == "function_call")
+        .expect("a function_call item");
+    assert_eq!(added.1["item"]["name"], "get_weather");
+    assert_eq!(added.1["item"]["call_id"], "call_fake1");
+    let args_done = ev
+        .iter()
+        .find(|(n, _)| n == "response.function_call_arguments.done")
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(args_done.1["arguments"].as_str().unwrap()).unwrap(),
+        json!({"location": "Paris"})
+    );
+    let seen = t.openai.last().unwrap().body;
+    assert_eq!(seen["tools"][0]["function"]["name"], "get_weather");
+    // The call and its output go back as input items.
+    let (s, body) = t
+        .responses(json!({"model": "gpt-x", "tools": tools, "input": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"type": "function_call", "call_id": "call_fake1", "name": "get_weather", "arguments": "{\"location\":\"Paris\"}"},
+            {"type": "function_call_output", "call_id": "call_fake1", "output": "18C"}]}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let msgs = t.openai.last().unwrap().body["messages"].clone();
+    assert_eq!(msgs[1]["tool_calls"][0]["id"], "call_fake1");
+    assert_eq!(
+        msgs[2],
+        json!({"role": "tool", "tool_call_id": "call_fake1", "content": "18C"})
+    );
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["output"][0]["content"][0]["text"], "The tool said: 18C");
+    // Errors keep OpenAI's shape on this ingress.
+    let (s, body) = t
+        .responses(json!({"model": "gpt-x", "input": "x", "previous_response_id": "resp_1"}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("previous_response_id")
+    );
+    let (s, _) = t
+        .responses(json!({"model": "gpt-x", "input": "x", "tools": [{"type": "web_search"}]}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

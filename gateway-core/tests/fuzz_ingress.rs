@@ -160,6 +160,17 @@ fn messages_template(r: &mut Rng) -> Value {
         "tool_choice": {"type": "auto"}, "stop_sequences": ["END"], "temperature": 0.5})
 }
 
+fn responses_template(r: &mut Rng) -> Value {
+    let model = ["gpt-x", "claude-x"][r.below(2)];
+    json!({"model": model, "stream": r.chance(30), "instructions": "Be brief.", "max_output_tokens": 16,
+        "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "Hi"}, {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}]},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{\"a\":1}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "ok"}],
+        "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+        "tool_choice": "auto", "text": {"format": {"type": "json_object"}}, "reasoning": {"effort": "low"}})
+}
+
 fn body(r: &mut Rng, template: Template) -> Vec<u8> {
     if r.chance(3) {
         return (0..r.below(300)).map(|_| r.next() as u8).collect();
@@ -184,7 +195,8 @@ fn check_shape(path: &str, status: u16, text: &str) -> Result<(), String> {
         return Ok(());
     }
     if !(400..500).contains(&status) {
-        return Err(format!("status {status}"));
+        let head: String = text.chars().take(300).collect();
+        return Err(format!("status {status}: {head}"));
     }
     let v: Value = serde_json::from_str(text).map_err(|e| {
         let head: String = text.chars().take(200).collect();
@@ -208,7 +220,15 @@ async fn every_ingress_survives_generated_bad_input() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let gw = Arc::new(TestGateway::start().await);
+    // Timeouts are not under test here: a loaded CI machine must not turn a slow debug
+    // build's answer into a 503.
+    let gw = Arc::new(
+        TestGateway::start_with(|c| {
+            c.relay.first_byte_timeout = std::time::Duration::from_secs(20);
+            c.relay.idle_timeout = std::time::Duration::from_secs(20);
+        })
+        .await,
+    );
     let admin = gw.register("admin").await;
     let oa = fake_openai::Fake::new();
     oa.record.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -221,9 +241,10 @@ async fn every_ingress_survives_generated_bad_input() {
         json!({"name": "an", "type": 14, "key": fake_anthropic::KEY, "base_url": format!("http://{an_addr}"), "models": "claude-x"}),
     )
     .await;
-    let ingresses: [(&str, Template); 2] = [
+    let ingresses: [(&str, Template); 3] = [
         ("/v1/chat/completions", chat_template),
         ("/v1/messages", messages_template),
+        ("/v1/responses", responses_template),
     ];
     for (path, template) in ingresses {
         let mut statuses = std::collections::BTreeMap::<u16, usize>::new();

@@ -9,12 +9,14 @@
 //! - [`anthropic_up`]: Anthropic Messages upstreams (channel type 14) ⇄ OpenAI chat.
 //! - [`azure`]: Azure OpenAI deployments (channel type 3): OpenAI's format, Azure's URLs.
 //! - [`gemini`]: Google Gemini `generateContent` upstreams (channel type 24) ⇄ OpenAI chat.
+//! - [`responses`]: OpenAI Responses ingress (`/v1/responses`, Codex CLI) ⇄ OpenAI chat.
 //! - [`sse`]: server-sent event framing.
 
 pub mod anthropic;
 pub mod anthropic_up;
 pub mod azure;
 pub mod gemini;
+pub mod responses;
 pub mod sse;
 
 use crate::relay::Usage;
@@ -26,6 +28,8 @@ pub enum Ingress {
     OpenAi,
     /// Anthropic Messages (`/v1/messages`).
     Anthropic,
+    /// OpenAI Responses (`/v1/responses`).
+    Responses,
 }
 
 impl Ingress {
@@ -33,6 +37,7 @@ impl Ingress {
         match self {
             Ingress::OpenAi => "openai",
             Ingress::Anthropic => "anthropic",
+            Ingress::Responses => "responses",
         }
     }
 }

@@ -22,6 +22,7 @@ use super::plan::{self, BurstInfo};
 use super::usage::{BodyCollector, SseScanner, Usage};
 use crate::adapt::{
     Format, Ingress, OpenAiErrorBody, Pipeline, Stage, anthropic, anthropic_up, azure, gemini,
+    responses,
 };
 use crate::burst::{LoadGuard, Side};
 use crate::channel_types::Protocol;
@@ -40,6 +41,8 @@ pub enum Endpoint {
     Embeddings,
     /// Anthropic Messages, converted to chat for non-Anthropic channels.
     Messages,
+    /// OpenAI Responses, converted to chat for every channel.
+    Responses,
 }
 
 impl Endpoint {
@@ -49,13 +52,14 @@ impl Endpoint {
             Endpoint::Completions => "/v1/completions",
             Endpoint::Embeddings => "/v1/embeddings",
             Endpoint::Messages => "/v1/messages",
+            Endpoint::Responses => "/v1/responses",
         }
     }
 
     /// The OpenAI path a request to this endpoint takes on an OpenAI-format channel.
     fn openai_path(self) -> &'static str {
         match self {
-            Endpoint::Messages => "/v1/chat/completions",
+            Endpoint::Messages | Endpoint::Responses => "/v1/chat/completions",
             e => e.path(),
         }
     }
@@ -63,6 +67,7 @@ impl Endpoint {
     fn ingress(self) -> Ingress {
         match self {
             Endpoint::Messages => Ingress::Anthropic,
+            Endpoint::Responses => Ingress::Responses,
             _ => Ingress::OpenAi,
         }
     }
@@ -71,7 +76,7 @@ impl Endpoint {
 /// An error in the shape of the client's ingress.
 fn render_error(ingress: Ingress, e: OpenAiError) -> Response {
     match ingress {
-        Ingress::OpenAi => e.into_response(),
+        Ingress::OpenAi | Ingress::Responses => e.into_response(),
         Ingress::Anthropic => {
             let body = anthropic::error_body(e.status.as_u16(), &e.message);
             (e.status, axum::Json(body)).into_response()
@@ -113,6 +118,15 @@ pub async fn messages(
     body: Body,
 ) -> Response {
     relay(state, Endpoint::Messages, addr, headers, body).await
+}
+
+pub async fn responses(
+    State(state): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(state, Endpoint::Responses, addr, headers, body).await
 }
 
 /// Settles one request exactly once: ledger, limits, metrics, log record.
@@ -357,6 +371,16 @@ async fn relay(
                     native = Some(v);
                     Bytes::from(serde_json::to_vec(&chat).unwrap_or_default())
                 }
+                Err(m) => return settle.reject(OpenAiError::invalid_request(m)),
+            }
+        }
+        Ingress::Responses => {
+            let v = match parse_json(&body) {
+                Ok(v) => v,
+                Err(e) => return settle.reject(e),
+            };
+            match responses::responses_to_chat(&v) {
+                Ok(chat) => Bytes::from(serde_json::to_vec(&chat).unwrap_or_default()),
                 Err(m) => return settle.reject(OpenAiError::invalid_request(m)),
             }
         }
@@ -720,7 +744,7 @@ fn upstream_call(
                     v["model"] = serde_json::Value::String(upstream_model.to_string());
                     v
                 }
-                (Endpoint::Chat | Endpoint::Messages, _) => {
+                (Endpoint::Chat | Endpoint::Messages | Endpoint::Responses, _) => {
                     let chat: serde_json::Value =
                         serde_json::from_slice(canonical).map_err(|e| e.to_string())?;
                     anthropic_up::chat_to_messages(&chat, upstream_model)?
@@ -760,7 +784,10 @@ fn upstream_call(
             }))
         }
         Protocol::Gemini => {
-            if !matches!(ep, Endpoint::Chat | Endpoint::Messages) {
+            if !matches!(
+                ep,
+                Endpoint::Chat | Endpoint::Messages | Endpoint::Responses
+            ) {
                 return Ok(None);
             }
             let chat: serde_json::Value =
@@ -813,6 +840,21 @@ fn response_pipeline(
             (Ingress::Anthropic, Format::Gemini) => vec![
                 Box::new(gemini::FromGemini::new(is_sse, status, &info.model, true)),
                 Box::new(anthropic::ToAnthropic::new(is_sse, status, &info.model)),
+            ],
+            (Ingress::Responses, Format::OpenAi | Format::Azure) => {
+                vec![Box::new(responses::ToResponses::new(
+                    is_sse,
+                    status,
+                    &info.model,
+                ))]
+            }
+            (Ingress::Responses, Format::Anthropic) => vec![
+                Box::new(anthropic_up::FromAnthropic::new(is_sse, status, true)),
+                Box::new(responses::ToResponses::new(is_sse, status, &info.model)),
+            ],
+            (Ingress::Responses, Format::Gemini) => vec![
+                Box::new(gemini::FromGemini::new(is_sse, status, &info.model, true)),
+                Box::new(responses::ToResponses::new(is_sse, status, &info.model)),
             ],
             (Ingress::Anthropic, Format::OpenAi | Format::Azure) => {
                 vec![Box::new(anthropic::ToAnthropic::new(

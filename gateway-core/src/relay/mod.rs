@@ -94,6 +94,7 @@ pub fn routes(_state: Shared) -> Router<Shared> {
         .route("/v1/completions", post(forward::completions))
         .route("/v1/embeddings", post(forward::embeddings))
         .route("/v1/messages", post(forward::messages))
+        .route("/v1/responses", post(forward::responses))
         .route("/v1/models", get(models))
         .route("/metrics", get(metrics))
         // The relay reads bodies itself against `Config::max_body_bytes` (413 in OpenAI shape).
