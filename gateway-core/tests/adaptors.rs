@@ -967,3 +967,135 @@ async fn responses_function_calls_round_trip() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+async fn bedrock_setup(t: &Setup, key: &str) -> Arc<fake_anthropic::Fake> {
+    let fake = fake_anthropic::Fake::new();
+    let addr = fake_anthropic::start(fake.clone()).await;
+    t.gw.add_channel(
+        &t.admin,
+        json!({"name": "bdrk", "type": 33, "key": key, "base_url": format!("http://{addr}"),
+               "models": "claude-bedrock", "model_mapping": {"claude-bedrock": "anthropic.claude-3-5-sonnet-20241022-v2:0"}}),
+    )
+    .await;
+    fake
+}
+
+#[tokio::test]
+async fn bedrock_claude_signed_with_sigv4() {
+    let t = setup().await;
+    let fake = bedrock_setup(&t, fake_anthropic::BEDROCK_KEY).await;
+    let (s, v) = t
+        .gw
+        .post(
+            "/v1/chat/completions",
+            Some(&t.admin),
+            json!({"model": "claude-bedrock", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["choices"][0]["message"]["content"], "Hello from bedrock");
+    assert_eq!(v["usage"]["prompt_tokens"], 20);
+    let seen = fake.last().unwrap();
+    assert!(
+        seen.headers["authorization"]
+            .to_str()
+            .unwrap()
+            .starts_with("AWS4-HMAC-SHA256 Credential=AKIDFAKEBEDROCK0001/")
+    );
+    assert_eq!(seen.body["anthropic_version"], "bedrock-2023-05-31");
+    assert_eq!(seen.body["system"], "Be brief.");
+    // Streaming with tools: event-stream frames → Anthropic events → OpenAI chunks.
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}}]);
+    let chunks = t
+        .chat_stream(json!({"model": "claude-bedrock", "stream": true, "stream_options": {"include_usage": true},
+            "tools": tools, "messages": [{"role": "user", "content": "Weather?"}]}))
+        .await;
+    let args: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&args).unwrap(),
+        json!({"location": "Paris"})
+    );
+    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 5);
+    let log = t.last_log().await;
+    assert_eq!(log["upstream"], "bedrock");
+    assert_eq!(log["completion_tokens"], 5);
+    // Anthropic clients: the native body goes to Bedrock, events come back as SSE.
+    let (s, _, body) = t
+        .messages(
+            json!({"model": "claude-bedrock", "max_tokens": 16, "stream": true,
+            "system": [{"type": "text", "text": "sys", "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let ev = events(&body);
+    assert_eq!(ev.first().unwrap().0, "message_start");
+    assert_eq!(ev.last().unwrap().0, "message_stop");
+    assert!(fake.last().unwrap().body.get("model").is_none());
+    let log = t.last_log().await;
+    assert_eq!(log["cache_write_tokens"], 50);
+    // Responses clients too.
+    let (s, body) = t
+        .responses(json!({"model": "claude-bedrock", "input": "Hi"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["output"][0]["content"][0]["text"], "Hello from bedrock");
+}
+
+#[tokio::test]
+async fn bedrock_errors_exceptions_and_bad_signatures() {
+    let t = setup().await;
+    let fake = bedrock_setup(&t, fake_anthropic::BEDROCK_KEY).await;
+    // An exception frame mid-stream ends the converted stream with an error.
+    fake.set(fake_anthropic::Behavior::ExceptionAfter(4));
+    let resp = t
+        .gw
+        .client
+        .post(format!("{}/v1/chat/completions", t.gw.base))
+        .bearer_auth(&t.admin)
+        .json(&json!({"model": "claude-bedrock", "stream": true, "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("Too many tokens"), "{text}");
+    // ThrottlingException (429) is answered in the client's shape (no other channel).
+    fake.set(fake_anthropic::Behavior::Status(429));
+    let (s, _, body) = t
+        .messages(json!({"model": "claude-bedrock", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}))
+        .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    // A wrong secret: the fake recomputes the signature and refuses it.
+    let t2 = setup().await;
+    let wrong = fake_anthropic::BEDROCK_KEY.replace("fake/secret", "fake/SECRET");
+    bedrock_setup(&t2, &wrong).await;
+    let (s, v) = t2
+        .gw
+        .post(
+            "/v1/chat/completions",
+            Some(&t2.admin),
+            json!({"model": "claude-bedrock", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("signature we calculated does not match"),
+        "{v}"
+    );
+    // A malformed key is refused when the channel is saved.
+    let (s, v) =
+        t.gw.post(
+            "/console/api/channel",
+            Some(&t.admin),
+            json!({"name": "bad", "type": 33, "key": "only-a-key", "models": "m"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}

@@ -364,8 +364,10 @@ fn openai_code(status: u16, kind: &str) -> &'static str {
 pub fn openai_error(status: u16, body: &[u8]) -> Value {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let kind = v["error"]["type"].as_str().unwrap_or("");
+    // Anthropic's `error.message`, or Bedrock's top-level `message`.
     let message = v["error"]["message"]
         .as_str()
+        .or_else(|| v["message"].as_str())
         .map(str::to_string)
         .unwrap_or_else(|| {
             let t = String::from_utf8_lossy(body);

@@ -8,6 +8,7 @@
 //! - [`anthropic`]: Anthropic Messages ingress (`/v1/messages`) ⇄ OpenAI chat.
 //! - [`anthropic_up`]: Anthropic Messages upstreams (channel type 14) ⇄ OpenAI chat.
 //! - [`azure`]: Azure OpenAI deployments (channel type 3): OpenAI's format, Azure's URLs.
+//! - [`bedrock`]: AWS Bedrock Claude (channel type 33): SigV4, event-stream frames.
 //! - [`gemini`]: Google Gemini `generateContent` upstreams (channel type 24) ⇄ OpenAI chat.
 //! - [`responses`]: OpenAI Responses ingress (`/v1/responses`, Codex CLI) ⇄ OpenAI chat.
 //! - [`sse`]: server-sent event framing.
@@ -15,6 +16,7 @@
 pub mod anthropic;
 pub mod anthropic_up;
 pub mod azure;
+pub mod bedrock;
 pub mod gemini;
 pub mod responses;
 pub mod sse;
@@ -49,6 +51,7 @@ pub enum Format {
     Azure,
     Anthropic,
     Gemini,
+    Bedrock,
 }
 
 impl Format {
@@ -58,6 +61,7 @@ impl Format {
             Format::Azure => "azure",
             Format::Anthropic => "anthropic",
             Format::Gemini => "gemini",
+            Format::Bedrock => "bedrock",
         }
     }
 }
@@ -135,7 +139,11 @@ impl Pipeline {
     }
 
     pub fn content_events(&self) -> i64 {
-        self.stages[0].content_events()
+        self.stages
+            .iter()
+            .map(|s| s.content_events())
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn content_type(&self) -> &'static str {

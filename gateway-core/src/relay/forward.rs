@@ -21,8 +21,8 @@ use super::metrics::{ChannelLabel, KindLabel, StatusLabel};
 use super::plan::{self, BurstInfo};
 use super::usage::{BodyCollector, SseScanner, Usage};
 use crate::adapt::{
-    Format, Ingress, OpenAiErrorBody, Pipeline, Stage, anthropic, anthropic_up, azure, gemini,
-    responses,
+    Format, Ingress, OpenAiErrorBody, Pipeline, Stage, anthropic, anthropic_up, azure, bedrock,
+    gemini, responses,
 };
 use crate::burst::{LoadGuard, Side};
 use crate::channel_types::Protocol;
@@ -485,9 +485,9 @@ async fn relay(
         let side = Side::of(&ch.locality);
         let model = plan.model_for(side, &info.model);
         let call = match upstream_call(ch, ep, &body, &info, native.as_ref(), model, &headers) {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                settle.trail.push(format!("{id}:no_adaptor"));
+            Ok(Ok(c)) => c,
+            Ok(Err(why)) => {
+                settle.trail.push(format!("{id}:{why}"));
                 continue;
             }
             Err(m) => return settle.reject(OpenAiError::invalid_request(m)),
@@ -521,7 +521,7 @@ async fn relay(
             .header(header::CONTENT_TYPE, "application/json")
             .headers(call.headers)
             .body(call.body);
-        if info.stream {
+        if info.stream && call.format != Format::Bedrock {
             rb = rb.header(header::ACCEPT, "text/event-stream");
         }
         let t_send = Instant::now();
@@ -562,7 +562,10 @@ async fn relay(
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
+            .is_some_and(|v| {
+                v.starts_with("text/event-stream")
+                    || v.starts_with("application/vnd.amazon.eventstream")
+            });
         let is_json = resp
             .headers()
             .get(header::CONTENT_TYPE)
@@ -712,8 +715,9 @@ fn parse_json(body: &Bytes) -> Result<serde_json::Value, OpenAiError> {
 
 /// The request for channel `ch`: the canonical body as is for OpenAI-format channels, the
 /// client's own body for a channel of the client's format, else converted. `Ok(None)`: no
-/// adaptor covers this endpoint on this channel type; `Err`: the request cannot be
-/// expressed in the channel's format (a client error).
+/// adaptor covers this endpoint on this channel type (or the channel is misconfigured;
+/// the reason goes to the failover trail); `Err`: the request cannot be expressed in the
+/// channel's format (a client error).
 fn upstream_call(
     ch: &ChannelRt,
     ep: Endpoint,
@@ -722,7 +726,7 @@ fn upstream_call(
     native: Option<&serde_json::Value>,
     model: &str,
     client: &HeaderMap,
-) -> Result<Option<UpstreamCall>, String> {
+) -> Result<Result<UpstreamCall, &'static str>, String> {
     let upstream_model = ch.upstream_model(model);
     let mut headers = HeaderMap::new();
     match ch.protocol {
@@ -730,7 +734,7 @@ fn upstream_call(
             if let Some(h) = &ch.auth_header {
                 headers.insert(header::AUTHORIZATION, h.clone());
             }
-            Ok(Some(UpstreamCall {
+            Ok(Ok(UpstreamCall {
                 url: format!("{}{}", ch.base_url, ep.openai_path()),
                 headers,
                 body: ingress::upstream_body(canonical, info, upstream_model),
@@ -749,7 +753,7 @@ fn upstream_call(
                         serde_json::from_slice(canonical).map_err(|e| e.to_string())?;
                     anthropic_up::chat_to_messages(&chat, upstream_model)?
                 }
-                _ => return Ok(None),
+                _ => return Ok(Err("no_adaptor")),
             };
             if let Ok(v) = HeaderValue::from_str(&ch.key) {
                 headers.insert("x-api-key", v);
@@ -765,7 +769,7 @@ fn upstream_call(
             {
                 headers.insert("anthropic-beta", b.clone());
             }
-            Ok(Some(UpstreamCall {
+            Ok(Ok(UpstreamCall {
                 url: format!("{}/v1/messages", ch.base_url),
                 headers,
                 body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
@@ -776,7 +780,7 @@ fn upstream_call(
             if let Ok(v) = HeaderValue::from_str(&ch.key) {
                 headers.insert("api-key", v);
             }
-            Ok(Some(UpstreamCall {
+            Ok(Ok(UpstreamCall {
                 url: azure::url(&ch.base_url, upstream_model, ep.openai_path()),
                 headers,
                 body: ingress::upstream_body(canonical, info, upstream_model),
@@ -788,7 +792,7 @@ fn upstream_call(
                 ep,
                 Endpoint::Chat | Endpoint::Messages | Endpoint::Responses
             ) {
-                return Ok(None);
+                return Ok(Err("no_adaptor"));
             }
             let chat: serde_json::Value =
                 serde_json::from_slice(canonical).map_err(|e| e.to_string())?;
@@ -796,14 +800,60 @@ fn upstream_call(
             if let Ok(v) = HeaderValue::from_str(&ch.key) {
                 headers.insert("x-goog-api-key", v);
             }
-            Ok(Some(UpstreamCall {
+            Ok(Ok(UpstreamCall {
                 url: gemini::url(&ch.base_url, upstream_model, info.stream),
                 headers,
                 body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
                 format: Format::Gemini,
             }))
         }
-        Protocol::Bedrock => Ok(None),
+        Protocol::Bedrock => {
+            let creds = match bedrock::Credentials::parse(&ch.key) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(channel = ch.id, "{e}");
+                    return Ok(Err("bad_channel_key"));
+                }
+            };
+            let messages = match (ep, native) {
+                (Endpoint::Messages, Some(v)) => v.clone(),
+                (Endpoint::Chat | Endpoint::Messages | Endpoint::Responses, _) => {
+                    let chat: serde_json::Value =
+                        serde_json::from_slice(canonical).map_err(|e| e.to_string())?;
+                    anthropic_up::chat_to_messages(&chat, upstream_model)?
+                }
+                _ => return Ok(Err("no_adaptor")),
+            };
+            let body = serde_json::to_vec(&bedrock::body(messages)).unwrap_or_default();
+            let url = bedrock::url(&ch.base_url, &creds.region, upstream_model, info.stream);
+            let signed = match bedrock::sign(
+                &creds,
+                &url,
+                &[("content-type", "application/json")],
+                &body,
+                std::time::SystemTime::now(),
+            ) {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(channel = ch.id, "SigV4 signing failed: {e}");
+                    return Ok(Err("signing_failed"));
+                }
+            };
+            for (k, v) in signed {
+                if let (Ok(k), Ok(v)) = (
+                    header::HeaderName::from_bytes(k.as_bytes()),
+                    HeaderValue::from_str(&v),
+                ) {
+                    headers.insert(k, v);
+                }
+            }
+            Ok(Ok(UpstreamCall {
+                url,
+                headers,
+                body: Bytes::from(body),
+                format: Format::Bedrock,
+            }))
+        }
     }
 }
 
@@ -856,6 +906,40 @@ fn response_pipeline(
                 Box::new(gemini::FromGemini::new(is_sse, status, &info.model, true)),
                 Box::new(responses::ToResponses::new(is_sse, status, &info.model)),
             ],
+            (Ingress::OpenAi | Ingress::Responses, Format::Bedrock) => {
+                let mut stages: Vec<Box<dyn Stage>> = Vec::new();
+                if is_sse {
+                    stages.push(Box::new(bedrock::EventStreamToSse::default()));
+                }
+                let responses = ingress == Ingress::Responses;
+                stages.push(Box::new(anthropic_up::FromAnthropic::new(
+                    is_sse,
+                    status,
+                    responses || info.client_wants_usage,
+                )));
+                if responses {
+                    stages.push(Box::new(responses::ToResponses::new(
+                        is_sse,
+                        status,
+                        &info.model,
+                    )));
+                }
+                stages
+            }
+            (Ingress::Anthropic, Format::Bedrock) if error => {
+                vec![Box::new(anthropic::ToAnthropic::new(
+                    false,
+                    status,
+                    &info.model,
+                ))]
+            }
+            (Ingress::Anthropic, Format::Bedrock) if is_sse => vec![
+                Box::new(bedrock::EventStreamToSse::default()),
+                Box::new(anthropic_up::AnthropicObserver::new(true)),
+            ],
+            (Ingress::Anthropic, Format::Bedrock) => {
+                vec![Box::new(anthropic_up::AnthropicObserver::new(false))]
+            }
             (Ingress::Anthropic, Format::OpenAi | Format::Azure) => {
                 vec![Box::new(anthropic::ToAnthropic::new(
                     is_sse,

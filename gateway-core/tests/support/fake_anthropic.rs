@@ -27,6 +27,8 @@ pub enum Behavior {
     Status(u16),
     /// Stream: send this many events, then cut the connection.
     CutAfter(usize),
+    /// Bedrock stream: this many events, then an exception frame.
+    ExceptionAfter(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +64,11 @@ impl Fake {
 pub async fn start(fake: Arc<Fake>) -> SocketAddr {
     let app = Router::new()
         .route("/v1/messages", post(messages))
+        .route("/model/{id}/invoke", post(bedrock_invoke))
+        .route(
+            "/model/{id}/invoke-with-response-stream",
+            post(bedrock_invoke),
+        )
         // Providers take large bodies (long contexts, images); axum's 2 MB default is not theirs.
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(fake);
@@ -112,6 +119,10 @@ fn validate(headers: &HeaderMap, body: &Value) -> Result<(), (u16, String)> {
     if headers.get("anthropic-version").is_none() {
         return Err((400, "anthropic-version: header is required".into()));
     }
+    validate_body(body)
+}
+
+fn validate_body(body: &Value) -> Result<(), (u16, String)> {
     let bad = |m: &str| Err((400, m.to_string()));
     if !body["model"].is_string() {
         return bad("model: Field required");
@@ -241,6 +252,20 @@ fn event(name: &str, data: Value) -> String {
 }
 
 fn stream(model: Value, tool: Option<String>, usage: Value, behavior: Behavior) -> Response {
+    let events: Vec<String> = stream_events(model, tool, usage)
+        .into_iter()
+        .map(|(name, data)| event(&name, data))
+        .collect();
+    byte_stream(
+        events.into_iter().map(Bytes::from).collect(),
+        behavior,
+        "text/event-stream; charset=utf-8",
+    )
+}
+
+/// The documented event sequence for a reply, as (event name, data).
+fn stream_events(model: Value, tool: Option<String>, usage: Value) -> Vec<(String, Value)> {
+    let event = |name: &str, data: Value| (name.to_string(), data);
     let mut start_usage = usage.clone();
     start_usage["output_tokens"] = json!(1);
     let mut events = vec![
@@ -292,6 +317,10 @@ fn stream(model: Value, tool: Option<String>, usage: Value, behavior: Behavior) 
             "usage": {"output_tokens": usage["output_tokens"]}}),
     ));
     events.push(event("message_stop", json!({"type": "message_stop"})));
+    events
+}
+
+fn byte_stream(events: Vec<Bytes>, behavior: Behavior, content_type: &str) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(32);
     tokio::spawn(async move {
         for (i, e) in events.into_iter().enumerate() {
@@ -301,7 +330,7 @@ fn stream(model: Value, tool: Option<String>, usage: Value, behavior: Behavior) 
                 let _ = tx.send(Err(std::io::Error::other("cut"))).await;
                 return;
             }
-            if tx.send(Ok(Bytes::from(e))).await.is_err() {
+            if tx.send(Ok(e)).await.is_err() {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
@@ -310,7 +339,211 @@ fn stream(model: Value, tool: Option<String>, usage: Value, behavior: Behavior) 
     let mut rx = rx;
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
+        .header(header::CONTENT_TYPE, content_type)
         .body(Body::from_stream(stream))
         .unwrap()
+}
+
+// ---- AWS Bedrock (Claude on InvokeModel / InvokeModelWithResponseStream) ----
+
+/// The channel key of the fake Bedrock: access key, secret, region.
+pub const BEDROCK_KEY: &str = "AKIDFAKEBEDROCK0001|fake/secret+key0123456789|us-east-1";
+
+fn bedrock_error(status: u16, kind: &str, message: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .header(
+            "x-amzn-errortype",
+            format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+        )
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({"message": message}).to_string()))
+        .unwrap()
+}
+
+fn amz_time(s: &str) -> Option<std::time::SystemTime> {
+    let dt = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", s).ok()?;
+    let ts = dt.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
+    Some(std::time::SystemTime::from(ts))
+}
+
+/// Recompute the SigV4 signature with AWS's signer, as Bedrock does, and compare.
+fn verify_sigv4(headers: &HeaderMap, path: &str, body: &[u8]) -> Result<(), String> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or("Missing Authentication Token")?;
+    let parts: Vec<&str> = BEDROCK_KEY.split('|').collect();
+    let scope_prefix = format!("AWS4-HMAC-SHA256 Credential={}/", parts[0]);
+    if !auth.starts_with(&scope_prefix) || !auth.contains("/us-east-1/bedrock/aws4_request") {
+        return Err("The security token included in the request is invalid.".into());
+    }
+    let signed: Vec<&str> = auth
+        .split("SignedHeaders=")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .unwrap_or_default()
+        .split(';')
+        .collect();
+    let date = headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .and_then(amz_time)
+        .ok_or("x-amz-date missing or malformed")?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .ok_or("Host missing")?;
+    let extra: Vec<(String, String)> = signed
+        .iter()
+        .filter(|h| !["host", "x-amz-date", "x-amz-security-token"].contains(h))
+        .map(|h| {
+            (
+                h.to_string(),
+                headers
+                    .get(*h)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let identity =
+        aws_credential_types::Credentials::new(parts[0], parts[1], None, None, "fake").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(parts[2])
+        .name("bedrock")
+        .time(date)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let url = format!("http://{host}{path}");
+    let req = SignableRequest::new(
+        "POST",
+        &url,
+        extra.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(req, &params).map_err(|e| e.to_string())?.into_parts();
+    let expected = instructions
+        .headers()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default();
+    if expected != auth {
+        return Err("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.".into());
+    }
+    Ok(())
+}
+
+async fn bedrock_invoke(
+    State(fake): State<Arc<Fake>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    fake.seen.lock().unwrap().push(Seen {
+        headers: headers.clone(),
+        body: body.clone(),
+    });
+    if let Err(m) = verify_sigv4(&headers, uri.path(), &raw) {
+        return bedrock_error(403, "UnrecognizedClientException", &m);
+    }
+    if body.get("model").is_some() || body.get("stream").is_some() {
+        return bedrock_error(
+            400,
+            "ValidationException",
+            "Malformed input request: #: extraneous key [model] is not permitted, please reformat your input and try again.",
+        );
+    }
+    if body["anthropic_version"] != "bedrock-2023-05-31" {
+        return bedrock_error(
+            400,
+            "ValidationException",
+            "Malformed input request: #: required key [anthropic_version] not found",
+        );
+    }
+    if let Err((_, m)) = validate_body(&{
+        let mut b = body.clone();
+        b["model"] = json!("bedrock");
+        b
+    }) {
+        return bedrock_error(400, "ValidationException", &m);
+    }
+    let behavior = fake.behavior.lock().unwrap().clone();
+    if let Behavior::Status(code) = behavior {
+        let kind = if code == 429 {
+            "ThrottlingException"
+        } else {
+            "ServiceUnavailableException"
+        };
+        return bedrock_error(
+            code,
+            kind,
+            "Too many requests, please wait before trying again.",
+        );
+    }
+    let model_id = uri
+        .path()
+        .split('/')
+        .nth(2)
+        .map(|m| m.replace("%3A", ":"))
+        .unwrap_or_default();
+    let model = json!(model_id);
+    let tool = tool_to_call(&body);
+    if uri.path().ends_with("/invoke-with-response-stream") {
+        let mut frames: Vec<Bytes> = Vec::new();
+        for (i, (_, data)) in stream_events(model, tool, usage(&body))
+            .into_iter()
+            .enumerate()
+        {
+            if let Behavior::ExceptionAfter(n) = behavior
+                && i == n
+            {
+                frames.push(Bytes::from(gateway_core::adapt::bedrock::encode_frame(
+                    &[
+                        (":message-type", "exception"),
+                        (":exception-type", "throttlingException"),
+                        (":content-type", "application/json"),
+                    ],
+                    json!({"message": "Too many tokens, please wait before trying again."})
+                        .to_string()
+                        .as_bytes(),
+                )));
+                break;
+            }
+            use base64::Engine;
+            let payload = json!({"bytes": base64::engine::general_purpose::STANDARD.encode(data.to_string()), "p": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0"});
+            frames.push(Bytes::from(gateway_core::adapt::bedrock::encode_frame(
+                &[
+                    (":event-type", "chunk"),
+                    (":content-type", "application/json"),
+                    (":message-type", "event"),
+                ],
+                payload.to_string().as_bytes(),
+            )));
+        }
+        let behavior = match behavior {
+            Behavior::ExceptionAfter(_) => Behavior::Ok,
+            b => b,
+        };
+        return byte_stream(frames, behavior, "application/vnd.amazon.eventstream");
+    }
+    let content = match &tool {
+        Some(name) => {
+            json!([{"type": "tool_use", "id": "toolu_bdrk1", "name": name, "input": {"location": "Paris"}}])
+        }
+        None => json!([{"type": "text", "text": "Hello from bedrock"}]),
+    };
+    axum::Json(json!({
+        "id": "msg_bdrk_01", "type": "message", "role": "assistant", "model": model_id,
+        "content": content, "stop_reason": if tool.is_some() { "tool_use" } else { "end_turn" },
+        "stop_sequence": null, "usage": usage(&body),
+    }))
+    .into_response()
 }
