@@ -22,9 +22,59 @@ pub enum Command {
     /// Model prices (USD per 1M tokens), as the gateway bills them.
     #[command(subcommand)]
     Price(PriceCommand),
-    /// Local GGUF models: search the hub, download, import, list, inspect, delete.
+    /// Local GGUF models: search the hub, download, import, list, inspect, delete; run
+    /// them on llama-server as `local-<id>` channels.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// The llama-server engine: where it is, its version; install a llama.cpp release.
+    #[command(subcommand)]
+    Engine(EngineCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EngineCommand {
+    /// Show the llama-server BurnCloud would use and its version.
+    Show,
+    /// Download the official llama.cpp release for this platform into the runtimes folder.
+    Install {
+        /// Release JSON URL (default: llama.cpp's latest release; BURNCLOUD_ENGINE_RELEASE_URL).
+        #[arg(long, env = "BURNCLOUD_ENGINE_RELEASE_URL")]
+        url: Option<String>,
+    },
+}
+
+/// How to deploy a model on llama-server (unset: keep the saved value or the default).
+#[derive(Args, Debug, Default)]
+pub struct DeployArgs {
+    /// Model id or name.
+    pub id: String,
+    /// Port of the llama-server (default: first free from 8080).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Context size (default: the fit verdict's).
+    #[arg(long)]
+    pub ctx: Option<u64>,
+    /// Layers on the GPU (default: the fit verdict's).
+    #[arg(long)]
+    pub gpu_layers: Option<u64>,
+    /// CPU threads (default: llama-server's choice).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Parallel slots (-np).
+    #[arg(long)]
+    pub parallel: Option<u32>,
+    /// Start on the first request for local-<id> (just in time).
+    #[arg(long)]
+    pub jit: Option<bool>,
+    /// Stop after this many seconds without requests (0: never).
+    #[arg(long, value_name = "SECS")]
+    pub idle_ttl: Option<u64>,
+    /// Start with the app.
+    #[arg(long)]
+    pub autostart: Option<bool>,
+    /// Extra llama-server arguments (repeat, e.g. --arg=--flash-attn --arg=on).
+    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub extra: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -55,6 +105,39 @@ pub enum ModelCommand {
     Info {
         /// Model id or name.
         id: String,
+    },
+    /// Start a model on llama-server in the running BurnCloud; it is served as local-<id>.
+    Run {
+        #[command(flatten)]
+        deploy: DeployArgs,
+        /// How long to wait for it to be ready, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Save how a model runs without starting it (e.g. --jit true --idle-ttl 600).
+    Deploy {
+        #[command(flatten)]
+        deploy: DeployArgs,
+    },
+    /// Stop a running model (its local-<id> channel goes away).
+    Stop {
+        /// Model id or name.
+        id: String,
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Deployed models: state, port, pid, uptime, memory.
+    Ps,
+    /// A model's llama-server log.
+    Logs {
+        /// Model id or name.
+        id: String,
+        /// Keep printing new lines.
+        #[arg(short, long)]
+        follow: bool,
+        /// Lines from the end.
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
     },
 }
 

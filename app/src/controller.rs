@@ -13,6 +13,7 @@ use crate::views::{GatewayInfo, GatewayState};
 pub struct GatewayController {
     config: Config,
     gateway: tokio::sync::Mutex<Option<Gateway>>,
+    runtime: tokio::sync::Mutex<Option<llama_manager::runtime::Runtime>>,
     serving: tokio::sync::Mutex<Option<ServeHandle>>,
     status: watch::Sender<GatewayInfo>,
     last_url: Mutex<String>,
@@ -29,6 +30,7 @@ impl GatewayController {
         GatewayController {
             config,
             gateway: tokio::sync::Mutex::new(None),
+            runtime: tokio::sync::Mutex::new(None),
             serving: tokio::sync::Mutex::new(None),
             status: watch::channel(info).0,
             last_url: Mutex::new(url),
@@ -62,7 +64,11 @@ impl GatewayController {
         let mut gw = self.gateway.lock().await;
         if gw.is_none() {
             match Gateway::open(self.config.clone()).await {
-                Ok(g) => *gw = Some(g),
+                Ok(g) => {
+                    *self.runtime.lock().await =
+                        crate::router::start_local_runtime(&g, &self.config.data_dir).await;
+                    *gw = Some(g)
+                }
                 Err(e) => {
                     self.publish(GatewayState::Failed(e.to_string()));
                     return;
@@ -103,8 +109,11 @@ impl GatewayController {
         }
     }
 
-    /// Stop listening and flush usage (on quit).
+    /// Stop every local model, stop listening and flush usage (on quit).
     pub async fn shutdown(&self) {
+        if let Some(rt) = self.runtime.lock().await.take() {
+            rt.shutdown().await;
+        }
         self.stop().await;
         if let Some(g) = self.gateway.lock().await.take() {
             g.shutdown().await;

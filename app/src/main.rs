@@ -9,6 +9,7 @@ mod cli;
 // (their tests run there too) but only the desktop layer uses them.
 #[cfg_attr(not(feature = "desktop"), allow(dead_code))]
 mod controller;
+mod local;
 mod model;
 mod price;
 mod router;
@@ -26,7 +27,10 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Some(Command::Price(_) | Command::Model(_)));
+    let quiet = matches!(
+        cli.command,
+        Some(Command::Price(_) | Command::Model(_) | Command::Engine(_))
+    );
     init_logging(quiet);
     let config = match gateway_core::Config::from_env() {
         Ok(c) => c,
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Some(Command::Router) => router::run(config),
         Some(Command::Price(cmd)) => price::run(&config, cmd),
         Some(Command::Model(cmd)) => model::run(&config, cmd),
+        Some(Command::Engine(cmd)) => model::block_on(local::engine_cmd(&config, cmd)),
         None => run_app(config),
     }
 }

@@ -16,6 +16,11 @@ use crate::cli::{ModelCommand, ModelSearch, SearchSort};
 
 /// Run a model command; results on stdout, errors on stderr.
 pub fn run(config: &Config, cmd: ModelCommand) -> ExitCode {
+    block_on(execute(config, cmd))
+}
+
+/// Run a command future on a small runtime; print its result or error.
+pub fn block_on(fut: impl std::future::Future<Output = Result<String, String>>) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -27,7 +32,7 @@ pub fn run(config: &Config, cmd: ModelCommand) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(execute(config, cmd)) {
+    match rt.block_on(fut) {
         Ok(out) => {
             if !out.is_empty() {
                 println!("{out}");
@@ -88,6 +93,13 @@ async fn execute(config: &Config, cmd: ModelCommand) -> Result<String, String> {
         ModelCommand::Search(s) => search(s).await,
         ModelCommand::Show { repo } => show(&repo).await,
         ModelCommand::Download { spec } => download_cmd(&lib()?, &spec).await,
+        ModelCommand::Run { deploy, timeout } => crate::local::run(config, deploy, timeout).await,
+        ModelCommand::Deploy { deploy } => crate::local::deploy_only(config, deploy),
+        ModelCommand::Stop { id, timeout } => crate::local::stop(config, &id, timeout).await,
+        ModelCommand::Ps => crate::local::ps(config),
+        ModelCommand::Logs { id, follow, lines } => {
+            crate::local::logs(config, &id, follow, lines).await
+        }
     }
 }
 

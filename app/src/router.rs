@@ -41,6 +41,7 @@ pub fn run(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let runtime = start_local_runtime(&gateway, &data_dir).await;
         println!(
             "BurnCloud gateway listening on http://{} (data: {})",
             handle.local_addr(),
@@ -48,11 +49,30 @@ pub fn run(config: Config) -> ExitCode {
         );
         shutdown_signal().await;
         eprintln!("Stopping: finishing in-flight requests and saving usage...");
+        if let Some(rt) = &runtime {
+            rt.shutdown().await;
+        }
         handle.stop(Duration::from_secs(10)).await;
         gateway.shutdown().await;
         eprintln!("Stopped.");
         ExitCode::SUCCESS
     })
+}
+
+/// Start the supervisor of local models (llama-server children) for this gateway; without
+/// one, cloud channels still work and local models cannot start (said on stderr).
+pub async fn start_local_runtime(
+    gateway: &Gateway,
+    data_dir: &std::path::Path,
+) -> Option<llama_manager::runtime::Runtime> {
+    let opts = llama_manager::runtime::RuntimeOptions::from_env(data_dir);
+    match llama_manager::runtime::Runtime::start(gateway.state().clone(), opts).await {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("warning: local models are unavailable: {e}");
+            None
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -18,6 +18,7 @@
 //! - [`state`]: shared state handed to handlers.
 //! - [`http`]: control-plane handlers and the router.
 //! - [`burst`]: burst routing policy: sensitivity classifier, load, cloud budget, decision.
+//! - [`local`]: the seam to the local runtime (start a local model on demand).
 //! - [`relay`]: the data plane (ingress, routing, forwarding, usage, breakers, writer, metrics).
 //! - [`server`]: open, serve, stop.
 
@@ -27,6 +28,7 @@ pub mod burst;
 pub mod channel_types;
 pub mod config;
 pub mod http;
+pub mod local;
 pub mod money;
 pub mod relay;
 pub mod server;

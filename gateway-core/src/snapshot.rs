@@ -86,6 +86,9 @@ pub struct Snapshot {
     pub users: HashMap<String, Arc<UserRt>>,
     /// model → rates, aliases resolved.
     pub prices: HashMap<String, Rates>,
+    /// `local-<id>` → library model id, for deployments started on the first request
+    /// (just-in-time) whether or not they run now.
+    pub jit_models: std::collections::BTreeMap<String, i64>,
 }
 
 impl Snapshot {
@@ -189,6 +192,12 @@ impl Snapshot {
         for p in prices::list(&tx)? {
             snap.prices.insert(p.model, p.rates);
         }
+        let mut stmt = tx.prepare("SELECT model_id FROM deployments WHERE jit = 1")?;
+        for id in stmt.query_map([], |r| r.get::<_, i64>(0))? {
+            let id = id?;
+            snap.jit_models.insert(crate::local::channel_name(id), id);
+        }
+        drop(stmt);
         Ok(snap)
     }
 

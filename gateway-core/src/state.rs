@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use crate::auth::JwtKeys;
 use crate::burst::{self, BURST_SETTINGS_KEY, BurstPolicy};
 use crate::config::Config;
+use crate::local::LocalRuntime;
 use crate::relay::RelayState;
 use crate::snapshot::Snapshot;
 use crate::store::{Store, StoreResult, logs, now_ms, settings};
@@ -22,6 +23,8 @@ pub struct AppState {
     pub snapshot: ArcSwap<Snapshot>,
     /// Data-plane runtime state: HTTP client, breakers, quota ledger, usage writer, metrics.
     pub relay: RelayState,
+    /// The local runtime, when the app wired one in (just-in-time starts).
+    local_runtime: std::sync::OnceLock<Arc<dyn LocalRuntime>>,
 }
 
 impl AppState {
@@ -39,7 +42,18 @@ impl AppState {
             started_at: Instant::now(),
             snapshot: ArcSwap::from_pointee(snapshot),
             relay,
+            local_runtime: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Wire in the local runtime (once; later calls are ignored and return false).
+    pub fn set_local_runtime(&self, rt: Arc<dyn LocalRuntime>) -> bool {
+        self.local_runtime.set(rt).is_ok()
+    }
+
+    /// The local runtime, if one is wired in.
+    pub fn local_runtime(&self) -> Option<&Arc<dyn LocalRuntime>> {
+        self.local_runtime.get()
     }
 
     /// Rebuild the routing snapshot from the database and publish it.

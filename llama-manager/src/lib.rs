@@ -1,5 +1,5 @@
 //! BurnCloud's local-model side: model hub and downloads, the model library, hardware
-//! detection and fit verdicts (and, with the runtime issue, `llama-server` supervision).
+//! detection and fit verdicts, and `llama-server` supervision.
 //! It depends on `gateway-core` for the database (`Store`); gateway-core never depends
 //! on it.
 //!
@@ -13,6 +13,8 @@
 //! - `hub` — the hub client (search, repo details, tree) against `HF_ENDPOINT`, file
 //!   names → quantization/shards/`mmproj`, remote header reads.
 //! - `download` — resumable, verified downloads (Range, retry, stall detection, SHA-256).
+//! - `runtime` — llama-server supervision: engine discovery/install, deployments, one
+//!   supervisor owning every child, `local-<id>` channel registration, just-in-time start.
 //! - `testing` (feature `test-support`) — the GGUF writer and the fake hub.
 
 pub mod download;
@@ -21,6 +23,7 @@ pub mod gguf;
 pub mod hardware;
 pub mod hub;
 pub mod library;
+pub mod runtime;
 
 #[cfg(feature = "test-support")]
 pub mod testing;

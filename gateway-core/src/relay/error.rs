@@ -10,6 +10,8 @@ pub struct OpenAiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (a local model still loading).
+    pub retry_after: Option<u64>,
 }
 
 impl OpenAiError {
@@ -18,6 +20,21 @@ impl OpenAiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The same error with a `Retry-After: secs` header.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// Add the headers this error carries to a rendered response.
+    pub fn add_headers(&self, resp: &mut Response) {
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
         }
     }
 
@@ -82,6 +99,7 @@ impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"message": self.message, "type": self.error_type(), "code": self.code}});
         let mut resp = (self.status, axum::Json(body)).into_response();
+        self.add_headers(&mut resp);
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert("www-authenticate", HeaderValue::from_static("Bearer"));

@@ -79,7 +79,9 @@ fn render_error(ingress: Ingress, e: OpenAiError) -> Response {
         Ingress::OpenAi | Ingress::Responses => e.into_response(),
         Ingress::Anthropic => {
             let body = anthropic::error_body(e.status.as_u16(), &e.message);
-            (e.status, axum::Json(body)).into_response()
+            let mut resp = (e.status, axum::Json(body)).into_response();
+            e.add_headers(&mut resp);
+            resp
         }
     }
 }
@@ -320,6 +322,27 @@ impl Drop for Settle {
     }
 }
 
+/// Start a just-in-time local model and wait for it, at most `jit_wait`.
+async fn jit_start(state: &Shared, id: i64, model: &str) -> Result<(), OpenAiError> {
+    let Some(rt) = state.local_runtime() else {
+        return Err(OpenAiError::unavailable(format!(
+            "The local model '{model}' is stopped and this gateway has no local runtime to start it"
+        )));
+    };
+    let wait = state.relay.settings.jit_wait;
+    match tokio::time::timeout(wait, rt.ensure_running(id)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(OpenAiError::unavailable(format!(
+            "The local model '{model}' could not be started: {e}"
+        ))),
+        Err(_) => Err(OpenAiError::unavailable(format!(
+            "The local model '{model}' is still loading (waited {} s): retry shortly",
+            wait.as_secs()
+        ))
+        .with_retry_after(5)),
+    }
+}
+
 async fn relay(
     state: Shared,
     ep: Endpoint,
@@ -407,6 +430,16 @@ async fn relay(
             )));
         }
     }
+    // A stopped just-in-time local model: start it (one start for all callers) and wait.
+    let snap = match snap.jit_models.get(&info.model) {
+        Some(&id) if snap.tiers(&caller.group, &info.model).is_none() => {
+            match jit_start(&state, id, &info.model).await {
+                Ok(()) => state.snapshot.load_full(),
+                Err(e) => return settle.reject(e),
+            }
+        }
+        _ => snap,
+    };
     let plan = match plan::plan(&state, &snap, &caller, &info, &body, &headers) {
         Ok(p) => p,
         Err(r) => {
@@ -515,8 +548,15 @@ async fn relay(
             tracing::warn!(request = %settle.request_id, channel = id, reason = %why, "upstream attempt failed");
             settle.trail.push(format!("{id}:{why}"));
         };
-        let mut rb = relay
-            .client
+        // llama-server closes the connection after each streamed answer without saying so:
+        // a pooled connection would race that close. Local upstreams get a fresh loopback
+        // connection per request (tens of microseconds).
+        let client = if ch.locality == "local" {
+            &relay.local_client
+        } else {
+            &relay.client
+        };
+        let mut rb = client
             .post(call.url)
             .header(header::CONTENT_TYPE, "application/json")
             .headers(call.headers)

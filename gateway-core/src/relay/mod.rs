@@ -45,6 +45,8 @@ use crate::http::Shared;
 #[derive(Debug)]
 pub struct RelayState {
     pub client: reqwest::Client,
+    /// For local channels: no connection reuse (see `forward`).
+    pub local_client: reqwest::Client,
     pub settings: RelaySettings,
     pub ledger: Ledger,
     pub limits: Limits,
@@ -72,8 +74,14 @@ impl RelayState {
             .pool_max_idle_per_host(1024)
             .tcp_nodelay(true)
             .build()?;
+        let local_client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .pool_max_idle_per_host(0)
+            .tcp_nodelay(true)
+            .build()?;
         Ok(RelayState {
             client,
+            local_client,
             breakers: Breakers::new(&settings),
             settings,
             ledger: Ledger::default(),
@@ -112,6 +120,9 @@ async fn models(State(state): State<Shared>, headers: HeaderMap) -> Response {
         .get(&caller.group)
         .into_iter()
         .flatten()
+        .chain(snap.jit_models.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .filter(|m| caller.model_allowed(m))
         .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "burncloud"}))
         .collect();

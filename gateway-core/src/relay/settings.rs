@@ -21,6 +21,9 @@ pub struct RelaySettings {
     pub breaker_window: Duration,
     /// Breaker: how long it stays open before a half-open probe.
     pub breaker_cooldown: Duration,
+    /// How long a request for a stopped just-in-time local model waits for it to load
+    /// before a 503 with `Retry-After`.
+    pub jit_wait: Duration,
 }
 
 impl Default for RelaySettings {
@@ -34,6 +37,7 @@ impl Default for RelaySettings {
             breaker_error_ratio: 0.5,
             breaker_window: Duration::from_secs(30),
             breaker_cooldown: Duration::from_secs(30),
+            jit_wait: Duration::from_secs(120),
         }
     }
 }
@@ -41,7 +45,7 @@ impl Default for RelaySettings {
 impl RelaySettings {
     /// Defaults overridden by `BURNCLOUD_CONNECT_TIMEOUT_MS`, `BURNCLOUD_FIRST_BYTE_TIMEOUT_MS`,
     /// `BURNCLOUD_IDLE_TIMEOUT_MS`, `BURNCLOUD_MAX_ATTEMPTS`, `BURNCLOUD_BREAKER_MIN_ERRORS`,
-    /// `BURNCLOUD_BREAKER_COOLDOWN_MS`.
+    /// `BURNCLOUD_BREAKER_COOLDOWN_MS`, `BURNCLOUD_JIT_WAIT_MS`.
     pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Self {
         let mut s = RelaySettings::default();
         let ms = |k: &str| {
@@ -57,6 +61,9 @@ impl RelaySettings {
         }
         if let Some(d) = ms("BURNCLOUD_IDLE_TIMEOUT_MS") {
             s.idle_timeout = d;
+        }
+        if let Some(d) = ms("BURNCLOUD_JIT_WAIT_MS") {
+            s.jit_wait = d;
         }
         if let Some(d) = ms("BURNCLOUD_BREAKER_COOLDOWN_MS") {
             s.breaker_cooldown = d;
