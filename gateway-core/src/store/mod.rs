@@ -5,8 +5,13 @@
 //! the background writer (`crate::relay::writer`).
 
 pub mod channels;
+pub mod governance;
+pub mod groups;
+pub mod invitations;
 pub mod logs;
 pub mod prices;
+pub mod ratios;
+pub mod redemptions;
 pub mod settings;
 pub mod tokens;
 pub mod users;
@@ -21,7 +26,8 @@ mod embedded {
     refinery::embed_migrations!("../migrations");
 }
 
-/// Store errors. `NotFound`, `Conflict` and `Invalid` carry messages meant for the caller.
+/// Store errors. `NotFound`, `Conflict`, `Invalid` and `Forbidden` carry messages meant
+/// for the caller.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0}")]
@@ -30,6 +36,8 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
