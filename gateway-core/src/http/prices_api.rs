@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiJson, ApiResult, Session, Shared, ok};
 use crate::money::{nano_to_usd, usd_from_f64};
-use crate::store::StoreError;
 use crate::store::prices::{self, Price, Rates};
 use crate::store::ratios::{self, ModelRatio};
 use crate::tariff::{RATIO_ONE, ratio_from_f64, ratio_to_f64};
@@ -185,17 +184,7 @@ pub async fn delete(
     let m = model.clone();
     state
         .store
-        .run(move |c| {
-            // The price first: when it is refused (aliases depend on it) nothing changes.
-            match prices::delete(c, &m) {
-                Ok(()) => ratios::delete(c, &m).map(|_| ()),
-                Err(StoreError::NotFound(msg)) => match ratios::delete(c, &m)? {
-                    true => Ok(()),
-                    false => Err(StoreError::NotFound(msg)),
-                },
-                Err(e) => Err(e),
-            }
-        })
+        .run(move |c| prices::delete_pricing(c, &m))
         .await?;
     state.config_changed().await;
     Ok(ok(json!({"model": model})))
