@@ -193,6 +193,31 @@ mod tests {
     }
 
     #[test]
+    fn users_from_before_governance_keep_unlimited_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let mut conn = open_connection(&path).unwrap();
+            embedded::migrations::runner()
+                .set_target(refinery::Target::Version(4))
+                .run(&mut conn)
+                .unwrap();
+            conn.execute(
+                "INSERT INTO users (id, username, password_hash, role, created_at) VALUES ('u1', 'old', 'x', 'user', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let u = store.with(|c| users::find(c, "old")).unwrap();
+        assert_eq!(u.quota_nano, -1);
+        assert_eq!(u.balance_nano(), None);
+        // New registrations follow the governance defaults instead.
+        let n = store.with(|c| users::create(c, "new", None, "x")).unwrap();
+        assert_eq!((n.role, n.balance_nano()), (users::Role::User, Some(0)));
+    }
+
+    #[test]
     fn split_list_trims_and_dedups() {
         assert_eq!(split_list(" a, b,,a ,c "), vec!["a", "b", "c"]);
         assert!(split_list(" , ").is_empty());
