@@ -29,6 +29,135 @@ pub enum Command {
     /// The llama-server engine: where it is, its version; install a llama.cpp release.
     #[command(subcommand)]
     Engine(EngineCommand),
+    /// Users: list, show, change role/status/group/balance; registration settings.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// User groups and their price ratio.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Redemption codes: create batches, export, delete.
+    #[command(subcommand)]
+    Redemption(RedemptionCommand),
+    /// Invitation codes for registration.
+    #[command(subcommand)]
+    Invite(InviteCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// List users with role, group, status and balance.
+    List,
+    /// Show one user (by name or id).
+    Show { user: String },
+    /// Change a user (by name or id).
+    Set(UserSet),
+    /// Show or change registration and new-user settings.
+    Settings(UserSettings),
+}
+
+#[derive(Args, Debug)]
+pub struct UserSet {
+    /// User name or id.
+    pub user: String,
+    /// admin or user.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// enabled or disabled.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// A group that exists (see `burncloud group list`).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Set what is left to spend (USD), or -1 / unlimited.
+    #[arg(
+        long,
+        value_name = "USD",
+        allow_hyphen_values = true,
+        conflicts_with = "add_balance"
+    )]
+    pub balance: Option<String>,
+    /// Add (or, negative, take away) this much (USD).
+    #[arg(long, value_name = "USD", allow_hyphen_values = true)]
+    pub add_balance: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UserSettings {
+    /// open, invite-only or closed.
+    #[arg(long)]
+    pub registration: Option<String>,
+    /// Balance of newly registered users (USD), or -1 / unlimited.
+    #[arg(long, value_name = "USD", allow_hyphen_values = true)]
+    pub new_user_balance: Option<String>,
+    /// Credited to an inviter per registration with their code (USD).
+    #[arg(long, value_name = "USD")]
+    pub inviter_reward: Option<String>,
+    /// Credited to an invited newcomer (USD).
+    #[arg(long, value_name = "USD")]
+    pub invitee_reward: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GroupCommand {
+    /// List groups with their ratio and number of users.
+    List,
+    /// Create or change a group.
+    Set {
+        name: String,
+        /// Price multiplier, e.g. 0.8.
+        #[arg(long)]
+        ratio: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a group without users.
+    Delete { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RedemptionCommand {
+    /// Create codes; prints one code per line.
+    Create {
+        /// USD each code credits.
+        #[arg(long, value_name = "USD")]
+        amount: String,
+        #[arg(long, default_value_t = 1)]
+        count: i64,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Unix seconds after which the codes are refused (default: never).
+        #[arg(long)]
+        expires_at: Option<i64>,
+    },
+    /// List codes (export).
+    List {
+        /// Only codes that can still be redeemed.
+        #[arg(long)]
+        unused: bool,
+        /// CSV (code,name,amount_usd,state,expires_at,redeemed_by) instead of a table.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Delete a code by id.
+    Delete { id: i64 },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InviteCommand {
+    /// Create an invitation code; prints the code.
+    Create {
+        /// The inviter (name or id; default: the first admin).
+        #[arg(long)]
+        user: Option<String>,
+        /// 0: unlimited.
+        #[arg(long, default_value_t = 1)]
+        max_uses: i64,
+        /// Unix seconds after which the code is refused (default: never).
+        #[arg(long)]
+        expires_at: Option<i64>,
+    },
+    /// List invitation codes.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -184,7 +313,7 @@ pub struct PriceSet {
         long,
         value_name = "USD",
         conflicts_with = "alias",
-        required_unless_present = "alias"
+        required_unless_present_any = ["alias", "model_ratio"]
     )]
     pub input: Option<String>,
     /// USD per 1M completion tokens.
@@ -192,7 +321,7 @@ pub struct PriceSet {
         long,
         value_name = "USD",
         conflicts_with = "alias",
-        required_unless_present = "alias"
+        required_unless_present_any = ["alias", "model_ratio"]
     )]
     pub output: Option<String>,
     /// USD per 1M cached prompt tokens (optional).
@@ -202,6 +331,13 @@ pub struct PriceSet {
     #[arg(long, value_name = "USD", conflicts_with = "alias")]
     pub cache_write: Option<String>,
     /// Share OTHER's price instead of setting one.
-    #[arg(long, value_name = "OTHER")]
+    #[arg(long, value_name = "OTHER", conflicts_with = "model_ratio")]
     pub alias: Option<String>,
+    /// Bill by New API ratios instead: prompt tokens at RATIO × $2 / 1M (an absolute price,
+    /// if the model has one, still wins).
+    #[arg(long, value_name = "RATIO", conflicts_with_all = ["input", "output", "cache_read", "cache_write"])]
+    pub model_ratio: Option<String>,
+    /// Completion tokens cost this many times prompt tokens (with --model-ratio; default 1).
+    #[arg(long, value_name = "RATIO", requires = "model_ratio")]
+    pub completion_ratio: Option<String>,
 }

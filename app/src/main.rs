@@ -9,6 +9,7 @@ mod cli;
 // (their tests run there too) but only the desktop layer uses them.
 #[cfg_attr(not(feature = "desktop"), allow(dead_code))]
 mod controller;
+mod governance;
 mod local;
 mod model;
 mod price;
@@ -29,7 +30,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Some(Command::Price(_) | Command::Model(_) | Command::Engine(_))
+        Some(
+            Command::Price(_)
+                | Command::Model(_)
+                | Command::Engine(_)
+                | Command::User(_)
+                | Command::Group(_)
+                | Command::Redemption(_)
+                | Command::Invite(_)
+        )
     );
     init_logging(quiet);
     let config = match gateway_core::Config::from_env() {
@@ -44,6 +53,12 @@ fn main() -> ExitCode {
         Some(Command::Price(cmd)) => price::run(&config, cmd),
         Some(Command::Model(cmd)) => model::run(&config, cmd),
         Some(Command::Engine(cmd)) => model::block_on(local::engine_cmd(&config, cmd)),
+        Some(Command::User(cmd)) => governance::run(&config, governance::Cmd::User(cmd)),
+        Some(Command::Group(cmd)) => governance::run(&config, governance::Cmd::Group(cmd)),
+        Some(Command::Redemption(cmd)) => {
+            governance::run(&config, governance::Cmd::Redemption(cmd))
+        }
+        Some(Command::Invite(cmd)) => governance::run(&config, governance::Cmd::Invite(cmd)),
         None => run_app(config),
     }
 }

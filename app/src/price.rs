@@ -7,6 +7,8 @@ use gateway_core::Config;
 use gateway_core::money::{format_usd, parse_usd};
 use gateway_core::store::Store;
 use gateway_core::store::prices::{self, Price, Rates};
+use gateway_core::store::ratios::{self, ModelRatio};
+use gateway_core::tariff::{RATIO_ONE, Tariff, Tokens, format_ratio, parse_ratio};
 
 use crate::cli::{PriceCommand, PriceSet};
 
@@ -23,6 +25,24 @@ fn describe(p: &Price) -> String {
         s.push_str(&format!(", cache write ${} / 1M tokens", format_usd(c)));
     }
     s
+}
+
+/// What a model's ratios come to per 1M prompt (or completion) tokens.
+fn per_million(r: &ModelRatio, completion: bool) -> i64 {
+    let t = Tariff::from_ratios(r.model_ratio, r.completion_ratio);
+    let n = 1_000_000;
+    let tokens = if completion {
+        Tokens {
+            completion: n,
+            ..Default::default()
+        }
+    } else {
+        Tokens {
+            prompt: n,
+            ..Default::default()
+        }
+    };
+    t.cost(tokens, RATIO_ONE)
 }
 
 fn usd(flag: &str, v: &str) -> Result<i64, String> {
@@ -48,13 +68,25 @@ fn execute(config: &Config, cmd: PriceCommand) -> Result<String, String> {
     match cmd {
         PriceCommand::List => {
             let list = store.with(|c| prices::list(c)).map_err(|e| e.to_string())?;
-            if list.is_empty() {
+            let ratio_list = store.with(|c| ratios::list(c)).map_err(|e| e.to_string())?;
+            // Models billed by ratio (those without an absolute price).
+            let by_ratio: Vec<&ModelRatio> = ratio_list
+                .iter()
+                .filter(|r| !list.iter().any(|p| p.model == r.model))
+                .collect();
+            if list.is_empty() && by_ratio.is_empty() {
                 return Ok(
                     "No prices set. Add one with: burncloud price set MODEL --input X --output Y"
                         .into(),
                 );
             }
-            let width = list.iter().map(|p| p.model.len()).max().unwrap_or(5).max(5);
+            let width = list
+                .iter()
+                .map(|p| p.model.len())
+                .chain(by_ratio.iter().map(|r| r.model.len()))
+                .max()
+                .unwrap_or(5)
+                .max(5);
             let mut out = format!(
                 "{:<width$}  {:>12}  {:>12}  ALIAS OF",
                 "MODEL", "INPUT/1M", "OUTPUT/1M"
@@ -68,6 +100,16 @@ fn execute(config: &Config, cmd: PriceCommand) -> Result<String, String> {
                     p.alias_of.as_deref().unwrap_or("-")
                 ));
             }
+            for r in by_ratio {
+                out.push_str(&format!(
+                    "\n{:<width$}  {:>12}  {:>12}  - (model ratio {}, completion ratio {})",
+                    r.model,
+                    format!("${}", format_usd(per_million(r, false))),
+                    format!("${}", format_usd(per_million(r, true))),
+                    format_ratio(r.model_ratio),
+                    format_ratio(r.completion_ratio),
+                ));
+            }
             Ok(out)
         }
         PriceCommand::Set(PriceSet {
@@ -77,7 +119,39 @@ fn execute(config: &Config, cmd: PriceCommand) -> Result<String, String> {
             cache_read,
             cache_write,
             alias,
+            model_ratio,
+            completion_ratio,
         }) => {
+            if let Some(mr) = model_ratio {
+                let ratio =
+                    |flag: &str, v: &str| parse_ratio(v).map_err(|e| format!("--{flag}: {e}"));
+                let mr = ratio("model-ratio", &mr)?;
+                let cr = completion_ratio
+                    .as_deref()
+                    .map(|v| ratio("completion-ratio", v))
+                    .transpose()?
+                    .unwrap_or(RATIO_ONE);
+                let r = store
+                    .with(|c| ratios::set(c, &model, mr, cr))
+                    .map_err(|e| e.to_string())?;
+                let mut out = format!(
+                    "Set {model}: model ratio {}, completion ratio {} (input ${} / 1M tokens, output ${} / 1M tokens)",
+                    format_ratio(r.model_ratio),
+                    format_ratio(r.completion_ratio),
+                    format_usd(per_million(&r, false)),
+                    format_usd(per_million(&r, true)),
+                );
+                if store
+                    .with(|c| prices::get(c, &model))
+                    .map_err(|e| e.to_string())?
+                    .is_some()
+                {
+                    out.push_str(&format!(
+                        "\nNote: {model} also has an absolute price, which wins over ratios (burncloud price delete {model} removes both)"
+                    ));
+                }
+                return Ok(out);
+            }
             if let Some(target) = alias {
                 let p = store
                     .with(|c| prices::set_alias(c, &model, &target))
@@ -105,9 +179,22 @@ fn execute(config: &Config, cmd: PriceCommand) -> Result<String, String> {
             Ok(format!("Set {model}: {}", describe(&p)))
         }
         PriceCommand::Get { model } => {
-            let p = store
+            let ratio = store
+                .with(|c| ratios::get(c, &model))
+                .map_err(|e| e.to_string())?;
+            let price = store
                 .with(|c| prices::get(c, &model))
-                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if let (None, Some(r)) = (&price, &ratio) {
+                return Ok(format!(
+                    "{model}: model ratio {}, completion ratio {} (input ${} / 1M tokens, output ${} / 1M tokens)",
+                    format_ratio(r.model_ratio),
+                    format_ratio(r.completion_ratio),
+                    format_usd(per_million(r, false)),
+                    format_usd(per_million(r, true)),
+                ));
+            }
+            let p = price
                 .ok_or_else(|| format!("no price for {model} (set one with: burncloud price set {model} --input X --output Y)"))?;
             Ok(match &p.alias_of {
                 Some(t) => format!("{model} (alias of {t}): {}", describe(&p)),
@@ -116,7 +203,7 @@ fn execute(config: &Config, cmd: PriceCommand) -> Result<String, String> {
         }
         PriceCommand::Delete { model } => {
             store
-                .with(|c| prices::delete(c, &model))
+                .with(|c| prices::delete_pricing(c, &model))
                 .map_err(|e| e.to_string())?;
             Ok(format!("Deleted the price of {model}"))
         }

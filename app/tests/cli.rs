@@ -272,3 +272,157 @@ fn a_running_router_bills_with_a_price_set_by_the_cli_within_a_second() {
         assert!(!log.contains(s), "secret in the log: {log}");
     }
 }
+
+#[test]
+fn governance_cli_changes_reach_a_running_router_within_a_second() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = fake_openai::Fake::new();
+    let upstream = rt.block_on(fake_openai::start(fake.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let router = Router::start(d, 0).expect("router starts");
+    let base = format!("http://{}", router.addr);
+    let client = reqwest::blocking::Client::new();
+    let call = |method: reqwest::Method,
+                path: &str,
+                token: Option<&str>,
+                body: Option<serde_json::Value>|
+     -> (u16, serde_json::Value) {
+        let mut rb = client.request(method, format!("{base}{path}"));
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        let r = rb.send().unwrap();
+        (r.status().as_u16(), r.json().unwrap_or_default())
+    };
+    let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
+        call(reqwest::Method::POST, path, token, Some(body))
+    };
+    let register = |name: &str| {
+        post(
+            "/api/auth/register",
+            None,
+            serde_json::json!({"username": name, "password": "YourSecurePassword!"}),
+        )
+    };
+    let (_, reg) = register("admin");
+    let admin = reg["data"]["token"].as_str().unwrap().to_string();
+    let (_, reg) = register("bob");
+    let bob = reg["data"]["token"].as_str().unwrap().to_string();
+    post(
+        "/console/api/channel",
+        Some(&admin),
+        serde_json::json!({"name": "fake", "type": 1, "key": "sk-upstream-0123456789", "base_url": format!("http://{upstream}"), "models": "gov-model", "group": "default,vip"}),
+    );
+    let ok = |args: &[&str]| {
+        let (code, out, err) = burncloud(d, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    // Billed by New API ratios: (12 + 3 × 2) × 15 × $2/1M = $0.00054.
+    let out = ok(&[
+        "price",
+        "set",
+        "gov-model",
+        "--model-ratio",
+        "15",
+        "--completion-ratio",
+        "2",
+    ]);
+    assert!(out.contains("input $30.00 / 1M tokens"), "{out}");
+    let chat =
+        serde_json::json!({"model": "gov-model", "messages": [{"role": "user", "content": "Hi"}]});
+    std::thread::sleep(Duration::from_millis(1000));
+    // bob starts with the default new-user balance, $0.
+    let (s, v) = post("/v1/chat/completions", Some(&bob), chat.clone());
+    assert_eq!(s, 402, "{v}");
+    let out = ok(&["user", "set", "bob", "--balance", "1"]);
+    assert!(out.contains("balance $1.00"), "{out}");
+    std::thread::sleep(Duration::from_millis(1000));
+    let (s, v) = post("/v1/chat/completions", Some(&bob), chat.clone());
+    assert_eq!(s, 200, "{v}");
+    // A group at 0.5 halves the cost: $0.00027.
+    ok(&["group", "set", "vip", "--ratio", "0.5"]);
+    ok(&["user", "set", "bob", "--group", "vip"]);
+    std::thread::sleep(Duration::from_millis(1000));
+    let (s, v) = post("/v1/chat/completions", Some(&bob), chat.clone());
+    assert_eq!(s, 200, "{v}");
+    let me = || call(reqwest::Method::GET, "/api/user/self", Some(&bob), None).1;
+    assert_eq!(me()["data"]["group"], "vip");
+    assert_eq!(me()["data"]["balance_usd"], 0.99919);
+    // A code made by the CLI is redeemed once through the API.
+    let code = ok(&["redemption", "create", "--amount", "2", "--name", "promo"]);
+    let code = code.trim();
+    assert_eq!(code.len(), 32, "{code}");
+    let (s, v) = post(
+        "/console/api/user/redeem",
+        Some(&bob),
+        serde_json::json!({"code": code}),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["balance_usd"], 2.99919);
+    let (s, _) = post(
+        "/console/api/user/redeem",
+        Some(&bob),
+        serde_json::json!({"code": code}),
+    );
+    assert_eq!(s, 400);
+    let csv = ok(&["redemption", "list", "--csv"]);
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with(&format!("{code},promo,2.00,used,")),
+        "{csv}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let list = ok(&["user", "list"]);
+    let line = list.lines().find(|l| l.starts_with("bob ")).unwrap();
+    assert!(line.contains("vip") && line.contains("$2.99919"), "{list}");
+    let line = list.lines().find(|l| l.starts_with("admin ")).unwrap();
+    assert!(line.contains("unlimited"), "{list}");
+    // Registration closed by the CLI: the router refuses newcomers.
+    let out = ok(&["user", "settings", "--registration", "closed"]);
+    assert!(out.contains("registration: closed"), "{out}");
+    let (s, v) = register("carol");
+    assert_eq!(s, 403, "{v}");
+    let invite = ok(&["invite", "create", "--max-uses", "0"]);
+    assert!(ok(&["invite", "list"]).contains(invite.trim()));
+    // Bad input: exit 1 and a precise message; nothing changes.
+    for (args, needle) in [
+        (
+            &["user", "set", "bob", "--role", "root"][..],
+            "role must be admin or user",
+        ),
+        (
+            &["user", "set", "nobody", "--balance", "1"],
+            "no user 'nobody'",
+        ),
+        (
+            &["user", "set", "bob", "--group", "gold"],
+            "no group 'gold'",
+        ),
+        (&["user", "set", "bob", "--add-balance", "-100"], "below 0"),
+        (&["user", "set", "bob"], "nothing to change"),
+        (&["group", "set", "vip", "--ratio", "cheap"], "--ratio"),
+        (&["group", "delete", "vip"], "still has 1 user"),
+        (&["redemption", "create", "--amount", "abc"], "--amount"),
+        (
+            &["redemption", "create", "--amount", "1", "--count", "0"],
+            "count",
+        ),
+        (
+            &["user", "settings", "--registration", "maybe"],
+            "registration must be",
+        ),
+    ] {
+        let (code, _, err) = burncloud(d, args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    assert_eq!(me()["data"]["group"], "vip");
+    assert_eq!(router.terminate(), 0);
+}

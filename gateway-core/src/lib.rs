@@ -1,7 +1,7 @@
 //! BurnCloud's gateway: everything behind `http://127.0.0.1:3000`, with no GUI and no
 //! knowledge of llama.cpp.
 //!
-//! It is for: storing users, channels, tokens, prices and logs (SQLite); serving the
+//! It is for: storing users, groups, channels, tokens, prices, redemption codes, invitations and logs (SQLite); serving the
 //! control plane (`/api/*`, `/console/api/*`) and the data plane (`/v1/*`, OpenAI wire
 //! format); routing, failover, billing, limits and metrics. It is not for: windows, trays,
 //! model downloads or process supervision (see `llama-manager` and the `burncloud` app).
@@ -13,6 +13,7 @@
 //! - [`adapt`]: protocol adaptors (Anthropic Messages ⇄ OpenAI chat, SSE framing).
 //! - [`auth`]: passwords, JWTs, `sk-` keys.
 //! - [`money`]: integer nano-dollars; prices per 1M tokens.
+//! - [`tariff`]: what a request costs: absolute prices or model ratios × group ratio.
 //! - [`channel_types`]: the New API channel type table.
 //! - [`snapshot`]: the immutable routing snapshot the data plane reads.
 //! - [`state`]: shared state handed to handlers.
@@ -35,6 +36,7 @@ pub mod server;
 pub mod snapshot;
 pub mod state;
 pub mod store;
+pub mod tariff;
 
 pub use config::Config;
 pub use server::{Gateway, ServeHandle, StartError};

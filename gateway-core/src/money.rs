@@ -71,6 +71,23 @@ pub fn usd_from_f64(value: f64) -> Result<i64, MoneyError> {
     parse_usd(&text)
 }
 
+/// Like [`usd_from_f64`], but a leading minus is kept (balance adjustments).
+pub fn signed_usd_from_f64(value: f64) -> Result<i64, MoneyError> {
+    if value < 0.0 {
+        usd_from_f64(-value).map(|n| -n)
+    } else {
+        usd_from_f64(value)
+    }
+}
+
+/// Like [`parse_usd`], but a leading minus is kept.
+pub fn parse_signed_usd(text: &str) -> Result<i64, MoneyError> {
+    match text.trim().strip_prefix('-') {
+        Some(rest) => parse_usd(rest).map(|n| -n),
+        None => parse_usd(text),
+    }
+}
+
 /// Format nano-dollars as a decimal USD amount with at least two decimals ("30.00", "0.0000015").
 pub fn format_usd(nano: i64) -> String {
     let sign = if nano < 0 { "-" } else { "" };

@@ -10,7 +10,8 @@ use rusqlite::Connection;
 
 use crate::channel_types::{Protocol, channel_type};
 use crate::store::prices::Rates;
-use crate::store::{Store, StoreResult, channels, prices, tokens, users};
+use crate::store::{Store, StoreResult, channels, groups, prices, ratios, tokens, users};
+use crate::tariff::{RATIO_ONE, Tariff};
 
 /// A channel as the relay needs it.
 #[derive(Debug)]
@@ -70,6 +71,12 @@ pub struct UserRt {
     pub id: String,
     pub group: String,
     pub enabled: bool,
+    pub admin: bool,
+    /// Credit granted (nano-dollars, -1 unlimited) and spent as stored.
+    pub quota_nano: i64,
+    pub used_quota_nano: i64,
+    /// Login tokens issued before this (unix seconds) are refused.
+    pub password_changed_at: i64,
 }
 
 /// Everything the data plane reads.
@@ -89,6 +96,10 @@ pub struct Snapshot {
     /// `local-<id>` → library model id, for deployments started on the first request
     /// (just-in-time) whether or not they run now.
     pub jit_models: std::collections::BTreeMap<String, i64>,
+    /// model → (model ratio, completion ratio) in millionths, for models billed by ratio.
+    pub ratios: HashMap<String, (i64, i64)>,
+    /// group → price ratio in millionths.
+    pub group_ratios: HashMap<String, i64>,
 }
 
 impl Snapshot {
@@ -159,9 +170,13 @@ impl Snapshot {
             snap.users.insert(
                 u.id.clone(),
                 Arc::new(UserRt {
+                    enabled: u.status == 1,
+                    admin: u.role == users::Role::Admin,
+                    quota_nano: u.quota_nano,
+                    used_quota_nano: u.used_quota_nano,
+                    password_changed_at: u.password_changed_at,
                     id: u.id,
                     group: u.group,
-                    enabled: u.status == 1,
                 }),
             );
         }
@@ -198,7 +213,30 @@ impl Snapshot {
             snap.jit_models.insert(crate::local::channel_name(id), id);
         }
         drop(stmt);
+        for r in ratios::list(&tx)? {
+            snap.ratios
+                .insert(r.model, (r.model_ratio, r.completion_ratio));
+        }
+        for g in groups::list(&tx)? {
+            snap.group_ratios.insert(g.name, g.ratio_micro);
+        }
         Ok(snap)
+    }
+
+    /// How `model` is billed: its absolute price (aliases resolved) if it has one, else its
+    /// ratios, else None (unpriced).
+    pub fn tariff(&self, model: &str) -> Option<Tariff> {
+        if let Some(r) = self.prices.get(model) {
+            return Some(Tariff::from_rates(r));
+        }
+        self.ratios
+            .get(model)
+            .map(|&(m, c)| Tariff::from_ratios(m, c))
+    }
+
+    /// The price ratio of `group` (1.0 for a group without a row).
+    pub fn group_ratio(&self, group: &str) -> i64 {
+        self.group_ratios.get(group).copied().unwrap_or(RATIO_ONE)
     }
 
     /// Tiers of channels serving `model` for `group`.

@@ -6,7 +6,6 @@ use serde_json::json;
 
 use super::{ApiError, ApiJson, ApiResult, Session, Shared, ok};
 use crate::auth;
-use crate::money::nano_to_usd;
 use crate::store::{now_secs, users};
 
 #[derive(Deserialize)]
@@ -15,6 +14,9 @@ pub struct RegisterBody {
     password: String,
     #[serde(default)]
     email: Option<String>,
+    /// An invitation code (required when registration is invite-only).
+    #[serde(default)]
+    invite_code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -67,7 +69,15 @@ pub async fn register(
         .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let user = state
         .store
-        .run(move |c| users::create(c, &username, email.as_deref(), &hash))
+        .run(move |c| {
+            users::register(
+                c,
+                &username,
+                email.as_deref(),
+                &hash,
+                body.invite_code.as_deref(),
+            )
+        })
         .await?;
     tracing::info!(user = %user.username, role = user.role.as_str(), "user registered");
     state.config_changed().await;
@@ -99,14 +109,6 @@ pub async fn login(State(state): State<Shared>, ApiJson(body): ApiJson<LoginBody
     Ok(ok(user_payload(&state, &user)))
 }
 
-pub async fn me(session: Session) -> ApiResult {
-    let u = session.user;
-    Ok(ok(json!({
-        "id": u.id,
-        "username": u.username,
-        "email": u.email,
-        "roles": [u.role.as_str()],
-        "group": u.group,
-        "balance_usd": nano_to_usd(u.balance_nano),
-    })))
+pub async fn me(State(state): State<Shared>, session: Session) -> ApiResult {
+    Ok(ok(super::users_api::view(&state, &session.user)))
 }

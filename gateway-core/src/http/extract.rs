@@ -112,11 +112,19 @@ impl FromRequestParts<Shared> for Session {
         })?;
         let user = state
             .store
-            .run(move |c| users::get(c, &claims.sub))
+            .run({
+                let sub = claims.sub.clone();
+                move |c| users::get(c, &sub)
+            })
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid token: the user no longer exists"))?;
         if user.status != 1 {
             return Err(ApiError::forbidden("this account is disabled"));
+        }
+        if claims.iat < user.password_changed_at {
+            return Err(ApiError::unauthorized(
+                "this login token was issued before a password change: log in again",
+            ));
         }
         Ok(Session { user })
     }

@@ -6,10 +6,14 @@ mod auth_api;
 mod billing_api;
 mod channels_api;
 mod extract;
+mod groups_api;
+mod invitations_api;
 mod logs_api;
 mod prices_api;
+mod redemptions_api;
 mod settings_api;
 mod tokens_api;
+mod users_api;
 
 use std::sync::Arc;
 
@@ -37,7 +41,43 @@ pub fn router(state: Shared) -> Router {
     let console = Router::new()
         .route("/api/auth/register", post(auth_api::register))
         .route("/api/auth/login", post(auth_api::login))
-        .route("/api/user/self", get(auth_api::me))
+        .route(
+            "/api/user/self",
+            get(auth_api::me).put(users_api::update_self),
+        )
+        .route("/console/api/users", get(users_api::list))
+        .route(
+            "/console/api/users/{id}",
+            get(users_api::get_one).put(users_api::update),
+        )
+        .route("/console/api/user/redeem", post(users_api::redeem))
+        .route("/console/api/groups", get(groups_api::list))
+        .route(
+            "/console/api/groups/{name}",
+            get(groups_api::get_one)
+                .put(groups_api::put)
+                .delete(groups_api::delete),
+        )
+        .route(
+            "/console/api/redemptions",
+            get(redemptions_api::list).post(redemptions_api::create),
+        )
+        .route(
+            "/console/api/redemptions/{id}",
+            axum::routing::delete(redemptions_api::delete),
+        )
+        .route(
+            "/console/api/invitations",
+            get(invitations_api::list).post(invitations_api::create),
+        )
+        .route(
+            "/console/api/invitations/{code}",
+            axum::routing::delete(invitations_api::delete),
+        )
+        .route(
+            "/console/api/settings/governance",
+            get(invitations_api::get_settings).put(invitations_api::put_settings),
+        )
         .route("/api/billing/summary", get(billing_api::summary))
         .route(
             "/console/api/channel",
@@ -163,6 +203,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::not_found(m),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
             StoreError::Invalid(m) => ApiError::bad_request(m),
+            StoreError::Forbidden(m) => ApiError::forbidden(m),
             e if e.is_disk_full() => {
                 tracing::error!(error = %e, "disk full");
                 ApiError::new(

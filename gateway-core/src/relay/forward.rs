@@ -27,11 +27,10 @@ use crate::adapt::{
 use crate::burst::{LoadGuard, Side};
 use crate::channel_types::Protocol;
 use crate::http::Shared;
-use crate::money::cost_of;
 use crate::snapshot::{ChannelRt, TokenRt};
 use crate::store::logs::LogRecord;
-use crate::store::prices::Rates;
 use crate::store::{channels, now_ms};
+use crate::tariff::{Tariff, Tokens};
 
 /// The endpoints the relay serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,8 +143,12 @@ struct Settle {
     model: Option<String>,
     stream: bool,
     channel_id: Option<i64>,
+    /// Reserved on the token's quota and on the user's balance.
     reservation: i64,
-    rates: Option<Rates>,
+    user_reservation: i64,
+    /// How the served model is billed (None: unpriced), and the caller's group ratio.
+    tariff: Option<Tariff>,
+    group_ratio: i64,
     t0: Instant,
     ttfb: Option<Duration>,
     trail: Vec<String>,
@@ -199,7 +202,9 @@ impl Settle {
             stream: false,
             channel_id: None,
             reservation: 0,
-            rates: None,
+            user_reservation: 0,
+            tariff: None,
+            group_ratio: crate::tariff::RATIO_ONE,
             t0,
             ttfb: None,
             trail: Vec::new(),
@@ -239,21 +244,25 @@ impl Settle {
         if o.estimated {
             flags.push("usage_estimated");
         }
-        let cost = match (o.usage, &self.rates) {
-            (Some(u), Some(r)) => {
-                let cached = u.cached.clamp(0, u.prompt);
-                let written = u.cache_write.clamp(0, u.prompt - cached);
-                cost_of((u.prompt - cached - written) as u64, r.input)
-                    + cost_of(cached as u64, r.cache_read.unwrap_or(r.input))
-                    + cost_of(written as u64, r.cache_write.unwrap_or(r.input))
-                    + cost_of(u.completion.max(0) as u64, r.output)
-            }
+        let cost = match (o.usage, &self.tariff) {
+            (Some(u), Some(t)) => t.cost(
+                Tokens {
+                    prompt: u.prompt,
+                    completion: u.completion,
+                    cached: u.cached,
+                    cache_write: u.cache_write,
+                },
+                self.group_ratio,
+            ),
             (Some(_), None) => {
                 flags.push("unpriced");
                 0
             }
             (None, _) => 0,
         };
+        relay
+            .ledger
+            .settle_user(&self.user_id, self.user_reservation, cost);
         if let Some(t) = &self.token {
             relay.ledger.settle(t.id, self.reservation, cost);
             if let Some(u) = o.usage {
@@ -343,6 +352,78 @@ async fn jit_start(state: &Shared, id: i64, model: &str) -> Result<(), OpenAiErr
     }
 }
 
+/// Reserve on the token's quota and the user's balance, waiting (bounded) while
+/// reservations of requests in flight hold what is left.
+async fn admit(
+    state: &Shared,
+    caller: &Caller,
+    settle: &mut Settle,
+    user_quota: i64,
+    estimate: Option<i64>,
+) -> Result<(), OpenAiError> {
+    let ledger = &state.relay.ledger;
+    let wait_until = tokio::time::Instant::now() + state.relay.settings.first_byte_timeout;
+    loop {
+        let released = match &caller.token {
+            Some(t) => ledger.released(t.id),
+            None => ledger.user_released(&caller.user_id),
+        };
+        let notified = released.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let user_released = ledger.user_released(&caller.user_id);
+        let user_notified = user_released.notified();
+        tokio::pin!(user_notified);
+        user_notified.as_mut().enable();
+        let token_reservation = match &caller.token {
+            None => 0,
+            Some(t) => match ledger.admit(t.id, t.quota_limit_nano, estimate) {
+                Admission::Admitted(r) => r,
+                Admission::Exhausted => return Err(OpenAiError::insufficient_quota()),
+                Admission::Busy => {
+                    if tokio::time::timeout_at(wait_until, notified).await.is_err() {
+                        return Err(OpenAiError::rate_limited(
+                            "Too many concurrent requests for the quota left on this API key",
+                        ));
+                    }
+                    continue;
+                }
+            },
+        };
+        let release_token = || {
+            if let Some(t) = &caller.token {
+                ledger.settle(t.id, token_reservation, 0);
+            }
+        };
+        match ledger.admit_user(&caller.user_id, user_quota, estimate) {
+            Admission::Admitted(r) => {
+                settle.reservation = token_reservation;
+                settle.user_reservation = r;
+                return Ok(());
+            }
+            Admission::Exhausted => {
+                release_token();
+                return Err(OpenAiError::new(
+                    StatusCode::PAYMENT_REQUIRED,
+                    "insufficient_quota",
+                    "Your account balance is used up: redeem a code or ask an admin to top it up",
+                ));
+            }
+            Admission::Busy => {
+                release_token();
+                if tokio::time::timeout_at(wait_until, user_notified)
+                    .await
+                    .is_err()
+                {
+                    return Err(OpenAiError::rate_limited(
+                        "Too many concurrent requests for the balance left on this account",
+                    ));
+                }
+            }
+        }
+    }
+}
+
 async fn relay(
     state: Shared,
     ep: Endpoint,
@@ -367,6 +448,7 @@ async fn relay(
         }
     };
     let mut settle = Settle::new(state.clone(), &caller, ep, t0);
+    settle.group_ratio = snap.group_ratio(&caller.group);
     let limit = state.config.max_body_bytes;
     let body = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
@@ -472,36 +554,26 @@ async fn relay(
         .map_or(info.model.as_str(), |c| {
             plan.model_for(Side::of(&c.locality), &info.model)
         });
-    settle.rates = snap.prices.get(first_model).copied();
-    if let Some(t) = &caller.token {
-        let estimate = match (info.max_tokens, &settle.rates) {
-            (Some(max), Some(r)) => Some(
-                cost_of(settle.prompt_estimate as u64, r.input) + cost_of(max as u64, r.output),
-            ),
-            _ => None,
-        };
-        // Quota reserved by requests in flight: wait (bounded) for them to settle.
-        let wait_until = tokio::time::Instant::now() + state.relay.settings.first_byte_timeout;
-        loop {
-            let released = state.relay.ledger.released(t.id);
-            let notified = released.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            match state.relay.ledger.admit(t.id, t.quota_limit_nano, estimate) {
-                Admission::Admitted(r) => {
-                    settle.reservation = r;
-                    break;
-                }
-                Admission::Exhausted => return settle.reject(OpenAiError::insufficient_quota()),
-                Admission::Busy => {
-                    if tokio::time::timeout_at(wait_until, notified).await.is_err() {
-                        return settle.reject(OpenAiError::rate_limited(
-                            "Too many concurrent requests for the quota left on this API key",
-                        ));
-                    }
-                }
-            }
-        }
+    settle.tariff = snap.tariff(first_model);
+    let estimate = match (info.max_tokens, &settle.tariff) {
+        (Some(max), Some(t)) => Some(t.cost(
+            Tokens {
+                prompt: settle.prompt_estimate,
+                completion: max,
+                ..Default::default()
+            },
+            settle.group_ratio,
+        )),
+        _ => None,
+    };
+    // Free requests (unpriced, or priced 0) do not draw on the user's balance.
+    let user_quota = if settle.tariff.is_some_and(|t| !t.is_free()) {
+        caller.user.quota_nano
+    } else {
+        -1
+    };
+    if let Err(e) = admit(&state, &caller, &mut settle, user_quota, estimate).await {
+        return settle.reject(e);
     }
 
     let relay = &state.relay;
@@ -650,7 +722,7 @@ async fn relay(
         settle.load = Some(load);
         if model != info.model {
             settle.model = Some(model.to_string());
-            settle.rates = snap.prices.get(model).copied();
+            settle.tariff = snap.tariff(model);
         }
         settle.ttfb = Some(t_upstream_done.duration_since(t0));
         let overhead = t_send.duration_since(t0) + t_upstream_done.elapsed();

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 
 use super::OpenAiError;
 use crate::auth::{AuthError, hash_key};
-use crate::snapshot::{Snapshot, TokenRt};
+use crate::snapshot::{Snapshot, TokenRt, UserRt};
 use crate::state::AppState;
 use crate::store::now_secs;
 
@@ -20,7 +20,10 @@ use crate::store::now_secs;
 pub struct Caller {
     pub user_id: String,
     pub token: Option<Arc<TokenRt>>,
+    /// The group routing and the group ratio use: a user's own group; for an admin's
+    /// token, the token's group (admins may route keys through any group).
     pub group: String,
+    pub user: Arc<UserRt>,
 }
 
 impl Caller {
@@ -67,10 +70,18 @@ pub fn authenticate(
             .get(&token.user_id)
             .filter(|u| u.enabled)
             .ok_or_else(|| OpenAiError::invalid_token("The owner of this API key is disabled"))?;
+        // A user moved to another group takes their keys along: only admins' keys pick
+        // their own group.
+        let group = if user.admin {
+            token.group.clone()
+        } else {
+            user.group.clone()
+        };
         return Ok(Caller {
             user_id: user.id.clone(),
             token: Some(token.clone()),
-            group: token.group.clone(),
+            group,
+            user: user.clone(),
         });
     }
     let claims = state.jwt.verify(credential).map_err(|e| match e {
@@ -84,10 +95,16 @@ pub fn authenticate(
         .ok_or_else(|| {
             OpenAiError::invalid_token("Invalid API key: the user no longer exists or is disabled")
         })?;
+    if claims.iat < user.password_changed_at {
+        return Err(OpenAiError::invalid_token(
+            "This login token was issued before a password change: log in again",
+        ));
+    }
     Ok(Caller {
         user_id: user.id.clone(),
         token: None,
         group: user.group.clone(),
+        user: user.clone(),
     })
 }
 

@@ -1,13 +1,14 @@
 //! In-memory quota ledger: the truth for admission while the usage writer catches the
-//! database up. Each quota-limited request reserves an estimate before it is sent, so
-//! concurrent requests on a small quota overspend by at most about one request.
+//! database up. Each quota-limited request reserves an estimate on its token and on its
+//! user's balance before it is sent, so concurrent requests on a small quota overspend by
+//! at most about one request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::snapshot::Snapshot;
 
-/// Per-token quota state.
+/// Quota state of one token or one user.
 #[derive(Debug, Default)]
 struct Account {
     /// Woken whenever a reservation is released.
@@ -18,12 +19,6 @@ struct Account {
     reserved: i64,
     /// Largest single request cost seen, the basis of the next reservation.
     largest: i64,
-}
-
-/// Quota ledger keyed by token id.
-#[derive(Debug, Default)]
-pub struct Ledger {
-    accounts: Mutex<HashMap<i64, Arc<Mutex<Account>>>>,
 }
 
 /// Result of asking the ledger to admit a request.
@@ -41,40 +36,47 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Ledger {
-    /// Add accounts for new tokens (from their stored usage) and drop deleted ones.
-    /// Existing accounts keep their in-memory usage, which is ahead of the database.
-    pub fn sync(&self, snap: &Snapshot) {
-        let mut accounts = lock(&self.accounts);
-        let mut live = std::collections::HashSet::with_capacity(snap.tokens.len());
-        for t in snap.tokens.values() {
-            live.insert(t.id);
-            accounts.entry(t.id).or_insert_with(|| {
+/// Accounts of one kind (tokens by id, users by id).
+#[derive(Debug)]
+struct Accounts<K>(Mutex<HashMap<K, Arc<Mutex<Account>>>>);
+
+impl<K> Default for Accounts<K> {
+    fn default() -> Self {
+        Accounts(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Accounts<K> {
+    /// Add accounts (from stored usage) and drop the ones not listed. Existing accounts
+    /// keep their in-memory usage, which is ahead of the database.
+    fn sync(&self, live: impl Iterator<Item = (K, i64)>) {
+        let mut accounts = lock(&self.0);
+        let mut keep = std::collections::HashSet::new();
+        for (k, used) in live {
+            keep.insert(k.clone());
+            accounts.entry(k).or_insert_with(|| {
                 Arc::new(Mutex::new(Account {
-                    used: t.used_quota_nano,
+                    used,
                     ..Default::default()
                 }))
             });
         }
-        accounts.retain(|id, _| live.contains(id));
+        accounts.retain(|k, _| keep.contains(k));
     }
 
-    fn account(&self, token_id: i64) -> Arc<Mutex<Account>> {
-        lock(&self.accounts).entry(token_id).or_default().clone()
+    fn account(&self, key: &K) -> Arc<Mutex<Account>> {
+        let mut accounts = lock(&self.0);
+        if let Some(a) = accounts.get(key) {
+            return a.clone();
+        }
+        accounts.entry(key.clone()).or_default().clone()
     }
 
-    /// Used quota of a token as the ledger knows it.
-    pub fn used(&self, token_id: i64) -> i64 {
-        lock(&self.account(token_id)).used
-    }
-
-    /// Admit a request on a token with `limit` (nano, -1 unlimited). `estimate` is the
-    /// request's own upper bound when it has one (from `max_tokens`).
-    pub fn admit(&self, token_id: i64, limit: i64, estimate: Option<i64>) -> Admission {
+    fn admit(&self, key: &K, limit: i64, estimate: Option<i64>) -> Admission {
         if limit < 0 {
             return Admission::Admitted(0);
         }
-        let acc = self.account(token_id);
+        let acc = self.account(key);
         let mut a = lock(&acc);
         let remaining = limit - a.used - a.reserved;
         if a.used >= limit {
@@ -95,19 +97,83 @@ impl Ledger {
         }
     }
 
-    /// Notified when a reservation of this token is released (see [`Admission::Busy`]).
-    pub fn released(&self, token_id: i64) -> Arc<tokio::sync::Notify> {
-        lock(&self.account(token_id)).released.clone()
-    }
-
-    /// Settle a request: release its reservation and add its real cost.
-    pub fn settle(&self, token_id: i64, reservation: i64, cost: i64) {
-        let acc = self.account(token_id);
+    fn settle(&self, key: &K, reservation: i64, cost: i64) {
+        let acc = self.account(key);
         let mut a = lock(&acc);
         a.reserved = (a.reserved - reservation).max(0);
         a.used += cost;
         a.largest = a.largest.max(cost);
         a.released.notify_waiters();
+    }
+}
+
+/// Quota ledger: token quotas by token id, user balances by user id. A request draws on
+/// both: it is admitted only when its token and its user can each cover the reservation.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    tokens: Accounts<i64>,
+    users: Accounts<String>,
+}
+
+impl Ledger {
+    /// Add accounts for new tokens and users (from their stored usage) and drop deleted ones.
+    pub fn sync(&self, snap: &Snapshot) {
+        self.tokens
+            .sync(snap.tokens.values().map(|t| (t.id, t.used_quota_nano)));
+        self.users.sync(
+            snap.users
+                .values()
+                .map(|u| (u.id.clone(), u.used_quota_nano)),
+        );
+    }
+
+    /// Used quota of a token as the ledger knows it.
+    pub fn used(&self, token_id: i64) -> i64 {
+        lock(&self.tokens.account(&token_id)).used
+    }
+
+    /// Spent by a user as the ledger knows it.
+    pub fn user_used(&self, user_id: &str) -> i64 {
+        lock(&self.users.account(&user_id.to_string())).used
+    }
+
+    /// Spent by a user as the ledger knows it, without creating an account.
+    pub fn peek_user_used(&self, user_id: &str) -> Option<i64> {
+        let accounts = lock(&self.users.0);
+        accounts.get(user_id).map(|a| lock(a).used)
+    }
+
+    /// Admit a request on a token with `limit` (nano, -1 unlimited). `estimate` is the
+    /// request's own upper bound when it has one (from `max_tokens`).
+    pub fn admit(&self, token_id: i64, limit: i64, estimate: Option<i64>) -> Admission {
+        self.tokens.admit(&token_id, limit, estimate)
+    }
+
+    /// Admit a request on a user's balance: `quota` granted (nano, -1 unlimited).
+    pub fn admit_user(&self, user_id: &str, quota: i64, estimate: Option<i64>) -> Admission {
+        self.users.admit(&user_id.to_string(), quota, estimate)
+    }
+
+    /// Notified when a reservation of this token is released (see [`Admission::Busy`]).
+    pub fn released(&self, token_id: i64) -> Arc<tokio::sync::Notify> {
+        lock(&self.tokens.account(&token_id)).released.clone()
+    }
+
+    /// Notified when a reservation on this user's balance is released.
+    pub fn user_released(&self, user_id: &str) -> Arc<tokio::sync::Notify> {
+        lock(&self.users.account(&user_id.to_string()))
+            .released
+            .clone()
+    }
+
+    /// Settle a request on a token: release its reservation and add its real cost.
+    pub fn settle(&self, token_id: i64, reservation: i64, cost: i64) {
+        self.tokens.settle(&token_id, reservation, cost);
+    }
+
+    /// Settle a request on a user's balance.
+    pub fn settle_user(&self, user_id: &str, reservation: i64, cost: i64) {
+        self.users.settle(&user_id.to_string(), reservation, cost);
     }
 }
 
@@ -134,6 +200,19 @@ mod tests {
         // Now each request reserves twice the largest seen cost.
         assert_eq!(l.admit(1, 1000, None), Admission::Admitted(200));
         assert_eq!(l.admit(1, 1000, None), Admission::Admitted(200));
+    }
+
+    #[test]
+    fn users_have_their_own_accounts() {
+        let l = Ledger::default();
+        assert_eq!(l.admit_user("u", -1, None), Admission::Admitted(0));
+        assert_eq!(l.admit_user("u", 500, Some(100)), Admission::Admitted(100));
+        l.settle_user("u", 100, 500);
+        assert_eq!(l.user_used("u"), 500);
+        assert_eq!(l.admit_user("u", 500, Some(1)), Admission::Exhausted);
+        // A credit raises the quota: admitted again.
+        assert_eq!(l.admit_user("u", 600, Some(1)), Admission::Admitted(500));
+        assert_eq!(l.admit(1, 1000, Some(1)), Admission::Admitted(1));
     }
 
     #[test]

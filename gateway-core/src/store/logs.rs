@@ -200,9 +200,13 @@ pub fn billing_summary(
 /// transaction, so a record and its deduction are never written apart.
 pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult<()> {
     let mut deltas: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+    let mut user_deltas: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
     for r in records {
         if let Some(t) = r.token_id.filter(|_| r.cost_nano != 0) {
             *deltas.entry(t).or_default() += r.cost_nano;
+        }
+        if let Some(u) = r.user_id.as_deref().filter(|_| r.cost_nano != 0) {
+            *user_deltas.entry(u).or_default() += r.cost_nano;
         }
     }
     let tx = conn.transaction()?;
@@ -245,6 +249,13 @@ pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult
         )?;
         for (id, delta) in deltas {
             upd.execute(rusqlite::params![delta, id])?;
+        }
+        // A user's spend moves only used_quota_nano, which no config_rev trigger watches.
+        let mut upd_user = tx.prepare_cached(
+            "UPDATE users SET used_quota_nano = used_quota_nano + ?1 WHERE id = ?2",
+        )?;
+        for (id, delta) in user_deltas {
+            upd_user.execute(rusqlite::params![delta, id])?;
         }
     }
     tx.commit()?;

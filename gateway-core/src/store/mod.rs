@@ -5,8 +5,13 @@
 //! the background writer (`crate::relay::writer`).
 
 pub mod channels;
+pub mod governance;
+pub mod groups;
+pub mod invitations;
 pub mod logs;
 pub mod prices;
+pub mod ratios;
+pub mod redemptions;
 pub mod settings;
 pub mod tokens;
 pub mod users;
@@ -21,7 +26,8 @@ mod embedded {
     refinery::embed_migrations!("../migrations");
 }
 
-/// Store errors. `NotFound`, `Conflict` and `Invalid` carry messages meant for the caller.
+/// Store errors. `NotFound`, `Conflict`, `Invalid` and `Forbidden` carry messages meant
+/// for the caller.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0}")]
@@ -30,6 +36,8 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
@@ -182,6 +190,31 @@ mod tests {
             .with(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn users_from_before_governance_keep_unlimited_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let mut conn = open_connection(&path).unwrap();
+            embedded::migrations::runner()
+                .set_target(refinery::Target::Version(4))
+                .run(&mut conn)
+                .unwrap();
+            conn.execute(
+                "INSERT INTO users (id, username, password_hash, role, created_at) VALUES ('u1', 'old', 'x', 'user', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let u = store.with(|c| users::find(c, "old")).unwrap();
+        assert_eq!(u.quota_nano, -1);
+        assert_eq!(u.balance_nano(), None);
+        // New registrations follow the governance defaults instead.
+        let n = store.with(|c| users::create(c, "new", None, "x")).unwrap();
+        assert_eq!((n.role, n.balance_nano()), (users::Role::User, Some(0)));
     }
 
     #[test]

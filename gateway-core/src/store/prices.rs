@@ -130,6 +130,19 @@ pub fn delete(conn: &mut Connection, model: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// Delete everything a model is billed by: its price and its ratios (the price first, so a
+/// refused price deletion changes nothing). NotFound when it had neither.
+pub fn delete_pricing(conn: &mut Connection, model: &str) -> StoreResult<()> {
+    match delete(conn, model) {
+        Ok(()) => super::ratios::delete(conn, model).map(|_| ()),
+        Err(StoreError::NotFound(m)) => match super::ratios::delete(conn, model)? {
+            true => Ok(()),
+            false => Err(StoreError::NotFound(m)),
+        },
+        Err(e) => Err(e),
+    }
+}
+
 const SELECT: &str = "SELECT p.model, COALESCE(p.input_nano, t.input_nano), COALESCE(p.output_nano, t.output_nano),
     COALESCE(p.cache_read_nano, t.cache_read_nano), COALESCE(p.cache_write_nano, t.cache_write_nano), p.alias_of, p.updated_at
     FROM prices p LEFT JOIN prices t ON t.model = p.alias_of";

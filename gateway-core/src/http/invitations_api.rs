@@ -1,0 +1,169 @@
+//! `/console/api/invitations` (any user invites; each sees their own, admins see all) and
+//! `/console/api/settings/governance` (admins: registration mode, new-user balance, rewards).
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, ApiJson, ApiResult, Session, Shared, ok};
+use crate::money::{nano_to_usd, usd_from_f64};
+use crate::store::governance::{self, Governance, GovernanceChange, Registration};
+use crate::store::invitations::{self, Invitation};
+
+/// Where the invitation link points: this gateway's registration page.
+fn link(headers: &HeaderMap, code: &str) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:3000");
+    format!("http://{host}/register?invite_code={code}")
+}
+
+fn view(i: &Invitation, headers: &HeaderMap) -> Value {
+    json!({
+        "code": i.code,
+        "link": link(headers, &i.code),
+        "inviter_id": i.inviter_id,
+        "max_uses": i.max_uses,
+        "uses": i.uses,
+        "expires_at": i.expires_at,
+        "created_at": i.created_at,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationBody {
+    /// 0: unlimited; default 1.
+    max_uses: Option<i64>,
+    /// Unix seconds; -1 or absent: never.
+    expires_at: Option<i64>,
+}
+
+pub async fn create(
+    State(state): State<Shared>,
+    session: Session,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> ApiResult {
+    // The body is optional: `POST` with nothing creates a single-use code.
+    let body: InvitationBody = if body.iter().all(u8::is_ascii_whitespace) {
+        InvitationBody::default()
+    } else {
+        super::extract::parse_json(&body)?
+    };
+    let gov = state.store.run(|c| governance::load(c)).await?;
+    if gov.registration == Registration::Closed && !session.is_admin() {
+        return Err(ApiError::forbidden(
+            "registration is closed: invitations cannot be used",
+        ));
+    }
+    let id = session.user.id.clone();
+    let inv = state
+        .store
+        .run(move |c| {
+            invitations::create(
+                c,
+                &id,
+                body.max_uses.unwrap_or(1),
+                body.expires_at.unwrap_or(-1),
+            )
+        })
+        .await?;
+    Ok(ok(view(&inv, &headers)))
+}
+
+pub async fn list(State(state): State<Shared>, session: Session, headers: HeaderMap) -> ApiResult {
+    let owner = session.owner_filter();
+    let list = state
+        .store
+        .run(move |c| invitations::list(c, owner.as_deref()))
+        .await?;
+    Ok(ok(list
+        .iter()
+        .map(|i| view(i, &headers))
+        .collect::<Vec<_>>()))
+}
+
+pub async fn delete(
+    State(state): State<Shared>,
+    session: Session,
+    Path(code): Path<String>,
+) -> ApiResult {
+    let owner = session.owner_filter();
+    let c2 = code.clone();
+    state
+        .store
+        .run(move |c| invitations::delete(c, &c2, owner.as_deref()))
+        .await?;
+    Ok(ok(json!({"code": code})))
+}
+
+fn money_or_unlimited(nano: i64) -> Value {
+    if nano < 0 {
+        json!(-1)
+    } else {
+        json!(nano_to_usd(nano))
+    }
+}
+
+pub fn settings_view(g: &Governance) -> Value {
+    json!({
+        "registration": g.registration.as_str(),
+        "new_user_balance_usd": money_or_unlimited(g.new_user_balance_nano),
+        "inviter_reward_usd": nano_to_usd(g.inviter_reward_nano),
+        "invitee_reward_usd": nano_to_usd(g.invitee_reward_nano),
+    })
+}
+
+pub async fn get_settings(State(state): State<Shared>, session: Session) -> ApiResult {
+    session.require_admin()?;
+    let g = state.store.run(|c| governance::load(c)).await?;
+    Ok(ok(settings_view(&g)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    registration: Option<String>,
+    /// -1: unlimited.
+    new_user_balance_usd: Option<f64>,
+    inviter_reward_usd: Option<f64>,
+    invitee_reward_usd: Option<f64>,
+}
+
+pub async fn put_settings(
+    State(state): State<Shared>,
+    session: Session,
+    ApiJson(body): ApiJson<SettingsBody>,
+) -> ApiResult {
+    session.require_admin()?;
+    let reward = |name: &str, v: Option<f64>| -> Result<Option<i64>, ApiError> {
+        v.map(|v| usd_from_f64(v).map_err(|e| ApiError::bad_request(format!("{name}: {e}"))))
+            .transpose()
+    };
+    let change = GovernanceChange {
+        registration: body
+            .registration
+            .as_deref()
+            .map(Registration::parse)
+            .transpose()?,
+        new_user_balance_nano: match body.new_user_balance_usd {
+            None => None,
+            Some(-1.0) => Some(-1),
+            v => reward("new_user_balance_usd", v)?,
+        },
+        inviter_reward_nano: reward("inviter_reward_usd", body.inviter_reward_usd)?,
+        invitee_reward_nano: reward("invitee_reward_usd", body.invitee_reward_usd)?,
+    };
+    let g = state
+        .store
+        .run(move |c| governance::update(c, change))
+        .await?;
+    tracing::info!(
+        registration = g.registration.as_str(),
+        "governance settings changed"
+    );
+    Ok(ok(settings_view(&g)))
+}
