@@ -177,7 +177,7 @@ pub enum EngineCommand {
 pub struct DeployArgs {
     /// Model id or name.
     pub id: String,
-    /// Port of the llama-server (default: first free from 8080).
+    /// Port of the llama-server (default, or 0: first free from 8080).
     #[arg(long)]
     pub port: Option<u16>,
     /// Context size (default: the fit verdict's).

@@ -17,7 +17,8 @@ use crate::cli::{DeployArgs, EngineCommand};
 
 fn patch(a: &DeployArgs) -> SettingsPatch {
     SettingsPatch {
-        port: a.port.map(Some),
+        // --port 0: back to the default (first free port from 8080).
+        port: a.port.map(|p| (p != 0).then_some(p)),
         ctx_size: a.ctx.map(Some),
         gpu_layers: a.gpu_layers.map(Some),
         threads: a.threads.map(Some),

@@ -1,0 +1,123 @@
+"""The official openai and anthropic SDKs against a local model: a real `burncloud router`
+supervising a real llama-server (the pinned build) that serves the tiny generated GGUF,
+reached as `local-<id>` through the gateway. import → run → chat → usage logged → stop."""
+
+import os
+import signal
+import subprocess
+import tempfile
+
+import anthropic
+import openai
+import pytest
+
+from conftest import _call, _start
+
+
+def _cli(env, *args):
+    return subprocess.run([os.environ["BURNCLOUD_BIN"], *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def local():
+    llama = os.environ.get("BURNCLOUD_TEST_LLAMA_SERVER")
+    tiny = os.environ.get("TINY_GGUF_BIN")
+    assert llama and os.path.exists(llama), "BURNCLOUD_TEST_LLAMA_SERVER must point at llama-server (cargo xtask test builds it)"
+    assert tiny and os.path.exists(tiny), "TINY_GGUF_BIN must point at the tiny_gguf example"
+    data_dir = tempfile.mkdtemp(prefix="burncloud-local-")
+    env = dict(os.environ, BURNCLOUD_DATA_DIR=data_dir, PORT="0", HOST="127.0.0.1",
+               LLAMA_SERVER=llama, BURNCLOUD_LOCAL_FIRST_PORT="19380")
+    model = os.path.join(data_dir, "tiny-sdk.gguf")
+    subprocess.run([tiny, model, "tiny sdk"], check=True)
+    imp = _cli(env, "model", "import", model)
+    assert imp.returncode == 0, imp.stderr
+    router, addr = _start([os.environ["BURNCLOUD_BIN"], "router"], env)
+    base = f"http://{addr}"
+    status, reg = _call(base, "POST", "/api/auth/register", body={"username": "admin", "password": "YourSecurePassword!", "email": "admin@example.com"})
+    assert status == 200, reg
+    admin = reg["data"]["token"]
+    # --jinja: llama-server renders tools and tool results with the model's template.
+    run = _cli(env, "model", "run", "1", "--ctx", "512", "--arg=--jinja")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "running as local-1" in run.stdout
+    status, tok = _call(base, "POST", "/console/api/tokens", admin, {"name": "sdk-local", "models": "local-1"})
+    assert status == 200, tok
+    yield {"base": base, "admin": admin, "key": tok["data"]["key"], "env": env}
+    stop = _cli(env, "model", "stop", "1")
+    router.send_signal(signal.SIGTERM)
+    assert router.wait(timeout=20) == 0
+    assert stop.returncode == 0, stop.stderr
+
+
+def test_openai_sdk_chat_and_stream_on_a_local_model(local):
+    client = openai.OpenAI(base_url=local["base"] + "/v1", api_key=local["key"])
+    models = [m.id for m in client.models.list()]
+    assert models == ["local-1"]
+    r = client.chat.completions.create(model="local-1", messages=[{"role": "user", "content": "Hello"}], max_tokens=6)
+    assert r.model
+    assert r.usage.prompt_tokens > 0 and 0 < r.usage.completion_tokens <= 6
+    assert r.choices[0].finish_reason in ("length", "stop")
+    chunks = list(client.chat.completions.create(model="local-1", messages=[{"role": "user", "content": "Hello"}],
+                                                 max_tokens=6, stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert any(c.choices and c.choices[0].delta.content for c in chunks)
+
+
+def test_usage_of_local_requests_is_logged_at_price_zero(local):
+    client = openai.OpenAI(base_url=local["base"] + "/v1", api_key=local["key"])
+    client.chat.completions.create(model="local-1", messages=[{"role": "user", "content": "count me"}], max_tokens=3)
+    import time
+    for _ in range(50):
+        status, logs = _call(local["base"], "GET", "/console/api/logs?model=local-1", local["admin"])
+        assert status == 200, logs
+        items = logs["data"]["items"] if isinstance(logs["data"], dict) else logs["data"]
+        if items:
+            break
+        time.sleep(0.1)
+    assert items, logs
+    rec = items[0]
+    assert rec["model"] == "local-1"
+    assert rec["prompt_tokens"] > 0 and rec["completion_tokens"] > 0
+    assert rec.get("locality") == "local"
+
+
+def test_anthropic_sdk_messages_stream_and_tool_results_on_a_local_model(local):
+    client = anthropic.Anthropic(base_url=local["base"], api_key=local["key"])
+    # The shape Claude Code sends: system blocks with cache_control, then a user turn.
+    msg = client.messages.create(
+        model="local-1", max_tokens=6,
+        system=[{"type": "text", "text": "You are a coding agent.", "cache_control": {"type": "ephemeral"}}],
+        messages=[{"role": "user", "content": [{"type": "text", "text": "Hello", "cache_control": {"type": "ephemeral"}}]}],
+    )
+    assert msg.type == "message" and msg.role == "assistant"
+    assert msg.usage.input_tokens > 0 and msg.usage.output_tokens > 0
+    assert msg.stop_reason in ("max_tokens", "end_turn")
+    with client.messages.stream(model="local-1", max_tokens=6, messages=[{"role": "user", "content": "Hi"}]) as s:
+        events = [e.type for e in s]
+        final = s.get_final_message()
+    assert events[0] == "message_start" and events[-1] == "message_stop"
+    assert "content_block_delta" in events
+    assert final.usage.output_tokens > 0
+    # A tool round trip in the history, with tools offered: converted for llama-server.
+    tools = [{"name": "get_weather", "description": "Weather for a city",
+              "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+    msg = client.messages.create(
+        model="local-1", max_tokens=6, tools=tools,
+        messages=[
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "18C and sunny"}]},
+        ],
+    )
+    assert msg.usage.input_tokens > 0
+    assert msg.stop_reason in ("max_tokens", "end_turn", "tool_use")
+
+
+def test_errors_from_a_local_model_keep_their_shapes(local):
+    client = anthropic.Anthropic(base_url=local["base"], api_key=local["admin"])
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.create(model="local-99", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    oc = openai.OpenAI(base_url=local["base"] + "/v1", api_key=local["key"])
+    with pytest.raises(openai.PermissionDeniedError):
+        # The key is restricted to local-1.
+        oc.chat.completions.create(model="local-2", messages=[{"role": "user", "content": "x"}])
