@@ -4,29 +4,15 @@
 //! behind; a busy port is reported with its holder.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use llama_manager::testing::gguf_writer::tiny_llama;
+use llama_manager::testing::llama_server;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_burncloud");
-
-fn llama_server() -> PathBuf {
-    if let Some(p) = std::env::var_os("BURNCLOUD_TEST_LLAMA_SERVER") {
-        return p.into();
-    }
-    let cached = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default()
-        .join(".cache/burncloud/llama-server-11434.0.0/llama-server");
-    assert!(
-        cached.exists(),
-        "no llama-server for the tests: run `cargo xtask test` or set BURNCLOUD_TEST_LLAMA_SERVER"
-    );
-    cached
-}
 
 fn cmd(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);

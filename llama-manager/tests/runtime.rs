@@ -13,23 +13,8 @@ use llama_manager::library::Library;
 use llama_manager::runtime::deploy::{self, SettingsPatch, State};
 use llama_manager::runtime::{Runtime, RuntimeOptions, engine, process::PidFiles};
 use llama_manager::testing::gguf_writer::tiny_llama;
+use llama_manager::testing::llama_server;
 use serde_json::{Value, json};
-
-/// The real llama-server: required (CI fails rather than skipping).
-fn llama_server() -> PathBuf {
-    if let Some(p) = std::env::var_os("BURNCLOUD_TEST_LLAMA_SERVER") {
-        return p.into();
-    }
-    let cached = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default()
-        .join(".cache/burncloud/llama-server-11434.0.0/llama-server");
-    assert!(
-        cached.exists(),
-        "no llama-server for the tests: run `cargo xtask test` (it builds the pinned one) or set BURNCLOUD_TEST_LLAMA_SERVER"
-    );
-    cached
-}
 
 struct Env {
     dir: tempfile::TempDir,

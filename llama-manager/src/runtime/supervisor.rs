@@ -907,7 +907,8 @@ impl ChildTask {
         }
 
         // Loading: ready on /health 200; a stall timeout that resets on any output or a
-        // change of the health answer.
+        // change of the health answer. Then: health checks every `health_interval`.
+        let mut ready = false;
         let mut progress = self.logs.bytes();
         let mut last_answer: Option<u16> = None;
         let mut stall_deadline = Instant::now() + self.opts.stall_timeout;
@@ -928,10 +929,19 @@ impl ChildTask {
                 }
                 _ = poll.tick() => {
                     let answer = self.health().await;
+                    if ready {
+                        let up = answer == Some(200);
+                        self.send(Event::Health { id: self.id, generation: self.generation, up });
+                        continue;
+                    }
                     // 200 from /health, and our random key accepted: our child, not
                     // another server that holds the port.
                     if answer == Some(200) && self.owns_port().await {
-                        break;
+                        ready = true;
+                        self.send(Event::Ready { id: self.id, generation: self.generation });
+                        poll = tokio::time::interval(self.opts.health_interval);
+                        poll.tick().await;
+                        continue;
                     }
                     let now_bytes = self.logs.bytes();
                     if now_bytes != progress || answer != last_answer {
@@ -949,32 +959,6 @@ impl ChildTask {
                         )));
                         return;
                     }
-                }
-            }
-        }
-        self.send(Event::Ready {
-            id: self.id,
-            generation: self.generation,
-        });
-
-        let mut check = tokio::time::interval(self.opts.health_interval);
-        check.tick().await;
-        loop {
-            tokio::select! {
-                status = child.wait() => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    let f = self.failure_from_exit(status);
-                    self.exited(Some(f));
-                    return;
-                }
-                _ = &mut stop => {
-                    process::terminate(&mut child, self.opts.stop_grace).await;
-                    self.exited(None);
-                    return;
-                }
-                _ = check.tick() => {
-                    let up = self.health().await == Some(200);
-                    self.send(Event::Health { id: self.id, generation: self.generation, up });
                 }
             }
         }
