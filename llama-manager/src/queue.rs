@@ -312,8 +312,8 @@ impl Queue {
             }
             None => {
                 job.status = JobStatus::Cancelled;
-                job.done.send_replace(true);
                 self.emit(QueueEvent::Cancelled { job: id });
+                job.done.send_replace(true);
             }
         }
         Ok(())
@@ -353,7 +353,8 @@ impl Queue {
             .ok_or(QueueError::UnknownJob(id))
     }
 
-    /// Wait until a job has finished; its final status.
+    /// Wait until a job has finished; its final status. Its last event is on the event
+    /// channel by then.
     pub async fn wait(&self, id: JobId) -> Result<JobStatus, QueueError> {
         let mut rx = {
             let st = self.state();
@@ -450,11 +451,12 @@ impl Queue {
         job.status = status;
         job.control = None;
         let freed = std::mem::take(&mut job.slot);
+        // The event first: whoever `wait`ed for the job finds it on the channel.
+        self.emit(event);
         job.done.send_replace(true);
         if freed {
             st.running -= 1;
         }
-        self.emit(event);
         self.pump(&mut st);
     }
 }

@@ -3,8 +3,8 @@
 //! a cancelled waiting job never reaches the hub, a paused job keeps its place and
 //! resumes with Range, one failure does not stop the others and says why.
 
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gateway_core::store::Store;
@@ -37,7 +37,8 @@ struct Env {
     lib: Library,
     hub: FakeHub,
     queue: Queue,
-    events: Arc<Mutex<Vec<QueueEvent>>>,
+    rx: Mutex<tokio::sync::mpsc::UnboundedReceiver<QueueEvent>>,
+    events: Mutex<Vec<QueueEvent>>,
 }
 
 impl Env {
@@ -59,20 +60,14 @@ impl Env {
         let hub = FakeHub::start(repos);
         hub.throttle(Some(RATE));
         let client = HubClient::new(&hub.url, None).unwrap();
-        let (queue, mut rx) = Queue::new(lib.clone(), client, opts(), limit).unwrap();
-        let events: Arc<Mutex<Vec<QueueEvent>>> = Arc::default();
-        let ev = events.clone();
-        tokio::spawn(async move {
-            while let Some(e) = rx.recv().await {
-                ev.lock().unwrap().push(e);
-            }
-        });
+        let (queue, rx) = Queue::new(lib.clone(), client, opts(), limit).unwrap();
         Env {
             _dir: dir,
             lib,
             hub,
             queue,
-            events,
+            rx: Mutex::new(rx),
+            events: Mutex::default(),
         }
     }
 
@@ -81,8 +76,14 @@ impl Env {
             .repos_mut(|rs| rs[(i - 1) as usize].files[0].data.to_vec())
     }
 
+    /// Every event so far (what is on the channel now included).
     fn events(&self) -> Vec<QueueEvent> {
-        self.events.lock().unwrap().clone()
+        let mut ev = self.events.lock().unwrap();
+        let mut rx = self.rx.lock().unwrap();
+        while let Ok(e) = rx.try_recv() {
+            ev.push(e);
+        }
+        ev.clone()
     }
 
     /// Job ids in the order they got a slot.
@@ -283,7 +284,7 @@ async fn paused_job_keeps_its_place_and_resumes_with_range() {
         assert_eq!(std::fs::read(&m.path).unwrap(), env.data(k as u32 + 1));
     }
     assert_eq!(env.started(), vec![a, c, b, c]);
-    // c continued from its partial file: one ranged request, nothing fetched twice.
+    // c continued from its partial file: one ranged request from what is on disk.
     let c_dl: Vec<_> = env
         .hub
         .downloads()
@@ -295,8 +296,14 @@ async fn paused_job_keeps_its_place_and_resumes_with_range() {
         c_dl[1].range.as_deref(),
         Some(format!("bytes={frozen}-").as_str())
     );
+    // Pausing drops the connection, so what was still in the socket is fetched again:
+    // at most a few throttled chunks, not the file.
     let served: u64 = c_dl.iter().map(|s| s.bytes.load(Ordering::Relaxed)).sum();
-    assert_eq!(served, env.data(3).len() as u64);
+    let size = env.data(3).len() as u64;
+    assert!(
+        served >= size && served - size <= 64 << 10,
+        "served {served} for {size} bytes"
+    );
     let ev = env.events();
     assert!(ev.contains(&QueueEvent::Paused { job: b }));
     assert!(ev.contains(&QueueEvent::Resumed { job: c }));
