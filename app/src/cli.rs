@@ -215,11 +215,16 @@ pub enum ModelCommand {
         /// Repository, e.g. TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF.
         repo: String,
     },
-    /// Download a model: REPO (its Q4_K_M or only variant), REPO:QUANT or REPO:FILE.
-    /// Interrupted downloads resume where they stopped; files are SHA-256 verified.
+    /// Download models: REPO (its Q4_K_M or only variant), REPO:QUANT or REPO:FILE.
+    /// Several are queued, --jobs at a time. Interrupted downloads resume where they
+    /// stopped; files are SHA-256 verified.
     Download {
-        /// REPO, REPO:QUANT (e.g. :Q4_K_M) or REPO:FILE (e.g. :model.Q8_0.gguf).
-        spec: String,
+        /// REPO, REPO:QUANT (e.g. :Q4_K_M) or REPO:FILE (e.g. :model.Q8_0.gguf), one or more.
+        #[arg(required = true, value_name = "SPEC")]
+        specs: Vec<String>,
+        /// Downloads at once (default: BURNCLOUD_DOWNLOAD_JOBS, or 2).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=llama_manager::queue::MAX_JOBS as i64))]
+        jobs: Option<u16>,
     },
     /// List the models in the library.
     List,

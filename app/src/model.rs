@@ -4,13 +4,14 @@
 use std::process::ExitCode;
 
 use gateway_core::Config;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use llama_manager::download::{self, DownloadEvent, DownloadOptions};
 use llama_manager::fit::fit;
 use llama_manager::gguf::human_count;
 use llama_manager::hardware;
 use llama_manager::hub::{HubClient, SearchQuery, SearchSort as HubSort};
 use llama_manager::library::{Library, Model, Source};
+use llama_manager::queue::{self, JobId, Queue, QueueEvent};
 
 use crate::cli::{ModelCommand, ModelSearch, SearchSort};
 
@@ -92,7 +93,9 @@ async fn execute(config: &Config, cmd: ModelCommand) -> Result<String, String> {
         }
         ModelCommand::Search(s) => search(s).await,
         ModelCommand::Show { repo } => show(&repo).await,
-        ModelCommand::Download { spec } => download_cmd(&lib()?, &spec).await,
+        ModelCommand::Download { specs, jobs } => {
+            download_cmd(&lib()?, &specs, jobs.map(usize::from)).await
+        }
         ModelCommand::Run { deploy, timeout } => crate::local::run(config, deploy, timeout).await,
         ModelCommand::Deploy { deploy } => crate::local::deploy_only(config, deploy),
         ModelCommand::Stop { id, timeout } => crate::local::stop(config, &id, timeout).await,
@@ -324,44 +327,127 @@ fn say(bar: &ProgressBar, line: String) {
     }
 }
 
-async fn download_cmd(lib: &Library, spec: &str) -> Result<String, String> {
-    let client = HubClient::from_env().map_err(|e| e.to_string())?;
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-        )
-        .map_err(|e| e.to_string())?
-        .progress_chars("=> "),
-    );
-    let b = bar.clone();
-    let on_event = move |e: &DownloadEvent| match e {
-        DownloadEvent::Started {
-            file,
-            total,
-            resumed_from,
-        } => {
-            b.set_length(*total);
-            b.set_position(*resumed_from);
-            b.reset_eta();
-            b.set_message(file.clone());
-            if *resumed_from > 0 {
-                say(&b, format!("resuming {file} at {}", gib(*resumed_from)));
-            }
-        }
-        DownloadEvent::Progress { done, .. } => b.set_position(*done),
-        other => say(&b, other.to_string()),
+/// Download every spec through the queue, one progress bar per job. Successes go to
+/// stdout; if any failed, the error lists each failure with its reason.
+async fn download_cmd(
+    lib: &Library,
+    specs: &[String],
+    jobs: Option<usize>,
+) -> Result<String, String> {
+    let limit = match jobs {
+        Some(n) => n,
+        None => queue::jobs_from_env().map_err(|e| e.to_string())?,
     };
-    let opts = DownloadOptions::from_env();
-    let result = download::download_model(lib, &client, spec, &opts, &on_event, None).await;
-    bar.finish_and_clear();
-    let m = result.map_err(|e| e.to_string())?;
-    Ok(format!(
-        "Downloaded and verified model {} ({}), {} in {} file(s)\n{}",
-        m.id,
-        m.name,
-        gib(m.size),
-        m.files.len(),
-        m.path.display()
-    ))
+    let mut seen = std::collections::HashSet::new();
+    for s in specs {
+        if !seen.insert(s.trim()) {
+            return Err(format!("{} is given twice", s.trim()));
+        }
+    }
+    let client = HubClient::from_env().map_err(|e| e.to_string())?;
+    let style = ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+    )
+    .map_err(|e| e.to_string())?
+    .progress_chars("=> ");
+    let (q, mut events) = Queue::new(lib.clone(), client, DownloadOptions::from_env(), limit)
+        .map_err(|e| e.to_string())?;
+    let mp = MultiProgress::new();
+    let several = specs.len() > 1;
+    let mut bars: std::collections::BTreeMap<JobId, (String, ProgressBar)> = Default::default();
+    for spec in specs {
+        let id = q.enqueue(spec).map_err(|e| e.to_string())?;
+        let bar = mp.add(ProgressBar::new(0));
+        bar.set_style(style.clone());
+        bar.set_message(format!("{} (queued)", spec.trim()));
+        bars.insert(id, (spec.trim().to_string(), bar));
+    }
+    let mut finished: Vec<(JobId, Result<Model, String>)> = Vec::new();
+    while finished.len() < bars.len() {
+        let Some(event) = events.recv().await else {
+            break;
+        };
+        let id = event.job();
+        let Some((spec, bar)) = bars.get(&id) else {
+            continue;
+        };
+        // With several downloads, lines say which one they are about.
+        let tag = |line: String| {
+            if several {
+                format!("[{spec}] {line}")
+            } else {
+                line
+            }
+        };
+        match event {
+            QueueEvent::Download { event, .. } => match event {
+                DownloadEvent::Started {
+                    file,
+                    total,
+                    resumed_from,
+                } => {
+                    bar.set_length(total);
+                    bar.set_position(resumed_from);
+                    bar.reset_eta();
+                    bar.set_message(file.clone());
+                    if resumed_from > 0 {
+                        say(
+                            bar,
+                            tag(format!("resuming {file} at {}", gib(resumed_from))),
+                        );
+                    }
+                }
+                DownloadEvent::Progress { done, .. } => bar.set_position(done),
+                other => say(bar, tag(other.to_string())),
+            },
+            QueueEvent::Finished { model, .. } => {
+                bar.finish_and_clear();
+                finished.push((id, Ok(*model)));
+            }
+            QueueEvent::Failed { reason, .. } => {
+                bar.abandon_with_message(format!("{spec}: failed"));
+                finished.push((id, Err(reason)));
+            }
+            QueueEvent::Cancelled { .. } => {
+                bar.finish_and_clear();
+                finished.push((id, Err("cancelled".into())));
+            }
+            QueueEvent::Queued { .. }
+            | QueueEvent::Started { .. }
+            | QueueEvent::Paused { .. }
+            | QueueEvent::Resumed { .. } => {}
+        }
+    }
+    let _ = mp.clear();
+    finished.sort_by_key(|(id, _)| *id);
+    let mut failures = Vec::new();
+    for (id, r) in &finished {
+        match r {
+            Ok(m) => println!(
+                "Downloaded and verified model {} ({}), {} in {} file(s)\n{}",
+                m.id,
+                m.name,
+                gib(m.size),
+                m.files.len(),
+                m.path.display()
+            ),
+            Err(reason) => failures.push((bars[id].0.clone(), reason.clone())),
+        }
+    }
+    if finished.len() < bars.len() {
+        return Err("the download queue stopped before every download finished".into());
+    }
+    match failures.as_slice() {
+        [] => Ok(String::new()),
+        [(_, reason)] if !several => Err(reason.clone()),
+        _ => Err(format!(
+            "{} of {} downloads failed:{}",
+            failures.len(),
+            bars.len(),
+            failures
+                .iter()
+                .map(|(spec, reason)| format!("\n  {spec}: {reason}"))
+                .collect::<String>()
+        )),
+    }
 }

@@ -20,6 +20,7 @@ fn cmd(dir: &Path, hub: Option<&str>, args: &[&str]) -> Command {
         .env("BURNCLOUD_NVIDIA_SMI", "/nonexistent/nvidia-smi")
         .env("BURNCLOUD_DOWNLOAD_BACKOFF_MS", "20")
         .env_remove("HF_TOKEN")
+        .env_remove("BURNCLOUD_DOWNLOAD_JOBS")
         .env_remove("HF_HOME")
         .env_remove("DATABASE_URL")
         .env_remove("BURNCLOUD_DATABASE_URL");
@@ -239,4 +240,115 @@ fn killed_download_resumes_without_refetching() {
     assert_eq!(got, hub.repos_mut(|r| r[1].files[0].data.to_vec()));
     let (_, out, _) = run(d, None, &["model", "list"]);
     assert!(!out.contains("Unfinished"), "{out}");
+}
+
+#[test]
+fn several_downloads_share_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hub = hub();
+    // Slow enough that two downloads overlap.
+    hub.throttle(Some(1_000_000));
+    let (code, out, err) = run(
+        d,
+        Some(&hub.url),
+        &[
+            "model",
+            "download",
+            "acme/tiny-GGUF:Q4_K_M",
+            "acme/tiny-GGUF:Q8_0",
+            "--jobs",
+            "2",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(hub.max_concurrent_downloads(), 2, "both at once");
+    let done: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("Downloaded and verified model"))
+        .collect();
+    assert_eq!(done.len(), 2, "{out}");
+    assert!(
+        done[0].contains("(tiny.Q4_K_M)") && done[1].contains("(tiny.Q8_0)"),
+        "{out}"
+    );
+    // Lines name the download they are about.
+    assert!(
+        err.contains("[acme/tiny-GGUF:Q8_0] tiny.Q8_0.gguf: SHA-256 verified"),
+        "{err}"
+    );
+    let (_, list, _) = run(d, None, &["model", "list"]);
+    assert!(
+        list.contains("tiny.Q4_K_M") && list.contains("tiny.Q8_0"),
+        "{list}"
+    );
+
+    // One at a time through BURNCLOUD_DOWNLOAD_JOBS; a failure does not stop the other,
+    // the exit code says so and each failure says why.
+    hub.throttle(Some(4_000_000));
+    hub.clear_log();
+    let (code, out, err) = run_env(
+        d,
+        &hub.url,
+        &[("BURNCLOUD_DOWNLOAD_JOBS", "1")],
+        &["model", "download", "acme/missing", "acme/bigger-GGUF"],
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.starts_with("Downloaded and verified model 3 (bigger.Q8_0)"),
+        "{out}"
+    );
+    assert!(
+        err.contains(
+            "error: 1 of 2 downloads failed:\n  acme/missing: repository acme/missing was not found"
+        ),
+        "{err}"
+    );
+    assert_eq!(hub.max_concurrent_downloads(), 1);
+
+    // Bad input: clear errors, nothing downloaded.
+    hub.clear_log();
+    let (code, _, err) = run_env(
+        d,
+        &hub.url,
+        &[("BURNCLOUD_DOWNLOAD_JOBS", "0")],
+        &["model", "download", "acme/tiny-GGUF"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("BURNCLOUD_DOWNLOAD_JOBS=\"0\": the number of concurrent downloads must be between 1 and 16"),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        d,
+        Some(&hub.url),
+        &["model", "download", "acme/tiny-GGUF", "--jobs", "0"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--jobs"), "{err}");
+    let (code, _, err) = run(
+        d,
+        Some(&hub.url),
+        &["model", "download", "acme/x-GGUF", "acme/x-GGUF"],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("acme/x-GGUF is given twice"), "{err}");
+    assert!(hub.log().is_empty(), "{:?}", hub.log());
+}
+
+fn run_env(dir: &Path, hub: &str, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let mut c = cmd(dir, Some(hub), args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().expect("burncloud runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }

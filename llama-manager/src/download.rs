@@ -190,6 +190,8 @@ pub enum DownloadError {
     },
     #[error("cancelled; the partial files were deleted")]
     Cancelled,
+    #[error("{file} is already being downloaded by another job")]
+    Busy { file: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -392,6 +394,31 @@ fn open_part(part: &Path, truncate: bool) -> std::io::Result<std::fs::File> {
     o.open(part)
 }
 
+/// `.part` files this process is writing: two jobs (e.g. `REPO` and `REPO:Q4_K_M` in one
+/// queue) never append to the same file.
+static BUSY: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+struct BusyGuard(PathBuf);
+
+impl BusyGuard {
+    fn take(part: &Path) -> Option<BusyGuard> {
+        let mut busy = BUSY.lock().unwrap_or_else(|p| p.into_inner());
+        if busy.iter().any(|p| p == part) {
+            return None;
+        }
+        busy.push(part.to_path_buf());
+        Some(BusyGuard(part.to_path_buf()))
+    }
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        BUSY.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|p| *p != self.0);
+    }
+}
+
 /// Download one file to `job.dest`, resuming its `.part`, verifying its SHA-256.
 pub async fn download_file(
     client: &HubClient,
@@ -403,6 +430,7 @@ pub async fn download_file(
 ) -> Result<String, DownloadError> {
     let part = job.part_path();
     let name = job.file.path.clone();
+    let _busy = BusyGuard::take(&part).ok_or_else(|| DownloadError::Busy { file: name.clone() })?;
     let total = job.file.size;
     let expected = job.file.sha256.clone();
     if let Some(dir) = job.dest.parent() {

@@ -13,6 +13,8 @@
 //! - `hub` — the hub client (search, repo details, tree) against `HF_ENDPOINT`, file
 //!   names → quantization/shards/`mmproj`, remote header reads.
 //! - `download` — resumable, verified downloads (Range, retry, stall detection, SHA-256).
+//! - `queue` — the download queue: at most N downloads at once, the rest in line; pause,
+//!   resume, cancel per job; events with the job id.
 //! - `runtime` — llama-server supervision: engine discovery/install, deployments, one
 //!   supervisor owning every child, `local-<id>` channel registration, just-in-time start.
 //! - `testing` (feature `test-support`) — the GGUF writer and the fake hub.
@@ -23,6 +25,7 @@ pub mod gguf;
 pub mod hardware;
 pub mod hub;
 pub mod library;
+pub mod queue;
 pub mod runtime;
 
 #[cfg(feature = "test-support")]

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -113,6 +113,27 @@ struct Inner {
     /// Bytes per second for downloads (`None`: as fast as possible).
     throttle: Mutex<Option<u64>>,
     token: Mutex<Option<String>>,
+    /// Download bodies being sent right now, and the most seen at once.
+    active: AtomicUsize,
+    max_active: AtomicUsize,
+}
+
+/// Counts a download body as in flight from its first byte planned until the stream
+/// ends or the client goes away (the stream is dropped).
+struct InFlight(Arc<Inner>);
+
+impl InFlight {
+    fn new(st: Arc<Inner>) -> InFlight {
+        let now = st.active.fetch_add(1, Ordering::SeqCst) + 1;
+        st.max_active.fetch_max(now, Ordering::SeqCst);
+        InFlight(st)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -206,9 +227,20 @@ impl FakeHub {
             .collect()
     }
 
-    /// Forget the log.
+    /// Forget the log (and the most concurrent downloads seen).
     pub fn clear_log(&self) {
         lock(&self.inner.log).clear();
+        self.inner.max_active.store(0, Ordering::SeqCst);
+    }
+
+    /// Download bodies being sent right now.
+    pub fn active_downloads(&self) -> usize {
+        self.inner.active.load(Ordering::SeqCst)
+    }
+
+    /// The most download bodies sent at the same time since start (or `clear_log`).
+    pub fn max_concurrent_downloads(&self) -> usize {
+        self.inner.max_active.load(Ordering::SeqCst)
     }
 
     /// Replace a repository's file (e.g. a new upload).
@@ -558,6 +590,7 @@ async fn cdn(
     }
     let throttle = *lock(&st.throttle);
     let plan = Plan {
+        _in_flight: InFlight::new(st.clone()),
         data: f.data.clone(),
         pos: start,
         end,
@@ -571,6 +604,7 @@ async fn cdn(
 }
 
 struct Plan {
+    _in_flight: InFlight,
     data: Bytes,
     pos: u64,
     end: u64,
