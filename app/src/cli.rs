@@ -29,6 +29,9 @@ pub enum Command {
     /// The llama-server engine: where it is, its version; install a llama.cpp release.
     #[command(subcommand)]
     Engine(EngineCommand),
+    /// Start BurnCloud at login (off by default): on, off, status.
+    #[command(subcommand)]
+    Autostart(AutostartCommand),
     /// Users: list, show, change role/status/group/balance; registration settings.
     #[command(subcommand)]
     User(UserCommand),
@@ -158,6 +161,16 @@ pub enum InviteCommand {
     },
     /// List invitation codes.
     List,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum AutostartCommand {
+    /// Start BurnCloud (window and tray) when you log in.
+    On,
+    /// Do not start at login (removes the entry).
+    Off,
+    /// Whether it starts at login.
+    Status,
 }
 
 #[derive(Subcommand, Debug)]

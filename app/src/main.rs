@@ -4,6 +4,7 @@
 //! This crate only wires things together: business rules live in `gateway-core`
 //! (gateway) and `llama-manager` (local models).
 
+mod autostart;
 mod cli;
 // The headless build (`--no-default-features`) compiles the views and the controller
 // (their tests run there too) but only the desktop layer uses them.
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
             Command::Price(_)
                 | Command::Model(_)
                 | Command::Engine(_)
+                | Command::Autostart(_)
                 | Command::User(_)
                 | Command::Group(_)
                 | Command::Redemption(_)
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Some(Command::Price(cmd)) => price::run(&config, cmd),
         Some(Command::Model(cmd)) => model::run(&config, cmd),
         Some(Command::Engine(cmd)) => model::block_on(local::engine_cmd(&config, cmd)),
+        Some(Command::Autostart(cmd)) => model::block_on(async move { autostart::run(cmd) }),
         Some(Command::User(cmd)) => governance::run(&config, governance::Cmd::User(cmd)),
         Some(Command::Group(cmd)) => governance::run(&config, governance::Cmd::Group(cmd)),
         Some(Command::Redemption(cmd)) => {

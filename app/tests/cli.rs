@@ -426,3 +426,34 @@ fn governance_cli_changes_reach_a_running_router_within_a_second() {
     assert_eq!(me()["data"]["group"], "vip");
     assert_eq!(router.terminate(), 0);
 }
+
+#[test]
+fn autostart_is_off_by_default_and_on_off_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config");
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", &cfg)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let entry = cfg.join("autostart/burncloud.desktop");
+    assert_eq!(run(&["autostart", "status"]), (0, "off\n".to_string()));
+    let (code, out) = run(&["autostart", "on"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("will start at login"), "{out}");
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let exe = std::fs::canonicalize(BIN).unwrap();
+    assert!(text.contains(&format!("Exec=\"{}\"", exe.display())), "{text}");
+    assert!(run(&["autostart", "status"]).1.starts_with("on ("));
+    let (code, out) = run(&["autostart", "off"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!entry.exists());
+    assert_eq!(run(&["autostart", "status"]).1, "off\n");
+}

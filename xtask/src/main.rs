@@ -2,6 +2,7 @@
 //! Debian/Ubuntu machine with only Rust needs two commands.
 
 mod bench;
+mod dist;
 mod setup;
 
 use std::process::{Command, ExitCode};
@@ -14,8 +15,9 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench::bench(),
+        Some("dist") => dist::dist().map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask <run [-- ARGS]|test|bench>");
+            eprintln!("usage: cargo xtask <run [-- ARGS]|test|bench|dist>");
             eprintln!(
                 "  run    install what BurnCloud needs, build it, start it (desktop, or headless without a display)"
             );
@@ -24,6 +26,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "  bench  benchmark the gateway against a local mock and nginx (README table)"
+            );
+            eprintln!(
+                "  dist   build the release packages (.deb, tarball) with SHA256SUMS into <target>/dist"
             );
             return ExitCode::from(2);
         }
@@ -79,7 +84,7 @@ pub fn sh(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
@@ -177,6 +182,9 @@ fn test() -> Result<()> {
             "TINY_GGUF_BIN",
             target_dir().join("debug/examples/tiny_gguf"),
         ))?;
+    // The packages: build the .deb, install it, run what it installed, remove it.
+    let deb = dist::dist()?;
+    dist::test_installed(&deb)?;
     eprintln!("xtask: all tests passed");
     Ok(())
 }
