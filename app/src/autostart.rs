@@ -24,7 +24,9 @@ pub fn entry(exe: &Path, home: &Path, config: &Path) -> Entry {
         }
     } else if cfg!(target_os = "macos") {
         Entry::File {
-            path: home.join("Library/LaunchAgents").join(format!("{LABEL}.plist")),
+            path: home
+                .join("Library/LaunchAgents")
+                .join(format!("{LABEL}.plist")),
             contents: launch_agent(exe),
         }
     } else {
@@ -102,7 +104,17 @@ pub fn enable(e: &Entry) -> Result<(), String> {
             std::fs::rename(&tmp, path).map_err(|err| format!("{}: {err}", path.display()))
         }
         Entry::RunKey { command } => {
-            let o = reg(&["add", RUN_KEY, "/v", "BurnCloud", "/t", "REG_SZ", "/d", command, "/f"])?;
+            let o = reg(&[
+                "add",
+                RUN_KEY,
+                "/v",
+                "BurnCloud",
+                "/t",
+                "REG_SZ",
+                "/d",
+                command,
+                "/f",
+            ])?;
             o.status
                 .success()
                 .then_some(())
@@ -134,7 +146,8 @@ pub fn disable(e: &Entry) -> Result<(), String> {
 
 /// `burncloud autostart on|off|status` for this executable and user.
 pub fn run(cmd: crate::cli::AutostartCommand) -> Result<String, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot tell where burncloud is: {e}"))?;
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot tell where burncloud is: {e}"))?;
     let (home, config) = user_dirs()?;
     let e = entry(&exe, &home, &config);
     let where_ = match &e {
@@ -148,7 +161,9 @@ pub fn run(cmd: crate::cli::AutostartCommand) -> Result<String, String> {
         }
         crate::cli::AutostartCommand::Off => {
             disable(&e)?;
-            Ok(format!("BurnCloud will not start at login (removed {where_})"))
+            Ok(format!(
+                "BurnCloud will not start at login (removed {where_})"
+            ))
         }
         crate::cli::AutostartCommand::Status => Ok(if is_enabled(&e) {
             format!("on ({where_})")
@@ -169,21 +184,30 @@ mod tests {
         assert!(x.starts_with("[Desktop Entry]\nType=Application\n"));
         assert!(x.contains("Exec=\"/opt/Burn & Cloud/burncloud\"\n"), "{x}");
         let p = launch_agent(exe);
-        assert!(p.contains("<string>/opt/Burn &amp; Cloud/burncloud</string>"), "{p}");
+        assert!(
+            p.contains("<string>/opt/Burn &amp; Cloud/burncloud</string>"),
+            "{p}"
+        );
         assert!(p.contains("<key>RunAtLoad</key>\n  <true/>"));
     }
 
     #[test]
     fn on_off_status_round_trip_in_a_temporary_config_dir() {
         let dir = tempfile::tempdir().unwrap();
-        let e = entry(Path::new("/usr/bin/burncloud"), dir.path(), &dir.path().join("cfg"));
+        let e = entry(
+            Path::new("/usr/bin/burncloud"),
+            dir.path(),
+            &dir.path().join("cfg"),
+        );
         if matches!(e, Entry::RunKey { .. }) {
             return; // the registry is exercised on Windows only
         }
         assert!(!is_enabled(&e), "off by default");
         enable(&e).unwrap();
         assert!(is_enabled(&e));
-        let Entry::File { path, contents } = &e else { unreachable!() };
+        let Entry::File { path, contents } = &e else {
+            unreachable!()
+        };
         assert_eq!(&std::fs::read_to_string(path).unwrap(), contents);
         enable(&e).unwrap(); // idempotent
         disable(&e).unwrap();

@@ -450,7 +450,10 @@ fn autostart_is_off_by_default_and_on_off_round_trips() {
     assert!(out.contains("will start at login"), "{out}");
     let text = std::fs::read_to_string(&entry).unwrap();
     let exe = std::fs::canonicalize(BIN).unwrap();
-    assert!(text.contains(&format!("Exec=\"{}\"", exe.display())), "{text}");
+    assert!(
+        text.contains(&format!("Exec=\"{}\"", exe.display())),
+        "{text}"
+    );
     assert!(run(&["autostart", "status"]).1.starts_with("on ("));
     let (code, out) = run(&["autostart", "off"]);
     assert_eq!(code, 0, "{out}");

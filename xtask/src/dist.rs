@@ -25,7 +25,14 @@ fn cargo_deb() -> Result<PathBuf> {
         .unwrap_or(false);
     if !ok {
         sh(cargo()
-            .args(["install", "cargo-deb", "--locked", "--version", CARGO_DEB_VERSION, "--root"])
+            .args([
+                "install",
+                "cargo-deb",
+                "--locked",
+                "--version",
+                CARGO_DEB_VERSION,
+                "--root",
+            ])
             .arg(&tools))?;
     }
     Ok(bin)
@@ -83,7 +90,10 @@ pub fn dist() -> Result<PathBuf> {
     let stage = out.join(&name);
     let icons = root().join("assets/icons");
     let mut files: Vec<(PathBuf, PathBuf)> = vec![
-        (target_dir().join("release/burncloud"), "bin/burncloud".into()),
+        (
+            target_dir().join("release/burncloud"),
+            "bin/burncloud".into(),
+        ),
         (
             root().join("installer/burncloud.desktop"),
             "share/applications/burncloud.desktop".into(),
@@ -227,7 +237,9 @@ impl Drop for Kill {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn http_ok(url: &str) -> bool {
@@ -258,7 +270,13 @@ pub fn test_installed(deb: &Path) -> Result<()> {
     // apt resolves the dependencies from the archive (they are installed by the build).
     sh(as_root(&["apt-get", "install", "-y", "-qq", "--no-install-recommends"]).arg(deb))?;
     let result = exercise(deb, bin);
-    sh(&mut as_root(&["apt-get", "remove", "-y", "-qq", "burncloud"]))?;
+    sh(&mut as_root(&[
+        "apt-get",
+        "remove",
+        "-y",
+        "-qq",
+        "burncloud",
+    ]))?;
     if bin.exists() || Path::new("/usr/share/applications/burncloud.desktop").exists() {
         bail!("removing the package left its files behind");
     }
@@ -301,18 +319,30 @@ fn exercise(deb: &Path, bin: &Path) -> Result<()> {
 
     // The desktop app under Xvfb, with a screenshot.
     let display = (90..200)
-        .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
         .context("no free X display")?;
     let disp = format!(":{display}");
     let _xvfb = Kill(
         Command::new("Xvfb")
-            .args([disp.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .args([
+                disp.as_str(),
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("Xvfb (installed by cargo xtask test)")?,
     );
-    wait("Xvfb", 10, || Path::new(&format!("/tmp/.X11-unix/X{display}")).exists())?;
+    wait("Xvfb", 10, || {
+        Path::new(&format!("/tmp/.X11-unix/X{display}")).exists()
+    })?;
     let dbus = Command::new("dbus-launch")
         .arg("--sh-syntax")
         .env("DISPLAY", &disp)
@@ -325,7 +355,8 @@ fn exercise(deb: &Path, bin: &Path) -> Result<()> {
             .map(|v| v.split('\'').next().unwrap_or("").to_string())
     };
     let dbus_addr = var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default();
-    let dbus_pid = var("DBUS_SESSION_BUS_PID").and_then(|p| p.trim_end_matches(';').parse::<u32>().ok());
+    let dbus_pid =
+        var("DBUS_SESSION_BUS_PID").and_then(|p| p.trim_end_matches(';').parse::<u32>().ok());
     let port = free_port()?;
     let app = Kill(
         Command::new(bin)
@@ -341,7 +372,9 @@ fn exercise(deb: &Path, bin: &Path) -> Result<()> {
     );
     let health = format!("http://127.0.0.1:{port}/health");
     let shown = (|| -> Result<PathBuf> {
-        wait("the installed desktop app's /health", 30, || http_ok(&health))?;
+        wait("the installed desktop app's /health", 30, || {
+            http_ok(&health)
+        })?;
         wait("the BurnCloud window", 30, || {
             Command::new("xdotool")
                 .args(["search", "--name", "BurnCloud"])
@@ -360,9 +393,15 @@ fn exercise(deb: &Path, bin: &Path) -> Result<()> {
             .arg(&shot)
             .args(["-format", "%[fx:standard_deviation]", "info:"])
             .output()?;
-        let sd: f64 = String::from_utf8_lossy(&sd.stdout).trim().parse().unwrap_or(0.0);
+        let sd: f64 = String::from_utf8_lossy(&sd.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0.0);
         if sd < 0.02 {
-            bail!("the installed app's window looks blank (pixel standard deviation {sd:.4}): {}", shot.display());
+            bail!(
+                "the installed app's window looks blank (pixel standard deviation {sd:.4}): {}",
+                shot.display()
+            );
         }
         Ok(shot)
     })();
@@ -371,7 +410,10 @@ fn exercise(deb: &Path, bin: &Path) -> Result<()> {
         let _ = Command::new("kill").arg(pid.to_string()).status();
     }
     let shot = shown?;
-    eprintln!("xtask: installed desktop app drew its window: {}", shot.display());
+    eprintln!(
+        "xtask: installed desktop app drew its window: {}",
+        shot.display()
+    );
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
@@ -400,14 +442,43 @@ mod tests {
         let dir = root().join("installer");
         let text = std::fs::read_to_string(dir.join("Packager.toml")).unwrap();
         let cfg: toml::Table = toml::from_str(&text).expect("Packager.toml parses");
-        for key in ["name", "product-name", "identifier", "version", "description", "out-dir", "binaries-dir", "before-packaging-command"] {
-            assert!(cfg.get(key).and_then(|v| v.as_str()).is_some_and(|s| !s.is_empty()), "{key} missing");
+        for key in [
+            "name",
+            "product-name",
+            "identifier",
+            "version",
+            "description",
+            "out-dir",
+            "binaries-dir",
+            "before-packaging-command",
+        ] {
+            assert!(
+                cfg.get(key)
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|s| !s.is_empty()),
+                "{key} missing"
+            );
         }
-        assert_eq!(cfg["version"].as_str().unwrap(), version().unwrap(), "Packager.toml's version follows the workspace");
+        assert_eq!(
+            cfg["version"].as_str().unwrap(),
+            version().unwrap(),
+            "Packager.toml's version follows the workspace"
+        );
         assert_eq!(cfg["name"].as_str().unwrap(), "burncloud");
         let id = cfg["identifier"].as_str().unwrap();
-        assert!(id.split('.').count() >= 3 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'), "{id}");
-        let formats: Vec<&str> = cfg["formats"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+        assert!(
+            id.split('.').count() >= 3
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'),
+            "{id}"
+        );
+        let formats: Vec<&str> = cfg["formats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
         for f in ["nsis", "wix", "app", "dmg"] {
             assert!(formats.contains(&f), "format {f}");
         }
@@ -416,24 +487,42 @@ mod tests {
         for i in icons {
             let p = dir.join(i.as_str().unwrap());
             let bytes = std::fs::read(&p).unwrap_or_else(|_| panic!("icon {} exists", p.display()));
-            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is a PNG", p.display());
+            assert_eq!(
+                &bytes[..8],
+                b"\x89PNG\r\n\x1a\n",
+                "{} is a PNG",
+                p.display()
+            );
         }
         for key in ["license-file"] {
-            assert!(dir.join(cfg[key].as_str().unwrap()).exists(), "{key} exists");
+            assert!(
+                dir.join(cfg[key].as_str().unwrap()).exists(),
+                "{key} exists"
+            );
         }
         let plist = dir.join(cfg["macos"]["info-plist-path"].as_str().unwrap());
         let plist = std::fs::read_to_string(plist).unwrap();
-        assert!(plist.contains("<plist version=\"1.0\">") && plist.trim_end().ends_with("</plist>"));
+        assert!(
+            plist.contains("<plist version=\"1.0\">") && plist.trim_end().ends_with("</plist>")
+        );
         let bins = cfg["binaries"].as_array().unwrap();
-        assert!(bins.iter().any(|b| b["main"].as_bool() == Some(true) && b["path"].as_str() == Some("burncloud")));
+        assert!(
+            bins.iter()
+                .any(|b| b["main"].as_bool() == Some(true)
+                    && b["path"].as_str() == Some("burncloud"))
+        );
         let nsis = cfg["nsis"]["preinstall-section"].as_str().unwrap();
-        assert!(nsis.contains("Section WebView2") && nsis.contains("SectionEnd"), "WebView2 handled");
+        assert!(
+            nsis.contains("Section WebView2") && nsis.contains("SectionEnd"),
+            "WebView2 handled"
+        );
     }
 
     #[test]
     fn deb_metadata_lists_runtime_libraries_and_existing_assets() {
         let app = root().join("app");
-        let manifest: toml::Table = toml::from_str(&std::fs::read_to_string(app.join("Cargo.toml")).unwrap()).unwrap();
+        let manifest: toml::Table =
+            toml::from_str(&std::fs::read_to_string(app.join("Cargo.toml")).unwrap()).unwrap();
         let deb = &manifest["package"]["metadata"]["deb"];
         let depends = deb["depends"].as_str().unwrap();
         for d in ["$auto", "libayatana-appindicator3-1", "libwebkit2gtk-4.1-0"] {
@@ -447,7 +536,13 @@ mod tests {
             assert!(app.join(src).exists(), "asset {src} exists");
         }
         let entry = std::fs::read_to_string(root().join("installer/burncloud.desktop")).unwrap();
-        for line in ["[Desktop Entry]", "Type=Application", "Exec=burncloud", "Icon=burncloud", "Name=BurnCloud"] {
+        for line in [
+            "[Desktop Entry]",
+            "Type=Application",
+            "Exec=burncloud",
+            "Icon=burncloud",
+            "Name=BurnCloud",
+        ] {
             assert!(entry.lines().any(|l| l == line), "desktop entry has {line}");
         }
     }
