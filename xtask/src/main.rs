@@ -15,7 +15,13 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench::bench(),
-        Some("dist") => dist::dist().map(|_| ()),
+        Some("dist") => dist::dist().and_then(|deb| {
+            if args.iter().any(|a| a == "--check") {
+                dist::test_installed(&deb)
+            } else {
+                Ok(())
+            }
+        }),
         _ => {
             eprintln!("usage: cargo xtask <run [-- ARGS]|test|bench|dist>");
             eprintln!(
@@ -28,7 +34,7 @@ fn main() -> ExitCode {
                 "  bench  benchmark the gateway against a local mock and nginx (README table)"
             );
             eprintln!(
-                "  dist   build the release packages (.deb, tarball) with SHA256SUMS into <target>/dist"
+                "  dist   build the release packages (.deb, tarball) with SHA256SUMS into <target>/dist;\n         --check: then install the .deb, run what it installed, remove it"
             );
             return ExitCode::from(2);
         }
