@@ -510,12 +510,10 @@ mod tests {
                 p.display()
             );
         }
-        for key in ["license-file"] {
-            assert!(
-                dir.join(cfg[key].as_str().unwrap()).exists(),
-                "{key} exists"
-            );
-        }
+        assert!(
+            dir.join(cfg["license-file"].as_str().unwrap()).exists(),
+            "license-file exists"
+        );
         let plist = dir.join(cfg["macos"]["info-plist-path"].as_str().unwrap());
         let plist = std::fs::read_to_string(plist).unwrap();
         assert!(
