@@ -1,7 +1,35 @@
-//! The app's views, renderer-agnostic: plain Dioxus components fed by props, so the same
-//! components render in the desktop webview, in SSR tests, and later in a web console.
+//! The app's views, renderer-agnostic: plain Dioxus components fed by props (`data`), so
+//! the same components render in the desktop webview, in SSR tests, and later in a web
+//! console. Actions leave as `data::Action` through `on_action`; nothing here talks to the
+//! gateway.
+//!
+//! # Layout
+//!
+//! - `Shell`: navigation + the current page + the last notice.
+//! - one module per page: `dashboard`, `channels`, `tokens`, `models`, `logs`,
+//!   `pricing`, `settings`; `chart` draws the dashboard's SVG bar charts.
+//! - `data`: the plain data the pages show and the actions they send.
 
 use dioxus::prelude::*;
+
+pub mod channels;
+pub mod chart;
+pub mod dashboard;
+pub mod data;
+pub mod logs;
+pub mod models;
+pub mod pricing;
+pub mod settings;
+pub mod tokens;
+
+use channels::ChannelsPage;
+pub use dashboard::Dashboard;
+use data::{Action, ConsoleData, Notice};
+use logs::LogsPage;
+use models::ModelsPage;
+use pricing::PricingPage;
+use settings::SettingsPage;
+use tokens::TokensPage;
 
 /// What the gateway is doing.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +83,7 @@ impl Page {
         }
     }
 
-    fn icon(self) -> &'static str {
+    pub fn icon(self) -> &'static str {
         match self {
             Page::Dashboard => "◫",
             Page::Channels => "⇄",
@@ -69,150 +97,97 @@ impl Page {
 }
 
 /// The Fluent stylesheet (tokens + components), embedded at build time.
-pub const STYLESHEET: &str = include_str!("../../assets/fluent.css");
+pub const STYLESHEET: &str = include_str!("../../../assets/fluent.css");
 
-/// The whole window: navigation on the left, the current page on the right.
+/// The whole window: navigation on the left, the current page on the right. Controlled:
+/// the page, the data and the last notice come in; navigation and actions go out.
 #[component]
 pub fn Shell(
     info: GatewayInfo,
-    initial_page: Option<Page>,
-    on_toggle: Option<EventHandler<()>>,
+    data: ConsoleData,
+    page: Page,
+    notice: Option<Notice>,
+    on_navigate: EventHandler<Page>,
+    on_action: EventHandler<Action>,
 ) -> Element {
-    let mut page = use_signal(|| initial_page.unwrap_or(Page::Dashboard));
-    let current = page();
+    let theme = data.settings.theme.as_str();
     rsx! {
-        div { class: "bc-shell",
+        div { class: "bc-shell bc-theme-{theme}", "data-page": "{page.title()}",
             nav { class: "bc-nav", "aria-label": "Main navigation",
-                div { class: "bc-brand", span { class: "bc-brand-mark", "B" } span { "BurnCloud" } }
-                for p in Page::ALL {
+                div { class: "bc-brand", span { class: "bc-brand-mark", "B" } span { class: "bc-nav-label", "BurnCloud" } }
+                for (i, p) in Page::ALL.into_iter().enumerate() {
                     button {
                         key: "{p.title()}",
-                        class: if p == current { "bc-nav-item bc-nav-item-selected" } else { "bc-nav-item" },
-                        "aria-current": if p == current { "page" } else { "false" },
-                        onclick: move |_| page.set(p),
-                        span { class: "bc-nav-icon", "{p.icon()}" }
-                        span { "{p.title()}" }
+                        class: if p == page { "bc-nav-item bc-nav-item-selected" } else { "bc-nav-item" },
+                        "aria-current": if p == page { "page" } else { "false" },
+                        title: "{p.title()} (Alt+{i + 1})",
+                        onclick: move |_| on_navigate.call(p),
+                        span { class: "bc-nav-icon", "aria-hidden": "true", "{p.icon()}" }
+                        span { class: "bc-nav-label", "{p.title()}" }
                     }
                 }
             }
-            main { class: "bc-main",
-                h1 { class: "bc-title", "{current.title()}" }
-                match current {
-                    Page::Dashboard => rsx! { Dashboard { info: info.clone(), on_toggle } },
-                    other => rsx! { Upcoming { page: other, url: info.url.clone() } },
+            main { class: "bc-main", id: "main",
+                h1 { class: "bc-title", "{page.title()}" }
+                if let Some(n) = notice {
+                    NoticeBar { notice: n, on_action }
+                }
+                match page {
+                    Page::Dashboard => rsx! { Dashboard { info: info.clone(), data: data.dashboard.clone(), on_action } },
+                    Page::Channels => rsx! { ChannelsPage { channels: data.channels.clone(), types: data.channel_types.clone(), on_action } },
+                    Page::Tokens => rsx! { TokensPage { tokens: data.tokens.clone(), on_action } },
+                    Page::Models => rsx! { ModelsPage { data: data.models.clone(), on_action } },
+                    Page::Logs => rsx! { LogsPage { data: data.logs.clone(), on_action } },
+                    Page::Pricing => rsx! { PricingPage { prices: data.prices.clone(), on_action } },
+                    Page::Settings => rsx! { SettingsPage { data: data.settings.clone(), on_action } },
                 }
             }
         }
     }
 }
 
-/// The dashboard: the gateway card.
+/// The outcome of the last action, where the user is; errors say what fixes them.
 #[component]
-pub fn Dashboard(info: GatewayInfo, on_toggle: Option<EventHandler<()>>) -> Element {
-    let (badge_class, badge_text) = match &info.state {
-        GatewayState::Starting => ("bc-badge bc-badge-neutral", "Starting"),
-        GatewayState::Running => ("bc-badge bc-badge-success", "Running"),
-        GatewayState::Stopped => ("bc-badge bc-badge-neutral", "Stopped"),
-        GatewayState::Failed(_) => ("bc-badge bc-badge-danger", "Not running"),
-    };
-    let button_text = if info.state == GatewayState::Running {
-        "Stop gateway"
+pub fn NoticeBar(notice: Notice, on_action: EventHandler<Action>) -> Element {
+    let class = if notice.ok {
+        "bc-notice bc-notice-ok"
     } else {
-        "Start gateway"
+        "bc-notice bc-error"
     };
+    let role = if notice.ok { "status" } else { "alert" };
     rsx! {
-        section { class: "bc-card", id: "gateway-card",
-            div { class: "bc-card-header",
-                h2 { "Gateway" }
-                span { class: "{badge_class}", id: "gateway-state", "{badge_text}" }
+        div { class: "{class}", role: "{role}", id: "notice",
+            p { class: "bc-notice-text", "{notice.text}" }
+            if let Some(fix) = &notice.fix {
+                p { class: "bc-notice-fix", strong { "How to fix: " } "{fix}" }
             }
-            p { class: "bc-caption", "Point any OpenAI-compatible tool at this address:" }
-            code { class: "bc-url", id: "gateway-url", "{info.url}/v1" }
-            if let GatewayState::Failed(reason) = &info.state {
-                p { class: "bc-error", role: "alert", id: "gateway-error", "{reason}" }
-            }
-            p { class: "bc-caption", "Data folder: {info.data_dir}" }
-            if let Some(handler) = on_toggle {
-                button { class: "bc-button bc-button-primary", onclick: move |_| handler.call(()), "{button_text}" }
+            if let Some(secret) = notice.secret.clone() {
+                CopyField { label: "New key".to_string(), value: secret, on_action }
             }
         }
     }
 }
 
-/// Pages whose capability is not built yet say so plainly, with what works today.
+/// A value in monospace with a copy button.
 #[component]
-fn Upcoming(page: Page, url: String) -> Element {
-    let api = match page {
-        Page::Channels => "/console/api/channel",
-        Page::Tokens => "/console/api/tokens",
-        Page::Logs => "/console/api/logs",
-        Page::Pricing => "/console/api/prices (or burncloud price ...)",
-        Page::Models => "burncloud model ... (coming with the model hub)",
-        _ => "the console API",
-    };
+pub fn CopyField(label: String, value: String, on_action: EventHandler<Action>) -> Element {
+    let v = value.clone();
     rsx! {
-        section { class: "bc-card",
-            p { "This page is not built yet." }
-            p { class: "bc-caption", "Meanwhile use {api} on {url}." }
+        div { class: "bc-copy",
+            span { class: "bc-caption", "{label}" }
+            div { class: "bc-copy-row",
+                code { class: "bc-url", "{value}" }
+                button { class: "bc-button", "aria-label": "Copy {label}", onclick: move |_| on_action.call(Action::Copy(v.clone())), "Copy" }
+            }
         }
     }
+}
+
+/// A state badge.
+#[component]
+pub fn Badge(kind: String, text: String) -> Element {
+    rsx! { span { class: "bc-badge bc-badge-{kind}", "{text}" } }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn render(info: GatewayInfo, page: Page) -> String {
-        let mut dom = VirtualDom::new_with_props(
-            move |(info, page): (GatewayInfo, Page)| rsx! { Shell { info, initial_page: page } },
-            (info, page),
-        );
-        dom.rebuild_in_place();
-        dioxus_ssr::render(&dom)
-    }
-
-    fn info(state: GatewayState) -> GatewayInfo {
-        GatewayInfo {
-            url: "http://127.0.0.1:3000".into(),
-            state,
-            data_dir: "/data".into(),
-        }
-    }
-
-    #[test]
-    fn dashboard_shows_url_and_running_state() {
-        let html = render(info(GatewayState::Running), Page::Dashboard);
-        assert!(html.contains("http://127.0.0.1:3000/v1"), "{html}");
-        assert!(html.contains("bc-badge-success"));
-        assert!(html.contains(">Running<"));
-        assert!(!html.contains("gateway-error"));
-        for p in Page::ALL {
-            assert!(html.contains(p.title()), "nav lists {}", p.title());
-        }
-        assert!(html.contains("aria-current=\"page\""));
-    }
-
-    #[test]
-    fn a_busy_port_is_said_plainly() {
-        let msg = "port 3000 on 127.0.0.1 is already in use: stop the other program or choose another port with PORT=<n>";
-        let html = render(info(GatewayState::Failed(msg.into())), Page::Dashboard);
-        assert!(html.contains("Not running"));
-        assert!(html.contains("already in use"), "{html}");
-        assert!(html.contains("role=\"alert\""));
-    }
-
-    #[test]
-    fn unbuilt_pages_say_so() {
-        let html = render(info(GatewayState::Stopped), Page::Channels);
-        assert!(html.contains("not built yet"));
-        assert!(html.contains("/console/api/channel"));
-        assert!(!html.contains("gateway-card"));
-    }
-
-    #[test]
-    fn stylesheet_uses_fluent_tokens_for_light_and_dark() {
-        assert!(STYLESHEET.contains("--colorBrandBackground: #0f6cbd"));
-        assert!(STYLESHEET.contains("prefers-color-scheme: dark"));
-        assert!(STYLESHEET.contains("var(--shadow4)"));
-    }
-}
+mod tests;
