@@ -430,7 +430,7 @@ fn App() -> Element {
                 notice.set(None);
                 *reload.write() += 1;
             },
-            on_action: move |a| act(a),
+            on_action: act,
         }
     }
 }

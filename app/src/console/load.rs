@@ -95,7 +95,7 @@ impl Console {
             .into_iter()
             .filter_map(|m| {
                 let d = m.deployment?;
-                d.active.then(|| RunningModel {
+                d.active.then_some(RunningModel {
                     id: m.id,
                     name: m.name,
                     state: d.state,
