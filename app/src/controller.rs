@@ -1,12 +1,14 @@
 //! The in-process gateway as the desktop sees it: open once, start/stop listening
 //! (tray toggle), and a status the views subscribe to.
 
-use std::sync::Mutex;
+use std::net::SocketAddr;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use gateway_core::{Config, Gateway, ServeHandle};
 use tokio::sync::watch;
 
+use crate::console::{self, Console, first_run};
 use crate::views::{GatewayInfo, GatewayState};
 
 /// Owns the gateway for the app's lifetime.
@@ -17,6 +19,7 @@ pub struct GatewayController {
     serving: tokio::sync::Mutex<Option<ServeHandle>>,
     status: watch::Sender<GatewayInfo>,
     last_url: Mutex<String>,
+    console: OnceLock<Console>,
 }
 
 impl GatewayController {
@@ -34,6 +37,7 @@ impl GatewayController {
             serving: tokio::sync::Mutex::new(None),
             status: watch::channel(info).0,
             last_url: Mutex::new(url),
+            console: OnceLock::new(),
         }
     }
 
@@ -65,8 +69,17 @@ impl GatewayController {
         if gw.is_none() {
             match Gateway::open(self.config.clone()).await {
                 Ok(g) => {
-                    *self.runtime.lock().await =
-                        crate::router::start_local_runtime(&g, &self.config.data_dir).await;
+                    // First run: a local admin and a default key, before anything listens.
+                    match first_run::ensure(g.state()) {
+                        Ok(true) => g.state().config_changed().await,
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = %e, "first-run setup failed"),
+                    }
+                    let rt = crate::router::start_local_runtime(&g, &self.config.data_dir).await;
+                    let _ = self
+                        .console
+                        .set(Console::new(g.state().clone(), rt.clone()));
+                    *self.runtime.lock().await = rt;
                     *gw = Some(g)
                 }
                 Err(e) => {
@@ -80,7 +93,8 @@ impl GatewayController {
         if serving.is_some() {
             return;
         }
-        match gateway.serve().await {
+        let addr = self.listen_addr(gateway);
+        match gateway.serve_on(addr).await {
             Ok(h) => {
                 *self.last_url.lock().unwrap_or_else(|p| p.into_inner()) =
                     format!("http://{}", h.local_addr());
@@ -89,6 +103,26 @@ impl GatewayController {
             }
             Err(e) => self.publish(GatewayState::Failed(e.to_string())),
         }
+    }
+
+    /// The console service (once the database is open).
+    pub fn console(&self) -> Option<Console> {
+        self.console.get().cloned()
+    }
+
+    /// HOST/PORT from the environment, else the address saved on the Settings page.
+    fn listen_addr(&self, gateway: &Gateway) -> SocketAddr {
+        let env = SocketAddr::new(self.config.host, self.config.port);
+        if console::env_sets_listen() {
+            return env;
+        }
+        console::saved_listen(gateway.state()).unwrap_or(env)
+    }
+
+    /// Stop listening and listen again (after the address changed).
+    pub async fn restart(&self) {
+        self.stop().await;
+        self.start().await;
     }
 
     /// Stop listening (the state and database stay open).

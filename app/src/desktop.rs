@@ -4,14 +4,15 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use dioxus::desktop::trayicon::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
+use dioxus::desktop::trayicon::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
 use dioxus::desktop::trayicon::{Icon, TrayIcon, TrayIconBuilder};
 use dioxus::desktop::{Config as DesktopConfig, LogicalSize, WindowBuilder, WindowCloseBehaviour};
 use dioxus::prelude::*;
 use gateway_core::Config;
 
 use crate::controller::GatewayController;
-use crate::views::{GatewayInfo, STYLESHEET, Shell};
+use crate::views::data::{Action, ConsoleData, LogFilter, Notice};
+use crate::views::{GatewayInfo, GatewayState, Page, STYLESHEET, Shell};
 
 /// Whether a graphical session is available.
 pub fn display_available() -> bool {
@@ -32,13 +33,19 @@ pub fn run(config: Config) -> ExitCode {
     let controller = Arc::new(GatewayController::new(config));
     rt.block_on(controller.start());
     match controller.status().state {
-        crate::views::GatewayState::Running => {
+        GatewayState::Running => {
             println!("BurnCloud gateway listening on {}", controller.status().url)
         }
-        crate::views::GatewayState::Failed(e) => eprintln!("gateway not started: {e}"),
+        GatewayState::Failed(e) => eprintln!("gateway not started: {e}"),
         _ => {}
     }
-    let close = if std::env::var("BURNCLOUD_CLOSE_TO_TRAY").is_ok_and(|v| v == "1") {
+    // Close to tray: the Settings page's choice, or BURNCLOUD_CLOSE_TO_TRAY=1.
+    let saved_close = controller
+        .console()
+        .and_then(|c| c.setting(crate::console::CLOSE_TO_TRAY_KEY));
+    let close = if std::env::var("BURNCLOUD_CLOSE_TO_TRAY").is_ok_and(|v| v == "1")
+        || saved_close.as_deref() == Some("1")
+    {
         WindowCloseBehaviour::WindowHides
     } else {
         WindowCloseBehaviour::WindowCloses
@@ -46,12 +53,12 @@ pub fn run(config: Config) -> ExitCode {
     let cfg = DesktopConfig::new()
         .with_menu(None)
         .with_close_behaviour(close)
-        .with_custom_head(format!("<style>{STYLESHEET}</style>"))
+        .with_custom_head(format!("<style>{STYLESHEET}</style>{SHORTCUTS}"))
         .with_window(
             WindowBuilder::new()
                 .with_title("BurnCloud")
                 .with_inner_size(LogicalSize::new(1100.0, 720.0))
-                .with_min_inner_size(LogicalSize::new(720.0, 480.0)),
+                .with_min_inner_size(LogicalSize::new(900.0, 600.0)),
         );
     // SIGINT/SIGTERM: flush usage and stop like the tray's Quit does.
     {
@@ -85,6 +92,18 @@ struct AppContext {
 const MENU_OPEN: &str = "burncloud-open";
 const MENU_TOGGLE: &str = "burncloud-toggle";
 const MENU_QUIT: &str = "burncloud-quit";
+const MENU_MODEL: &str = "burncloud-model-";
+
+/// Alt+1..7 go to the pages (keyboard navigation besides Tab through the nav buttons).
+const SHORTCUTS: &str = r#"<script>
+window.addEventListener('keydown', function (e) {
+  if (e.altKey && e.key >= '1' && e.key <= '7') {
+    var items = document.querySelectorAll('.bc-nav-item');
+    var i = Number(e.key) - 1;
+    if (items[i]) { items[i].click(); items[i].focus(); e.preventDefault(); }
+  }
+});
+</script>"#;
 
 /// A 32×32 flame-coloured disc for the tray (no image decoding needed).
 fn tray_icon_image() -> Option<Icon> {
@@ -102,12 +121,18 @@ fn tray_icon_image() -> Option<Icon> {
     Icon::from_rgba(rgba, size, size).ok()
 }
 
-fn build_tray(toggle: &MenuItem) -> Result<TrayIcon, String> {
+fn build_tray(toggle: &MenuItem, models: &Submenu) -> Result<TrayIcon, String> {
     let menu = Menu::new();
     let open = MenuItem::with_id(MENU_OPEN, "Open BurnCloud", true, None);
     let quit = MenuItem::with_id(MENU_QUIT, "Quit BurnCloud", true, None);
-    menu.append_items(&[&open, toggle, &PredefinedMenuItem::separator(), &quit])
-        .map_err(|e| e.to_string())?;
+    menu.append_items(&[
+        &open,
+        toggle,
+        models,
+        &PredefinedMenuItem::separator(),
+        &quit,
+    ])
+    .map_err(|e| e.to_string())?;
     let mut builder = TrayIconBuilder::new()
         .with_menu(Box::new(menu))
         .with_tooltip("BurnCloud");
@@ -117,10 +142,55 @@ fn build_tray(toggle: &MenuItem) -> Result<TrayIcon, String> {
     builder.build().map_err(|e| e.to_string())
 }
 
+/// The tray's "Local models" submenu: one start/stop item per library model.
+fn fill_models_menu(sub: &Submenu, models: &[(i64, String, bool)]) {
+    while sub.remove_at(0).is_some() {}
+    if models.is_empty() {
+        let _ = sub.append(&MenuItem::new("No models in the library", false, None));
+    }
+    for (id, name, active) in models {
+        let label = if *active {
+            format!("Stop {name}")
+        } else {
+            format!("Start {name}")
+        };
+        let _ = sub.append(&MenuItem::with_id(
+            format!("{MENU_MODEL}{id}"),
+            label,
+            true,
+            None,
+        ));
+    }
+}
+
+fn tooltip(info: &GatewayInfo, running: usize) -> String {
+    let gw = match &info.state {
+        GatewayState::Running => format!("gateway on {}", info.url),
+        GatewayState::Starting => "gateway starting".into(),
+        GatewayState::Stopped => "gateway stopped".into(),
+        GatewayState::Failed(e) => format!("gateway not running: {e}"),
+    };
+    format!("BurnCloud — {gw}; {running} local model(s) running")
+}
+
+/// Put text on the clipboard from the webview (Clipboard API, else a selected textarea).
+fn copy_to_clipboard(text: &str) {
+    let quoted = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into());
+    let js = format!(
+        "const t = {quoted}; try {{ await navigator.clipboard.writeText(t); }} catch (e) {{ const a = document.createElement('textarea'); a.value = t; document.body.appendChild(a); a.select(); document.execCommand('copy'); a.remove(); }}"
+    );
+    let _ = dioxus::document::eval(&js);
+}
+
 #[component]
 fn App() -> Element {
     let ctx = use_context::<AppContext>();
     let mut info = use_signal(|| ctx.controller.status());
+    let mut page = use_signal(|| Page::Dashboard);
+    let mut data = use_signal(ConsoleData::default);
+    let mut notice = use_signal(|| None::<Notice>);
+    let mut filter = use_signal(LogFilter::default);
+    let mut reload = use_signal(|| 0u64);
     // Follow the gateway's status.
     let controller = ctx.controller.clone();
     use_future(move || {
@@ -129,14 +199,90 @@ fn App() -> Element {
             while rx.changed().await.is_ok() {
                 let next: GatewayInfo = rx.borrow().clone();
                 info.set(next);
+                *reload.write() += 1;
             }
         }
     });
+    // Reload the pages' data: after every action, when local models change state, and
+    // every 2 s while the window is visible (nothing while it is hidden in the tray).
+    let c2 = ctx.clone();
+    use_future(move || {
+        let ctx = c2.clone();
+        async move {
+            let mut statuses = ctx
+                .controller
+                .console()
+                .and_then(|c| c.runtime.as_ref().map(|r| r.subscribe()));
+            let mut last_reload = u64::MAX;
+            loop {
+                let visible = dioxus::desktop::window().is_visible();
+                let asked = *reload.peek();
+                if visible || asked != last_reload {
+                    last_reload = asked;
+                    if let Some(console) = ctx.controller.console() {
+                        let f = filter.peek().clone();
+                        let listening = match &info.peek().state {
+                            GatewayState::Running => {
+                                info.peek().url.trim_start_matches("http://").to_string()
+                            }
+                            _ => "not listening".to_string(),
+                        };
+                        let loaded = ctx
+                            .rt
+                            .spawn_blocking(move || console.load(&f, &listening))
+                            .await;
+                        match loaded {
+                            Ok(Ok(d)) => data.set(d),
+                            Ok(Err(e)) => notice.set(Some(Notice::error(
+                                format!("could not read the database: {e}"),
+                                Some("Check the data folder's disk space and permissions."),
+                            ))),
+                            Err(_) => {}
+                        }
+                    }
+                }
+                let tick = tokio::time::sleep(std::time::Duration::from_secs(2));
+                match statuses.as_mut() {
+                    Some(rx) => tokio::select! {
+                        _ = tick => {}
+                        r = rx.changed() => if r.is_err() { statuses = None; },
+                    },
+                    None => tick.await,
+                }
+                // An action asked for a reload while we slept: do it now.
+                if *reload.peek() != last_reload {
+                    continue;
+                }
+            }
+        }
+    });
+    // Tell a benchmark (and the log) when the first frame is on screen.
+    use_hook(|| {
+        spawn(async move {
+            let mut e = dioxus::document::eval(
+                "requestAnimationFrame(() => requestAnimationFrame(() => dioxus.send(true)));",
+            );
+            if e.recv::<bool>().await.is_ok() {
+                let ms = crate::STARTED
+                    .get()
+                    .map(|t| t.elapsed().as_millis())
+                    .unwrap_or(0);
+                eprintln!("burncloud: window drawn {ms} ms after start");
+            }
+        })
+    });
+    // The window title names the page (tests and screen readers use it).
+    use_effect(move || {
+        dioxus::desktop::window().set_title(&format!("BurnCloud · {}", page().title()));
+    });
+
     // Tray: built once on the GUI thread and kept alive; no tray host is not fatal.
     let toggle_item = use_hook(|| MenuItem::with_id(MENU_TOGGLE, "Stop gateway", true, None));
-    let _tray = use_hook({
+    let models_menu = use_hook(|| Submenu::new("Local models", true));
+    let tray = use_hook({
         let toggle_item = toggle_item.clone();
-        move || match build_tray(&toggle_item) {
+        let models_menu = models_menu.clone();
+        move || match build_tray(&toggle_item, &models_menu) {
             Ok(t) => Some(Rc::new(t)),
             Err(e) => {
                 tracing::warn!("no tray icon: {e}");
@@ -144,34 +290,128 @@ fn App() -> Element {
             }
         }
     });
+    let mut tray_models = use_signal(Vec::<(i64, String, bool)>::new);
     {
-        let label = if info().state == crate::views::GatewayState::Running {
+        let label = if info().state == GatewayState::Running {
             "Stop gateway"
         } else {
             "Start gateway"
         };
         toggle_item.set_text(label);
+        let models: Vec<(i64, String, bool)> = data()
+            .models
+            .models
+            .iter()
+            .map(|m| {
+                (
+                    m.id,
+                    m.name.clone(),
+                    m.deployment.as_ref().is_some_and(|d| d.active),
+                )
+            })
+            .collect();
+        if *tray_models.peek() != models || models.is_empty() && models_menu.items().is_empty() {
+            fill_models_menu(&models_menu, &models);
+            let running = models.iter().filter(|m| m.2).count();
+            if let Some(t) = &tray {
+                let _ = t.set_tooltip(Some(tooltip(&info(), running)));
+            }
+            tray_models.set(models);
+        } else if let Some(t) = &tray {
+            let running = models.iter().filter(|m| m.2).count();
+            let _ = t.set_tooltip(Some(tooltip(&info(), running)));
+        }
     }
+
+    // Actions from the pages and the tray.
+    let act = {
+        let ctx = ctx.clone();
+        move |a: Action| {
+            let ctx = ctx.clone();
+            spawn(async move {
+                let result = match a {
+                    Action::ToggleGateway => {
+                        let c = ctx.controller.clone();
+                        let _ = ctx.rt.spawn(async move { c.toggle().await }).await;
+                        None
+                    }
+                    Action::Copy(text) => {
+                        copy_to_clipboard(&text);
+                        Some(Notice::ok("Copied to the clipboard."))
+                    }
+                    Action::FilterLogs(f) => {
+                        filter.set(f);
+                        None
+                    }
+                    other => {
+                        let Some(console) = ctx.controller.console() else {
+                            return;
+                        };
+                        let restart = matches!(other, Action::SaveListen { .. });
+                        let close = match &other {
+                            Action::SetCloseToTray(on) => Some(*on),
+                            _ => None,
+                        };
+                        let n = ctx
+                            .rt
+                            .spawn(async move { console.apply(other).await })
+                            .await
+                            .ok()
+                            .flatten();
+                        if n.as_ref().is_some_and(|n| n.ok) {
+                            if restart {
+                                let c = ctx.controller.clone();
+                                let _ = ctx.rt.spawn(async move { c.restart().await }).await;
+                            }
+                            if let Some(on) = close {
+                                dioxus::desktop::window().set_close_behavior(if on {
+                                    WindowCloseBehaviour::WindowHides
+                                } else {
+                                    WindowCloseBehaviour::WindowCloses
+                                });
+                            }
+                        }
+                        n
+                    }
+                };
+                if result.is_some() {
+                    notice.set(result);
+                }
+                *reload.write() += 1;
+            });
+        }
+    };
     let on_menu = {
         let ctx = ctx.clone();
+        let act = act.clone();
         move |id: &str| match id {
             MENU_OPEN => {
                 let w = dioxus::desktop::window();
                 w.set_visible(true);
                 w.set_focus();
             }
-            MENU_TOGGLE => {
-                let c = ctx.controller.clone();
-                ctx.rt.spawn(async move { c.toggle().await });
-            }
+            MENU_TOGGLE => act(Action::ToggleGateway),
             MENU_QUIT => {
                 let c = ctx.controller.clone();
                 let rt = ctx.rt.clone();
-                // Block a helper thread, not the GUI thread's executor, while usage is flushed.
+                // Block a helper thread, not the GUI thread's executor, while every child
+                // process stops and usage is flushed.
                 let _ = std::thread::spawn(move || rt.block_on(c.shutdown())).join();
                 std::process::exit(0);
             }
-            _ => {}
+            other => {
+                if let Some(id) = other
+                    .strip_prefix(MENU_MODEL)
+                    .and_then(|n| n.parse::<i64>().ok())
+                {
+                    let active = tray_models.peek().iter().any(|(m, _, on)| *m == id && *on);
+                    act(if active {
+                        Action::StopModel(id)
+                    } else {
+                        Action::StartModel(id)
+                    });
+                }
+            }
         }
     };
     // In dioxus 0.7.10 tray menu clicks arrive through the muda handler; register both.
@@ -179,14 +419,18 @@ fn App() -> Element {
     dioxus::desktop::use_muda_event_handler(move |e: &MenuEvent| on_menu_a(e.id().as_ref()));
     dioxus::desktop::use_tray_menu_event_handler(move |e: &MenuEvent| on_menu(e.id().as_ref()));
 
-    let toggle_ctx = ctx.clone();
     rsx! {
         Shell {
             info: info(),
-            on_toggle: move |_| {
-                let c = toggle_ctx.controller.clone();
-                toggle_ctx.rt.spawn(async move { c.toggle().await });
+            data: data(),
+            page: page(),
+            notice: notice(),
+            on_navigate: move |p| {
+                page.set(p);
+                notice.set(None);
+                *reload.write() += 1;
             },
+            on_action: act,
         }
     }
 }

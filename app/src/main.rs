@@ -6,6 +6,8 @@
 
 mod autostart;
 mod cli;
+#[cfg_attr(not(feature = "desktop"), allow(dead_code))]
+mod console;
 // The headless build (`--no-default-features`) compiles the views and the controller
 // (their tests run there too) but only the desktop layer uses them.
 #[cfg_attr(not(feature = "desktop"), allow(dead_code))]
@@ -27,7 +29,11 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
+/// When the process started (the desktop logs how long the first frame took).
+pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
+    let _ = STARTED.set(std::time::Instant::now());
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,

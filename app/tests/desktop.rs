@@ -1,5 +1,7 @@
-//! The real desktop binary in a real window under Xvfb: the gateway answers `/health`
-//! and the window is not blank. Needs Xvfb, dbus-launch, xdotool and ImageMagick's
+//! The real desktop binary in a real window under Xvfb: the gateway answers `/health`,
+//! the first-run key works, every page is reached with the keyboard (Alt+1..7) and drawn
+//! (not blank, not an error), with one PNG per page under the target dir
+//! (`target/tmp/desktop-screenshots/`, or `BURNCLOUD_SCREENSHOT_DIR`). Needs Xvfb, dbus-launch, xdotool and ImageMagick's
 //! `import` (installed by `cargo xtask test`); a missing tool is a failure, not a skip.
 #![cfg(feature = "desktop")]
 
@@ -7,6 +9,95 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_burncloud");
+
+#[path = "../../gateway-core/tests/support/fake_openai.rs"]
+mod fake_openai;
+
+const PAGES: [&str; 7] = [
+    "Dashboard",
+    "Channels",
+    "Tokens",
+    "Models",
+    "Logs",
+    "Pricing",
+    "Settings",
+];
+
+/// Distinct colours of a PPM screenshot.
+fn distinct_colours(path: &std::path::Path) -> (usize, Vec<[u8; 3]>) {
+    let (_, _, px) = ppm_pixels(&std::fs::read(path).unwrap());
+    let mut colors = px.clone();
+    colors.sort_unstable();
+    colors.dedup();
+    (colors.len(), px)
+}
+
+/// Give the state real content the pages then show: a channel to a fake upstream
+/// (through the console API, logged in as the first-run admin), requests with the
+/// first-run key, a price set with the CLI.
+fn seed(base: &str, data_dir: &std::path::Path, upstream: std::net::SocketAddr) {
+    let creds: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data_dir.join("desktop-credentials.json"))
+            .expect("first run wrote the credentials file"),
+    )
+    .unwrap();
+    let key = creds["key"].as_str().unwrap();
+    assert!(key.starts_with("sk-"));
+    let client = reqwest::blocking::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/auth/login"))
+        .json(&serde_json::json!({"username": creds["username"], "password": creds["password"]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let jwt = login["data"]["token"]
+        .as_str()
+        .expect("the first-run admin logs in");
+    let r = client
+        .post(format!("{base}/console/api/channel"))
+        .bearer_auth(jwt)
+        .json(
+            &serde_json::json!({"name": "fake-openai", "type": 1, "key": "sk-upstream-0123456789",
+            "base_url": format!("http://{upstream}"), "models": "gpt-4o-mini"}),
+        )
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    let status = Command::new(BIN)
+        .args([
+            "price",
+            "set",
+            "gpt-4o-mini",
+            "--input",
+            "0.15",
+            "--output",
+            "0.6",
+        ])
+        .env("BURNCLOUD_DATA_DIR", data_dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(1200));
+    for i in 0..5 {
+        let model = if i == 4 {
+            "no-such-model"
+        } else {
+            "gpt-4o-mini"
+        };
+        let r = client
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&serde_json::json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}))
+            .send()
+            .unwrap();
+        assert_eq!(
+            r.status().is_success(),
+            i != 4,
+            "request {i} with the first-run key"
+        );
+    }
+}
 
 struct Proc(Child);
 impl Drop for Proc {
@@ -86,8 +177,8 @@ fn ppm_pixels(bytes: &[u8]) -> (usize, usize, Vec<[u8; 3]>) {
 }
 
 #[test]
-fn desktop_window_runs_the_gateway_and_draws() {
-    for tool in ["Xvfb", "dbus-launch", "xdotool", "import"] {
+fn desktop_window_runs_the_gateway_and_draws_every_page() {
+    for tool in ["Xvfb", "dbus-launch", "xdotool", "import", "convert"] {
         require(tool);
     }
     let display = free_display();
@@ -155,7 +246,7 @@ fn desktop_window_runs_the_gateway_and_draws() {
     let mut window = String::new();
     wait_until("the BurnCloud window", Duration::from_secs(60), || {
         let out = Command::new("xdotool")
-            .args(["search", "--name", "^BurnCloud$"])
+            .args(["search", "--name", "^BurnCloud"])
             .env("DISPLAY", format!(":{display}"))
             .output()
             .unwrap();
@@ -179,28 +270,108 @@ fn desktop_window_runs_the_gateway_and_draws() {
             .unwrap()
             .success();
         assert!(ok, "import failed");
-        let (w, h, px) = ppm_pixels(&std::fs::read(&shot).unwrap());
+        let (w, h, _) = ppm_pixels(&std::fs::read(&shot).unwrap());
         assert_eq!((w, h), (1280, 800));
-        let mut colors: Vec<[u8; 3]> = px;
-        colors.sort_unstable();
-        colors.dedup();
-        distinct = colors.len();
+        distinct = distinct_colours(&shot).0;
         if distinct > 50 {
             break;
         }
-    }
-    if let Ok(keep) = std::env::var("BURNCLOUD_SCREENSHOT_DIR") {
-        let _ = std::fs::create_dir_all(&keep);
-        let _ = Command::new("import")
-            .args(["-window", "root", &format!("{keep}/desktop.png")])
-            .env("DISPLAY", format!(":{display}"))
-            .status();
     }
     let log = std::fs::read_to_string(dir.path().join("app.log")).unwrap_or_default();
     assert!(
         distinct > 50,
         "the screen looks blank ({distinct} colours); app log:\n{log}"
     );
+
+    // Real content for the pages, then every page by keyboard, one screenshot each.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let upstream = rt.block_on(fake_openai::start(fake_openai::Fake::new()));
+    seed(&format!("http://127.0.0.1:{port}"), dir.path(), upstream);
+    let out_dir = std::env::var("BURNCLOUD_SCREENSHOT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("desktop-screenshots")
+        });
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let xdo = |args: &[&str]| {
+        Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", format!(":{display}"))
+            .output()
+            .unwrap()
+    };
+    let mut previous: Option<Vec<[u8; 3]>> = None;
+    for (i, page) in PAGES.iter().enumerate() {
+        xdo(&["windowfocus", "--sync", &window]);
+        xdo(&["key", &format!("alt+{}", i + 1)]);
+        let title = format!("^BurnCloud · {page}$");
+        let mut titled = String::new();
+        wait_until(&format!("the {page} page"), Duration::from_secs(20), || {
+            titled = String::from_utf8_lossy(&xdo(&["search", "--name", &title]).stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            !titled.is_empty()
+        });
+        // The page's data arrives with the next reload (at most 2 s), then paint.
+        std::thread::sleep(Duration::from_millis(2500));
+        // The window's part of the screen.
+        let geo = String::from_utf8_lossy(&xdo(&["getwindowgeometry", "--shell", &titled]).stdout)
+            .to_string();
+        let g = |k: &str| -> String {
+            geo.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")).map(str::to_string))
+                .unwrap_or_else(|| panic!("no {k} in {geo}"))
+        };
+        let crop = format!("{}x{}+{}+{}", g("WIDTH"), g("HEIGHT"), g("X"), g("Y"));
+        let ppm = dir.path().join(format!("{page}.ppm"));
+        let ok = Command::new("import")
+            .args([
+                "-window",
+                "root",
+                "-crop",
+                &crop,
+                "+repage",
+                ppm.to_str().unwrap(),
+            ])
+            .env("DISPLAY", format!(":{display}"))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "import of the {page} page failed");
+        let (n, px) = distinct_colours(&ppm);
+        let log = std::fs::read_to_string(dir.path().join("app.log")).unwrap_or_default();
+        assert!(
+            n > 50,
+            "the {page} page looks blank ({n} colours); app log:\n{log}"
+        );
+        assert!(
+            !log.contains("panicked"),
+            "the app panicked on {page}:\n{log}"
+        );
+        assert_ne!(
+            previous.as_ref(),
+            Some(&px),
+            "{page} looks like the page before it"
+        );
+        previous = Some(px);
+        let png = out_dir.join(format!("{}.png", page.to_lowercase()));
+        let ok = Command::new("convert")
+            .args([
+                ppm.to_str().unwrap(),
+                "-strip",
+                "-colors",
+                "96",
+                png.to_str().unwrap(),
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "convert {page} to PNG");
+    }
+    // Keyboard focus is visible: Tab moves to a control on the page.
+    xdo(&["key", "Tab"]);
     // A second app on the same (now busy) port: its window says so and it keeps running.
     let dir2 = tempfile::tempdir().unwrap();
     let mut second = Proc(
@@ -217,7 +388,7 @@ fn desktop_window_runs_the_gateway_and_draws() {
     );
     wait_until("a second BurnCloud window", Duration::from_secs(60), || {
         let out = Command::new("xdotool")
-            .args(["search", "--name", "^BurnCloud$"])
+            .args(["search", "--name", "^BurnCloud"])
             .env("DISPLAY", format!(":{display}"))
             .output()
             .unwrap();

@@ -42,6 +42,7 @@ pub async fn list(
         channel_id: p.channel_id,
         token_id: p.token_id,
         status: p.status,
+        failed: None,
         start: p.start,
         end: p.end,
         page: p.page.unwrap_or(1).max(1),

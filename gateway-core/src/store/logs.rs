@@ -57,6 +57,8 @@ pub struct LogQuery {
     pub channel_id: Option<i64>,
     pub token_id: Option<i64>,
     pub status: Option<i64>,
+    /// Only failed requests (status ≥ 400) when true, only successful ones when false.
+    pub failed: Option<bool>,
     /// Unix seconds, inclusive.
     pub start: Option<i64>,
     /// Unix seconds, exclusive.
@@ -88,6 +90,11 @@ fn where_clause(q: &LogQuery) -> (String, Vec<Value>) {
     if let Some(s) = q.status {
         args.push(s.into());
         conds.push(format!("status = ?{}", args.len()));
+    }
+    match q.failed {
+        Some(true) => conds.push("status >= 400".into()),
+        Some(false) => conds.push("status < 400".into()),
+        None => {}
     }
     if let Some(s) = q.start {
         args.push((s * 1000).into());
@@ -269,4 +276,74 @@ pub fn cloud_spend_since(conn: &Connection, since_ms: i64) -> StoreResult<i64> {
         [since_ms],
         |r| r.get(0),
     )?)
+}
+
+/// Traffic of one minute (for the desktop's charts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MinuteTotals {
+    /// Unix minute (`created_at_ms / 60000`).
+    pub minute: i64,
+    pub requests: i64,
+    pub tokens: i64,
+    pub cost_nano: i64,
+    pub errors: i64,
+}
+
+/// Requests, tokens, cost and errors per minute since `since_ms`, oldest first; minutes
+/// without traffic are absent.
+pub fn per_minute(conn: &Connection, since_ms: i64) -> StoreResult<Vec<MinuteTotals>> {
+    let mut stmt = conn.prepare(
+        "SELECT created_at_ms / 60000 AS m, COUNT(*),
+                COALESCE(SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0)), 0),
+                COALESCE(SUM(cost_nano), 0), COALESCE(SUM(status >= 400), 0)
+         FROM logs WHERE created_at_ms >= ?1 GROUP BY m ORDER BY m",
+    )?;
+    let rows = stmt.query_map([since_ms], |r| {
+        Ok(MinuteTotals {
+            minute: r.get(0)?,
+            requests: r.get(1)?,
+            tokens: r.get(2)?,
+            cost_nano: r.get(3)?,
+            errors: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Usage of one channel or token over a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub requests: i64,
+    pub tokens: i64,
+    pub cost_nano: i64,
+}
+
+fn usage_by(conn: &Connection, column: &str, since_ms: i64) -> StoreResult<Vec<(i64, Usage)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {column}, COUNT(*),
+                COALESCE(SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0)), 0),
+                COALESCE(SUM(cost_nano), 0)
+         FROM logs WHERE created_at_ms >= ?1 AND {column} IS NOT NULL GROUP BY {column}"
+    ))?;
+    let rows = stmt.query_map([since_ms], |r| {
+        Ok((
+            r.get(0)?,
+            Usage {
+                requests: r.get(1)?,
+                tokens: r.get(2)?,
+                cost_nano: r.get(3)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Usage per serving channel since `since_ms`.
+pub fn usage_by_channel(conn: &Connection, since_ms: i64) -> StoreResult<Vec<(i64, Usage)>> {
+    usage_by(conn, "channel_id", since_ms)
+}
+
+/// Usage per token since `since_ms`.
+pub fn usage_by_token(conn: &Connection, since_ms: i64) -> StoreResult<Vec<(i64, Usage)>> {
+    usage_by(conn, "token_id", since_ms)
 }

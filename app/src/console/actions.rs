@@ -1,0 +1,469 @@
+//! Carrying out what the pages ask: form text → store/runtime calls → a `Notice` that
+//! says what happened and, on failure, what fixes it. Routing changes reload the snapshot.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use gateway_core::auth::new_token_key;
+use gateway_core::burst::{self, BURST_SETTINGS_KEY};
+use gateway_core::channel_types::{Protocol, channel_type};
+use gateway_core::money::parse_usd;
+use gateway_core::store::{
+    StoreError, channels, now_secs, prices, settings, split_list, tokens, users,
+};
+use llama_manager::runtime::{SettingsPatch, deploy, engine};
+
+use super::{CLOSE_TO_TRAY_KEY, Console, LISTEN_KEY, THEME_KEY, first_run};
+use crate::views::data::*;
+
+fn store_err(e: StoreError) -> Notice {
+    let fix = match &e {
+        StoreError::Invalid(_) => Some("Correct the field and save again."),
+        StoreError::Conflict(_) => Some("Choose another name."),
+        e if e.is_disk_full() => Some("Free some disk space, then try again."),
+        _ => None,
+    };
+    Notice::error(e.to_string(), fix)
+}
+
+fn number<T: std::str::FromStr>(field: &str, text: &str, default: T) -> Result<T, Notice> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(default);
+    }
+    t.parse()
+        .map_err(|_| Notice::error(format!("{field}: {t:?} is not a number"), None))
+}
+
+fn opt_number<T: std::str::FromStr>(field: &str, text: &str) -> Result<Option<T>, Notice> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    t.parse()
+        .map(Some)
+        .map_err(|_| Notice::error(format!("{field}: {t:?} is not a number"), None))
+}
+
+/// `from=to` pairs separated by commas.
+pub fn parse_mapping(text: &str) -> Result<BTreeMap<String, String>, Notice> {
+    let mut out = BTreeMap::new();
+    for pair in split_list(text) {
+        let Some((from, to)) = pair.split_once('=') else {
+            return Err(Notice::error(
+                format!("model mapping: {pair:?} is not from=to"),
+                Some("Write pairs like gpt-4o=gpt-4o-2024-08-06, separated by commas."),
+            ));
+        };
+        out.insert(from.trim().to_string(), to.trim().to_string());
+    }
+    Ok(out)
+}
+
+fn usd(field: &str, text: &str) -> Result<Option<i64>, Notice> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    parse_usd(t)
+        .map(Some)
+        .map_err(|e| Notice::error(format!("{field}: {e}"), None))
+}
+
+impl Console {
+    /// Do what a page asked. `None` for actions the desktop layer handles itself.
+    pub async fn apply(&self, action: Action) -> Option<Notice> {
+        let out = match action {
+            Action::ToggleGateway | Action::Copy(_) | Action::FilterLogs(_) => return None,
+            Action::SaveChannel(f) => self.save_channel(f).await,
+            Action::SetChannelEnabled(id, on) => {
+                let r = self
+                    .state
+                    .store
+                    .with(|c| channels::set_status(c, id, if on { 1 } else { 2 }, None));
+                self.routing_changed(
+                    r,
+                    if on {
+                        "Channel enabled."
+                    } else {
+                        "Channel disabled."
+                    },
+                )
+                .await
+            }
+            Action::DeleteChannel(id) => {
+                let r = self.state.store.with(|c| channels::delete(c, id));
+                self.routing_changed(r, "Channel deleted.").await
+            }
+            Action::TestChannel(id) => self.test_channel(id).await,
+            Action::CreateToken(f) => self.create_token(f).await,
+            Action::SetTokenEnabled(id, on) => {
+                let r = self.state.store.with(|c| {
+                    tokens::update(
+                        c,
+                        id,
+                        None,
+                        tokens::TokenFields {
+                            status: Some(if on { 1 } else { 2 }),
+                            ..Default::default()
+                        },
+                    )
+                });
+                self.routing_changed(r, if on { "Key enabled." } else { "Key disabled." })
+                    .await
+            }
+            Action::RevokeToken(id) => {
+                let r = self.state.store.with(|c| tokens::delete(c, id, None));
+                self.routing_changed(r, "Key revoked: requests with it now fail with 401.")
+                    .await
+            }
+            Action::NewDashboardKey => match first_run::new_key(&self.state) {
+                Ok(_) => {
+                    self.state.config_changed().await;
+                    Ok(Notice::ok("A new key is ready on the dashboard."))
+                }
+                Err(e) => Err(store_err(e)),
+            },
+            Action::Deploy(f) => self.deploy(f),
+            Action::StartModel(id) => self.set_desired(id, true),
+            Action::StopModel(id) => self.set_desired(id, false),
+            Action::SavePrice(f) => self.save_price(f).await,
+            Action::DeletePrice(model) => {
+                let r = self.state.store.with(|c| prices::delete(c, &model));
+                self.routing_changed(r, &format!("Price of {model} deleted."))
+                    .await
+            }
+            Action::SaveListen { host, port } => self.save_listen(&host, &port),
+            Action::SaveBurst(f) => self.save_burst(f).await,
+            Action::InstallEngine => self.install_engine().await,
+            Action::SetCloseToTray(on) => self
+                .set_setting(CLOSE_TO_TRAY_KEY, if on { "1" } else { "0" })
+                .map(|_| {
+                    Notice::ok(if on {
+                        "Closing the window now keeps BurnCloud running in the tray."
+                    } else {
+                        "Closing the window now quits BurnCloud."
+                    })
+                })
+                .map_err(store_err),
+            Action::SetTheme(t) => self
+                .set_setting(THEME_KEY, t.as_str())
+                .map(|_| Notice::ok(format!("Theme: {}.", t.as_str())))
+                .map_err(store_err),
+        };
+        Some(out.unwrap_or_else(|e| e))
+    }
+
+    async fn routing_changed<T>(
+        &self,
+        r: Result<T, StoreError>,
+        ok: &str,
+    ) -> Result<Notice, Notice> {
+        r.map_err(store_err)?;
+        self.state.config_changed().await;
+        Ok(Notice::ok(ok))
+    }
+
+    async fn save_channel(&self, f: ChannelForm) -> Result<Notice, Notice> {
+        let fields = channels::ChannelFields {
+            name: Some(f.name.clone()),
+            channel_type: Some(f.type_id),
+            key: (!f.key.trim().is_empty() || f.id.is_none()).then(|| f.key.trim().to_string()),
+            base_url: Some(f.base_url.clone()),
+            models: Some(f.models.clone()),
+            group: Some(if f.group.trim().is_empty() {
+                "default".into()
+            } else {
+                f.group.clone()
+            }),
+            weight: Some(number("weight", &f.weight, 1)?),
+            priority: Some(number("priority", &f.priority, 0)?),
+            model_mapping: Some(parse_mapping(&f.mapping)?),
+            locality: Some(f.locality.trim().to_string()).filter(|l| !l.is_empty()),
+            ..Default::default()
+        };
+        let r = match f.id {
+            None => self.state.store.with(|c| channels::create(c, fields)),
+            Some(id) => self.state.store.with(|c| channels::update(c, id, fields)),
+        };
+        let c = r.map_err(store_err)?;
+        self.state.config_changed().await;
+        Ok(Notice::ok(format!("Channel {} saved.", c.name)))
+    }
+
+    /// A one-token request straight to the channel's upstream, reported in words.
+    async fn test_channel(&self, id: i64) -> Result<Notice, Notice> {
+        let c = self
+            .state
+            .store
+            .with(|c| channels::get(c, id))
+            .map_err(store_err)?
+            .ok_or_else(|| Notice::error(format!("channel {id} not found"), None))?;
+        let Some(ty) = channel_type(c.channel_type) else {
+            return Err(Notice::error("unknown channel type", None));
+        };
+        let Some(model) = c.models.first() else {
+            return Err(Notice::error(
+                "the channel lists no model to test with",
+                Some("Edit the channel and add a model."),
+            ));
+        };
+        let upstream = c.model_mapping.get(model).unwrap_or(model).clone();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .map_err(|e| Notice::error(e.to_string(), None))?;
+        let messages = serde_json::json!([{"role": "user", "content": "ping"}]);
+        let req = match ty.protocol {
+            Protocol::OpenAi => client
+                .post(format!("{}/v1/chat/completions", c.base_url))
+                .bearer_auth(&c.key)
+                .json(
+                    &serde_json::json!({"model": upstream, "messages": messages, "max_tokens": 1}),
+                ),
+            Protocol::Anthropic => client
+                .post(format!("{}/v1/messages", c.base_url))
+                .header("x-api-key", &c.key)
+                .header("anthropic-version", "2023-06-01")
+                .json(
+                    &serde_json::json!({"model": upstream, "messages": messages, "max_tokens": 1}),
+                ),
+            _ => {
+                return Err(Notice::error(
+                    format!("testing {} channels is not supported yet", ty.name),
+                    Some("Send a request through the gateway and check the Logs page."),
+                ));
+            }
+        };
+        let started = Instant::now();
+        let resp = req.send().await.map_err(|e| {
+            Notice::error(
+                format!("{}: cannot reach {}: {e}", c.name, c.base_url),
+                Some("Check the base URL and your network connection."),
+            )
+        })?;
+        let ms = started.elapsed().as_millis();
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(Notice::ok(format!(
+                "{} answered {upstream} in {ms} ms.",
+                c.name
+            )));
+        }
+        let body: String = resp
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
+        let fix = match status.as_u16() {
+            401 | 403 => {
+                Some("The upstream rejected the key: edit the channel and paste a valid key.")
+            }
+            404 => Some("Check the base URL and that the model name exists upstream (or map it)."),
+            429 => Some("The upstream is rate limiting or out of credit: check your plan."),
+            _ => None,
+        };
+        Err(Notice::error(
+            format!("{}: upstream answered {status}: {body}", c.name),
+            fix,
+        ))
+    }
+
+    fn admin_id(&self) -> Result<String, Notice> {
+        self.state
+            .store
+            .with(|c| users::list(c))
+            .map_err(store_err)?
+            .into_iter()
+            .find(|u| u.role == users::Role::Admin && u.status == 1)
+            .map(|u| u.id)
+            .ok_or_else(|| Notice::error("no enabled admin to own the key", None))
+    }
+
+    async fn create_token(&self, f: TokenForm) -> Result<Notice, Notice> {
+        let quota = usd("quota", &f.quota_usd)?.unwrap_or(-1);
+        let days: Option<i64> = opt_number("expires in days", &f.expires_days)?;
+        let owner = self.admin_id()?;
+        let key = new_token_key();
+        let fields = tokens::TokenFields {
+            name: Some(f.name.clone()),
+            quota_limit_nano: Some(quota),
+            expired_time: Some(days.map(|d| now_secs() + d * 86_400).unwrap_or(-1)),
+            models: Some(f.models.clone()),
+            group: Some(if f.group.trim().is_empty() {
+                "default".into()
+            } else {
+                f.group.clone()
+            }),
+            local_only: Some(f.local_only),
+            ..Default::default()
+        };
+        self.state
+            .store
+            .with(|c| tokens::create(c, &owner, &key.hash, &key.display, fields))
+            .map_err(store_err)?;
+        self.state.config_changed().await;
+        let mut n = Notice::ok(format!(
+            "Key {} created. Copy it now: it is shown only once.",
+            f.name.trim()
+        ));
+        n.secret = Some(key.key);
+        Ok(n)
+    }
+
+    fn runtime_or_err(&self) -> Result<&llama_manager::runtime::Runtime, Notice> {
+        self.runtime.as_ref().ok_or_else(|| {
+            Notice::error(
+                "local models are unavailable: the runtime did not start",
+                Some("See the app's log for why, then restart BurnCloud."),
+            )
+        })
+    }
+
+    fn engine_or_err(&self) -> Result<(), Notice> {
+        super::load::engine_text(&self.data_dir)
+            .map(|_| ())
+            .map_err(|e| {
+                Notice::error(
+                    e,
+                    Some("Install the engine on the Settings page (or set LLAMA_SERVER)."),
+                )
+            })
+    }
+
+    fn deploy(&self, f: DeployForm) -> Result<Notice, Notice> {
+        let patch = SettingsPatch {
+            ctx_size: Some(opt_number("context", &f.ctx)?),
+            gpu_layers: Some(opt_number("GPU layers", &f.gpu_layers)?),
+            jit: Some(f.jit),
+            idle_ttl_secs: Some(number("idle seconds", &f.idle_ttl_secs, 0)?),
+            ..Default::default()
+        };
+        if f.start {
+            self.engine_or_err()?;
+        }
+        let rt = self.runtime_or_err()?;
+        self.state
+            .store
+            .with(|c| deploy::save(c, f.model_id, patch, f.start.then_some(true)))
+            .map_err(store_err)?;
+        rt.reconcile();
+        Ok(Notice::ok(if f.start {
+            "Starting: the state below follows the engine."
+        } else {
+            "Deployment settings saved."
+        }))
+    }
+
+    fn set_desired(&self, id: i64, run: bool) -> Result<Notice, Notice> {
+        if run {
+            self.engine_or_err()?;
+        }
+        let rt = self.runtime_or_err()?;
+        let exists = self
+            .state
+            .store
+            .with(|c| deploy::get(c, id))
+            .map_err(store_err)?
+            .is_some();
+        let r = if exists {
+            self.state.store.with(|c| deploy::set_desired(c, id, run))
+        } else if run {
+            self.state
+                .store
+                .with(|c| deploy::save(c, id, SettingsPatch::default(), Some(true)))
+                .map(|_| ())
+        } else {
+            Ok(())
+        };
+        r.map_err(store_err)?;
+        rt.reconcile();
+        Ok(Notice::ok(if run { "Starting…" } else { "Stopping…" }))
+    }
+
+    async fn save_price(&self, f: PriceForm) -> Result<Notice, Notice> {
+        let model = f.model.trim().to_string();
+        let r = if !f.alias_of.trim().is_empty() {
+            let target = f.alias_of.trim().to_string();
+            self.state
+                .store
+                .with(|c| prices::set_alias(c, &model, &target))
+        } else {
+            let rates = prices::Rates {
+                input: usd("input", &f.input)?.unwrap_or(0),
+                output: usd("output", &f.output)?.unwrap_or(0),
+                cache_read: usd("cache read", &f.cache_read)?,
+                cache_write: usd("cache write", &f.cache_write)?,
+            };
+            self.state.store.with(|c| prices::set(c, &model, rates))
+        };
+        self.routing_changed(r, &format!("Price of {model} saved."))
+            .await
+    }
+
+    fn save_listen(&self, host: &str, port: &str) -> Result<Notice, Notice> {
+        let ip: std::net::IpAddr = host.trim().parse().map_err(|_| {
+            Notice::error(
+                format!("{host:?} is not an IP address"),
+                Some("Use 127.0.0.1 (this computer only) or 0.0.0.0 (every network)."),
+            )
+        })?;
+        let port: u16 = number("port", port, 3000)?;
+        let addr = std::net::SocketAddr::new(ip, port);
+        self.set_setting(LISTEN_KEY, &addr.to_string())
+            .map_err(store_err)?;
+        Ok(Notice::ok(format!("Listen address saved: {addr}.")))
+    }
+
+    async fn save_burst(&self, f: BurstForm) -> Result<Notice, Notice> {
+        let saved = self
+            .state
+            .store
+            .with(|c| settings::get(c, BURST_SETTINGS_KEY))
+            .map_err(store_err)?;
+        let mut patch = saved
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .filter(|v| v.is_object())
+            .unwrap_or_else(|| serde_json::json!({}));
+        let budget: f64 = number("daily cloud budget", &f.daily_budget_usd, 5.0)?;
+        let lq: u32 = number("local queue", &f.local_max_queue, 5)?;
+        let cq: u32 = number("cloud queue", &f.cloud_max_queue, 50)?;
+        patch["mode"] = f.mode.trim().into();
+        patch["alias"] = f.alias.trim().into();
+        patch["daily_cloud_budget_usd"] = budget.into();
+        patch["local_max_queue"] = lq.into();
+        patch["cloud_max_queue"] = cq.into();
+        burst::apply_patch(&self.state.relay.burst.base, &patch)
+            .map_err(|e| Notice::error(format!("burst settings: {e}"), None))?;
+        let text = patch.to_string();
+        self.state
+            .store
+            .with(|c| settings::set(c, BURST_SETTINGS_KEY, &text))
+            .map_err(store_err)?;
+        self.state.config_changed().await;
+        Ok(Notice::ok("Burst settings saved."))
+    }
+
+    async fn install_engine(&self) -> Result<Notice, Notice> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Notice::error(e.to_string(), None))?;
+        let runtimes = engine::runtimes_dir(&self.data_dir);
+        let e = engine::install(&client, engine::DEFAULT_RELEASE_URL, &runtimes, |_, _| {})
+            .await
+            .map_err(|e| {
+                Notice::error(
+                    format!("engine install failed: {e}"),
+                    Some("Check the network, or build llama-server yourself and set LLAMA_SERVER."),
+                )
+            })?;
+        Ok(Notice::ok(format!(
+            "Installed llama-server {} at {}.",
+            e.version.as_deref().unwrap_or("?"),
+            e.path.display()
+        )))
+    }
+}

@@ -1,0 +1,107 @@
+//! The desktop's service layer: reads the live state the pages show and carries out their
+//! actions, by calling gateway-core's store and state and llama-manager's library and
+//! deployments directly (same process, no HTTP). Thin: parsing of form text, store calls,
+//! `config_changed()` after routing changes, messages for people. No business rules.
+//!
+//! # Layout
+//!
+//! - [`load`]: `ConsoleData` for every page from the database, relay and runtime.
+//! - [`actions`]: `Action` → store/runtime calls → `Notice`.
+//! - [`first_run`]: the silent local admin and default key on an empty database.
+
+pub mod actions;
+pub mod first_run;
+pub mod load;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gateway_core::AppState;
+use gateway_core::store::{StoreResult, settings};
+use llama_manager::library::Library;
+use llama_manager::runtime::Runtime;
+
+/// Settings-table keys the desktop owns.
+pub const LISTEN_KEY: &str = "desktop.listen";
+pub const CLOSE_TO_TRAY_KEY: &str = "desktop.close_to_tray";
+pub const THEME_KEY: &str = "desktop.theme";
+
+/// The service behind the pages; cheap to clone.
+#[derive(Clone)]
+pub struct Console {
+    pub state: Arc<AppState>,
+    pub runtime: Option<Runtime>,
+    pub data_dir: PathBuf,
+    pub library: Library,
+}
+
+impl Console {
+    pub fn new(state: Arc<AppState>, runtime: Option<Runtime>) -> Self {
+        let data_dir = state.config.data_dir.clone();
+        let library = Library::new(state.store.clone(), data_dir.join("models"));
+        Console {
+            state,
+            runtime,
+            data_dir,
+            library,
+        }
+    }
+
+    /// A desktop setting (`desktop.*`).
+    pub fn setting(&self, key: &str) -> Option<String> {
+        self.state
+            .store
+            .with(|c| settings::get(c, key))
+            .ok()
+            .flatten()
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.state.store.with(|c| settings::set(c, key, value))
+    }
+}
+
+/// The listen address saved from the Settings page, when HOST/PORT do not say otherwise.
+pub fn saved_listen(state: &AppState) -> Option<std::net::SocketAddr> {
+    state
+        .store
+        .with(|c| settings::get(c, LISTEN_KEY))
+        .ok()
+        .flatten()
+        .and_then(|s| s.parse().ok())
+}
+
+/// Whether HOST or PORT is set in the environment (they win over the saved address).
+pub fn env_sets_listen() -> bool {
+    ["HOST", "PORT"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()))
+}
+
+#[cfg(test)]
+pub mod testing {
+    //! A real gateway on a temporary data folder (not listening) for page tests.
+    use super::*;
+    use gateway_core::{Config, Gateway};
+
+    pub struct TestConsole {
+        pub dir: tempfile::TempDir,
+        /// Kept open for the test's length (its usage writer and watcher).
+        #[allow(dead_code)]
+        pub gateway: Gateway,
+        pub console: Console,
+    }
+
+    pub async fn console() -> TestConsole {
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = Gateway::open(Config::for_data_dir(dir.path(), 0))
+            .await
+            .unwrap();
+        let console = Console::new(gateway.state().clone(), None);
+        TestConsole {
+            dir,
+            gateway,
+            console,
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! What the pages show (plain data, filled by `crate::console` from the live gateway and
+//! library) and what they ask for (`Action`). No gateway or desktop types here, so the
+//! views render the same in the webview, in SSR tests and in a future web console.
+
+/// Everything the pages show, loaded in one go by the console service.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConsoleData {
+    pub dashboard: DashboardData,
+    pub channels: Vec<ChannelRow>,
+    pub channel_types: Vec<ChannelTypeOption>,
+    pub tokens: Vec<TokenRow>,
+    pub models: ModelsData,
+    pub logs: LogsData,
+    pub prices: Vec<PriceRow>,
+    pub settings: SettingsData,
+}
+
+/// One minute of traffic (the dashboard's charts).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MinuteStats {
+    pub requests: i64,
+    pub tokens: i64,
+    pub cost_nano: i64,
+    pub errors: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DashboardData {
+    /// The first-run key, while that token still exists (read from the 0600 key file).
+    pub key: Option<String>,
+    /// Why there is no key to show (deleted, revoked, or never created here).
+    pub key_note: Option<String>,
+    /// A model name to put in the snippets (the first routable one, or a placeholder).
+    pub example_model: String,
+    /// The last 60 minutes, oldest first (always 60 entries).
+    pub minutes: Vec<MinuteStats>,
+    pub running: Vec<RunningModel>,
+    pub recent: Vec<LogItem>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningModel {
+    pub id: i64,
+    pub name: String,
+    pub state: String,
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelTypeOption {
+    pub id: i64,
+    pub name: String,
+    pub default_base_url: String,
+    pub local: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelRow {
+    pub id: i64,
+    pub name: String,
+    pub type_id: i64,
+    pub type_name: String,
+    pub base_url: String,
+    pub masked_key: String,
+    pub models: String,
+    /// `from=to` pairs, comma separated.
+    pub mapping: String,
+    pub group: String,
+    pub priority: i64,
+    pub weight: i64,
+    pub locality: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    /// `closed`, `open`, `half-open`.
+    pub breaker: String,
+    pub latency_ms: Option<f64>,
+    pub in_flight: i64,
+    pub today_requests: i64,
+    pub today_tokens: i64,
+    pub today_cost: String,
+    /// The test button works for this channel's protocol.
+    pub testable: bool,
+}
+
+/// The add/edit channel form (text as typed; the service parses and validates).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChannelForm {
+    pub id: Option<i64>,
+    pub type_id: i64,
+    pub name: String,
+    /// Empty on edit keeps the stored key.
+    pub key: String,
+    pub base_url: String,
+    pub models: String,
+    pub mapping: String,
+    pub group: String,
+    pub priority: String,
+    pub weight: String,
+    pub locality: String,
+}
+
+impl ChannelForm {
+    pub fn from_row(c: &ChannelRow) -> Self {
+        ChannelForm {
+            id: Some(c.id),
+            type_id: c.type_id,
+            name: c.name.clone(),
+            key: String::new(),
+            base_url: c.base_url.clone(),
+            models: c.models.clone(),
+            mapping: c.mapping.clone(),
+            group: c.group.clone(),
+            priority: c.priority.to_string(),
+            weight: c.weight.to_string(),
+            locality: c.locality.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub display: String,
+    pub enabled: bool,
+    pub quota: String,
+    pub used: String,
+    pub expires: String,
+    pub expired: bool,
+    pub models: String,
+    pub group: String,
+    pub local_only: bool,
+    pub requests: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TokenForm {
+    pub name: String,
+    /// USD; empty = unlimited.
+    pub quota_usd: String,
+    /// Days from now; empty = never.
+    pub expires_days: String,
+    pub models: String,
+    pub group: String,
+    pub local_only: bool,
+}
+
+/// The llama-server in use (`path (source)`), or why there is none.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineStatus {
+    Found(String),
+    Missing(String),
+}
+
+impl Default for EngineStatus {
+    fn default() -> Self {
+        EngineStatus::Missing(String::new())
+    }
+}
+
+impl From<Result<String, String>> for EngineStatus {
+    fn from(r: Result<String, String>) -> Self {
+        match r {
+            Ok(s) => EngineStatus::Found(s),
+            Err(e) => EngineStatus::Missing(e),
+        }
+    }
+}
+
+impl EngineStatus {
+    pub fn as_result(&self) -> Result<String, String> {
+        match self {
+            EngineStatus::Found(s) => Ok(s.clone()),
+            EngineStatus::Missing(e) => Err(e.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelsData {
+    /// `path (version)` of the llama-server in use, or why there is none.
+    pub engine: EngineStatus,
+    pub hardware: String,
+    pub models: Vec<ModelRow>,
+    /// Whether a runtime supervises models in this process.
+    pub runtime: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRow {
+    pub id: i64,
+    pub name: String,
+    pub channel: String,
+    pub architecture: String,
+    pub parameters: String,
+    pub quantization: String,
+    pub size: String,
+    pub context: String,
+    pub source: String,
+    pub path: String,
+    pub fit_label: String,
+    pub fit_ok: bool,
+    pub fit_explain: String,
+    pub fit_ctx: u64,
+    pub fit_gpu_layers: u64,
+    pub deployment: Option<DeploymentRow>,
+    /// The child's last log lines (this run).
+    pub log_tail: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentRow {
+    pub state: String,
+    pub active: bool,
+    pub desired_running: bool,
+    pub port: Option<u16>,
+    pub pid: Option<u32>,
+    pub memory: Option<String>,
+    pub restarts: u32,
+    pub last_error: Option<String>,
+    pub ctx: Option<u64>,
+    pub gpu_layers: Option<u64>,
+    pub jit: bool,
+    pub idle_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeployForm {
+    pub model_id: i64,
+    pub ctx: String,
+    pub gpu_layers: String,
+    pub jit: bool,
+    pub idle_ttl_secs: String,
+    /// Start now (else only save the settings).
+    pub start: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogFilter {
+    pub model: String,
+    /// `""`, `ok` (< 400) or `error` (≥ 400), or an exact status code.
+    pub status: String,
+    pub channel: String,
+    pub page: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogsData {
+    pub filter: LogFilter,
+    pub total: i64,
+    pub page_size: i64,
+    pub rows: Vec<LogItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogItem {
+    pub id: i64,
+    pub request_id: String,
+    pub time: String,
+    pub endpoint: String,
+    pub model: String,
+    pub channel: String,
+    pub status: i64,
+    pub latency: String,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost: String,
+    pub error: Option<String>,
+    /// The failover trail, e.g. `3:502, 5:timeout`.
+    pub failover: Option<String>,
+    /// `mode, reason, sensitivity`.
+    pub burst: Option<String>,
+    pub locality: Option<String>,
+    pub flags: Option<String>,
+    pub stream: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceRow {
+    pub model: String,
+    pub input: String,
+    pub output: String,
+    pub cache_read: String,
+    pub cache_write: String,
+    pub alias_of: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PriceForm {
+    pub model: String,
+    pub input: String,
+    pub output: String,
+    pub cache_read: String,
+    pub cache_write: String,
+    /// Non-empty: make `model` an alias of this model instead.
+    pub alias_of: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Theme {
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+impl Theme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Theme::System => "system",
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+        }
+    }
+    pub fn parse(s: &str) -> Theme {
+        match s {
+            "light" => Theme::Light,
+            "dark" => Theme::Dark,
+            _ => Theme::System,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BurstForm {
+    /// `edge_burst` or `cloud_burst`.
+    pub mode: String,
+    pub alias: String,
+    /// USD per day; `-1` no budget.
+    pub daily_budget_usd: String,
+    pub local_max_queue: String,
+    pub cloud_max_queue: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SettingsData {
+    /// The saved listen address (used at the next start of the listener).
+    pub host: String,
+    pub port: u16,
+    /// Where the gateway listens now.
+    pub listening: String,
+    /// HOST/PORT in the environment win over the saved address.
+    pub env_override: bool,
+    pub burst: BurstForm,
+    pub hub_endpoint: String,
+    /// Where the hub token comes from, or None.
+    pub hub_token: Option<String>,
+    pub engine: EngineStatus,
+    pub close_to_tray: bool,
+    pub theme: Theme,
+    pub data_dir: String,
+    pub users: Vec<UserRow>,
+    pub groups: Vec<(String, String)>,
+    pub unused_codes: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRow {
+    pub name: String,
+    pub role: String,
+    pub group: String,
+    pub balance: String,
+    pub enabled: bool,
+}
+
+/// What a page asks the service (or the desktop) to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    ToggleGateway,
+    /// Put text on the clipboard (the desktop layer does it).
+    Copy(String),
+    SaveChannel(ChannelForm),
+    SetChannelEnabled(i64, bool),
+    DeleteChannel(i64),
+    TestChannel(i64),
+    CreateToken(TokenForm),
+    SetTokenEnabled(i64, bool),
+    RevokeToken(i64),
+    /// A new dashboard key (when the first-run key is gone).
+    NewDashboardKey,
+    Deploy(DeployForm),
+    StartModel(i64),
+    StopModel(i64),
+    FilterLogs(LogFilter),
+    SavePrice(PriceForm),
+    DeletePrice(String),
+    SaveListen {
+        host: String,
+        port: String,
+    },
+    SaveBurst(BurstForm),
+    InstallEngine,
+    SetCloseToTray(bool),
+    SetTheme(Theme),
+}
+
+/// What came of an action, shown where the user is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub ok: bool,
+    pub text: String,
+    /// What fixes it (errors), in words.
+    pub fix: Option<String>,
+    /// A secret shown once (a new token key), with a copy button.
+    pub secret: Option<String>,
+}
+
+impl Notice {
+    pub fn ok(text: impl Into<String>) -> Self {
+        Notice {
+            ok: true,
+            text: text.into(),
+            fix: None,
+            secret: None,
+        }
+    }
+    pub fn error(text: impl Into<String>, fix: Option<&str>) -> Self {
+        Notice {
+            ok: false,
+            text: text.into(),
+            fix: fix.map(str::to_string),
+            secret: None,
+        }
+    }
+}

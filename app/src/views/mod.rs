@@ -1,0 +1,193 @@
+//! The app's views, renderer-agnostic: plain Dioxus components fed by props (`data`), so
+//! the same components render in the desktop webview, in SSR tests, and later in a web
+//! console. Actions leave as `data::Action` through `on_action`; nothing here talks to the
+//! gateway.
+//!
+//! # Layout
+//!
+//! - `Shell`: navigation + the current page + the last notice.
+//! - one module per page: `dashboard`, `channels`, `tokens`, `models`, `logs`,
+//!   `pricing`, `settings`; `chart` draws the dashboard's SVG bar charts.
+//! - `data`: the plain data the pages show and the actions they send.
+
+use dioxus::prelude::*;
+
+pub mod channels;
+pub mod chart;
+pub mod dashboard;
+pub mod data;
+pub mod logs;
+pub mod models;
+pub mod pricing;
+pub mod settings;
+pub mod tokens;
+
+use channels::ChannelsPage;
+pub use dashboard::Dashboard;
+use data::{Action, ConsoleData, Notice};
+use logs::LogsPage;
+use models::ModelsPage;
+use pricing::PricingPage;
+use settings::SettingsPage;
+use tokens::TokensPage;
+
+/// What the gateway is doing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GatewayState {
+    Starting,
+    Running,
+    Stopped,
+    Failed(String),
+}
+
+/// What the dashboard shows about the gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayInfo {
+    pub url: String,
+    pub state: GatewayState,
+    pub data_dir: String,
+}
+
+/// The pages of the left navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Dashboard,
+    Channels,
+    Tokens,
+    Models,
+    Logs,
+    Pricing,
+    Settings,
+}
+
+impl Page {
+    pub const ALL: [Page; 7] = [
+        Page::Dashboard,
+        Page::Channels,
+        Page::Tokens,
+        Page::Models,
+        Page::Logs,
+        Page::Pricing,
+        Page::Settings,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Page::Dashboard => "Dashboard",
+            Page::Channels => "Channels",
+            Page::Tokens => "Tokens",
+            Page::Models => "Models",
+            Page::Logs => "Logs",
+            Page::Pricing => "Pricing",
+            Page::Settings => "Settings",
+        }
+    }
+
+    pub fn icon(self) -> &'static str {
+        match self {
+            Page::Dashboard => "◫",
+            Page::Channels => "⇄",
+            Page::Tokens => "◈",
+            Page::Models => "▣",
+            Page::Logs => "≣",
+            Page::Pricing => "$",
+            Page::Settings => "⚙",
+        }
+    }
+}
+
+/// The Fluent stylesheet (tokens + components), embedded at build time.
+pub const STYLESHEET: &str = include_str!("../../../assets/fluent.css");
+
+/// The whole window: navigation on the left, the current page on the right. Controlled:
+/// the page, the data and the last notice come in; navigation and actions go out.
+#[component]
+pub fn Shell(
+    info: GatewayInfo,
+    data: ConsoleData,
+    page: Page,
+    notice: Option<Notice>,
+    on_navigate: EventHandler<Page>,
+    on_action: EventHandler<Action>,
+) -> Element {
+    let theme = data.settings.theme.as_str();
+    rsx! {
+        div { class: "bc-shell bc-theme-{theme}", "data-page": "{page.title()}",
+            nav { class: "bc-nav", "aria-label": "Main navigation",
+                div { class: "bc-brand", span { class: "bc-brand-mark", "B" } span { class: "bc-nav-label", "BurnCloud" } }
+                for (i, p) in Page::ALL.into_iter().enumerate() {
+                    button {
+                        key: "{p.title()}",
+                        class: if p == page { "bc-nav-item bc-nav-item-selected" } else { "bc-nav-item" },
+                        "aria-current": if p == page { "page" } else { "false" },
+                        title: "{p.title()} (Alt+{i + 1})",
+                        onclick: move |_| on_navigate.call(p),
+                        span { class: "bc-nav-icon", "aria-hidden": "true", "{p.icon()}" }
+                        span { class: "bc-nav-label", "{p.title()}" }
+                    }
+                }
+            }
+            main { class: "bc-main", id: "main",
+                h1 { class: "bc-title", "{page.title()}" }
+                if let Some(n) = notice {
+                    NoticeBar { notice: n, on_action }
+                }
+                match page {
+                    Page::Dashboard => rsx! { Dashboard { info: info.clone(), data: data.dashboard.clone(), on_action } },
+                    Page::Channels => rsx! { ChannelsPage { channels: data.channels.clone(), types: data.channel_types.clone(), on_action } },
+                    Page::Tokens => rsx! { TokensPage { tokens: data.tokens.clone(), on_action } },
+                    Page::Models => rsx! { ModelsPage { data: data.models.clone(), on_action } },
+                    Page::Logs => rsx! { LogsPage { data: data.logs.clone(), on_action } },
+                    Page::Pricing => rsx! { PricingPage { prices: data.prices.clone(), on_action } },
+                    Page::Settings => rsx! { SettingsPage { data: data.settings.clone(), on_action } },
+                }
+            }
+        }
+    }
+}
+
+/// The outcome of the last action, where the user is; errors say what fixes them.
+#[component]
+pub fn NoticeBar(notice: Notice, on_action: EventHandler<Action>) -> Element {
+    let class = if notice.ok {
+        "bc-notice bc-notice-ok"
+    } else {
+        "bc-notice bc-error"
+    };
+    let role = if notice.ok { "status" } else { "alert" };
+    rsx! {
+        div { class: "{class}", role: "{role}", id: "notice",
+            p { class: "bc-notice-text", "{notice.text}" }
+            if let Some(fix) = &notice.fix {
+                p { class: "bc-notice-fix", strong { "How to fix: " } "{fix}" }
+            }
+            if let Some(secret) = notice.secret.clone() {
+                CopyField { label: "New key".to_string(), value: secret, on_action }
+            }
+        }
+    }
+}
+
+/// A value in monospace with a copy button.
+#[component]
+pub fn CopyField(label: String, value: String, on_action: EventHandler<Action>) -> Element {
+    let v = value.clone();
+    rsx! {
+        div { class: "bc-copy",
+            span { class: "bc-caption", "{label}" }
+            div { class: "bc-copy-row",
+                code { class: "bc-url", "{value}" }
+                button { class: "bc-button", "aria-label": "Copy {label}", onclick: move |_| on_action.call(Action::Copy(v.clone())), "Copy" }
+            }
+        }
+    }
+}
+
+/// A state badge.
+#[component]
+pub fn Badge(kind: String, text: String) -> Element {
+    rsx! { span { class: "bc-badge bc-badge-{kind}", "{text}" } }
+}
+
+#[cfg(test)]
+mod tests;

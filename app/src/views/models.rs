@@ -1,0 +1,142 @@
+//! Models: the engine, the library with metadata and fit verdicts, deploy (prefilled
+//! from the fit), start/stop, running state, memory and live logs, JIT/idle settings.
+
+use dioxus::prelude::*;
+
+use super::Badge;
+use super::data::{Action, DeployForm, ModelRow, ModelsData};
+
+#[component]
+pub fn ModelsPage(data: ModelsData, on_action: EventHandler<Action>) -> Element {
+    let mut dialog = use_signal(|| None::<DeployForm>);
+    rsx! {
+        section { class: "bc-card bc-wide", id: "engine",
+            div { class: "bc-card-header", h2 { "Engine (llama-server)" }
+                match data.engine.as_result() {
+                    Ok(_) => rsx! { Badge { kind: "success", text: "found".to_string() } },
+                    Err(_) => rsx! { Badge { kind: "danger", text: "missing".to_string() } },
+                }
+            }
+            match data.engine.as_result() {
+                Ok(e) => rsx! { p { class: "bc-caption", "{e}" } },
+                Err(e) => rsx! {
+                    div { class: "bc-error", role: "alert",
+                        p { "{e}" }
+                        p { class: "bc-notice-fix", strong { "How to fix: " } "install the official llama.cpp build, or set LLAMA_SERVER to your own llama-server." }
+                        button { class: "bc-button", onclick: move |_| on_action.call(Action::InstallEngine), "Install engine" }
+                    }
+                },
+            }
+            p { class: "bc-caption", "This machine: {data.hardware}" }
+            p { class: "bc-caption", "Find and download models with " code { "burncloud model search" } " and " code { "burncloud model download" } ", or import a file with " code { "burncloud model import" } "; they appear here." }
+        }
+        if let Some(form) = dialog() {
+            DeployDialog { form, on_submit: move |f: DeployForm| { on_action.call(Action::Deploy(f)); dialog.set(None); }, on_cancel: move |_| dialog.set(None) }
+        }
+        if data.models.is_empty() {
+            section { class: "bc-card bc-empty", p { "The library is empty." } }
+        }
+        for m in data.models.clone() {
+            ModelCard { key: "{m.id}", model: m.clone(), on_action, on_deploy: move |f| dialog.set(Some(f)) }
+        }
+    }
+}
+
+#[component]
+fn ModelCard(
+    model: ModelRow,
+    on_action: EventHandler<Action>,
+    on_deploy: EventHandler<DeployForm>,
+) -> Element {
+    let m = model;
+    let d = m.deployment.clone();
+    let active = d.as_ref().is_some_and(|d| d.active);
+    let state = d
+        .as_ref()
+        .map(|d| d.state.clone())
+        .unwrap_or_else(|| "not deployed".into());
+    let state_kind = match state.as_str() {
+        "ready" => "success",
+        "failed" => "danger",
+        _ => "neutral",
+    };
+    let prefill = DeployForm {
+        model_id: m.id,
+        ctx: d
+            .as_ref()
+            .and_then(|d| d.ctx)
+            .unwrap_or(m.fit_ctx)
+            .to_string(),
+        gpu_layers: d
+            .as_ref()
+            .and_then(|d| d.gpu_layers)
+            .unwrap_or(m.fit_gpu_layers)
+            .to_string(),
+        jit: d.as_ref().is_some_and(|d| d.jit),
+        idle_ttl_secs: d.as_ref().map(|d| d.idle_ttl_secs).unwrap_or(0).to_string(),
+        start: true,
+    };
+    rsx! {
+        section { class: "bc-card bc-wide bc-model", id: "model-{m.id}",
+            div { class: "bc-card-header",
+                h2 { "{m.name}" }
+                span { Badge { kind: if m.fit_ok { "success" } else { "danger" }, text: m.fit_label.clone() } " " Badge { kind: state_kind, text: state.clone() } }
+            }
+            p { class: "bc-caption", "{m.architecture} · {m.parameters} parameters · {m.quantization} · {m.size} · context {m.context} · {m.source} · channel {m.channel}" }
+            p { class: "bc-caption", "{m.fit_explain}" }
+            if let Some(d) = &d {
+                p { class: "bc-caption",
+                    {d.port.map(|p| format!("port {p} · ")).unwrap_or_default()}
+                    {d.pid.map(|p| format!("pid {p} · ")).unwrap_or_default()}
+                    {d.memory.clone().map(|m| format!("memory {m} · ")).unwrap_or_default()}
+                    {format!("restarts {} · JIT {} · idle stop ", d.restarts, if d.jit { "on" } else { "off" })}
+                    {if d.idle_ttl_secs == 0 { "never".to_string() } else { format!("{}s", d.idle_ttl_secs) }}
+                }
+                if let (Some(e), "failed") = (&d.last_error, d.state.as_str()) {
+                    div { class: "bc-error", role: "alert", p { "{e}" } p { class: "bc-notice-fix", strong { "How to fix: " } "lower the context or GPU layers in Deploy…, or check the engine on the Settings page." } }
+                }
+            }
+            div { class: "bc-toolbar",
+                button { class: "bc-button bc-button-primary", onclick: move |_| on_deploy.call(prefill.clone()), "Deploy…" }
+                if active {
+                    button { class: "bc-button", onclick: move |_| on_action.call(Action::StopModel(m.id)), "Stop" }
+                } else if d.is_some() {
+                    button { class: "bc-button", onclick: move |_| on_action.call(Action::StartModel(m.id)), "Start" }
+                }
+            }
+            if !m.log_tail.is_empty() {
+                details { open: active,
+                    summary { "Engine log" }
+                    pre { class: "bc-pre bc-log", {m.log_tail.join("\n")} }
+                }
+            }
+        }
+    }
+}
+
+#[component]
+fn DeployDialog(
+    form: DeployForm,
+    on_submit: EventHandler<DeployForm>,
+    on_cancel: EventHandler<()>,
+) -> Element {
+    let mut f = use_signal(|| form.clone());
+    let cur = f();
+    rsx! {
+        section { class: "bc-card bc-wide bc-form", id: "deploy-dialog", role: "dialog", "aria-label": "Deploy model",
+            h2 { "Deploy" }
+            p { class: "bc-caption", "Prefilled from how the model fits this machine." }
+            div { class: "bc-fields",
+                label { "Context size (-c)" input { r#type: "number", value: "{cur.ctx}", oninput: move |e| f.with_mut(|f| f.ctx = e.value()) } }
+                label { "GPU layers (-ngl)" input { r#type: "number", value: "{cur.gpu_layers}", oninput: move |e| f.with_mut(|f| f.gpu_layers = e.value()) } }
+                label { "Stop after idle seconds (0: never)" input { r#type: "number", value: "{cur.idle_ttl_secs}", oninput: move |e| f.with_mut(|f| f.idle_ttl_secs = e.value()) } }
+                label { class: "bc-check", input { r#type: "checkbox", checked: cur.jit, onchange: move |e| f.with_mut(|f| f.jit = e.checked()) } "Start on the first request (JIT)" }
+                label { class: "bc-check", input { r#type: "checkbox", checked: cur.start, onchange: move |e| f.with_mut(|f| f.start = e.checked()) } "Start now" }
+            }
+            div { class: "bc-toolbar",
+                button { class: "bc-button bc-button-primary", onclick: move |_| on_submit.call(f()), if cur.start { "Deploy and start" } else { "Save settings" } }
+                button { class: "bc-button", onclick: move |_| on_cancel.call(()), "Cancel" }
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Settings: listen address (with a LAN warning), burst routing, model hub, engine,
+//! window behaviour and theme, start with the system (not yet), data folder, accounts.
+
+use dioxus::prelude::*;
+
+use super::Badge;
+use super::data::{Action, BurstForm, SettingsData, Theme};
+
+#[component]
+pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Element {
+    let mut host = use_signal(|| data.host.clone());
+    let mut port = use_signal(|| data.port.to_string());
+    let mut burst = use_signal(|| data.burst.clone());
+    let lan = !matches!(host().trim(), "127.0.0.1" | "::1" | "localhost");
+    let b: BurstForm = burst();
+    rsx! {
+        section { class: "bc-card bc-form bc-wide", id: "listen",
+            h2 { "Gateway address" }
+            p { class: "bc-caption", "Listening now: {data.listening}" }
+            div { class: "bc-fields bc-fields-inline",
+                label { "Listen address" input { value: "{host}", oninput: move |e| host.set(e.value()) } }
+                label { "Port" input { r#type: "number", value: "{port}", oninput: move |e| port.set(e.value()) } }
+                button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::SaveListen { host: host(), port: port() }), "Save and restart the gateway" }
+            }
+            if lan {
+                div { class: "bc-warning", role: "alert", id: "lan-warning",
+                    "{host} makes the gateway reachable from other computers on your network. Anyone there with a key can spend your providers' credit. Keep 127.0.0.1 unless you mean it."
+                }
+            }
+            if data.env_override {
+                p { class: "bc-caption", "HOST/PORT are set in the environment: they win over this setting." }
+            }
+        }
+        section { class: "bc-card bc-form bc-wide", id: "burst",
+            h2 { "Burst routing" }
+            div { class: "bc-fields",
+                label { "Mode"
+                    select { onchange: move |e| burst.with_mut(|b| b.mode = e.value()),
+                        option { value: "edge_burst", selected: b.mode == "edge_burst", "edge burst: local first, cloud overflow" }
+                        option { value: "cloud_burst", selected: b.mode == "cloud_burst", "cloud burst: cloud first, local for sensitive requests" }
+                    }
+                }
+                label { "Alias model name" input { value: "{b.alias}", oninput: move |e| burst.with_mut(|b| b.alias = e.value()) } }
+                label { "Daily cloud budget, USD (-1: none)" input { value: "{b.daily_budget_usd}", oninput: move |e| burst.with_mut(|b| b.daily_budget_usd = e.value()) } }
+                label { "Local queue limit" input { r#type: "number", value: "{b.local_max_queue}", oninput: move |e| burst.with_mut(|b| b.local_max_queue = e.value()) } }
+                label { "Cloud queue limit" input { r#type: "number", value: "{b.cloud_max_queue}", oninput: move |e| burst.with_mut(|b| b.cloud_max_queue = e.value()) } }
+            }
+            div { class: "bc-toolbar", button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::SaveBurst(burst())), "Save burst settings" } }
+        }
+        section { class: "bc-card bc-wide", id: "hub",
+            h2 { "Model hub" }
+            p { "Endpoint: " code { "{data.hub_endpoint}" } }
+            p { "Token: " {data.hub_token.clone().unwrap_or_else(|| "none (public models only)".into())} }
+            p { class: "bc-caption", "Set HF_ENDPOINT for a mirror and HF_TOKEN (or run huggingface-cli login) for gated models, then restart BurnCloud." }
+        }
+        section { class: "bc-card bc-wide", id: "engine-settings",
+            h2 { "Engine" }
+            match data.engine.as_result() {
+                Ok(e) => rsx! { p { Badge { kind: "success", text: "found".to_string() } " {e}" } },
+                Err(e) => rsx! { div { class: "bc-error", role: "alert", p { "{e}" } } },
+            }
+            button { class: "bc-button", onclick: move |_| on_action.call(Action::InstallEngine), "Install the official llama.cpp build" }
+        }
+        section { class: "bc-card bc-wide", id: "window",
+            h2 { "Window" }
+            label { class: "bc-check",
+                input { r#type: "checkbox", checked: data.close_to_tray, onchange: move |e| on_action.call(Action::SetCloseToTray(e.checked())) }
+                "Closing the window keeps BurnCloud running in the tray"
+            }
+            label { "Theme "
+                select { onchange: move |e| on_action.call(Action::SetTheme(Theme::parse(&e.value()))),
+                    option { value: "system", selected: data.theme == Theme::System, "follow the system" }
+                    option { value: "light", selected: data.theme == Theme::Light, "light" }
+                    option { value: "dark", selected: data.theme == Theme::Dark, "dark" }
+                }
+            }
+            div { class: "bc-row", id: "autostart",
+                span { "Start with the system" }
+                span { class: "bc-caption", "arrives with the installer work" }
+            }
+        }
+        section { class: "bc-card bc-wide", id: "data-folder",
+            h2 { "Data folder" }
+            code { class: "bc-url", "{data.data_dir}" }
+            p { class: "bc-caption", "Database, keys, models and logs live here. The local admin's password (for the HTTP console) is in desktop-credentials.json (readable only by you)." }
+        }
+        section { class: "bc-card bc-wide", id: "accounts",
+            h2 { "Accounts" }
+            div { class: "bc-table-wrap",
+                table { class: "bc-table",
+                    thead { tr { th { "User" } th { "Role" } th { "Group" } th { "Balance" } th { "Status" } } }
+                    tbody {
+                        for u in data.users.clone() {
+                            tr { key: "{u.name}", td { "{u.name}" } td { "{u.role}" } td { "{u.group}" } td { "{u.balance}" } td { if u.enabled { "enabled" } else { "disabled" } } }
+                        }
+                    }
+                }
+            }
+            p { class: "bc-caption",
+                "Groups: "
+                {data.groups.iter().map(|(g, r)| format!("{g} (×{r})")).collect::<Vec<_>>().join(", ")}
+                " · unused redemption codes: {data.unused_codes}. Change them with "
+                code { "burncloud user|group|redemption" }
+                "."
+            }
+        }
+    }
+}

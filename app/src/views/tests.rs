@@ -1,0 +1,549 @@
+//! Page tests: every page rendered (VirtualDom + SSR) from the real state of a temporary
+//! database, and the effect of the pages' actions on that state.
+
+use dioxus::prelude::*;
+use gateway_core::store::logs::{self, LogRecord};
+use gateway_core::store::now_ms;
+
+use super::data::Action;
+use super::data::*;
+use super::*;
+use crate::console::testing::{TestConsole, console};
+use crate::console::{Console, first_run};
+
+fn render_page(info: GatewayInfo, data: ConsoleData, page: Page, notice: Option<Notice>) -> String {
+    let mut dom = VirtualDom::new_with_props(
+        move |(info, data, page, notice): (GatewayInfo, ConsoleData, Page, Option<Notice>)| {
+            rsx! { Shell { info, data, page, notice, on_navigate: |_| {}, on_action: |_| {} } }
+        },
+        (info, data, page, notice),
+    );
+    dom.rebuild_in_place();
+    dioxus_ssr::render(&dom)
+}
+
+fn info(state: GatewayState) -> GatewayInfo {
+    GatewayInfo {
+        url: "http://127.0.0.1:3000".into(),
+        state,
+        data_dir: "/data".into(),
+    }
+}
+
+fn load(c: &Console) -> ConsoleData {
+    c.load(&LogFilter::default(), "127.0.0.1:3000").unwrap()
+}
+
+fn page(c: &Console, p: Page) -> String {
+    render_page(info(GatewayState::Running), load(c), p, None)
+}
+
+fn record(i: i64, model: &str, status: i64, channel: Option<i64>) -> LogRecord {
+    LogRecord {
+        request_id: format!("req-{i}"),
+        created_at_ms: now_ms() - i * 1000,
+        model: Some(model.into()),
+        channel_id: channel,
+        endpoint: "/v1/chat/completions".into(),
+        status,
+        latency_ms: Some(120),
+        prompt_tokens: Some(10),
+        completion_tokens: Some(5),
+        cost_nano: 1_500_000,
+        error: (status >= 400).then(|| "upstream 502".into()),
+        locality: Some("cloud".into()),
+        ..Default::default()
+    }
+}
+
+fn commit(t: &TestConsole, records: &[LogRecord]) {
+    t.console
+        .state
+        .store
+        .with(|c| logs::commit_usage(c, records))
+        .unwrap();
+}
+
+fn channel_form(name: &str, base: &str) -> ChannelForm {
+    ChannelForm {
+        type_id: 1,
+        name: name.into(),
+        key: "sk-upstream-secret-123456".into(),
+        base_url: base.into(),
+        models: "gpt-4o-mini".into(),
+        mapping: "gpt-4o-mini=gpt-4o-mini-2024".into(),
+        group: "default".into(),
+        priority: "0".into(),
+        weight: "1".into(),
+        locality: "cloud".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn dashboard_shows_first_run_key_snippets_charts_and_recent_requests() {
+    let t = console().await;
+    assert!(first_run::ensure(&t.console.state).unwrap());
+    commit(
+        &t,
+        &[
+            record(1, "gpt-4o-mini", 200, None),
+            record(2, "gpt-4o-mini", 502, None),
+        ],
+    );
+    let key = first_run::read_credentials(t.dir.path()).unwrap().key;
+    let html = page(&t.console, Page::Dashboard);
+    assert!(html.contains("http://127.0.0.1:3000/v1"), "{html}");
+    assert!(html.contains(&key), "the first-run key is shown");
+    assert!(html.contains("Authorization: Bearer"), "curl snippet");
+    assert!(html.contains("from openai import OpenAI"), "Python snippet");
+    assert!(
+        html.contains("apiBase: http://127.0.0.1:3000/v1"),
+        "IDE snippet"
+    );
+    assert!(html.contains("2 requests"));
+    assert!(html.contains("30 tokens"));
+    assert!(html.contains("50.0% errors"));
+    assert!(html.matches("<rect").count() >= 4, "bars drawn");
+    assert!(html.contains("id=\"recent\""));
+    assert!(html.contains(">502<"));
+    assert!(html.contains("No local model is running"));
+    for p in Page::ALL {
+        assert!(html.contains(p.title()), "nav lists {}", p.title());
+    }
+    assert!(html.contains("aria-current=\"page\""));
+    // Revoking the key: the dashboard says so and offers a new one.
+    let toks = load(&t.console).tokens;
+    t.console
+        .apply(Action::RevokeToken(toks[0].id))
+        .await
+        .unwrap();
+    let html = page(&t.console, Page::Dashboard);
+    assert!(!html.contains(&key));
+    assert!(
+        html.contains("revoked") && html.contains("Create a new key"),
+        "{html}"
+    );
+    let n = t.console.apply(Action::NewDashboardKey).await.unwrap();
+    assert!(n.ok, "{n:?}");
+    let fresh = first_run::read_credentials(t.dir.path()).unwrap().key;
+    assert!(page(&t.console, Page::Dashboard).contains(&fresh));
+}
+
+#[test]
+fn a_busy_port_is_said_where_the_user_is_with_the_fix() {
+    let msg = "port 3000 on 127.0.0.1 is already in use: stop the other program or choose another port with PORT=<n>";
+    let html = render_page(
+        info(GatewayState::Failed(msg.into())),
+        ConsoleData::default(),
+        Page::Dashboard,
+        None,
+    );
+    assert!(html.contains("Not running"));
+    assert!(html.contains("already in use"), "{html}");
+    assert!(html.contains("role=\"alert\""));
+    assert!(html.contains("Settings page"));
+}
+
+/// A fake OpenAI upstream that rejects every key.
+async fn rejecting_upstream() -> String {
+    use axum::{Router, http::StatusCode, routing::post};
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(|| async {
+            (
+                StatusCode::UNAUTHORIZED,
+                r#"{"error":{"message":"Incorrect API key"}}"#,
+            )
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.ok() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn channels_page_lists_live_state_and_its_actions_change_it() {
+    let t = console().await;
+    let html = page(&t.console, Page::Channels);
+    assert!(html.contains("No channels yet"));
+    let base = rejecting_upstream().await;
+    let n = t
+        .console
+        .apply(Action::SaveChannel(channel_form("openai-main", &base)))
+        .await
+        .unwrap();
+    assert!(n.ok, "{n:?}");
+    // The snapshot routes the new channel's model.
+    assert!(t.console.state.snapshot.load().model_exists("gpt-4o-mini"));
+    let id = load(&t.console).channels[0].id;
+    commit(
+        &t,
+        &[
+            record(1, "gpt-4o-mini", 200, Some(id)),
+            record(2, "gpt-4o-mini", 200, Some(id)),
+        ],
+    );
+    let html = page(&t.console, Page::Channels);
+    assert!(html.contains("openai-main"), "{html}");
+    assert!(html.contains("OpenAI / OpenAI-compatible"));
+    assert!(html.contains(">enabled<"));
+    assert!(html.contains(">closed<"), "breaker state");
+    assert!(html.contains("2 req"), "today's usage");
+    assert!(html.contains("sk-...3456"), "masked key");
+    assert!(
+        !html.contains("sk-upstream-secret-123456"),
+        "the key never reaches the page"
+    );
+    assert!(html.contains("mapping gpt-4o-mini=gpt-4o-mini-2024"));
+    assert!(html.contains(">Test<"));
+    // The test button reaches the upstream and says the key was rejected, with the fix.
+    let n = t.console.apply(Action::TestChannel(id)).await.unwrap();
+    assert!(!n.ok);
+    assert!(n.text.contains("401"), "{n:?}");
+    assert!(n.fix.unwrap().contains("paste a valid key"));
+    // Edit keeps the key when left empty.
+    let mut f = ChannelForm::from_row(&load(&t.console).channels[0]);
+    f.priority = "5".into();
+    assert!(t.console.apply(Action::SaveChannel(f)).await.unwrap().ok);
+    let c = &load(&t.console).channels[0];
+    assert_eq!((c.priority, c.masked_key.as_str()), (5, "sk-...3456"));
+    // A bad mapping is refused with the way to write it.
+    let mut bad = channel_form("x", &base);
+    bad.mapping = "nonsense".into();
+    let n = t.console.apply(Action::SaveChannel(bad)).await.unwrap();
+    assert!(!n.ok && n.fix.is_some());
+    // Disable, then delete.
+    t.console
+        .apply(Action::SetChannelEnabled(id, false))
+        .await
+        .unwrap();
+    assert!(page(&t.console, Page::Channels).contains(">disabled<"));
+    assert!(!t.console.state.snapshot.load().model_exists("gpt-4o-mini"));
+    t.console.apply(Action::DeleteChannel(id)).await.unwrap();
+    assert!(page(&t.console, Page::Channels).contains("No channels yet"));
+}
+
+#[tokio::test]
+async fn tokens_page_creates_a_key_shown_once_and_revokes_it() {
+    let t = console().await;
+    first_run::ensure(&t.console.state).unwrap();
+    let form = TokenForm {
+        name: "my-ide".into(),
+        quota_usd: "5".into(),
+        expires_days: "30".into(),
+        models: "gpt-4o-mini".into(),
+        group: "default".into(),
+        local_only: true,
+    };
+    let n = t.console.apply(Action::CreateToken(form)).await.unwrap();
+    assert!(n.ok, "{n:?}");
+    let key = n.secret.clone().unwrap();
+    assert!(key.starts_with("sk-"));
+    let snap = t.console.state.snapshot.load();
+    let tok = snap
+        .tokens
+        .get(&gateway_core::auth::hash_key(&key))
+        .unwrap();
+    assert!(tok.local_only);
+    // The notice shows the key once with a copy button; the list only its display form.
+    let data = load(&t.console);
+    let with_notice = render_page(
+        info(GatewayState::Running),
+        data.clone(),
+        Page::Tokens,
+        Some(n),
+    );
+    assert!(with_notice.contains(&key) && with_notice.contains("Copy"));
+    let html = page(&t.console, Page::Tokens);
+    assert!(!html.contains(&key));
+    assert!(html.contains("my-ide"));
+    assert!(html.contains("$5"), "{html}");
+    assert!(html.contains("local only"));
+    assert!(
+        html.contains("desktop default"),
+        "the first-run key is listed"
+    );
+    let id = data.tokens.iter().find(|t| t.name == "my-ide").unwrap().id;
+    t.console
+        .apply(Action::SetTokenEnabled(id, false))
+        .await
+        .unwrap();
+    assert!(page(&t.console, Page::Tokens).contains(">disabled<"));
+    t.console.apply(Action::RevokeToken(id)).await.unwrap();
+    assert!(!page(&t.console, Page::Tokens).contains("<td>my-ide"));
+    assert!(
+        !t.console
+            .state
+            .snapshot
+            .load()
+            .tokens
+            .contains_key(&gateway_core::auth::hash_key(&key))
+    );
+    // Bad input is refused with the field named.
+    let n = t
+        .console
+        .apply(Action::CreateToken(TokenForm {
+            name: "x".into(),
+            quota_usd: "lots".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert!(!n.ok && n.text.contains("quota"), "{n:?}");
+}
+
+#[tokio::test]
+async fn models_page_shows_the_library_fit_and_deployment() {
+    let t = console().await;
+    let file = t.dir.path().join("tiny.Q8_0.gguf");
+    std::fs::write(
+        &file,
+        llama_manager::testing::gguf_writer::tiny_llama("tiny", 1),
+    )
+    .unwrap();
+    let m = t.console.library.import(&file).unwrap();
+    let html = page(&t.console, Page::Models);
+    assert!(html.contains(&m.name), "{html}");
+    assert!(html.contains("llama"));
+    assert!(html.contains("not deployed"));
+    assert!(html.contains("Deploy…"));
+    assert!(html.contains("channel local-"));
+    assert!(html.contains("This machine:"));
+    // Without a runtime in this process, deploying says why and what to do.
+    let n = t
+        .console
+        .apply(Action::Deploy(DeployForm {
+            model_id: m.id,
+            ctx: "512".into(),
+            jit: true,
+            start: false,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert!(!n.ok && n.text.contains("runtime"), "{n:?}");
+    // A deployment saved by another process (the CLI) is shown with its settings.
+    t.console
+        .state
+        .store
+        .with(|c| {
+            llama_manager::runtime::deploy::save(
+                c,
+                m.id,
+                llama_manager::runtime::SettingsPatch {
+                    jit: Some(true),
+                    idle_ttl_secs: Some(300),
+                    ..Default::default()
+                },
+                None,
+            )
+        })
+        .unwrap();
+    let html = page(&t.console, Page::Models);
+    assert!(html.contains("JIT on"), "{html}");
+    assert!(html.contains("idle stop 300s"));
+    assert!(html.contains(">Start<"));
+}
+
+#[tokio::test]
+async fn logs_page_filters_pages_and_details_a_failover() {
+    let t = console().await;
+    let base = rejecting_upstream().await;
+    t.console
+        .apply(Action::SaveChannel(channel_form("primary", &base)))
+        .await
+        .unwrap();
+    let id = load(&t.console).channels[0].id;
+    let mut recs: Vec<LogRecord> = (1..=30)
+        .map(|i| record(i, "gpt-4o-mini", 200, Some(id)))
+        .collect();
+    let mut failed = record(31, "claude-3", 502, Some(id));
+    failed.failover = Some(format!("{id}:502,9:timeout"));
+    failed.burst = Some("edge_burst,local_overloaded,public".into());
+    recs.push(failed);
+    commit(&t, &recs);
+    let c = &t.console;
+    let data = c.load(&LogFilter::default(), "").unwrap();
+    assert_eq!(data.logs.total, 31);
+    assert_eq!(data.logs.rows.len(), 25);
+    let html = page(c, Page::Logs);
+    assert!(html.contains("31 requests · page 1 of 2"), "{html}");
+    let errors = c
+        .load(
+            &LogFilter {
+                status: "error".into(),
+                ..Default::default()
+            },
+            "",
+        )
+        .unwrap();
+    assert_eq!(errors.logs.total, 1);
+    let by_model = c
+        .load(
+            &LogFilter {
+                model: "claude-3".into(),
+                ..Default::default()
+            },
+            "",
+        )
+        .unwrap();
+    assert_eq!(by_model.logs.total, 1);
+    let by_channel = c
+        .load(
+            &LogFilter {
+                channel: "primary".into(),
+                ..Default::default()
+            },
+            "",
+        )
+        .unwrap();
+    assert_eq!(by_channel.logs.total, 31);
+    let page2 = c
+        .load(
+            &LogFilter {
+                page: 2,
+                ..Default::default()
+            },
+            "",
+        )
+        .unwrap();
+    assert_eq!(page2.logs.rows.len(), 6);
+    let item = errors.logs.rows[0].clone();
+    assert_eq!(item.failover.as_deref(), Some("primary: 502 → #9: timeout"));
+    let mut dom = VirtualDom::new_with_props(
+        move |item: LogItem| rsx! { crate::views::logs::LogDetail { item } },
+        item,
+    );
+    dom.rebuild_in_place();
+    let html = dioxus_ssr::render(&dom);
+    assert!(html.contains("primary: 502 → #9: timeout"), "{html}");
+    assert!(html.contains("edge_burst, local_overloaded, public"));
+}
+
+#[tokio::test]
+async fn pricing_page_edits_prices_and_aliases() {
+    let t = console().await;
+    let c = &t.console;
+    assert!(page(c, Page::Pricing).contains("No prices yet"));
+    let n = c
+        .apply(Action::SavePrice(PriceForm {
+            model: "gpt-4".into(),
+            input: "30".into(),
+            output: "60".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert!(n.ok, "{n:?}");
+    c.apply(Action::SavePrice(PriceForm {
+        model: "gpt-4-turbo".into(),
+        alias_of: "gpt-4".into(),
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+    let html = page(c, Page::Pricing);
+    assert!(html.contains("gpt-4-turbo"), "{html}");
+    assert!(html.contains("$30"), "{html}");
+    assert!(
+        t.console
+            .state
+            .snapshot
+            .load()
+            .prices
+            .contains_key("gpt-4-turbo"),
+        "alias priced in the snapshot"
+    );
+    let n = c
+        .apply(Action::SavePrice(PriceForm {
+            model: "x".into(),
+            input: "-1".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert!(!n.ok);
+    c.apply(Action::DeletePrice("gpt-4-turbo".into()))
+        .await
+        .unwrap();
+    assert!(!page(c, Page::Pricing).contains("gpt-4-turbo"));
+}
+
+#[tokio::test]
+async fn settings_page_shows_and_saves_settings() {
+    let t = console().await;
+    first_run::ensure(&t.console.state).unwrap();
+    let c = &t.console;
+    let html = page(c, Page::Settings);
+    assert!(html.contains("Listening now: 127.0.0.1:3000"));
+    assert!(!html.contains("lan-warning"));
+    assert!(
+        html.contains("Start with the system") && html.contains("arrives with the installer work")
+    );
+    assert!(!html.contains("id=\"autostart\"><input"), "no fake toggle");
+    assert!(
+        html.contains(&t.dir.path().display().to_string()),
+        "data folder"
+    );
+    assert!(html.contains(">admin<"), "accounts");
+    assert!(html.contains("edge_burst"));
+    // Listen on every interface: saved, and the page warns.
+    let n = c
+        .apply(Action::SaveListen {
+            host: "0.0.0.0".into(),
+            port: "3001".into(),
+        })
+        .await
+        .unwrap();
+    assert!(n.ok, "{n:?}");
+    assert_eq!(
+        crate::console::saved_listen(&c.state).unwrap().to_string(),
+        "0.0.0.0:3001"
+    );
+    let html = page(c, Page::Settings);
+    assert!(
+        html.contains("lan-warning") && html.contains("other computers"),
+        "{html}"
+    );
+    let n = c
+        .apply(Action::SaveListen {
+            host: "my-pc".into(),
+            port: "1".into(),
+        })
+        .await
+        .unwrap();
+    assert!(!n.ok && n.fix.is_some());
+    // Burst settings reach the policy.
+    let mut b = load(c).settings.burst;
+    b.mode = "cloud_burst".into();
+    b.daily_budget_usd = "2.5".into();
+    assert!(c.apply(Action::SaveBurst(b)).await.unwrap().ok);
+    let s = &c.state.relay.burst.policy.load().settings;
+    assert_eq!(
+        (s.mode.as_str(), s.daily_cloud_budget_usd),
+        ("cloud_burst", 2.5)
+    );
+    // Window settings.
+    c.apply(Action::SetCloseToTray(true)).await.unwrap();
+    c.apply(Action::SetTheme(Theme::Dark)).await.unwrap();
+    let data = load(c);
+    assert!(data.settings.close_to_tray);
+    assert!(
+        render_page(info(GatewayState::Running), data, Page::Settings, None)
+            .contains("bc-theme-dark")
+    );
+}
+
+#[test]
+fn stylesheet_uses_fluent_tokens_for_light_and_dark_and_focus_rings() {
+    assert!(STYLESHEET.contains("--colorBrandBackground: #0f6cbd"));
+    assert!(STYLESHEET.contains("prefers-color-scheme: dark"));
+    assert!(STYLESHEET.contains("var(--shadow4)"));
+    assert!(STYLESHEET.contains(":focus-visible"));
+    assert!(
+        STYLESHEET.contains("max-width: 1000px"),
+        "narrow windows (900×600)"
+    );
+}
