@@ -60,6 +60,14 @@ pub fn launch_agent(exe: &Path) -> String {
     )
 }
 
+/// Where the entry lives, for people.
+pub fn location(e: &Entry) -> String {
+    match e {
+        Entry::File { path, .. } => path.display().to_string(),
+        Entry::RunKey { .. } => format!("{RUN_KEY}\\BurnCloud"),
+    }
+}
+
 /// This user's folders: `(home, config)`.
 pub fn user_dirs() -> Result<(PathBuf, PathBuf), String> {
     let home = std::env::var_os("HOME")
@@ -150,10 +158,7 @@ pub fn run(cmd: crate::cli::AutostartCommand) -> Result<String, String> {
         std::env::current_exe().map_err(|e| format!("cannot tell where burncloud is: {e}"))?;
     let (home, config) = user_dirs()?;
     let e = entry(&exe, &home, &config);
-    let where_ = match &e {
-        Entry::File { path, .. } => path.display().to_string(),
-        Entry::RunKey { .. } => format!("{RUN_KEY}\\BurnCloud"),
-    };
+    let where_ = location(&e);
     match cmd {
         crate::cli::AutostartCommand::On => {
             enable(&e)?;

@@ -146,6 +146,35 @@ impl Console {
                     })
                 })
                 .map_err(store_err),
+            Action::SetAutostart(on) => match &self.autostart {
+                None => Err(Notice::error(
+                    "Cannot tell this user's home folder, so BurnCloud cannot register itself to start at login.",
+                    Some("Set HOME (or use `burncloud autostart on` from a terminal)."),
+                )),
+                Some(e) => {
+                    let done = if on {
+                        crate::autostart::enable(e)
+                    } else {
+                        crate::autostart::disable(e)
+                    };
+                    done.map(|_| {
+                        Notice::ok(if on {
+                            format!(
+                                "BurnCloud will start when you log in ({}).",
+                                crate::autostart::location(e)
+                            )
+                        } else {
+                            "BurnCloud will not start when you log in.".to_string()
+                        })
+                    })
+                    .map_err(|err| {
+                        Notice::error(
+                            format!("Could not change start at login: {err}"),
+                            Some("Check that the folder is writable."),
+                        )
+                    })
+                }
+            },
             Action::SetTheme(t) => self
                 .set_setting(THEME_KEY, t.as_str())
                 .map(|_| Notice::ok(format!("Theme: {}.", t.as_str())))

@@ -398,6 +398,12 @@ impl Console {
             hub_token,
             engine: engine_text(&self.data_dir).into(),
             close_to_tray: self.setting(CLOSE_TO_TRAY_KEY).as_deref() == Some("1"),
+            autostart: self.autostart.as_ref().map(|e| {
+                (
+                    crate::autostart::is_enabled(e),
+                    crate::autostart::location(e),
+                )
+            }),
             theme: Theme::parse(self.setting(THEME_KEY).as_deref().unwrap_or("")),
             data_dir: self.data_dir.display().to_string(),
             users: users

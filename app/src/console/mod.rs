@@ -33,17 +33,24 @@ pub struct Console {
     pub runtime: Option<Runtime>,
     pub data_dir: PathBuf,
     pub library: Library,
+    /// This user's start-at-login entry (None: the home folder is unknown).
+    pub autostart: Option<crate::autostart::Entry>,
 }
 
 impl Console {
     pub fn new(state: Arc<AppState>, runtime: Option<Runtime>) -> Self {
         let data_dir = state.config.data_dir.clone();
         let library = Library::new(state.store.clone(), data_dir.join("models"));
+        let autostart = std::env::current_exe()
+            .ok()
+            .zip(crate::autostart::user_dirs().ok())
+            .map(|(exe, (home, config))| crate::autostart::entry(&exe, &home, &config));
         Console {
             state,
             runtime,
             data_dir,
             library,
+            autostart,
         }
     }
 
@@ -97,7 +104,13 @@ pub mod testing {
         let gateway = Gateway::open(Config::for_data_dir(dir.path(), 0))
             .await
             .unwrap();
-        let console = Console::new(gateway.state().clone(), None);
+        let mut console = Console::new(gateway.state().clone(), None);
+        // Never the real user's autostart entry: one under the test's folder.
+        console.autostart = Some(crate::autostart::entry(
+            std::path::Path::new("/usr/bin/burncloud"),
+            dir.path(),
+            &dir.path().join("config"),
+        ));
         TestConsole {
             dir,
             gateway,

@@ -347,6 +347,8 @@ pub struct SettingsData {
     pub hub_token: Option<String>,
     pub engine: EngineStatus,
     pub close_to_tray: bool,
+    /// Start at login: on/off and where the entry lives; None when it cannot be told.
+    pub autostart: Option<(bool, String)>,
     pub theme: Theme,
     pub data_dir: String,
     pub users: Vec<UserRow>,
@@ -391,6 +393,7 @@ pub enum Action {
     SaveBurst(BurstForm),
     InstallEngine,
     SetCloseToTray(bool),
+    SetAutostart(bool),
     SetTheme(Theme),
 }
 

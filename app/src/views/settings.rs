@@ -74,9 +74,20 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
                     option { value: "dark", selected: data.theme == Theme::Dark, "dark" }
                 }
             }
-            div { class: "bc-row", id: "autostart",
-                span { "Start with the system" }
-                span { class: "bc-caption", "arrives with the installer work" }
+            match data.autostart.clone() {
+                Some((on, place)) => rsx! {
+                    label { class: "bc-check", id: "autostart",
+                        input { r#type: "checkbox", checked: on, onchange: move |e| on_action.call(Action::SetAutostart(e.checked())) }
+                        "Start with the system (when you log in)"
+                    }
+                    p { class: "bc-caption", if on { "On: {place}" } else { "Off (the default)." } }
+                },
+                None => rsx! {
+                    div { class: "bc-row", id: "autostart",
+                        span { "Start with the system" }
+                        span { class: "bc-caption", "unavailable: the home folder is unknown" }
+                    }
+                },
             }
         }
         section { class: "bc-card bc-wide", id: "data-folder",

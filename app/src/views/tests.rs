@@ -479,10 +479,20 @@ async fn settings_page_shows_and_saves_settings() {
     let html = page(c, Page::Settings);
     assert!(html.contains("Listening now: 127.0.0.1:3000"));
     assert!(!html.contains("lan-warning"));
+    // Start at login: off by default; the toggle writes and removes the real entry.
+    assert!(html.contains("Start with the system") && html.contains("Off (the default)."));
+    let entry = t.dir.path().join("config/autostart/burncloud.desktop");
+    assert!(!entry.exists());
+    let n = c.apply(Action::SetAutostart(true)).await.unwrap();
+    assert!(n.ok, "{n:?}");
     assert!(
-        html.contains("Start with the system") && html.contains("arrives with the installer work")
+        std::fs::read_to_string(&entry)
+            .unwrap()
+            .contains("Exec=\"/usr/bin/burncloud\"")
     );
-    assert!(!html.contains("id=\"autostart\"><input"), "no fake toggle");
+    assert!(page(c, Page::Settings).contains(&format!("On: {}", entry.display())));
+    let n = c.apply(Action::SetAutostart(false)).await.unwrap();
+    assert!(n.ok && !entry.exists(), "{n:?}");
     assert!(
         html.contains(&t.dir.path().display().to_string()),
         "data folder"
