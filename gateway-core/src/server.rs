@@ -159,8 +159,15 @@ impl Gateway {
     pub async fn shutdown(self) {
         self.state.relay.writer.flush().await;
         self.watcher_task.abort();
-        // The writer thread ends once the last sender (inside the state) is gone; other
-        // holders of the state (a handler still finishing) may keep it alive a little.
+        // The writer thread ends once the last sender (inside the state) is gone. Other
+        // long-lived holders of the state (the desktop's console, the local runtime) keep
+        // it: everything queued so far is committed by the flush above, so do not wait.
+        if Arc::strong_count(&self.state) > 1 {
+            tracing::debug!(
+                "the state is still shared; usage flushed, not waiting for the writer thread"
+            );
+            return;
+        }
         drop(self.state);
         let writer = self.writer_thread;
         let _ = tokio::time::timeout(

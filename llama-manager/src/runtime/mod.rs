@@ -66,7 +66,7 @@ impl RuntimeOptions {
             max_restarts: 3,
             restart_window: Duration::from_secs(300),
             restart_backoff: Duration::from_secs(1),
-            tick: Duration::from_millis(250),
+            tick: Duration::from_millis(500),
         }
     }
 

@@ -220,8 +220,8 @@ impl Supervisor {
                             tracing::warn!(error = %e, "runtime heartbeat failed");
                         }
                     }
-                    self.reconcile().await;
-                    self.unload_idle();
+                    let deps = self.reconcile().await;
+                    self.unload_idle(&deps);
                 }
             }
         }
@@ -240,7 +240,9 @@ impl Supervisor {
                     _ => slot.settle_waiters.push(reply),
                 }
             }
-            Cmd::Reconcile => self.reconcile().await,
+            Cmd::Reconcile => {
+                self.reconcile().await;
+            }
             Cmd::Restart { id, generation } => {
                 let Some(slot) = self.slots.get(&id) else {
                     return;
@@ -295,13 +297,13 @@ impl Supervisor {
         self.reconcile().await;
     }
 
-    /// Bring children in line with the desired states in the database.
-    async fn reconcile(&mut self) {
+    /// Bring children in line with the desired states in the database; the rows read.
+    async fn reconcile(&mut self) -> Vec<Deployment> {
         let deps = match self.store.with(|c| deploy::list(c)) {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read deployments");
-                return;
+                return Vec::new();
             }
         };
         for d in &deps {
@@ -343,12 +345,12 @@ impl Supervisor {
                 self.slots.remove(&id);
             }
         }
+        deps
     }
 
     /// Stop ready children idle for longer than their TTL.
-    fn unload_idle(&mut self) {
+    fn unload_idle(&mut self, deps: &[Deployment]) {
         let mut idle = Vec::new();
-        let deps = self.store.with(|c| deploy::list(c)).unwrap_or_default();
         for d in deps {
             let ttl = d.settings.idle_ttl_secs;
             if ttl == 0 {
