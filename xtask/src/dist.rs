@@ -48,18 +48,6 @@ fn version() -> Result<String> {
         .context("no version in [workspace.package]")
 }
 
-fn sha256(path: &Path) -> Result<String> {
-    let out = Command::new("sha256sum").arg(path).output()?;
-    if !out.status.success() {
-        bail!("sha256sum {} failed", path.display());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string())
-}
-
 /// Build the release binary, the `.deb` and the tarball into `<target>/dist/` with
 /// `SHA256SUMS`; returns the `.deb`'s path.
 pub fn dist() -> Result<PathBuf> {
@@ -129,7 +117,7 @@ pub fn dist() -> Result<PathBuf> {
     for p in [&deb, &tarball] {
         sums.push_str(&format!(
             "{}  {}\n",
-            sha256(p)?,
+            crate::setup::sha256_of(p)?,
             p.file_name().unwrap().to_string_lossy()
         ));
     }

@@ -223,7 +223,8 @@ pub fn ensure_llama_server() -> Result<std::path::PathBuf> {
     Ok(bin)
 }
 
-fn sha256_of(path: &std::path::Path) -> Result<String> {
+/// SHA-256 of a file (hex), by `sha256sum`.
+pub fn sha256_of(path: &std::path::Path) -> Result<String> {
     let out = Command::new("sha256sum").arg(path).output()?;
     if !out.status.success() {
         bail!("sha256sum {} failed", path.display());
