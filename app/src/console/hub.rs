@@ -201,6 +201,7 @@ impl Console {
                 path: v.path.clone(),
                 quantization: v.quant.clone().unwrap_or_else(|| "?".into()),
                 size: mib(v.size()),
+                bytes: v.size(),
                 shards: v.shards,
                 complete: v.complete(),
                 spec: format!("{}:{}", d.info.id, v.path),
@@ -223,16 +224,32 @@ impl Console {
     /// The fit of one file, from a ranged read of its header.
     pub(super) async fn hub_fit(&self, repo: String, file: String) -> Result<Notice, Notice> {
         let client = self.hub.client()?;
-        let details = client.repo_details(&repo).await.map_err(|e| hub_err(&e))?;
-        let bytes = details
-            .files
-            .variants
-            .iter()
-            .find(|v| v.path == file)
-            .map(|v| v.size())
-            .ok_or_else(|| Notice::error(format!("no {file} in {repo}"), None))?;
+        // The listing on screen has the pinned commit and the size (all shards); else ask.
+        let listed = {
+            let v = self.hub.view();
+            v.files.as_ref().filter(|f| f.repo == repo).and_then(|f| {
+                f.files
+                    .iter()
+                    .find(|x| x.path == file)
+                    .map(|x| (f.sha.clone(), x.bytes))
+            })
+        };
+        let (sha, bytes) = match listed {
+            Some(l) => l,
+            None => {
+                let d = client.repo_details(&repo).await.map_err(|e| hub_err(&e))?;
+                let bytes = d
+                    .files
+                    .variants
+                    .iter()
+                    .find(|v| v.path == file)
+                    .map(|v| v.size())
+                    .ok_or_else(|| Notice::error(format!("no {file} in {repo}"), None))?;
+                (d.info.sha, bytes)
+            }
+        };
         let s = client
-            .remote_summary(&repo, &details.info.sha, &file)
+            .remote_summary(&repo, &sha, &file)
             .await
             .map_err(|e| hub_err(&e))?;
         let fit = llama_manager::fit::fit(&s, bytes, &super::load::hardware());

@@ -225,6 +225,7 @@ pub struct HubFileRow {
     pub quantization: String,
     /// All shards together.
     pub size: String,
+    pub bytes: u64,
     pub shards: u32,
     pub complete: bool,
     /// What `Action::Download` takes: `REPO:FILE`.

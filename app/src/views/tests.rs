@@ -565,7 +565,7 @@ mod hub_downloads {
 
     use llama_manager::download::DownloadOptions;
     use llama_manager::queue::JobStatus;
-    use llama_manager::testing::fake_hub::{FakeFile, FakeHub, FakeRepo};
+    use llama_manager::testing::fake_hub::{FakeFile, FakeHub, FakeRepo, Fault};
     use llama_manager::testing::gguf_writer::tiny_llama;
 
     use super::*;
@@ -676,6 +676,16 @@ mod hub_downloads {
             "{html}"
         );
         assert_eq!(html.matches("Check fit").count(), 1);
+        let fit_reads = hub
+            .log()
+            .iter()
+            .filter(|s| s.path.contains("/resolve/") && s.range.is_some())
+            .count();
+        assert!(fit_reads >= 1, "the fit came from a ranged header read");
+        assert!(
+            c.library.list().unwrap().is_empty(),
+            "checking fit downloads nothing"
+        );
 
         let n = act(c, Action::Download("acme/tiny-GGUF:tiny.Q8_0.gguf".into())).await;
         assert!(n.ok, "{n:?}");
@@ -716,6 +726,19 @@ mod hub_downloads {
             1,
             "nothing else registered"
         );
+
+        // A corrupt transfer: the SHA-256 check fails the job, with what to do.
+        let at = hub.repos_mut(|rs| rs[0].files[0].data.len() as u64) / 2;
+        hub.inject([Fault::CorruptByte(at)]);
+        act(c, Action::Download("acme/tiny-GGUF:Q4_K_M".into())).await;
+        let id = c.hub.queue().unwrap().jobs()[2].id;
+        let JobStatus::Failed(reason) = finish(c, id).await else {
+            panic!("a corrupt file must fail")
+        };
+        assert!(reason.contains("SHA-256"), "{reason}");
+        let html = page(c, Page::Models);
+        assert!(html.contains("arrived corrupt"), "the fix is shown: {html}");
+        assert_eq!(c.library.list().unwrap().len(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
