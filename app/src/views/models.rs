@@ -168,7 +168,7 @@ fn HubSection(hub: HubData, on_action: EventHandler<Action>) -> Element {
             div { class: "bc-card-header", h2 { "Find models on the hub" } }
             form { class: "bc-toolbar", role: "search",
                 onsubmit: move |e| { e.prevent_default(); on_action.call(Action::HubSearch { query: query(), sort: sort() }); },
-                input { r#type: "search", placeholder: "Search GGUF models, e.g. qwen", "aria-label": "Search the hub", value: "{query}", oninput: move |e| query.set(e.value()) }
+                input { r#type: "search", placeholder: "Search GGUF models", "aria-label": "Search the hub", value: "{query}", oninput: move |e| query.set(e.value()) }
                 select { "aria-label": "Sort by", value: "{sort}", onchange: move |e| sort.set(e.value()),
                     option { value: "downloads", selected: sort() == "downloads", "Most downloads" }
                     option { value: "likes", selected: sort() == "likes", "Most likes" }
