@@ -227,6 +227,10 @@ fn App() -> Element {
                             }
                             _ => "not listening".to_string(),
                         };
+                        // A download that failed since the last pass: say why, with a fix.
+                        if let Some(n) = console.hub.take_notices().pop() {
+                            notice.set(Some(n));
+                        }
                         let loaded = ctx
                             .rt
                             .spawn_blocking(move || console.load(&f, &listening))

@@ -136,6 +136,13 @@ impl Console {
             Action::SaveListen { host, port } => self.save_listen(&host, &port),
             Action::SaveBurst(f) => self.save_burst(f).await,
             Action::InstallEngine => self.install_engine().await,
+            Action::HubSearch { query, sort } => self.hub_search(query, sort).await,
+            Action::HubFiles(repo) => self.hub_files(repo).await,
+            Action::HubFit { repo, file } => self.hub_fit(repo, file).await,
+            Action::Download(spec) => self.download(spec),
+            Action::PauseDownload(id) => self.control_download(id, "pause"),
+            Action::ResumeDownload(id) => self.control_download(id, "resume"),
+            Action::CancelDownload(id) => self.control_download(id, "cancel"),
             Action::SetCloseToTray(on) => self
                 .set_setting(CLOSE_TO_TRAY_KEY, if on { "1" } else { "0" })
                 .map(|_| {

@@ -300,6 +300,7 @@ impl Console {
             hardware: hw.describe(),
             models,
             runtime: self.runtime.is_some(),
+            hub: self.hub_data(),
         })
     }
 
@@ -441,7 +442,7 @@ fn channel_types() -> Vec<ChannelTypeOption> {
 }
 
 /// Hardware is probed once per process (it does not change while the app runs).
-fn hardware() -> llama_manager::hardware::Hardware {
+pub(super) fn hardware() -> llama_manager::hardware::Hardware {
     static HW: std::sync::OnceLock<llama_manager::hardware::Hardware> = std::sync::OnceLock::new();
     HW.get_or_init(llama_manager::hardware::detect).clone()
 }

@@ -7,10 +7,12 @@
 //!
 //! - [`load`]: `ConsoleData` for every page from the database, relay and runtime.
 //! - [`actions`]: `Action` → store/runtime calls → `Notice`.
+//! - [`hub`]: hub search, remote fit, and the download queue with its progress.
 //! - [`first_run`]: the silent local admin and default key on an empty database.
 
 pub mod actions;
 pub mod first_run;
+pub mod hub;
 pub mod load;
 
 use std::path::PathBuf;
@@ -35,6 +37,8 @@ pub struct Console {
     pub library: Library,
     /// This user's start-at-login entry (None: the home folder is unknown).
     pub autostart: Option<crate::autostart::Entry>,
+    /// The hub and this process's one download queue (created on the first download).
+    pub hub: Arc<hub::Hub>,
 }
 
 impl Console {
@@ -51,6 +55,7 @@ impl Console {
             data_dir,
             library,
             autostart,
+            hub: Arc::new(hub::Hub::from_env()),
         }
     }
 

@@ -184,6 +184,79 @@ pub struct ModelsData {
     pub models: Vec<ModelRow>,
     /// Whether a runtime supervises models in this process.
     pub runtime: bool,
+    pub hub: HubData,
+}
+
+/// The hub search, the files of the repository opened, and this process's downloads.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HubData {
+    /// The last search (kept by the console).
+    pub query: String,
+    /// `downloads`, `likes` or `recent`.
+    pub sort: String,
+    pub results: Vec<HubRepoRow>,
+    pub files: Option<HubFilesData>,
+    /// Newest first.
+    pub downloads: Vec<DownloadRow>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubRepoRow {
+    pub id: String,
+    pub downloads: u64,
+    pub likes: u64,
+    /// `YYYY-MM-DD`.
+    pub updated: String,
+    pub gated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubFilesData {
+    pub repo: String,
+    pub sha: String,
+    pub gated: bool,
+    pub files: Vec<HubFileRow>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubFileRow {
+    /// The first (or only) weight file.
+    pub path: String,
+    pub quantization: String,
+    /// All shards together.
+    pub size: String,
+    pub bytes: u64,
+    pub shards: u32,
+    pub complete: bool,
+    /// What `Action::Download` takes: `REPO:FILE`.
+    pub spec: String,
+    /// Read from the remote header on request.
+    pub fit: Option<HubFit>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubFit {
+    pub label: String,
+    pub ok: bool,
+    pub explain: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DownloadRow {
+    pub id: u64,
+    pub spec: String,
+    /// `queued`, `downloading`, `paused`, `done`, `failed`, `cancelled`.
+    pub state: String,
+    /// `done / total` of the file in transfer.
+    pub bytes: String,
+    pub percent: u8,
+    pub rate: String,
+    pub eta: String,
+    pub can_pause: bool,
+    pub can_resume: bool,
+    pub can_cancel: bool,
+    pub error: Option<String>,
+    pub fix: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -392,6 +465,23 @@ pub enum Action {
     },
     SaveBurst(BurstForm),
     InstallEngine,
+    /// Search the hub's GGUF repositories (`sort`: `downloads`, `likes`, `recent`).
+    HubSearch {
+        query: String,
+        sort: String,
+    },
+    /// List a repository's GGUF files.
+    HubFiles(String),
+    /// Read a file's header on the hub and tell how it fits this machine.
+    HubFit {
+        repo: String,
+        file: String,
+    },
+    /// Queue `REPO:FILE` for download.
+    Download(String),
+    PauseDownload(u64),
+    ResumeDownload(u64),
+    CancelDownload(u64),
     SetCloseToTray(bool),
     SetAutostart(bool),
     SetTheme(Theme),

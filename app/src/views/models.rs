@@ -1,10 +1,12 @@
-//! Models: the engine, the library with metadata and fit verdicts, deploy (prefilled
-//! from the fit), start/stop, running state, memory and live logs, JIT/idle settings.
+//! Models: the engine, hub search (repositories → GGUF files with quantization, size and
+//! a fit read from the remote header), downloads (progress, pause/resume/cancel), the
+//! library with metadata and fit verdicts, deploy (prefilled from the fit), start/stop,
+//! running state, memory and live logs, JIT/idle settings.
 
 use dioxus::prelude::*;
 
 use super::Badge;
-use super::data::{Action, DeployForm, ModelRow, ModelsData};
+use super::data::{Action, DeployForm, DownloadRow, HubData, ModelRow, ModelsData};
 
 #[component]
 pub fn ModelsPage(data: ModelsData, on_action: EventHandler<Action>) -> Element {
@@ -28,7 +30,23 @@ pub fn ModelsPage(data: ModelsData, on_action: EventHandler<Action>) -> Element 
                 },
             }
             p { class: "bc-caption", "This machine: {data.hardware}" }
-            p { class: "bc-caption", "Find and download models with " code { "burncloud model search" } " and " code { "burncloud model download" } ", or import a file with " code { "burncloud model import" } "; they appear here." }
+            p { class: "bc-caption", "Find and download models below (or with " code { "burncloud model download" } "), or import a file with " code { "burncloud model import" } "; they appear in the library." }
+        }
+        HubSection { hub: data.hub.clone(), on_action }
+        if !data.hub.downloads.is_empty() {
+            section { class: "bc-card bc-wide", id: "downloads",
+                div { class: "bc-card-header", h2 { "Downloads" } }
+                div { class: "bc-table-wrap",
+                    table { class: "bc-table", id: "downloads-table",
+                        thead { tr { th { "Model" } th { "State" } th { "Bytes" } th { "Rate" } th { "ETA" } th { "" } } }
+                        tbody {
+                            for d in data.hub.downloads.clone() {
+                                DownloadLine { key: "{d.id}", d: d.clone(), on_action }
+                            }
+                        }
+                    }
+                }
+            }
         }
         if let Some(form) = dialog() {
             DeployDialog { form, on_submit: move |f: DeployForm| { on_action.call(Action::Deploy(f)); dialog.set(None); }, on_cancel: move |_| dialog.set(None) }
@@ -136,6 +154,103 @@ fn DeployDialog(
             div { class: "bc-toolbar",
                 button { class: "bc-button bc-button-primary", onclick: move |_| on_submit.call(f()), if cur.start { "Deploy and start" } else { "Save settings" } }
                 button { class: "bc-button", onclick: move |_| on_cancel.call(()), "Cancel" }
+            }
+        }
+    }
+}
+
+#[component]
+fn HubSection(hub: HubData, on_action: EventHandler<Action>) -> Element {
+    let mut query = use_signal(|| hub.query.clone());
+    let mut sort = use_signal(|| hub.sort.clone());
+    rsx! {
+        section { class: "bc-card bc-wide", id: "hub",
+            div { class: "bc-card-header", h2 { "Find models on the hub" } }
+            form { class: "bc-toolbar", role: "search",
+                onsubmit: move |e| { e.prevent_default(); on_action.call(Action::HubSearch { query: query(), sort: sort() }); },
+                input { r#type: "search", placeholder: "Search GGUF models", "aria-label": "Search the hub", value: "{query}", oninput: move |e| query.set(e.value()) }
+                select { "aria-label": "Sort by", value: "{sort}", onchange: move |e| sort.set(e.value()),
+                    option { value: "downloads", selected: sort() == "downloads", "Most downloads" }
+                    option { value: "likes", selected: sort() == "likes", "Most likes" }
+                    option { value: "recent", selected: sort() == "recent", "Recently updated" }
+                }
+                button { class: "bc-button bc-button-primary", r#type: "submit", "Search" }
+            }
+            if !hub.results.is_empty() {
+                div { class: "bc-table-wrap",
+                    table { class: "bc-table", id: "hub-results",
+                        thead { tr { th { "Repository" } th { "Downloads" } th { "Likes" } th { "Updated" } th { "" } } }
+                        tbody {
+                            for r in hub.results.clone() {
+                                tr { key: "{r.id}",
+                                    td { "{r.id}" if r.gated { " " Badge { kind: "neutral", text: "gated".to_string() } } }
+                                    td { "{r.downloads}" }
+                                    td { "{r.likes}" }
+                                    td { "{r.updated}" }
+                                    td { button { class: "bc-button", onclick: { let id = r.id.clone(); move |_| on_action.call(Action::HubFiles(id.clone())) }, "Files" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(f) = hub.files.clone() {
+                div { id: "hub-files",
+                    h3 { "{f.repo}" }
+                    if f.gated { p { class: "bc-caption", "Gated: accept its terms on the hub and set HF_TOKEN before downloading." } }
+                    if f.files.is_empty() { p { class: "bc-caption", "No GGUF model files in this repository." } }
+                    div { class: "bc-table-wrap",
+                        table { class: "bc-table",
+                            thead { tr { th { "File" } th { "Quantization" } th { "Size" } th { "Fit" } th { "" } } }
+                            tbody {
+                                for x in f.files.clone() {
+                                    tr { key: "{x.path}",
+                                        td { "{x.path}" if x.shards > 1 { " ({x.shards} shards)" } }
+                                        td { "{x.quantization}" }
+                                        td { "{x.size}" }
+                                        td {
+                                            match x.fit.clone() {
+                                                Some(fit) => rsx! { span { title: "{fit.explain}", Badge { kind: if fit.ok { "success" } else { "danger" }, text: fit.label.clone() } } },
+                                                None => rsx! { button { class: "bc-button", onclick: { let (repo, file) = (f.repo.clone(), x.path.clone()); move |_| on_action.call(Action::HubFit { repo: repo.clone(), file: file.clone() }) }, "Check fit" } },
+                                            }
+                                        }
+                                        td { button { class: "bc-button bc-button-primary", disabled: !x.complete, onclick: { let spec = x.spec.clone(); move |_| on_action.call(Action::Download(spec.clone())) }, "Download" } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[component]
+fn DownloadLine(d: DownloadRow, on_action: EventHandler<Action>) -> Element {
+    let id = d.id;
+    let kind = match d.state.as_str() {
+        "done" => "success",
+        "failed" => "danger",
+        _ => "neutral",
+    };
+    rsx! {
+        tr { id: "download-{id}",
+            td { "{d.spec}"
+                if let Some(e) = &d.error {
+                    div { class: "bc-error", role: "alert", p { "{e}" }
+                        if let Some(fix) = &d.fix { p { class: "bc-notice-fix", strong { "How to fix: " } "{fix}" } }
+                    }
+                }
+            }
+            td { Badge { kind, text: d.state.clone() } }
+            td { progress { max: "100", value: "{d.percent}" } " {d.bytes}" }
+            td { "{d.rate}" }
+            td { "{d.eta}" }
+            td {
+                if d.can_pause { button { class: "bc-button", onclick: move |_| on_action.call(Action::PauseDownload(id)), "Pause" } }
+                if d.can_resume { button { class: "bc-button", onclick: move |_| on_action.call(Action::ResumeDownload(id)), "Resume" } }
+                if d.can_cancel { button { class: "bc-button", onclick: move |_| on_action.call(Action::CancelDownload(id)), "Cancel" } }
             }
         }
     }

@@ -557,3 +557,262 @@ fn stylesheet_uses_fluent_tokens_for_light_and_dark_and_focus_rings() {
         "narrow windows (900×600)"
     );
 }
+
+mod hub_downloads {
+    //! The Models page's hub search and downloads against a fake hub on 127.0.0.1.
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use llama_manager::download::DownloadOptions;
+    use llama_manager::queue::JobStatus;
+    use llama_manager::testing::fake_hub::{FakeFile, FakeHub, FakeRepo, Fault};
+    use llama_manager::testing::gguf_writer::tiny_llama;
+
+    use super::*;
+    use crate::console::hub::Hub;
+
+    fn opts() -> DownloadOptions {
+        DownloadOptions {
+            max_attempts: 2,
+            backoff_base: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(100),
+            stall_timeout: Duration::from_secs(5),
+            progress_every: Duration::from_millis(50),
+        }
+    }
+
+    fn fake_hub() -> FakeHub {
+        let mut r = FakeRepo::new(
+            "acme/tiny-GGUF",
+            vec![
+                FakeFile::new("tiny.Q4_K_M.gguf", tiny_llama("tiny q4", 1)),
+                FakeFile::new("tiny.Q8_0.gguf", tiny_llama("tiny q8", 2)),
+            ],
+        );
+        r.downloads = 4242;
+        r.likes = 77;
+        let mut g = FakeRepo::new(
+            "acme/locked-GGUF",
+            vec![FakeFile::new("locked.Q4_K_M.gguf", tiny_llama("locked", 3))],
+        );
+        g.gated = true;
+        let other = FakeRepo::new(
+            "zeta/other-GGUF",
+            vec![FakeFile::new("other.Q4_K_M.gguf", tiny_llama("other", 4))],
+        );
+        FakeHub::start(vec![r, g, other])
+    }
+
+    async fn console_on(hub: &FakeHub) -> TestConsole {
+        let mut t = console().await;
+        t.console.hub = Arc::new(Hub::new(Some((hub.url.clone(), None)), opts(), Some(2)));
+        t
+    }
+
+    async fn act(c: &Console, a: Action) -> Notice {
+        c.apply(a).await.expect("a notice")
+    }
+
+    async fn finish(c: &Console, id: u64) -> JobStatus {
+        let q = c.hub.queue().expect("the queue exists after a download");
+        tokio::time::timeout(Duration::from_secs(60), q.wait(id))
+            .await
+            .expect("the job finishes")
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn models_page_searches_the_hub_lists_files_and_downloads_into_the_library() {
+        let hub = fake_hub();
+        let t = console_on(&hub).await;
+        let c = &t.console;
+        let n = act(
+            c,
+            Action::HubSearch {
+                query: "acme".into(),
+                sort: "downloads".into(),
+            },
+        )
+        .await;
+        assert!(n.ok, "{n:?}");
+        let html = page(c, Page::Models);
+        assert!(html.contains("acme/tiny-GGUF"), "{html}");
+        assert!(html.contains(">4242<") && html.contains(">77<"), "{html}");
+        assert!(html.contains("gated"), "the gated repo is marked");
+        assert!(!html.contains("zeta/other-GGUF"), "only matches are listed");
+
+        let n = act(c, Action::HubFiles("acme/tiny-GGUF".into())).await;
+        assert!(n.ok, "{n:?}");
+        let q8_size = hub.repos_mut(|rs| rs[0].files[1].data.len()) as f64 / 1048576.0;
+        let html = page(c, Page::Models);
+        assert!(html.contains("tiny.Q4_K_M.gguf") && html.contains("tiny.Q8_0.gguf"));
+        assert!(
+            html.contains(">Q4_K_M<") && html.contains(">Q8_0<"),
+            "{html}"
+        );
+        assert!(html.contains(&format!("{q8_size:.1} MiB")), "{html}");
+        assert_eq!(
+            html.matches("Check fit").count(),
+            2,
+            "fit is read on request"
+        );
+
+        let n = act(
+            c,
+            Action::HubFit {
+                repo: "acme/tiny-GGUF".into(),
+                file: "tiny.Q8_0.gguf".into(),
+            },
+        )
+        .await;
+        assert!(n.ok, "{n:?}");
+        let data = load(c);
+        let files = data.models.hub.files.unwrap().files;
+        let fit = files[1].fit.clone().expect("the Q8_0 fit");
+        assert!(files[0].fit.is_none());
+        let html = page(c, Page::Models);
+        assert!(
+            html.contains(&fit.label) && html.contains(&fit.explain),
+            "{html}"
+        );
+        assert_eq!(html.matches("Check fit").count(), 1);
+        let fit_reads = hub
+            .log()
+            .iter()
+            .filter(|s| s.path.contains("/resolve/") && s.range.is_some())
+            .count();
+        assert!(fit_reads >= 1, "the fit came from a ranged header read");
+        assert!(
+            c.library.list().unwrap().is_empty(),
+            "checking fit downloads nothing"
+        );
+
+        let n = act(c, Action::Download("acme/tiny-GGUF:tiny.Q8_0.gguf".into())).await;
+        assert!(n.ok, "{n:?}");
+        let id = c.hub.queue().unwrap().jobs()[0].id;
+        assert!(matches!(finish(c, id).await, JobStatus::Done(_)));
+        let html = page(c, Page::Models);
+        assert!(html.contains("id=\"downloads\""), "{html}");
+        assert!(html.contains(">done<"), "{html}");
+        let lib = c.library.list().unwrap();
+        assert_eq!(lib.len(), 1);
+        assert!(html.contains(&lib[0].name), "{html}");
+        assert!(
+            html.contains("hub: acme/tiny-GGUF"),
+            "in the library: {html}"
+        );
+
+        // Gated without a token: the job fails and says how to fix it.
+        act(c, Action::Download("acme/locked-GGUF".into())).await;
+        let id = c.hub.queue().unwrap().jobs()[1].id;
+        assert!(matches!(finish(c, id).await, JobStatus::Failed(_)));
+        let html = page(c, Page::Models);
+        assert!(
+            html.contains(">failed<") && html.contains("HF_TOKEN"),
+            "{html}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let notice = loop {
+            if let Some(n) = c.hub.take_notices().pop() {
+                break n;
+            }
+            assert!(Instant::now() < deadline, "no failure notice");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(!notice.ok && notice.text.contains("gated"), "{notice:?}");
+        assert!(notice.fix.unwrap().contains("HF_TOKEN"));
+        assert_eq!(
+            c.library.list().unwrap().len(),
+            1,
+            "nothing else registered"
+        );
+
+        // A corrupt transfer: the SHA-256 check fails the job, with what to do.
+        let at = hub.repos_mut(|rs| rs[0].files[0].data.len() as u64) / 2;
+        hub.inject([Fault::CorruptByte(at)]);
+        act(c, Action::Download("acme/tiny-GGUF:Q4_K_M".into())).await;
+        let id = c.hub.queue().unwrap().jobs()[2].id;
+        let JobStatus::Failed(reason) = finish(c, id).await else {
+            panic!("a corrupt file must fail")
+        };
+        assert!(reason.contains("SHA-256"), "{reason}");
+        let html = page(c, Page::Models);
+        assert!(html.contains("arrived corrupt"), "the fix is shown: {html}");
+        assert_eq!(c.library.list().unwrap().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hub_that_is_down_is_a_notice_with_a_fix() {
+        let url = {
+            let hub = FakeHub::start(vec![]);
+            hub.url.clone()
+        };
+        let mut t = console().await;
+        t.console.hub = Arc::new(Hub::new(Some((url, None)), opts(), Some(1)));
+        let n = act(
+            &t.console,
+            Action::HubSearch {
+                query: "x".into(),
+                sort: "likes".into(),
+            },
+        )
+        .await;
+        assert!(!n.ok && n.text.contains("cannot reach"), "{n:?}");
+        assert!(n.fix.clone().unwrap().contains("network"));
+        let html = render_page(
+            info(GatewayState::Running),
+            load(&t.console),
+            Page::Models,
+            Some(n),
+        );
+        assert!(html.contains("How to fix"), "{html}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn downloads_show_progress_pause_resume_and_cancel_a_throttled_job() {
+        let hub = fake_hub();
+        hub.throttle(Some(40_000));
+        let t = console_on(&hub).await;
+        let c = &t.console;
+        act(c, Action::Download("acme/tiny-GGUF:Q4_K_M".into())).await;
+        let id = c.hub.queue().unwrap().jobs()[0].id;
+        // Progress arrives through the queue's events.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let row = loop {
+            let d = load(c).models.hub.downloads;
+            if d[0].rate != "—" {
+                break d[0].clone();
+            }
+            assert!(Instant::now() < deadline, "no progress: {d:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(row.state, "downloading");
+        assert!(
+            row.bytes.contains(" / ") && row.rate.ends_with("/s"),
+            "{row:?}"
+        );
+        assert!(row.eta.ends_with(" s"), "{row:?}");
+        let html = page(c, Page::Models);
+        assert!(
+            html.contains(">Pause<") && html.contains(">Cancel<"),
+            "{html}"
+        );
+
+        assert!(act(c, Action::PauseDownload(id)).await.ok);
+        let html = page(c, Page::Models);
+        assert!(
+            html.contains(">paused<") && html.contains(">Resume<"),
+            "{html}"
+        );
+        assert!(act(c, Action::ResumeDownload(id)).await.ok);
+
+        let n = act(c, Action::CancelDownload(id)).await;
+        assert!(n.ok, "{n:?}");
+        assert_eq!(finish(c, id).await, JobStatus::Cancelled);
+        let html = page(c, Page::Models);
+        assert!(html.contains(">cancelled<"), "{html}");
+        assert!(!html.contains(">Cancel<"), "a finished job has no buttons");
+        assert!(c.library.list().unwrap().is_empty(), "nothing registered");
+        assert!(html.contains("The library is empty."));
+    }
+}
