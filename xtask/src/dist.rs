@@ -352,11 +352,12 @@ fn exercise(deb: &Path, bin: &Path) -> Result<()> {
         .env("DISPLAY", &disp)
         .output()?;
     let dbus_env = String::from_utf8_lossy(&dbus.stdout).to_string();
+    // `NAME='value';` (the address) or `NAME=value;` (the pid).
     let var = |name: &str| {
         dbus_env
             .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}='")))
-            .map(|v| v.split('\'').next().unwrap_or("").to_string())
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .map(|v| v.trim_end_matches(';').trim_matches('\'').to_string())
     };
     let dbus_addr = var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default();
     let dbus_pid =
