@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use gateway_core::AppState;
-use gateway_core::auth::{hash_key, hash_password, new_token_key, random_alnum};
-use gateway_core::store::{StoreError, StoreResult, tokens, users};
+use gateway_core::auth::{NewKey, hash_key, hash_password, new_token_key, random_alnum};
+use gateway_core::store::{Store, StoreError, StoreResult, tokens, users};
 use serde::{Deserialize, Serialize};
 
 pub const CREDENTIALS_FILE: &str = "desktop-credentials.json";
@@ -69,19 +69,7 @@ pub fn ensure(state: &AppState) -> StoreResult<bool> {
     let password = random_alnum(24);
     let hash = hash_password(&password).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let admin = store.with(|c| users::create(c, ADMIN_NAME, None, &hash))?;
-    let key = new_token_key();
-    store.with(|c| {
-        tokens::create(
-            c,
-            &admin.id,
-            &key.hash,
-            &key.display,
-            tokens::TokenFields {
-                name: Some(KEY_NAME.into()),
-                ..Default::default()
-            },
-        )
-    })?;
+    let key = create_key(store, &admin.id)?;
     write_credentials(
         &state.config.data_dir,
         &Credentials {
@@ -92,6 +80,24 @@ pub fn ensure(state: &AppState) -> StoreResult<bool> {
     )?;
     tracing::info!("first run: created the local admin and a default key");
     Ok(true)
+}
+
+/// A new `sk-` key named for the desktop, owned by `user_id`.
+fn create_key(store: &Store, user_id: &str) -> StoreResult<NewKey> {
+    let key = new_token_key();
+    store.with(|c| {
+        tokens::create(
+            c,
+            user_id,
+            &key.hash,
+            &key.display,
+            tokens::TokenFields {
+                name: Some(KEY_NAME.into()),
+                ..Default::default()
+            },
+        )
+    })?;
+    Ok(key)
 }
 
 /// The key to show on the dashboard, or why there is none.
@@ -124,19 +130,7 @@ pub fn new_key(state: &AppState) -> StoreResult<String> {
         .into_iter()
         .find(|u| u.role == users::Role::Admin && u.status == 1)
         .ok_or_else(|| StoreError::NotFound("no enabled admin to own the key".into()))?;
-    let key = new_token_key();
-    store.with(|c| {
-        tokens::create(
-            c,
-            &admin.id,
-            &key.hash,
-            &key.display,
-            tokens::TokenFields {
-                name: Some(KEY_NAME.into()),
-                ..Default::default()
-            },
-        )
-    })?;
+    let key = create_key(store, &admin.id)?;
     let mut creds = read_credentials(&state.config.data_dir).unwrap_or(Credentials {
         username: admin.username.clone(),
         password: String::new(),
