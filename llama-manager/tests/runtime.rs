@@ -579,6 +579,15 @@ fn orphans_from_a_crashed_run_are_stopped_by_pid_file_and_strangers_are_left_alo
         .arg("30")
         .spawn()
         .unwrap();
+    // Until exec has happened, /proc shows the test binary, not llama-server.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !llama_manager::runtime::process::runs_program(orphan.id(), fake.to_str().unwrap()) {
+        assert!(
+            Instant::now() < deadline,
+            "the fake llama-server never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let pids = PidFiles::new(tmp.path().join("runtime"));
     pids.write(1, orphan.id(), &fake).unwrap();
     // A recycled pid: the file says llama-server, the process is something else.
