@@ -44,6 +44,21 @@ pub enum Command {
     /// Invitation codes for registration.
     #[command(subcommand)]
     Invite(InviteCommand),
+    /// Owner's tools on this machine (reset a password).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Set a new password for USER (by name or id); prints a generated one unless
+    /// --password-stdin gives it. Old login tokens stop working.
+    ResetPassword {
+        user: String,
+        /// Read the new password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -98,6 +113,12 @@ pub struct UserSettings {
     /// Credited to an invited newcomer (USD).
     #[arg(long, value_name = "USD")]
     pub invitee_reward: Option<String>,
+    /// Let non-admins use cloud models that have no price (billed $0): on or off.
+    #[arg(long, value_name = "on|off")]
+    pub allow_unpriced_cloud: Option<String>,
+    /// How many registrations one user's invitation code may admit (admins' codes: any).
+    #[arg(long, value_name = "N")]
+    pub user_invite_max_uses: Option<i64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -320,6 +341,12 @@ pub enum PriceCommand {
     Get { model: String },
     /// Delete a model's price.
     Delete { model: String },
+    /// Refresh the price catalog (what models cost when you set no price) from a file or
+    /// URL in LiteLLM's model_prices_and_context_window.json format; your own prices win.
+    Sync {
+        /// A file path or an http(s) URL; default: LiteLLM's published file.
+        source: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]

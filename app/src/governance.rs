@@ -11,7 +11,9 @@ use gateway_core::store::users::{self, BalanceChange, Role, User, UserChange};
 use gateway_core::store::{Store, groups, invitations, now_secs, redemptions};
 use gateway_core::tariff::{format_ratio, parse_ratio};
 
-use crate::cli::{GroupCommand, InviteCommand, RedemptionCommand, UserCommand, UserSet};
+use crate::cli::{
+    AdminCommand, GroupCommand, InviteCommand, RedemptionCommand, UserCommand, UserSet,
+};
 
 /// A governance command.
 pub enum Cmd {
@@ -19,6 +21,7 @@ pub enum Cmd {
     Group(GroupCommand),
     Redemption(RedemptionCommand),
     Invite(InviteCommand),
+    Admin(AdminCommand),
 }
 
 /// Run a command; results on stdout, errors on stderr.
@@ -30,6 +33,7 @@ pub fn run(config: &Config, cmd: Cmd) -> ExitCode {
             Cmd::Group(c) => group(&store, c),
             Cmd::Redemption(c) => redemption(&store, c),
             Cmd::Invite(c) => invite(&store, c),
+            Cmd::Admin(c) => admin(&store, c),
         });
     match result {
         Ok(out) => {
@@ -41,6 +45,50 @@ pub fn run(config: &Config, cmd: Cmd) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn admin(store: &Store, cmd: AdminCommand) -> Result<String, String> {
+    let AdminCommand::ResetPassword {
+        user,
+        password_stdin,
+    } = cmd;
+    let u = store
+        .with(|c| users::find(c, &user))
+        .map_err(|e| e.to_string())?;
+    let (password, generated) = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        (line.trim_end_matches(['\r', '\n']).to_string(), false)
+    } else {
+        (
+            format!(
+                "{}-{}",
+                gateway_core::auth::random_alnum(12),
+                gateway_core::auth::random_alnum(8)
+            ),
+            true,
+        )
+    };
+    if let Some(why) = gateway_core::auth::password_weakness(&password, &u.username) {
+        return Err(why.to_string());
+    }
+    let hash = gateway_core::auth::hash_password(&password).map_err(|e| e.to_string())?;
+    store
+        .with(|c| users::set_password(c, &u.id, &hash))
+        .map_err(|e| e.to_string())?;
+    Ok(if generated {
+        format!(
+            "New password for {}: {password}\n(older login tokens no longer work)",
+            u.username
+        )
+    } else {
+        format!(
+            "Password of {} changed (older login tokens no longer work)",
+            u.username
+        )
+    })
 }
 
 fn balance_text(u: &User) -> String {
@@ -80,10 +128,16 @@ fn settings_text(g: &Governance) -> String {
         format!("${}", format_usd(g.new_user_balance_nano))
     };
     format!(
-        "registration: {}\nnew user balance: {newbie}\ninviter reward: ${}\ninvitee reward: ${}",
+        "registration: {}\nnew user balance: {newbie}\ninviter reward: ${}\ninvitee reward: ${}\nunpriced cloud models for users: {}\nuses per user invitation: {}",
         g.registration.as_str(),
         format_usd(g.inviter_reward_nano),
-        format_usd(g.invitee_reward_nano)
+        format_usd(g.invitee_reward_nano),
+        if g.allow_unpriced_cloud {
+            "allowed"
+        } else {
+            "refused (402)"
+        },
+        g.user_invite_max_uses
     )
 }
 
@@ -196,8 +250,22 @@ fn user(store: &Store, cmd: UserCommand) -> Result<String, String> {
                     .transpose()?,
                 inviter_reward_nano: nano("inviter-reward", s.inviter_reward)?,
                 invitee_reward_nano: nano("invitee-reward", s.invitee_reward)?,
+                allow_unpriced_cloud: s
+                    .allow_unpriced_cloud
+                    .as_deref()
+                    .map(|v| match v {
+                        "on" | "true" | "yes" => Ok(true),
+                        "off" | "false" | "no" => Ok(false),
+                        other => Err(format!(
+                            "--allow-unpriced-cloud: say on or off, not '{other}'"
+                        )),
+                    })
+                    .transpose()?,
+                user_invite_max_uses: s.user_invite_max_uses,
             };
-            let unchanged = change.registration.is_none()
+            let unchanged = change.allow_unpriced_cloud.is_none()
+                && change.user_invite_max_uses.is_none()
+                && change.registration.is_none()
                 && change.new_user_balance_nano.is_none()
                 && change.inviter_reward_nano.is_none()
                 && change.invitee_reward_nano.is_none();

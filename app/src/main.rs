@@ -46,6 +46,7 @@ fn main() -> ExitCode {
                 | Command::Group(_)
                 | Command::Redemption(_)
                 | Command::Invite(_)
+                | Command::Admin(_)
         )
     );
     init_logging(quiet);
@@ -68,6 +69,7 @@ fn main() -> ExitCode {
             governance::run(&config, governance::Cmd::Redemption(cmd))
         }
         Some(Command::Invite(cmd)) => governance::run(&config, governance::Cmd::Invite(cmd)),
+        Some(Command::Admin(cmd)) => governance::run(&config, governance::Cmd::Admin(cmd)),
         None => run_app(config),
     }
 }

@@ -194,13 +194,32 @@ fn execute(config: &Config, cmd: PriceCommand) -> Result<String, String> {
                     format_usd(per_million(r, true)),
                 ));
             }
-            let p = price
-                .ok_or_else(|| format!("no price for {model} (set one with: burncloud price set {model} --input X --output Y)"))?;
+            let Some(p) = price else {
+                let catalog = store
+                    .with(|c| {
+                        let snap = gateway_core::store::catalog::load(c)?;
+                        Ok(snap
+                            .into_iter()
+                            .find(|e| gateway_core::catalog::names(&e.model).any(|n| n == model)))
+                    })
+                    .map_err(|e| e.to_string())?;
+                return Err(match catalog {
+                    Some(e) => format!(
+                        "no price for {model} set here; the price catalog bills it at input ${} / 1M tokens, output ${} / 1M tokens (override with: burncloud price set {model} --input X --output Y)",
+                        format_usd(e.rates.input),
+                        format_usd(e.rates.output)
+                    ),
+                    None => format!(
+                        "no price for {model} (set one with: burncloud price set {model} --input X --output Y)"
+                    ),
+                });
+            };
             Ok(match &p.alias_of {
                 Some(t) => format!("{model} (alias of {t}): {}", describe(&p)),
                 None => format!("{model}: {}", describe(&p)),
             })
         }
+        PriceCommand::Sync { source } => sync(&store, source),
         PriceCommand::Delete { model } => {
             store
                 .with(|c| prices::delete_pricing(c, &model))
@@ -208,4 +227,46 @@ fn execute(config: &Config, cmd: PriceCommand) -> Result<String, String> {
             Ok(format!("Deleted the price of {model}"))
         }
     }
+}
+
+/// LiteLLM's published price and context-window file.
+const LITELLM_CATALOG_URL: &str =
+    "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json";
+
+/// `burncloud price sync [FILE|URL]`: read a LiteLLM-format catalog and store it.
+fn sync(store: &Store, source: Option<String>) -> Result<String, String> {
+    let source = source.unwrap_or_else(|| LITELLM_CATALOG_URL.to_string());
+    let text = if source.starts_with("http://") || source.starts_with("https://") {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let resp = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .map_err(|e| e.to_string())?
+                .get(&source)
+                .send()
+                .await
+                .map_err(|e| format!("cannot fetch {source}: {e}"))?;
+            if !resp.status().is_success() {
+                return Err(format!("cannot fetch {source}: HTTP {}", resp.status()));
+            }
+            resp.text()
+                .await
+                .map_err(|e| format!("cannot read {source}: {e}"))
+        })?
+    } else {
+        std::fs::read_to_string(&source).map_err(|e| format!("cannot read {source}: {e}"))?
+    };
+    let catalog =
+        gateway_core::catalog::parse(&text, &source).map_err(|e| format!("{source}: {e}"))?;
+    let n = store
+        .with(|c| gateway_core::store::catalog::store(c, &catalog, true))
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "Price catalog updated from {}: {n} models (prices you set still win)",
+        catalog.source
+    ))
 }

@@ -33,6 +33,14 @@ pub fn run(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let bootstrap = match gateway.bootstrap().await {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {e}");
+                gateway.shutdown().await;
+                return ExitCode::FAILURE;
+            }
+        };
         let handle = match gateway.serve().await {
             Ok(h) => h,
             Err(e) => {
@@ -47,6 +55,16 @@ pub fn run(config: Config) -> ExitCode {
             handle.local_addr(),
             data_dir.display()
         );
+        match bootstrap {
+            gateway_core::Bootstrap::Ready => {}
+            gateway_core::Bootstrap::AdminCreated => {
+                println!("Created the admin account 'admin' from BURNCLOUD_ADMIN_PASSWORD.")
+            }
+            gateway_core::Bootstrap::SetupToken { token, path } => println!(
+                "No admin account yet. Register it from this machine (POST /api/auth/register), or from elsewhere with the one-time setup token:\n  {token}\n(also in {}; send it as \"setup_token\" in the registration body)",
+                path.display()
+            ),
+        }
         shutdown_signal().await;
         eprintln!("Stopping: finishing in-flight requests and saving usage...");
         if let Some(rt) = &runtime {

@@ -1,10 +1,11 @@
 //! The real `burncloud` binary: pricing CLI, router start/stop, busy port.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_burncloud");
+use support::{BIN, Router};
 
 fn burncloud(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN)
@@ -116,69 +117,6 @@ fn version_and_help() {
     let (code, out, _) = burncloud(dir.path(), &["--help"]);
     assert_eq!(code, 0);
     assert!(out.contains("router") && out.contains("price"));
-}
-
-struct Router {
-    child: Child,
-    addr: String,
-}
-
-impl Router {
-    fn start(dir: &std::path::Path, port: u16) -> Result<Router, String> {
-        let mut child = Command::new(BIN)
-            .arg("router")
-            .env("BURNCLOUD_DATA_DIR", dir)
-            .env("PORT", port.to_string())
-            .env("HOST", "127.0.0.1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        match line.split("http://").nth(1) {
-            Some(rest) => Ok(Router {
-                addr: rest.split_whitespace().next().unwrap().to_string(),
-                child,
-            }),
-            None => {
-                let status = child.wait().unwrap();
-                let mut err = String::new();
-                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-                Err(format!("exit {:?}: {err}", status.code()))
-            }
-        }
-    }
-
-    fn terminate(mut self) -> i32 {
-        unsafe_kill(self.child.id(), 15);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s.code().unwrap_or(-1);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("router did not stop on SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Router {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn unsafe_kill(pid: u32, sig: i32) {
-    let _ = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status();
 }
 
 #[test]
@@ -310,6 +248,14 @@ fn governance_cli_changes_reach_a_running_router_within_a_second() {
     };
     let (_, reg) = register("admin");
     let admin = reg["data"]["token"].as_str().unwrap().to_string();
+    // New installs start with registration closed: open it for bob.
+    let (s, v) = call(
+        reqwest::Method::PUT,
+        "/console/api/settings/governance",
+        Some(&admin),
+        Some(serde_json::json!({"registration": "open"})),
+    );
+    assert_eq!(s, 200, "{v}");
     let (_, reg) = register("bob");
     let bob = reg["data"]["token"].as_str().unwrap().to_string();
     post(

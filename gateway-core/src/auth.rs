@@ -149,23 +149,9 @@ pub fn load_or_create_secret(data_dir: &Path) -> Result<String, AuthError> {
     std::fs::create_dir_all(data_dir).map_err(io)?;
     let secret = random_alnum(64);
     let tmp = data_dir.join("jwt_secret.tmp");
-    write_private(&tmp, &secret).map_err(io)?;
+    crate::secure::write_private(&tmp, secret.as_bytes()).map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)?;
     Ok(secret)
-}
-
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(content.as_bytes())?;
-    f.sync_all()
 }
 
 /// Random letters and digits.

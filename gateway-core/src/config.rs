@@ -23,7 +23,16 @@ pub struct Config {
     pub relay: RelaySettings,
     /// Burst routing defaults (the console's saved changes go on top).
     pub burst: BurstSettings,
+    /// Extra Host names the gateway answers to (`BURNCLOUD_ALLOWED_HOSTS`; `*` = any).
+    pub allowed_hosts: Vec<String>,
+    /// Creates the first admin (`admin`) non-interactively (`BURNCLOUD_ADMIN_PASSWORD`).
+    pub admin_password: Option<String>,
+    /// Warnings about ignored settings, for the binary to print at start.
+    pub warnings: Vec<String>,
 }
+
+/// Shortest accepted `JWT_SECRET`, in bytes.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// Configuration errors: always a message a person can act on.
 #[derive(Debug, thiserror::Error)]
@@ -38,22 +47,39 @@ pub enum ConfigError {
     NoDataDir,
     #[error("burst routing setting: {0}")]
     Burst(String),
+    #[error(
+        "JWT_SECRET is {0} bytes long: use at least 32 random bytes (e.g. `openssl rand -hex 32`), or unset it to have one generated"
+    )]
+    ShortJwtSecret(usize),
 }
 
 impl Config {
-    /// Read `HOST`, `PORT`, `BURNCLOUD_DATA_DIR`, `DATABASE_URL`/`BURNCLOUD_DATABASE_URL`, `JWT_SECRET`.
+    /// Read `BURNCLOUD_HOST`/`HOST`, `BURNCLOUD_PORT`/`PORT`, `BURNCLOUD_ALLOWED_HOSTS`, `BURNCLOUD_ADMIN_PASSWORD`, `BURNCLOUD_DATA_DIR`, `DATABASE_URL`/`BURNCLOUD_DATABASE_URL`, `JWT_SECRET`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// Same as [`Config::from_env`] with an explicit variable lookup (for tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let host = match get("HOST").filter(|s| !s.is_empty()) {
-            Some(h) if h == "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            Some(h) => h.parse().map_err(|_| ConfigError::BadHost(h))?,
-            None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        let mut warnings = Vec::new();
+        // BURNCLOUD_HOST / BURNCLOUD_PORT win; plain HOST is often the machine's name
+        // (tcsh exports it), so a HOST that is not an address is ignored with a warning.
+        let host = match get("BURNCLOUD_HOST").filter(|s| !s.is_empty()) {
+            Some(h) => parse_host(&h).ok_or(ConfigError::BadHost(h))?,
+            None => match get("HOST").filter(|s| !s.is_empty()) {
+                Some(h) => parse_host(&h).unwrap_or_else(|| {
+                    warnings.push(format!(
+                        "HOST={h:?} is not an IP address; listening on 127.0.0.1 (set BURNCLOUD_HOST to choose)"
+                    ));
+                    IpAddr::V4(Ipv4Addr::LOCALHOST)
+                }),
+                None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            },
         };
-        let port = match get("PORT").filter(|s| !s.is_empty()) {
+        let port = match get("BURNCLOUD_PORT")
+            .filter(|s| !s.is_empty())
+            .or_else(|| get("PORT").filter(|s| !s.is_empty()))
+        {
             Some(p) => p.parse().map_err(|_| ConfigError::BadPort(p))?,
             None => 3000,
         };
@@ -70,17 +96,33 @@ impl Config {
             Some(url) => parse_database_url(&url)?,
             None => data_dir.join("burncloud.db"),
         };
+        let jwt_secret = get("JWT_SECRET").filter(|s| !s.is_empty());
+        if let Some(s) = &jwt_secret
+            && s.len() < MIN_JWT_SECRET_BYTES
+        {
+            return Err(ConfigError::ShortJwtSecret(s.len()));
+        }
         Ok(Config {
             host,
             port,
             data_dir,
             database_path,
-            jwt_secret: get("JWT_SECRET").filter(|s| !s.is_empty()),
+            jwt_secret,
             max_body_bytes: get("BURNCLOUD_MAX_BODY_BYTES")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(32 * 1024 * 1024),
             relay: RelaySettings::from_lookup(&get),
             burst: BurstSettings::from_lookup(&get).map_err(ConfigError::Burst)?,
+            allowed_hosts: get("BURNCLOUD_ALLOWED_HOSTS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|h| h.trim().to_ascii_lowercase())
+                        .filter(|h| !h.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            admin_password: get("BURNCLOUD_ADMIN_PASSWORD").filter(|s| !s.is_empty()),
+            warnings,
         })
     }
 
@@ -96,8 +138,19 @@ impl Config {
             max_body_bytes: 32 * 1024 * 1024,
             relay: RelaySettings::default(),
             burst: BurstSettings::default(),
+            allowed_hosts: Vec::new(),
+            admin_password: None,
+            warnings: Vec::new(),
         }
     }
+}
+
+/// An IP address, or `localhost`.
+fn parse_host(h: &str) -> Option<IpAddr> {
+    if h == "localhost" {
+        return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    h.trim_start_matches('[').trim_end_matches(']').parse().ok()
 }
 
 fn parse_database_url(url: &str) -> Result<PathBuf, ConfigError> {
@@ -170,10 +223,47 @@ mod tests {
                 .contains("PORT")
         );
         assert!(
-            cfg(&[("HOST", "my host")])
+            cfg(&[("BURNCLOUD_HOST", "my host")])
                 .unwrap_err()
                 .to_string()
                 .contains("HOST")
         );
+    }
+
+    #[test]
+    fn burncloud_names_win_and_a_hostname_in_host_is_ignored() {
+        let c = cfg(&[
+            ("BURNCLOUD_DATA_DIR", "/d"),
+            ("HOST", "0.0.0.0"),
+            ("PORT", "4000"),
+            ("BURNCLOUD_HOST", "127.0.0.1"),
+            ("BURNCLOUD_PORT", "4100"),
+        ])
+        .unwrap();
+        assert_eq!((c.host.to_string(), c.port), ("127.0.0.1".into(), 4100));
+        // tcsh exports the machine's name as HOST.
+        let c = cfg(&[("BURNCLOUD_DATA_DIR", "/d"), ("HOST", "mybox.lan")]).unwrap();
+        assert_eq!(c.host.to_string(), "127.0.0.1");
+        assert!(c.warnings[0].contains("mybox.lan"), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn short_jwt_secrets_are_refused() {
+        let e = cfg(&[("BURNCLOUD_DATA_DIR", "/d"), ("JWT_SECRET", "secret")]).unwrap_err();
+        assert!(e.to_string().contains("at least 32"), "{e}");
+        let long = "x".repeat(32);
+        assert!(cfg(&[("BURNCLOUD_DATA_DIR", "/d"), ("JWT_SECRET", &long)]).is_ok());
+    }
+
+    #[test]
+    fn allowed_hosts_and_admin_password() {
+        let c = cfg(&[
+            ("BURNCLOUD_DATA_DIR", "/d"),
+            ("BURNCLOUD_ALLOWED_HOSTS", " Gateway.Lan ,, box.example "),
+            ("BURNCLOUD_ADMIN_PASSWORD", "Very-secret-1"),
+        ])
+        .unwrap();
+        assert_eq!(c.allowed_hosts, vec!["gateway.lan", "box.example"]);
+        assert_eq!(c.admin_password.as_deref(), Some("Very-secret-1"));
     }
 }

@@ -12,6 +12,8 @@
 //! - [`store`]: SQLite store, migrations, one module per table family.
 //! - [`adapt`]: protocol adaptors (Anthropic Messages ⇄ OpenAI chat, SSE framing).
 //! - [`auth`]: passwords, JWTs, `sk-` keys.
+//! - [`catalog`]: the price catalog (LiteLLM's format), shipped and synced.
+//! - [`secure`]: owner-only files and folders.
 //! - [`money`]: integer nano-dollars; prices per 1M tokens.
 //! - [`tariff`]: what a request costs: absolute prices or model ratios × group ratio.
 //! - [`channel_types`]: the New API channel type table.
@@ -26,12 +28,14 @@
 pub mod adapt;
 pub mod auth;
 pub mod burst;
+pub mod catalog;
 pub mod channel_types;
 pub mod config;
 pub mod http;
 pub mod local;
 pub mod money;
 pub mod relay;
+pub mod secure;
 pub mod server;
 pub mod snapshot;
 pub mod state;
@@ -39,5 +43,5 @@ pub mod store;
 pub mod tariff;
 
 pub use config::Config;
-pub use server::{Gateway, ServeHandle, StartError};
+pub use server::{Bootstrap, Gateway, ServeHandle, StartError};
 pub use state::AppState;

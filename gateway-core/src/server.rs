@@ -39,6 +39,28 @@ pub enum StartError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error("BURNCLOUD_ADMIN_PASSWORD: {0}")]
+    AdminPassword(&'static str),
+    #[error("cannot secure the data folder {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// How the first admin account comes to be (see [`Gateway::bootstrap`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// Accounts exist already.
+    Ready,
+    /// `BURNCLOUD_ADMIN_PASSWORD` created the admin `admin`.
+    AdminCreated,
+    /// No account yet: the first registration must come from this machine or carry this
+    /// token (also written, 0600, to `path`).
+    SetupToken {
+        token: String,
+        path: std::path::PathBuf,
+    },
 }
 
 /// An opened gateway: state and background tasks, not yet (or no longer) listening.
@@ -52,6 +74,14 @@ impl Gateway {
     /// Open the database (migrating it), load or create the JWT secret, start the usage
     /// writer and the config watcher. Must run inside a tokio runtime.
     pub async fn open(config: Config) -> Result<Gateway, StartError> {
+        let data_dir = config.data_dir.clone();
+        tokio::task::spawn_blocking(move || crate::secure::secure_data_dir(&data_dir))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+            .map_err(|source| StartError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            })?;
         let db_path = config.database_path.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&db_path))
             .await
@@ -103,6 +133,50 @@ impl Gateway {
         })
     }
 
+    /// Make sure an admin can come to be: with no account, create `admin` from
+    /// `BURNCLOUD_ADMIN_PASSWORD`, or issue a one-time setup token. The headless router
+    /// calls this and prints the outcome; the desktop app creates its own admin instead.
+    pub async fn bootstrap(&self) -> Result<Bootstrap, StartError> {
+        let state = self.state.clone();
+        let has_users = state
+            .store
+            .run(|c| {
+                Ok(c.query_row("SELECT EXISTS(SELECT 1 FROM users)", [], |r| {
+                    r.get::<_, bool>(0)
+                })?)
+            })
+            .await?;
+        if has_users {
+            return Ok(Bootstrap::Ready);
+        }
+        if let Some(password) = state.config.admin_password.clone() {
+            if let Some(why) = auth::password_weakness(&password, "admin") {
+                return Err(StartError::AdminPassword(why));
+            }
+            let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+                .await
+                .map_err(|e| StoreError::Task(e.to_string()))??;
+            state
+                .store
+                .run(move |c| crate::store::users::create(c, "admin", None, &hash).map(|_| ()))
+                .await?;
+            state.config_changed().await;
+            return Ok(Bootstrap::AdminCreated);
+        }
+        let token = auth::random_alnum(32);
+        let path = state.setup_token_path();
+        let (p, t) = (path.clone(), token.clone());
+        tokio::task::spawn_blocking(move || crate::secure::write_private(&p, t.as_bytes()))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+            .map_err(|source| StartError::DataDir {
+                path: path.display().to_string(),
+                source,
+            })?;
+        state.set_setup_token(token.clone());
+        Ok(Bootstrap::SetupToken { token, path })
+    }
+
     /// The shared state (the desktop app calls services through it).
     pub fn state(&self) -> &Arc<AppState> {
         &self.state
@@ -129,7 +203,7 @@ impl Gateway {
         let local_addr = listener
             .local_addr()
             .map_err(|e| StartError::Bind { addr, source: e })?;
-        let app = crate::http::router(self.state.clone());
+        let app = crate::http::router(self.state.clone(), local_addr);
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let join = tokio::spawn(async move {
             let shutdown = async move {

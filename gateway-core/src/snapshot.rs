@@ -8,9 +8,12 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 use rusqlite::Connection;
 
+use crate::catalog::CatalogEntry;
 use crate::channel_types::{Protocol, channel_type};
 use crate::store::prices::Rates;
-use crate::store::{Store, StoreResult, channels, groups, prices, ratios, tokens, users};
+use crate::store::{
+    Store, StoreResult, catalog, channels, governance, groups, prices, ratios, tokens, users,
+};
 use crate::tariff::{RATIO_ONE, Tariff};
 
 /// A channel as the relay needs it.
@@ -100,6 +103,11 @@ pub struct Snapshot {
     pub ratios: HashMap<String, (i64, i64)>,
     /// group → price ratio in millionths.
     pub group_ratios: HashMap<String, i64>,
+    /// The price catalog by model name (also without LiteLLM's provider prefix): billed
+    /// when the owner set neither a price nor a ratio.
+    pub catalog: HashMap<String, Arc<CatalogEntry>>,
+    /// Whether non-admins may use cloud models that have no price (off by default).
+    pub allow_unpriced_cloud: bool,
 }
 
 impl Snapshot {
@@ -220,6 +228,18 @@ impl Snapshot {
         for g in groups::list(&tx)? {
             snap.group_ratios.insert(g.name, g.ratio_micro);
         }
+        // Own names first, so a bare name never shadows an entry of that exact name.
+        let mut entries = catalog::load(&tx)?;
+        entries.sort_by_key(|e| e.model.contains('/'));
+        for e in entries {
+            let e = Arc::new(e);
+            for name in crate::catalog::names(&e.model) {
+                snap.catalog
+                    .entry(name.to_string())
+                    .or_insert_with(|| e.clone());
+            }
+        }
+        snap.allow_unpriced_cloud = governance::load(&tx)?.allow_unpriced_cloud;
         Ok(snap)
     }
 
@@ -229,9 +249,12 @@ impl Snapshot {
         if let Some(r) = self.prices.get(model) {
             return Some(Tariff::from_rates(r));
         }
-        self.ratios
+        if let Some(&(m, c)) = self.ratios.get(model) {
+            return Some(Tariff::from_ratios(m, c));
+        }
+        self.catalog
             .get(model)
-            .map(|&(m, c)| Tariff::from_ratios(m, c))
+            .map(|e| Tariff::from_rates(&e.rates))
     }
 
     /// The price ratio of `group` (1.0 for a group without a row).

@@ -25,6 +25,10 @@ pub struct AppState {
     pub relay: RelayState,
     /// The local runtime, when the app wired one in (just-in-time starts).
     local_runtime: std::sync::OnceLock<Arc<dyn LocalRuntime>>,
+    /// Login and registration limits, argon2 concurrency.
+    pub auth_throttle: crate::http::throttle::AuthThrottle,
+    /// The one-time setup token while no admin exists (see [`crate::Gateway::bootstrap`]).
+    setup_token: std::sync::Mutex<Option<String>>,
 }
 
 impl AppState {
@@ -43,7 +47,44 @@ impl AppState {
             snapshot: ArcSwap::from_pointee(snapshot),
             relay,
             local_runtime: std::sync::OnceLock::new(),
+            auth_throttle: Default::default(),
+            setup_token: Default::default(),
         })
+    }
+
+    /// The file the setup token is kept in.
+    pub fn setup_token_path(&self) -> std::path::PathBuf {
+        self.config.data_dir.join("setup-token")
+    }
+
+    pub(crate) fn set_setup_token(&self, token: String) {
+        *self.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);
+    }
+
+    /// Whether `offered` is the current setup token (compared in constant time).
+    pub fn setup_token_matches(&self, offered: Option<&str>) -> bool {
+        let guard = self.setup_token.lock().unwrap_or_else(|p| p.into_inner());
+        match (guard.as_deref(), offered.map(str::trim)) {
+            (Some(t), Some(o)) if t.len() == o.len() => {
+                t.bytes()
+                    .zip(o.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+            }
+            _ => false,
+        }
+    }
+
+    /// The first admin exists: the setup token is spent.
+    pub fn clear_setup_token(&self) {
+        let had = self
+            .setup_token
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if had.is_some() {
+            let _ = std::fs::remove_file(self.setup_token_path());
+        }
     }
 
     /// Wire in the local runtime (once; later calls are ignored and return false).

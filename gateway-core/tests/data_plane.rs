@@ -204,7 +204,7 @@ async fn completions_and_embeddings_are_billed() {
         &admin,
         "a",
         addr,
-        "text-embedding-3-small,gpt-3.5-turbo-instruct",
+        "text-embedding-3-small,house-instruct-model",
         0,
         1,
     )
@@ -223,7 +223,7 @@ async fn completions_and_embeddings_are_billed() {
         .post(
             "/v1/completions",
             Some(&admin),
-            json!({"model": "gpt-3.5-turbo-instruct", "prompt": "Say"}),
+            json!({"model": "house-instruct-model", "prompt": "Say"}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");

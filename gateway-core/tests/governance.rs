@@ -194,7 +194,15 @@ async fn balances_gate_paid_requests_and_tokens_draw_on_both() {
     assert_eq!(s, StatusCode::PAYMENT_REQUIRED, "{v}");
     assert_eq!(v["error"]["code"], "insufficient_quota");
     assert!(v["error"]["message"].as_str().unwrap().contains("balance"));
-    // Unpriced models cost nothing and need no balance.
+    // Free models (priced 0) cost nothing and need no balance. (An unpriced cloud model is
+    // refused for users: see app/tests/security.rs.)
+    put_ok(
+        &gw,
+        &admin,
+        "/console/api/prices/free-model",
+        json!({"input": 0.0, "output": 0.0}),
+    )
+    .await;
     let (s, v) = gw
         .post("/v1/chat/completions", Some(&user), chat("free-model"))
         .await;
@@ -325,6 +333,14 @@ async fn group_restrictions_are_enforced_on_routing() {
         &admin,
         json!({"name": "vip-only", "type": 1, "key": "sk-upstream-0123456789", "base_url": format!("http://{addr}"),
                "models": "premium", "group": "vip"}),
+    )
+    .await;
+    // Routing, not pricing, is the subject here: unpriced cloud models are allowed.
+    put_ok(
+        &gw,
+        &admin,
+        "/console/api/settings/governance",
+        json!({"allow_unpriced_cloud": true}),
     )
     .await;
     let user = gw.register("bob").await;
@@ -715,7 +731,7 @@ async fn registration_modes_and_invitation_rewards() {
     .await;
     assert_eq!(
         v,
-        json!({"registration": "invite_only", "new_user_balance_usd": 2.0, "inviter_reward_usd": 0.5, "invitee_reward_usd": 0.25})
+        json!({"registration": "invite_only", "new_user_balance_usd": 2.0, "inviter_reward_usd": 0.5, "invitee_reward_usd": 0.25, "allow_unpriced_cloud": false, "user_invite_max_uses": 5})
     );
     let register = |name: &str, code: Option<&str>| {
         let mut body = json!({"username": name, "password": "YourSecurePassword!"});
@@ -775,11 +791,22 @@ async fn registration_modes_and_invitation_rewards() {
         .post("/api/auth/register", None, register("walkin", None))
         .await;
     assert_eq!(s, StatusCode::OK);
+    // A user's code has a use cap (5 by default): unlimited or more is refused.
+    for uses in [0, 6] {
+        let (s, v) = gw
+            .post(
+                "/console/api/invitations",
+                Some(&inviter),
+                json!({"max_uses": uses}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    }
     let (_, v) = gw
         .post(
             "/console/api/invitations",
             Some(&inviter),
-            json!({"max_uses": 0}),
+            json!({"max_uses": 3}),
         )
         .await;
     let multi = v["data"]["code"].as_str().unwrap().to_string();

@@ -61,9 +61,9 @@ def test_seed_000_curl_flow_verbatim(gateway, tmp_path):
         assert billing["data"]["period_start"] is None and billing["data"]["period_end"] is None
         assert billing["data"]["pre_migration_requests"] == 0
         assert billing["data"]["models"] == [
-            {"model": "gpt-4o-mini", "requests": 1, "prompt_tokens": 12, "completion_tokens": 3, "cost_usd": 0.0}
-        ], "no price set in the seed flow: billed 0"
-        assert billing["data"]["total_cost_usd"] == 0.0
+            {"model": "gpt-4o-mini", "requests": 1, "prompt_tokens": 12, "completion_tokens": 3, "cost_usd": 0.0000036}
+        ], "no price set in the seed flow: billed from the shipped catalog ($0.15 / $0.60 per 1M)"
+        assert billing["data"]["total_cost_usd"] == 0.0000036
     finally:
         router.send_signal(signal.SIGTERM)
         assert router.wait(timeout=15) == 0

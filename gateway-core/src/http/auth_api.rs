@@ -1,6 +1,9 @@
 //! Register, login, who am I.
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -17,6 +20,10 @@ pub struct RegisterBody {
     /// An invitation code (required when registration is invite-only).
     #[serde(default)]
     invite_code: Option<String>,
+    /// The one-time setup token (needed for the first account unless it is made from
+    /// this machine); also accepted as the `X-Setup-Token` header.
+    #[serde(default)]
+    setup_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -46,10 +53,26 @@ fn check_username(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Whether a request comes from this machine itself: a loopback peer that is not a
+/// reverse proxy relaying someone else (no forwarding headers).
+fn from_this_machine(peer: SocketAddr, headers: &HeaderMap) -> bool {
+    peer.ip().is_loopback()
+        && !["forwarded", "x-forwarded-for", "x-real-ip"]
+            .iter()
+            .any(|h| headers.contains_key(*h))
+}
+
 pub async fn register(
     State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> ApiResult {
+    // This machine's own registrations (the owner, scripts) are not counted.
+    let local = from_this_machine(peer, &headers);
+    if !local {
+        state.auth_throttle.check_register(peer.ip())?;
+    }
     let username = body.username.trim().to_string();
     check_username(&username)?;
     if let Some(why) = auth::password_weakness(&body.password, &username) {
@@ -62,47 +85,73 @@ pub async fn register(
     if email.as_deref().is_some_and(|e| !e.contains('@')) {
         return Err(ApiError::bad_request("email is not an email address"));
     }
+    let offered = body.setup_token.clone().or_else(|| {
+        headers
+            .get("x-setup-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    });
+    let may_bootstrap = local || state.setup_token_matches(offered.as_deref());
+    if !local {
+        state.auth_throttle.registered(peer.ip());
+    }
     let password = body.password;
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    let hash = state
+        .auth_throttle
+        .hash(move || auth::hash_password(&password))
+        .await?
         .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let user = state
         .store
         .run(move |c| {
-            users::register(
+            users::register_as(
                 c,
                 &username,
                 email.as_deref(),
                 &hash,
                 body.invite_code.as_deref(),
+                may_bootstrap,
             )
         })
         .await?;
     tracing::info!(user = %user.username, role = user.role.as_str(), "user registered");
+    if user.role == users::Role::Admin {
+        state.clear_setup_token();
+    }
     state.config_changed().await;
     Ok(ok(user_payload(&state, &user)))
 }
 
-pub async fn login(State(state): State<Shared>, ApiJson(body): ApiJson<LoginBody>) -> ApiResult {
+pub async fn login(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult {
     let username = body.username.trim().to_string();
+    state.auth_throttle.check_login(peer.ip(), &username)?;
+    let name = username.clone();
     let found = state
         .store
-        .run(move |c| users::find_with_hash(c, &username))
+        .run(move |c| users::find_with_hash(c, &name))
         .await?;
     let password = body.password;
-    let verified = tokio::task::spawn_blocking(move || match found {
-        Some((user, hash)) if auth::verify_password(&password, &hash) => Some(user),
-        Some(_) => None,
-        None => {
-            // Spend the same time as a real check so names cannot be probed by timing.
-            let _ = auth::verify_password(&password, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-            None
-        }
-    })
-    .await
-    .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let user = verified.ok_or_else(|| ApiError::unauthorized("wrong username or password"))?;
+    let verified = state
+        .auth_throttle
+        .hash(move || match found {
+            Some((user, hash)) if auth::verify_password(&password, &hash) => Some(user),
+            Some(_) => None,
+            None => {
+                // Spend the same time as a real check so names cannot be probed by timing.
+                let _ = auth::verify_password(&password, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+                None
+            }
+        })
+        .await?;
+    let Some(user) = verified else {
+        state.auth_throttle.login_failed(peer.ip(), &username);
+        return Err(ApiError::unauthorized("wrong username or password"));
+    };
+    state.auth_throttle.login_succeeded(&username);
     if user.status != 1 {
         return Err(ApiError::forbidden("this account is disabled"));
     }

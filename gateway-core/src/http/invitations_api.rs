@@ -59,17 +59,18 @@ pub async fn create(
             "registration is closed: invitations cannot be used",
         ));
     }
+    let max_uses = body.max_uses.unwrap_or(1);
+    // A user's code cannot open the door wide: at most the admin's cap, never unlimited.
+    if !session.is_admin() && !(1..=gov.user_invite_max_uses).contains(&max_uses) {
+        return Err(ApiError::bad_request(format!(
+            "max_uses must be between 1 and {} for your invitations",
+            gov.user_invite_max_uses
+        )));
+    }
     let id = session.user.id.clone();
     let inv = state
         .store
-        .run(move |c| {
-            invitations::create(
-                c,
-                &id,
-                body.max_uses.unwrap_or(1),
-                body.expires_at.unwrap_or(-1),
-            )
-        })
+        .run(move |c| invitations::create(c, &id, max_uses, body.expires_at.unwrap_or(-1)))
         .await?;
     Ok(ok(view(&inv, &headers)))
 }
@@ -114,6 +115,8 @@ pub fn settings_view(g: &Governance) -> Value {
         "new_user_balance_usd": money_or_unlimited(g.new_user_balance_nano),
         "inviter_reward_usd": nano_to_usd(g.inviter_reward_nano),
         "invitee_reward_usd": nano_to_usd(g.invitee_reward_nano),
+        "allow_unpriced_cloud": g.allow_unpriced_cloud,
+        "user_invite_max_uses": g.user_invite_max_uses,
     })
 }
 
@@ -131,6 +134,8 @@ pub struct SettingsBody {
     new_user_balance_usd: Option<f64>,
     inviter_reward_usd: Option<f64>,
     invitee_reward_usd: Option<f64>,
+    allow_unpriced_cloud: Option<bool>,
+    user_invite_max_uses: Option<i64>,
 }
 
 pub async fn put_settings(
@@ -156,6 +161,8 @@ pub async fn put_settings(
         },
         inviter_reward_nano: reward("inviter_reward_usd", body.inviter_reward_usd)?,
         invitee_reward_nano: reward("invitee_reward_usd", body.invitee_reward_usd)?,
+        allow_unpriced_cloud: body.allow_unpriced_cloud,
+        user_invite_max_uses: body.user_invite_max_uses,
     };
     let g = state
         .store

@@ -7,11 +7,13 @@ mod billing_api;
 mod channels_api;
 mod extract;
 mod groups_api;
+pub mod guard;
 mod invitations_api;
 mod logs_api;
 mod prices_api;
 mod redemptions_api;
 mod settings_api;
+pub mod throttle;
 mod tokens_api;
 mod users_api;
 
@@ -36,8 +38,9 @@ pub type Shared = Arc<AppState>;
 /// Largest control-plane request body.
 const CONSOLE_BODY_LIMIT: usize = 1024 * 1024;
 
-/// The whole HTTP application.
-pub fn router(state: Shared) -> Router {
+/// The whole HTTP application, for a listener bound to `listen`.
+pub fn router(state: Shared, listen: std::net::SocketAddr) -> Router {
+    let policy = Arc::new(guard::HostPolicy::new(listen, &state.config.allowed_hosts));
     let console = Router::new()
         .route("/api/auth/register", post(auth_api::register))
         .route("/api/auth/login", post(auth_api::login))
@@ -126,16 +129,42 @@ pub fn router(state: Shared) -> Router {
         .merge(console)
         .merge(crate::relay::routes(state.clone()))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            guard::guard(policy.clone(), req, next)
+        }))
         .with_state(state)
 }
 
-async fn health(axum::extract::State(state): axum::extract::State<Shared>) -> impl IntoResponse {
+/// `/health`: liveness for anyone; the details (version, burst state) only on a loopback
+/// listener or for an admin.
+async fn health(
+    axum::extract::State(state): axum::extract::State<Shared>,
+    listener: Option<axum::Extension<guard::Listener>>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
+    if !detail_allowed(&state, listener, &headers) {
+        return axum::Json(json!({"status": "ok"}));
+    }
     axum::Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": state.started_at.elapsed().as_secs(),
         "burst": settings_api::burst_health(&state),
     }))
+}
+
+/// Whether operational details (`/health`'s, `/metrics`) may be shown: always on a
+/// loopback listener, otherwise to an admin's key or login token.
+pub(crate) fn detail_allowed(
+    state: &AppState,
+    listener: Option<axum::Extension<guard::Listener>>,
+    headers: &axum::http::HeaderMap,
+) -> bool {
+    if listener.is_none_or(|l| l.0.loopback_only()) {
+        return true;
+    }
+    let snap = state.snapshot.load();
+    crate::relay::authenticate(state, &snap, headers).is_ok_and(|c| c.user.admin)
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

@@ -166,10 +166,17 @@ pub async fn update(
 ) -> ApiResult {
     let id = parse_id(&id)?;
     let fields = body.into_fields(&session)?;
-    let owner = session.owner_filter();
+    let (admin, me) = (session.is_admin(), session.user.id.clone());
     let t = state
         .store
-        .run(move |c| tokens::update(c, id, owner.as_deref(), fields))
+        .run(move |c| {
+            let actor = if admin {
+                tokens::Actor::Admin(&me)
+            } else {
+                tokens::Actor::Owner(&me)
+            };
+            tokens::update_as(c, id, actor, fields)
+        })
         .await?;
     state.config_changed().await;
     Ok(ok(view(&t)))

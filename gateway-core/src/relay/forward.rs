@@ -91,7 +91,7 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    relay(state, Endpoint::Chat, addr, headers, body).await
+    detached(relay(state, Endpoint::Chat, addr, headers, body)).await
 }
 
 pub async fn completions(
@@ -100,7 +100,7 @@ pub async fn completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    relay(state, Endpoint::Completions, addr, headers, body).await
+    detached(relay(state, Endpoint::Completions, addr, headers, body)).await
 }
 
 pub async fn embeddings(
@@ -109,7 +109,7 @@ pub async fn embeddings(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    relay(state, Endpoint::Embeddings, addr, headers, body).await
+    detached(relay(state, Endpoint::Embeddings, addr, headers, body)).await
 }
 
 pub async fn messages(
@@ -118,7 +118,7 @@ pub async fn messages(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    relay(state, Endpoint::Messages, addr, headers, body).await
+    detached(relay(state, Endpoint::Messages, addr, headers, body)).await
 }
 
 pub async fn responses(
@@ -127,7 +127,25 @@ pub async fn responses(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    relay(state, Endpoint::Responses, addr, headers, body).await
+    detached(relay(state, Endpoint::Responses, addr, headers, body)).await
+}
+
+/// Run the relay on its own task, so a client that goes away does not cancel it: the
+/// upstream is still read and its usage billed (see [`RelayBody`]'s drop). Dropping an
+/// undelivered response drains it.
+async fn detached(relay: impl std::future::Future<Output = Response> + Send + 'static) -> Response {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let _ = tx.send(relay.await);
+    });
+    rx.await.unwrap_or_else(|_| {
+        OpenAiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "the request failed inside the gateway",
+        )
+        .into_response()
+    })
 }
 
 /// Settles one request exactly once: ledger, limits, metrics, log record.
@@ -143,6 +161,8 @@ struct Settle {
     model: Option<String>,
     stream: bool,
     channel_id: Option<i64>,
+    /// Whether the ledger admitted the request (for `tariff`).
+    admitted: bool,
     /// Reserved on the token's quota and on the user's balance.
     reservation: i64,
     user_reservation: i64,
@@ -201,6 +221,7 @@ impl Settle {
             model: None,
             stream: false,
             channel_id: None,
+            admitted: false,
             reservation: 0,
             user_reservation: 0,
             tariff: None,
@@ -424,6 +445,67 @@ async fn admit(
     }
 }
 
+/// Admit an attempt on a channel of `side` serving `model`: a non-admin may not use an
+/// unpriced cloud model (unless the admin allows it); the token quota and the user's
+/// balance are reserved for this model's price — again when it differs from the price
+/// reserved for an earlier attempt.
+async fn admit_attempt(
+    state: &Shared,
+    caller: &Caller,
+    settle: &mut Settle,
+    snap: &crate::snapshot::Snapshot,
+    side: Side,
+    model: &str,
+    max_tokens: Option<i64>,
+) -> Result<(), OpenAiError> {
+    let tariff = snap.tariff(model);
+    if side == Side::Cloud && tariff.is_none() && !caller.user.admin && !snap.allow_unpriced_cloud {
+        return Err(OpenAiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "insufficient_quota",
+            format!(
+                "The cloud model '{model}' has no price, so it cannot be billed: ask an admin to set a price for it"
+            ),
+        ));
+    }
+    if settle.admitted && settle.tariff == tariff {
+        return Ok(());
+    }
+    if settle.admitted {
+        let ledger = &state.relay.ledger;
+        if let Some(t) = &caller.token {
+            ledger.settle(t.id, std::mem::take(&mut settle.reservation), 0);
+        }
+        ledger.settle_user(
+            &caller.user_id,
+            std::mem::take(&mut settle.user_reservation),
+            0,
+        );
+        settle.admitted = false;
+    }
+    let estimate = match (max_tokens, &tariff) {
+        (Some(max), Some(t)) => Some(t.cost(
+            Tokens {
+                prompt: settle.prompt_estimate,
+                completion: max,
+                ..Default::default()
+            },
+            settle.group_ratio,
+        )),
+        _ => None,
+    };
+    // Free requests (unpriced, or priced 0) do not draw on the user's balance.
+    let user_quota = if tariff.is_some_and(|t| !t.is_free()) {
+        caller.user.quota_nano
+    } else {
+        -1
+    };
+    admit(state, caller, settle, user_quota, estimate).await?;
+    settle.admitted = true;
+    settle.tariff = tariff;
+    Ok(())
+}
+
 async fn relay(
     state: Shared,
     ep: Endpoint,
@@ -546,36 +628,6 @@ async fn relay(
             )));
         }
     }
-    // Priced as the model the first candidate would run (the burst alias has no price).
-    let first_model = plan
-        .order
-        .first()
-        .and_then(|id| snap.channels.get(id))
-        .map_or(info.model.as_str(), |c| {
-            plan.model_for(Side::of(&c.locality), &info.model)
-        });
-    settle.tariff = snap.tariff(first_model);
-    let estimate = match (info.max_tokens, &settle.tariff) {
-        (Some(max), Some(t)) => Some(t.cost(
-            Tokens {
-                prompt: settle.prompt_estimate,
-                completion: max,
-                ..Default::default()
-            },
-            settle.group_ratio,
-        )),
-        _ => None,
-    };
-    // Free requests (unpriced, or priced 0) do not draw on the user's balance.
-    let user_quota = if settle.tariff.is_some_and(|t| !t.is_free()) {
-        caller.user.quota_nano
-    } else {
-        -1
-    };
-    if let Err(e) = admit(&state, &caller, &mut settle, user_quota, estimate).await {
-        return settle.reject(e);
-    }
-
     let relay = &state.relay;
     let mut attempts = 0usize;
     let mut rpm_skipped = false;
@@ -607,6 +659,21 @@ async fn relay(
             settle.trail.push(format!("{id}:rpm_cap"));
             rpm_skipped = true;
             continue;
+        }
+        // Admission on every attempt: this channel's model and price, reserved before it
+        // is sent (a failover from a free local model to a priced cloud one is checked).
+        if let Err(e) = admit_attempt(
+            &state,
+            &caller,
+            &mut settle,
+            &snap,
+            side,
+            model,
+            info.max_tokens,
+        )
+        .await
+        {
+            return settle.reject(e);
         }
         attempts += 1;
         let load = relay.burst.loads.begin(id);
@@ -670,6 +737,19 @@ async fn relay(
             fail(&mut settle, status.as_u16().to_string());
             continue;
         }
+        // Redirects are never followed (the key would go along): a failed attempt that
+        // says where it pointed.
+        if status.is_redirection() {
+            let to = resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.parse::<axum::http::Uri>().ok())
+                .and_then(|u| u.host().map(str::to_string))
+                .unwrap_or_else(|| "?".into());
+            fail(&mut settle, format!("redirect({})->{to}", status.as_u16()));
+            continue;
+        }
         let is_sse = resp
             .headers()
             .get(header::CONTENT_TYPE)
@@ -722,7 +802,6 @@ async fn relay(
         settle.load = Some(load);
         if model != info.model {
             settle.model = Some(model.to_string());
-            settle.tariff = snap.tariff(model);
         }
         settle.ttfb = Some(t_upstream_done.duration_since(t0));
         let overhead = t_send.duration_since(t0) + t_upstream_done.elapsed();
@@ -752,6 +831,7 @@ async fn relay(
                 .as_ref()
                 .and_then(|v| v.to_str().ok()?.parse().ok()),
             received: 0,
+            client_gone: false,
         };
         let mut response = Response::new(Body::from_stream(body));
         *response.status_mut() = status;
@@ -1125,7 +1205,13 @@ struct RelayBody {
     /// before the last chunk goes out (hyper stops polling at that point).
     expected_len: Option<u64>,
     received: u64,
+    /// The client went away: the rest is read only to bill the upstream's real usage.
+    client_gone: bool,
 }
+
+/// How long, and how much, a response is still read after its client went away.
+const DRAIN_TIME: Duration = Duration::from_secs(600);
+const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
 
 impl RelayBody {
     /// Feed a chunk to the scanner; returns what to send to the client now.
@@ -1204,10 +1290,21 @@ impl RelayBody {
         }
     }
 
-    fn settle(&mut self, error: Option<String>, flag: Option<&'static str>) {
+    fn settle(&mut self, mut error: Option<String>, mut flag: Option<&'static str>) {
         let (usage, estimated) = self.observed();
+        let mut status = self.status;
+        if self.client_gone {
+            status = 499;
+            flag = Some("client_disconnected");
+            error = Some(match (&error, estimated) {
+                (Some(e), _) => format!("client disconnected; then {e}: usage estimated"),
+                (None, true) => "client disconnected; usage estimated from the prompt".into(),
+                (None, false) => {
+                    "client disconnected; the upstream's usage was read to bill it".into()
+                }
+            });
+        }
         if let Some(mut s) = self.settle.take() {
-            let status = self.status;
             s.finish(Outcome {
                 status,
                 usage,
@@ -1307,11 +1404,46 @@ impl Stream for RelayBody {
 
 impl Drop for RelayBody {
     fn drop(&mut self) {
-        if self.settle.is_some() {
-            self.settle(
-                Some("client disconnected".into()),
-                Some("client_disconnected"),
-            );
+        if self.settle.is_none() {
+            return;
         }
+        // The client left before the end: the upstream is still working (and charging), so
+        // read the rest, bounded in time and bytes, for its real usage.
+        if !self.client_gone
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let mut rest = RelayBody {
+                first: self.first.take(),
+                upstream: std::mem::replace(
+                    &mut self.upstream,
+                    Box::pin(futures_util::stream::empty()),
+                ),
+                idle: self.idle,
+                sleep: Box::pin(tokio::time::sleep(self.idle)),
+                mode: std::mem::replace(&mut self.mode, Mode::Json(BodyCollector::default())),
+                status: self.status,
+                settle: self.settle.take(),
+                finished: self.finished,
+                expected_len: self.expected_len,
+                received: self.received,
+                client_gone: true,
+            };
+            handle.spawn(async move {
+                let _ = tokio::time::timeout(DRAIN_TIME, async {
+                    let mut read = 0u64;
+                    while let Some(Ok(b)) = rest.next().await {
+                        read += b.len() as u64;
+                        if read > DRAIN_BYTES {
+                            break;
+                        }
+                    }
+                })
+                .await;
+                // Still unsettled (a bound was hit): the drop below settles on an estimate.
+            });
+            return;
+        }
+        self.client_gone = true;
+        self.settle(None, None);
     }
 }

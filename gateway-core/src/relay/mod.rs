@@ -31,6 +31,7 @@ use serde_json::json;
 
 pub use breaker::{BreakerState, Breakers};
 pub use error::OpenAiError;
+pub(crate) use ingress::authenticate;
 pub use ledger::Ledger;
 pub use limits::Limits;
 pub use metrics::Metrics;
@@ -73,11 +74,14 @@ impl RelayState {
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .pool_max_idle_per_host(1024)
             .tcp_nodelay(true)
+            // A redirect would carry the channel key to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let local_client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .pool_max_idle_per_host(0)
             .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(RelayState {
             client,
@@ -129,7 +133,17 @@ async fn models(State(state): State<Shared>, headers: HeaderMap) -> Response {
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }
 
-async fn metrics(State(state): State<Shared>) -> Response {
+async fn metrics(
+    State(state): State<Shared>,
+    listener: Option<axum::Extension<crate::http::guard::Listener>>,
+    headers: HeaderMap,
+) -> Response {
+    if !crate::http::detail_allowed(&state, listener, &headers) {
+        return OpenAiError::invalid_token(
+            "/metrics on a network listener needs an admin's key: send Authorization: Bearer <admin sk- key>",
+        )
+        .into_response();
+    }
     let body = state.relay.metrics.render(&state.relay.breakers);
     (
         [(

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
+use super::sealed;
 use super::{StoreError, StoreResult, now_secs, split_list};
 use crate::channel_types::{channel_type, normalize_base_url};
 
@@ -161,8 +162,12 @@ fn apply(c: &mut Channel, f: ChannelFields) {
     if let Some(v) = f.channel_type {
         c.channel_type = v;
     }
+    // An empty key, or the masked key the API showed, keeps the stored key.
     if let Some(v) = f.key.filter(|k| !k.trim().is_empty()) {
-        c.key = v.trim().to_string();
+        let v = v.trim();
+        if v != mask_secret(&c.key) && v != "****" {
+            c.key = v.to_string();
+        }
     }
     if let Some(v) = f.base_url {
         c.base_url = v;
@@ -240,12 +245,13 @@ pub fn create(conn: &mut Connection, fields: ChannelFields) -> StoreResult<Chann
     };
     apply(&mut c, fields);
     validate(&mut c)?;
+    let sealed = sealed::for_conn(conn)?.seal(&c.key);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
         "INSERT INTO channels (name, type, key, base_url, models, \"group\", weight, priority, model_mapping, status, locality, created_at, updated_at, rpm_limit)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
-            c.name, c.channel_type, c.key, c.base_url, c.models.join(","), c.groups.join(","),
+            c.name, c.channel_type, sealed, c.base_url, c.models.join(","), c.groups.join(","),
             c.weight, c.priority, mapping_json(&c), c.status, c.locality, c.created_at, c.updated_at, c.rpm_limit
         ],
     )?;
@@ -257,6 +263,7 @@ pub fn create(conn: &mut Connection, fields: ChannelFields) -> StoreResult<Chann
 
 /// Change a channel; fields left `None` keep their values, an empty key keeps the old key.
 pub fn update(conn: &mut Connection, id: i64, fields: ChannelFields) -> StoreResult<Channel> {
+    let sealer = sealed::for_conn(conn)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut c = tx
         .query_row(
@@ -266,6 +273,7 @@ pub fn update(conn: &mut Connection, id: i64, fields: ChannelFields) -> StoreRes
         )
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("channel {id} not found")))?;
+    c.key = unseal(&sealer, c.id, &c.key);
     let re_enabled = fields.status == Some(1);
     apply(&mut c, fields);
     validate(&mut c)?;
@@ -277,7 +285,7 @@ pub fn update(conn: &mut Connection, id: i64, fields: ChannelFields) -> StoreRes
         "UPDATE channels SET name=?1, type=?2, key=?3, base_url=?4, models=?5, \"group\"=?6, weight=?7, priority=?8,
          model_mapping=?9, status=?10, locality=?11, disabled_reason=?12, updated_at=?13, rpm_limit=?14 WHERE id=?15",
         params![
-            c.name, c.channel_type, c.key, c.base_url, c.models.join(","), c.groups.join(","),
+            c.name, c.channel_type, sealer.seal(&c.key), c.base_url, c.models.join(","), c.groups.join(","),
             c.weight, c.priority, mapping_json(&c), c.status, c.locality, c.disabled_reason, c.updated_at, c.rpm_limit, c.id
         ],
     )?;
@@ -320,20 +328,42 @@ pub fn delete(conn: &mut Connection, id: i64) -> StoreResult<()> {
 
 /// One channel.
 pub fn get(conn: &Connection, id: i64) -> StoreResult<Option<Channel>> {
+    let sealer = sealed::for_conn(conn)?;
     Ok(conn
         .query_row(
             &format!("SELECT {COLS} FROM channels WHERE id = ?1"),
             [id],
             from_row,
         )
-        .optional()?)
+        .optional()?
+        .map(|mut c| {
+            c.key = unseal(&sealer, c.id, &c.key);
+            c
+        }))
 }
 
 /// Every channel by id.
 pub fn list(conn: &Connection) -> StoreResult<Vec<Channel>> {
+    let sealer = sealed::for_conn(conn)?;
     let mut stmt = conn.prepare(&format!("SELECT {COLS} FROM channels ORDER BY id"))?;
     let rows = stmt.query_map([], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut list: Vec<Channel> = rows.collect::<Result<_, _>>()?;
+    for c in &mut list {
+        c.key = unseal(&sealer, c.id, &c.key);
+    }
+    Ok(list)
+}
+
+/// The plain key; empty (with an error in the log) when it was sealed under another key
+/// file: the channel then fails its requests until its key is entered again.
+fn unseal(sealer: &sealed::Sealer, id: i64, stored: &str) -> String {
+    sealer.open(stored).unwrap_or_else(|| {
+        tracing::error!(
+            channel = id,
+            "the provider key of this channel cannot be decrypted (provider-keys.key is missing or from another install): enter the key again"
+        );
+        String::new()
+    })
 }
 
 /// An ability row: which channel serves which model for which group.

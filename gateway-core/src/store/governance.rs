@@ -13,9 +13,10 @@ pub const GOVERNANCE_KEY: &str = "governance";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Registration {
-    #[default]
     Open,
     InviteOnly,
+    /// The default on new installs: accounts are made by an admin or by invitation.
+    #[default]
     Closed,
 }
 
@@ -52,15 +53,22 @@ pub struct Governance {
     pub inviter_reward_nano: i64,
     /// Credited to the invitee on top of the new-user balance.
     pub invitee_reward_nano: i64,
+    /// Non-admins may use cloud models that have no price (billed $0). Off by default:
+    /// they get 402 "ask an admin to set a price".
+    pub allow_unpriced_cloud: bool,
+    /// How many registrations one non-admin's invitation code may admit.
+    pub user_invite_max_uses: i64,
 }
 
 impl Default for Governance {
     fn default() -> Self {
         Governance {
-            registration: Registration::Open,
+            registration: Registration::Closed,
             new_user_balance_nano: 0,
             inviter_reward_nano: 0,
             invitee_reward_nano: 0,
+            allow_unpriced_cloud: false,
+            user_invite_max_uses: 5,
         }
     }
 }
@@ -82,6 +90,8 @@ pub struct GovernanceChange {
     pub new_user_balance_nano: Option<i64>,
     pub inviter_reward_nano: Option<i64>,
     pub invitee_reward_nano: Option<i64>,
+    pub allow_unpriced_cloud: Option<bool>,
+    pub user_invite_max_uses: Option<i64>,
 }
 
 /// Apply a change and save the result.
@@ -117,6 +127,17 @@ pub fn update(conn: &mut Connection, change: GovernanceChange) -> StoreResult<Go
             }
             *slot = v;
         }
+    }
+    if let Some(v) = change.allow_unpriced_cloud {
+        g.allow_unpriced_cloud = v;
+    }
+    if let Some(n) = change.user_invite_max_uses {
+        if n < 1 {
+            return Err(StoreError::Invalid(
+                "user_invite_max_uses must be 1 or more".into(),
+            ));
+        }
+        g.user_invite_max_uses = n;
     }
     let text = serde_json::to_string(&g).map_err(|e| StoreError::Invalid(e.to_string()))?;
     settings::set(&tx, GOVERNANCE_KEY, &text)?;

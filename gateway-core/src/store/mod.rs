@@ -4,6 +4,7 @@
 //! into the store on a request's path: it reads the routing snapshot and hands usage to
 //! the background writer (`crate::relay::writer`).
 
+pub mod catalog;
 pub mod channels;
 pub mod governance;
 pub mod groups;
@@ -12,6 +13,7 @@ pub mod logs;
 pub mod prices;
 pub mod ratios;
 pub mod redemptions;
+pub mod sealed;
 pub mod settings;
 pub mod tokens;
 pub mod users;
@@ -84,9 +86,20 @@ impl Store {
             })?;
         }
         let mut conn = open_connection(path)?;
+        // The database holds personal data and (sealed) provider keys: owner only.
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let p = PathBuf::from(p);
+            if p.exists() {
+                let _ = crate::secure::set_mode(&p, 0o600);
+            }
+        }
         embedded::migrations::runner()
             .run(&mut conn)
             .map_err(|e| StoreError::Migration(e.to_string()))?;
+        sealed::seal_plain_keys(&mut conn)?;
+        catalog::ensure_shipped(&mut conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),

@@ -194,26 +194,99 @@ pub fn update(
     owner: Option<&str>,
     fields: TokenFields,
 ) -> StoreResult<Token> {
+    let actor = match owner {
+        Some(o) => Actor::Owner(o),
+        None => Actor::Admin(""),
+    };
+    update_as(conn, id, actor, fields)
+}
+
+/// Who changes a token.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// An admin (by id): any token. Changing someone else's token locks its limits.
+    Admin(&'a str),
+    /// The token's owner (by id): only their tokens, and limits an admin set only tighter.
+    Owner(&'a str),
+}
+
+/// Change a token as `actor`: limits an admin set on someone else's token stick — its owner
+/// may lower the quota, rates, expiry, models and addresses, never raise them.
+pub fn update_as(
+    conn: &mut Connection,
+    id: i64,
+    actor: Actor<'_>,
+    fields: TokenFields,
+) -> StoreResult<Token> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut t = tx
+    let found: Option<(Token, bool)> = tx
         .query_row(
-            &format!("SELECT {COLS} FROM tokens WHERE id = ?1"),
+            &format!("SELECT {COLS}, limits_locked FROM tokens WHERE id = ?1"),
             [id],
-            from_row,
+            |r| Ok((from_row(r)?, r.get(17)?)),
         )
-        .optional()?
-        .filter(|t| owner.is_none_or(|o| o == t.user_id))
+        .optional()?;
+    let (before, locked) = found
+        .filter(|(t, _)| match actor {
+            Actor::Owner(o) => o == t.user_id,
+            Actor::Admin(_) => true,
+        })
         .ok_or_else(|| StoreError::NotFound(format!("token {id} not found")))?;
+    let mut t = before.clone();
     apply(&mut t, fields)?;
+    let locked = match actor {
+        Actor::Owner(_) => {
+            if locked {
+                check_tighter(&before, &t)?;
+            }
+            locked
+        }
+        Actor::Admin(admin) => locked || admin != t.user_id,
+    };
     tx.execute(
-        "UPDATE tokens SET name=?1, status=?2, quota_limit_nano=?3, expired_time=?4, models=?5, \"group\"=?6, allow_ips=?7, rpm_limit=?8, tpm_limit=?9, local_only=?10, burst_mode=?11 WHERE id=?12",
+        "UPDATE tokens SET name=?1, status=?2, quota_limit_nano=?3, expired_time=?4, models=?5, \"group\"=?6, allow_ips=?7, rpm_limit=?8, tpm_limit=?9, local_only=?10, burst_mode=?11, limits_locked=?12 WHERE id=?13",
         params![
             t.name, t.status, t.quota_limit_nano, t.expired_time, t.models.join(","), t.group,
-            t.allow_ips.join(","), t.rpm_limit, t.tpm_limit, t.local_only, t.burst_mode, t.id
+            t.allow_ips.join(","), t.rpm_limit, t.tpm_limit, t.local_only, t.burst_mode, locked, t.id
         ],
     )?;
     tx.commit()?;
     Ok(t)
+}
+
+/// Refuse any change from `before` to `after` that loosens a limit.
+fn check_tighter(before: &Token, after: &Token) -> StoreResult<()> {
+    // -1 / None / empty: unlimited.
+    let bound = |v: i64| if v < 0 { i64::MAX } else { v };
+    let opt = |v: Option<i64>| v.unwrap_or(i64::MAX);
+    let subset = |old: &[String], new: &[String]| {
+        old.is_empty() || (!new.is_empty() && new.iter().all(|n| old.contains(n)))
+    };
+    let loosened = if bound(after.quota_limit_nano) > bound(before.quota_limit_nano) {
+        Some("quota_limit")
+    } else if bound(after.expired_time) > bound(before.expired_time) {
+        Some("expired_time")
+    } else if opt(after.rpm_limit) > opt(before.rpm_limit) {
+        Some("rpm_limit")
+    } else if opt(after.tpm_limit) > opt(before.tpm_limit) {
+        Some("tpm_limit")
+    } else if !subset(&before.models, &after.models) {
+        Some("models")
+    } else if !subset(&before.allow_ips, &after.allow_ips) {
+        Some("allow_ips")
+    } else if before.local_only && !after.local_only {
+        Some("local_only")
+    } else if before.status != 1 && after.status == 1 {
+        Some("status")
+    } else {
+        None
+    };
+    match loosened {
+        None => Ok(()),
+        Some(field) => Err(StoreError::Forbidden(format!(
+            "{field} of this key was set by an admin: you can tighten it, not loosen it"
+        ))),
+    }
 }
 
 /// Delete (revoke) a token; `owner` as in [`update`].

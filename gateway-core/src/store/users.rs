@@ -93,19 +93,34 @@ pub fn create(
     email: Option<&str>,
     password_hash: &str,
 ) -> StoreResult<User> {
-    register(conn, username, email, password_hash, None)
+    register_as(conn, username, email, password_hash, None, true)
 }
 
-/// Register a user in one transaction, following the governance settings: the first user
-/// of the database is admin with unlimited balance and needs no invitation; later ones are
-/// `user`s with the configured new-user balance, admitted by the registration mode, and an
-/// invitation code (checked and used up here) credits its rewards to both sides.
+/// Register as [`register_as`] does for a caller who may create the first admin.
 pub fn register(
     conn: &mut Connection,
     username: &str,
     email: Option<&str>,
     password_hash: &str,
     invite_code: Option<&str>,
+) -> StoreResult<User> {
+    register_as(conn, username, email, password_hash, invite_code, true)
+}
+
+/// Register a user in one transaction, following the governance settings: the first user
+/// of the database is admin with unlimited balance and needs no invitation; later ones are
+/// `user`s with the configured new-user balance, admitted by the registration mode, and an
+/// invitation code (checked and used up here) credits its rewards to both sides.
+///
+/// With no user yet, the account becomes the admin only when `may_bootstrap` (the caller
+/// is on this machine or holds the setup token); otherwise it is refused.
+pub fn register_as(
+    conn: &mut Connection,
+    username: &str,
+    email: Option<&str>,
+    password_hash: &str,
+    invite_code: Option<&str>,
+    may_bootstrap: bool,
 ) -> StoreResult<User> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let taken: bool = tx.query_row(
@@ -119,6 +134,11 @@ pub fn register(
         )));
     }
     let count: i64 = tx.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+    if count == 0 && !may_bootstrap {
+        return Err(StoreError::Forbidden(
+            "no admin account exists yet: create it from the machine BurnCloud runs on, or send the one-time setup token that `burncloud router` printed (also in <data dir>/setup-token) as \"setup_token\"".into(),
+        ));
+    }
     let gov = governance::load(&tx)?;
     let invite_code = invite_code.map(str::trim).filter(|c| !c.is_empty());
     let (role, mut quota) = if count == 0 {
@@ -149,7 +169,7 @@ pub fn register(
         }
         if gov.inviter_reward_nano > 0 {
             tx.execute(
-                "UPDATE users SET quota_nano = quota_nano + ?1 WHERE id = ?2 AND quota_nano >= 0",
+                "UPDATE users SET quota_nano = quota_nano + ?1 WHERE id = ?2 AND quota_nano >= 0 AND status = 1",
                 params![gov.inviter_reward_nano, inviter],
             )?;
         }
@@ -344,7 +364,7 @@ pub fn password_hash(conn: &Connection, id: &str) -> StoreResult<Option<String>>
 /// Credit `amount` to a user's balance (redemptions, rewards); refused for unlimited users.
 pub(crate) fn credit(conn: &Connection, id: &str, amount: i64) -> StoreResult<()> {
     let n = conn.execute(
-        "UPDATE users SET quota_nano = quota_nano + ?1 WHERE id = ?2 AND quota_nano >= 0",
+        "UPDATE users SET quota_nano = quota_nano + ?1 WHERE id = ?2 AND quota_nano >= 0 AND status = 1",
         params![amount, id],
     )?;
     if n == 0 {

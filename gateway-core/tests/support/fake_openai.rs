@@ -31,6 +31,8 @@ pub enum Behavior {
     CutAfter(usize),
     /// Answer normally after this long (a busy server).
     Delay(Duration),
+    /// Answer `307 Temporary Redirect` to this URL (a moved or hostile endpoint).
+    Redirect(String),
 }
 
 /// A request as the fake received it.
@@ -203,6 +205,14 @@ async fn fault(fake: &Fake, body: &Value) -> Option<Response> {
             tokio::time::sleep(d).await;
             None
         }
+        Behavior::Redirect(to) => Some(
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, to)],
+                "moved",
+            )
+                .into_response(),
+        ),
         _ => None,
     }
 }

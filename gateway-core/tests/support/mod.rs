@@ -44,7 +44,33 @@ impl TestGateway {
         Self::start_in(dir, config).await
     }
 
+    /// A gateway with registration opened: most tests register several users. Tests of
+    /// the shipped defaults use [`TestGateway::start_as_shipped`].
     pub async fn start_in(dir: tempfile::TempDir, config: Config) -> Self {
+        let gw = Self::start_as_shipped_in(dir, config).await;
+        gw.state()
+            .store
+            .with(|c| {
+                gateway_core::store::governance::update(
+                    c,
+                    gateway_core::store::governance::GovernanceChange {
+                        registration: Some(gateway_core::store::governance::Registration::Open),
+                        ..Default::default()
+                    },
+                )
+            })
+            .expect("registration opened");
+        gw
+    }
+
+    /// A gateway exactly as a new install starts (registration closed).
+    pub async fn start_as_shipped() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config(dir.path());
+        Self::start_as_shipped_in(dir, config).await
+    }
+
+    pub async fn start_as_shipped_in(dir: tempfile::TempDir, config: Config) -> Self {
         let gateway = Gateway::open(config).await.expect("gateway opens");
         let handle = gateway
             .serve_on("127.0.0.1:0".parse().unwrap())

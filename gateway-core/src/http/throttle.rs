@@ -1,0 +1,235 @@
+//! Brute force and memory: logins and registrations limited per client address and per
+//! user name (free attempts, then a doubling lock answered with 429 + `Retry-After`), and
+//! argon2 hashing at most one per core at a time, with a bounded queue, so a flood of
+//! logins cannot grow memory without bound (each hash holds 19 MiB).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::ApiError;
+
+/// Failed logins for one user name before it is locked.
+const FREE_PER_USER: u32 = 5;
+/// Failed logins from one address before it is locked.
+const FREE_PER_ADDR: u32 = 20;
+/// Registrations from one address per window before it is locked.
+const FREE_REGISTRATIONS: u32 = 20;
+/// A record is forgotten this long after its last event.
+const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The longest lock.
+const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
+/// Requests waiting for a hashing slot beyond this are refused at once.
+const MAX_WAITING: usize = 256;
+/// Records kept at most (oldest dropped first when full).
+const MAX_RECORDS: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    User(String),
+    Addr(IpAddr),
+    Register(IpAddr),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    count: u32,
+    last: Instant,
+    locked_until: Option<Instant>,
+}
+
+/// The throttle of one gateway.
+#[derive(Debug)]
+pub struct AuthThrottle {
+    hashing: tokio::sync::Semaphore,
+    waiting: AtomicUsize,
+    records: Mutex<HashMap<Key, Record>>,
+}
+
+impl Default for AuthThrottle {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        AuthThrottle {
+            hashing: tokio::sync::Semaphore::new(cores),
+            waiting: AtomicUsize::new(0),
+            records: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// A refusal: 429 with `Retry-After`.
+#[derive(Debug)]
+pub struct Throttled {
+    retry_after: Duration,
+    message: String,
+}
+
+impl IntoResponse for Throttled {
+    fn into_response(self) -> Response {
+        let secs = self.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, self.message).into_response();
+        if let Ok(v) = secs.to_string().parse() {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        r
+    }
+}
+
+impl From<Throttled> for ApiError {
+    fn from(t: Throttled) -> Self {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, t.message)
+    }
+}
+
+fn lock_for(count: u32, free: u32) -> Duration {
+    let over = count.saturating_sub(free).min(20);
+    Duration::from_secs(1u64 << over).min(MAX_LOCK)
+}
+
+impl AuthThrottle {
+    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Record>> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn locked(&self, keys: &[Key], now: Instant) -> Option<Duration> {
+        let records = self.records();
+        keys.iter()
+            .filter_map(|k| records.get(k))
+            .filter(|r| now.duration_since(r.last) < WINDOW)
+            .filter_map(|r| r.locked_until)
+            .filter(|u| *u > now)
+            .map(|u| u - now)
+            .max()
+    }
+
+    fn fail(&self, key: Key, free: u32, now: Instant) {
+        let mut records = self.records();
+        if records.len() >= MAX_RECORDS {
+            records.retain(|_, r| now.duration_since(r.last) < WINDOW);
+            if records.len() >= MAX_RECORDS {
+                let oldest = records
+                    .iter()
+                    .min_by_key(|(_, r)| r.last)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    records.remove(&k);
+                }
+            }
+        }
+        let r = records.entry(key).or_insert(Record {
+            count: 0,
+            last: now,
+            locked_until: None,
+        });
+        if now.duration_since(r.last) >= WINDOW {
+            r.count = 0;
+            r.locked_until = None;
+        }
+        r.count += 1;
+        r.last = now;
+        if r.count >= free {
+            r.locked_until = Some(now + lock_for(r.count, free));
+        }
+    }
+
+    /// Refuse a login attempt while its user name or address is locked.
+    pub fn check_login(&self, addr: IpAddr, username: &str) -> Result<(), Throttled> {
+        let keys = [Key::User(username.to_lowercase()), Key::Addr(addr)];
+        match self.locked(&keys, Instant::now()) {
+            None => Ok(()),
+            Some(wait) => Err(Throttled {
+                retry_after: wait,
+                message: format!(
+                    "too many failed logins: try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+            }),
+        }
+    }
+
+    /// Count a failed login.
+    pub fn login_failed(&self, addr: IpAddr, username: &str) {
+        let now = Instant::now();
+        self.fail(Key::User(username.to_lowercase()), FREE_PER_USER, now);
+        self.fail(Key::Addr(addr), FREE_PER_ADDR, now);
+    }
+
+    /// A successful login clears its user name's record.
+    pub fn login_succeeded(&self, username: &str) {
+        self.records().remove(&Key::User(username.to_lowercase()));
+    }
+
+    /// Refuse a registration when this address registered too often lately.
+    pub fn check_register(&self, addr: IpAddr) -> Result<(), Throttled> {
+        match self.locked(&[Key::Register(addr)], Instant::now()) {
+            None => Ok(()),
+            Some(wait) => Err(Throttled {
+                retry_after: wait,
+                message: format!(
+                    "too many registrations from this address: try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+            }),
+        }
+    }
+
+    /// Count a registration attempt from `addr`.
+    pub fn registered(&self, addr: IpAddr) {
+        self.fail(Key::Register(addr), FREE_REGISTRATIONS, Instant::now());
+    }
+
+    /// Run an argon2 computation on the blocking pool, at most one per core at a time.
+    pub async fn hash<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, ApiError> {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::from(Throttled {
+                retry_after: Duration::from_secs(1),
+                message: "too many logins at once: try again in a second".into(),
+            }));
+        }
+        let permit = self.hashing.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let _permit = permit.map_err(|_| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the gateway is stopping")
+        })?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_name_locks_after_its_free_attempts_and_the_lock_doubles() {
+        let t = AuthThrottle::default();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        for _ in 0..FREE_PER_USER - 1 {
+            t.check_login(ip, "admin").unwrap();
+            t.login_failed(ip, "admin");
+        }
+        t.check_login(ip, "admin").unwrap();
+        t.login_failed(ip, "admin");
+        assert!(
+            t.check_login(ip, "Admin").is_err(),
+            "names are case-insensitive"
+        );
+        // Another name from another address is not affected.
+        t.check_login("10.0.0.2".parse().unwrap(), "bob").unwrap();
+        assert_eq!(lock_for(5, 5), Duration::from_secs(1));
+        assert_eq!(lock_for(7, 5), Duration::from_secs(4));
+        assert_eq!(lock_for(60, 5), MAX_LOCK);
+        t.login_succeeded("admin");
+        t.check_login(ip, "admin").unwrap();
+    }
+}
