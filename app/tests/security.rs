@@ -545,7 +545,11 @@ fn files_are_private_and_a_copied_database_holds_no_provider_key() {
     // A copy of the database elsewhere cannot give it back.
     let elsewhere = dir.path().join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
-    std::fs::copy(data.join("burncloud.db"), elsewhere.join("burncloud.db")).unwrap();
+    for f in ["burncloud.db", "burncloud.db-wal"] {
+        if data.join(f).exists() {
+            std::fs::copy(data.join(f), elsewhere.join(f)).unwrap();
+        }
+    }
     let store = gateway_core::store::Store::open(&elsewhere.join("burncloud.db")).unwrap();
     let channels = store
         .with(|c| gateway_core::store::channels::list(c))
@@ -633,7 +637,7 @@ fn wrong_passwords_are_throttled_and_a_login_flood_stays_small() {
     );
     assert!(codes.iter().all(|c| *c == 401 || *c == 429), "{codes:?}");
     assert!(
-        peak < before + 150 * 1024,
+        peak < before + 64 * 1024,
         "peak RSS {peak} kB from {before} kB"
     );
 }

@@ -98,7 +98,7 @@ pub async fn register(
     let password = body.password;
     let hash = state
         .auth_throttle
-        .hash(move || auth::hash_password(&password))
+        .hash(move |mem| auth::hash_password_with(&password, mem))
         .await?
         .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let user = state
@@ -137,12 +137,12 @@ pub async fn login(
     let password = body.password;
     let verified = state
         .auth_throttle
-        .hash(move || match found {
-            Some((user, hash)) if auth::verify_password(&password, &hash) => Some(user),
+        .hash(move |mem| match found {
+            Some((user, hash)) if auth::verify_password_with(&password, &hash, mem) => Some(user),
             Some(_) => None,
             None => {
                 // Spend the same time as a real check so names cannot be probed by timing.
-                let _ = auth::verify_password(&password, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+                let _ = auth::verify_password_with(&password, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", mem);
                 None
             }
         })

@@ -168,6 +168,8 @@ pub async fn put_settings(
         .store
         .run(move |c| governance::update(c, change))
         .await?;
+    // The data plane reads `allow_unpriced_cloud` from the snapshot.
+    state.config_changed().await;
     tracing::info!(
         registration = g.registration.as_str(),
         "governance settings changed"

@@ -193,6 +193,8 @@ pub fn ok<T: Serialize>(data: T) -> Response {
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// `Retry-After` seconds, for 429s.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -200,6 +202,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -218,11 +221,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut r = (
             self.status,
             axum::Json(json!({"success": false, "message": self.message})),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        r
     }
 }
 
