@@ -47,6 +47,164 @@ pub enum Command {
     /// Owner's tools on this machine (reset a password).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Upstream channels: add, list, show, set, test, rm (--json on list/show/...).
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+    /// Virtual keys (sk-...): create, list, show, set, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+#[command(after_help = "Exit codes: 0 done; 1 refused or failed (reason on stderr); 2 bad usage.")]
+pub enum ChannelCommand {
+    /// Add a channel (--name, --type and --models are required; the key by --key-stdin
+    /// keeps it out of the process list).
+    Add {
+        #[command(flatten)]
+        args: ChannelArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List channels (keys masked).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one channel.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a channel: only the options given change.
+    Set {
+        id: String,
+        #[command(flatten)]
+        args: ChannelArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send one 1-token request to the channel's upstream (exit 1 when it fails).
+    Test {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a channel.
+    Rm { id: String },
+}
+
+#[derive(Args, Debug)]
+pub struct ChannelArgs {
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Channel type (New API numbers: 1 OpenAI-compatible, 3 Azure, 14 Anthropic, 24
+    /// Gemini, 33 Bedrock, ...).
+    #[arg(long = "type", value_name = "N")]
+    pub channel_type: Option<i64>,
+    /// The provider key (visible to other local users in the process list: prefer --key-stdin).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Read the provider key from the first line of standard input.
+    #[arg(long)]
+    pub key_stdin: bool,
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Comma list of model names.
+    #[arg(long)]
+    pub models: Option<String>,
+    /// Comma list of groups (default: default).
+    #[arg(long)]
+    pub group: Option<String>,
+    #[arg(long)]
+    pub weight: Option<i64>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub priority: Option<i64>,
+    /// local or cloud.
+    #[arg(long)]
+    pub locality: Option<String>,
+    /// JSON object: requested model → upstream model.
+    #[arg(long, value_name = "JSON")]
+    pub model_mapping: Option<String>,
+    /// Requests per minute sent to this channel (0: no cap).
+    #[arg(long, value_name = "N")]
+    pub rpm_limit: Option<i64>,
+    #[arg(long, conflicts_with = "disable")]
+    pub enable: bool,
+    #[arg(long)]
+    pub disable: bool,
+}
+
+#[derive(Subcommand, Debug)]
+#[command(after_help = "Exit codes: 0 done; 1 refused or failed (reason on stderr); 2 bad usage.")]
+pub enum TokenCommand {
+    /// Create a key (printed once) for the first admin, or for --user.
+    Create {
+        /// Owner (user name or id); default: the first admin.
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        args: TokenArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (masked), of everyone or of --user.
+    List {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one key.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a key: only the options given change.
+    Set {
+        id: String,
+        #[command(flatten)]
+        args: TokenArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a key: it stops working within a second.
+    Revoke { id: String },
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Spending limit in USD, or -1 / unlimited.
+    #[arg(long, value_name = "USD", allow_hyphen_values = true)]
+    pub quota: Option<String>,
+    /// Unix seconds when the key stops working, or -1 for never.
+    #[arg(long, value_name = "UNIX", allow_hyphen_values = true)]
+    pub expires: Option<i64>,
+    /// Comma list of allowed models (empty: all).
+    #[arg(long)]
+    pub models: Option<String>,
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Comma list of allowed client addresses (a.b.c.d or a.b.c.d/n).
+    #[arg(long, value_name = "IPS")]
+    pub allow_ips: Option<String>,
+    /// Requests per minute (0: no limit).
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<i64>,
+    /// Tokens per minute (0: no limit).
+    #[arg(long, value_name = "N")]
+    pub tpm: Option<i64>,
+    /// Never route this key to cloud channels: true or false.
+    #[arg(long, value_name = "BOOL")]
+    pub local_only: Option<bool>,
+    #[arg(long, conflicts_with = "disable")]
+    pub enable: bool,
+    #[arg(long)]
+    pub disable: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -15,6 +15,7 @@ mod controller;
 mod governance;
 mod local;
 mod model;
+mod operator;
 mod price;
 mod router;
 #[cfg_attr(not(feature = "desktop"), allow(dead_code))]
@@ -47,6 +48,8 @@ fn main() -> ExitCode {
                 | Command::Redemption(_)
                 | Command::Invite(_)
                 | Command::Admin(_)
+                | Command::Channel(_)
+                | Command::Token(_)
         )
     );
     init_logging(quiet);
@@ -70,6 +73,8 @@ fn main() -> ExitCode {
         }
         Some(Command::Invite(cmd)) => governance::run(&config, governance::Cmd::Invite(cmd)),
         Some(Command::Admin(cmd)) => governance::run(&config, governance::Cmd::Admin(cmd)),
+        Some(Command::Channel(cmd)) => operator::channel(&config, cmd),
+        Some(Command::Token(cmd)) => operator::token(&config, cmd),
         None => run_app(config),
     }
 }

@@ -22,6 +22,7 @@
 //! - [`http`]: control-plane handlers and the router.
 //! - [`burst`]: burst routing policy: sensitivity classifier, load, cloud budget, decision.
 //! - [`local`]: the seam to the local runtime (start a local model on demand).
+//! - [`probe`]: a channel's 1-token test request.
 //! - [`relay`]: the data plane (ingress, routing, forwarding, usage, breakers, writer, metrics).
 //! - [`server`]: open, serve, stop.
 
@@ -34,6 +35,7 @@ pub mod config;
 pub mod http;
 pub mod local;
 pub mod money;
+pub mod probe;
 pub mod relay;
 pub mod secure;
 pub mod server;

@@ -416,7 +416,8 @@ async fn rejected_channel_key_disables_the_channel_with_a_reason() {
         let (_, v) = gw
             .get(&format!("/console/api/channel/{bad}"), Some(&admin))
             .await;
-        if v["data"]["status"] == 2 {
+        // Stored first, then the routing snapshot reloads (a few ms later).
+        if v["data"]["status"] == 2 && !gw.state().snapshot.load().channels.contains_key(&bad) {
             disabled = v["data"].clone();
             break;
         }
@@ -494,9 +495,27 @@ async fn every_error_code_of_the_contract() {
         .post("/v1/chat/completions", Some(&slow), chat("gpt-4o"))
         .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, v) = gw
-        .post("/v1/chat/completions", Some(&slow), chat("gpt-4o"))
-        .await;
+    let resp = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .bearer_auth(&slow)
+        .json(&chat("gpt-4o"))
+        .send()
+        .await
+        .unwrap();
+    let h = |n: &str| {
+        resp.headers()
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    // When to retry, in OpenAI's headers too.
+    let retry: u64 = h("retry-after").expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(h("x-ratelimit-limit-requests").as_deref(), Some("1"));
+    assert_eq!(h("x-ratelimit-remaining-requests").as_deref(), Some("0"));
+    assert_eq!(h("x-ratelimit-reset-requests"), Some(format!("{retry}s")));
+    let s = resp.status();
+    let v: Value = resp.json().await.unwrap();
     check(s, &v, 429, "rate_limit_exceeded", "rate_limit_error");
     for bad in ["{", "[]", "{\"messages\": []}", "{\"model\": 42}", ""] {
         let (s, v) = gw

@@ -2,11 +2,10 @@
 //! says what happened and, on failure, what fixes it. Routing changes reload the snapshot.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gateway_core::auth::new_token_key;
 use gateway_core::burst::{self, BURST_SETTINGS_KEY};
-use gateway_core::channel_types::{Protocol, channel_type};
 use gateway_core::money::parse_usd;
 use gateway_core::store::{
     StoreError, channels, now_secs, prices, settings, split_list, tokens, users,
@@ -235,76 +234,13 @@ impl Console {
             .with(|c| channels::get(c, id))
             .map_err(store_err)?
             .ok_or_else(|| Notice::error(format!("channel {id} not found"), None))?;
-        let Some(ty) = channel_type(c.channel_type) else {
-            return Err(Notice::error("unknown channel type", None));
-        };
-        let Some(model) = c.models.first() else {
-            return Err(Notice::error(
-                "the channel lists no model to test with",
-                Some("Edit the channel and add a model."),
-            ));
-        };
-        let upstream = c.model_mapping.get(model).unwrap_or(model).clone();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .map_err(|e| Notice::error(e.to_string(), None))?;
-        let messages = serde_json::json!([{"role": "user", "content": "ping"}]);
-        let req = match ty.protocol {
-            Protocol::OpenAi => client
-                .post(format!("{}/v1/chat/completions", c.base_url))
-                .bearer_auth(&c.key)
-                .json(
-                    &serde_json::json!({"model": upstream, "messages": messages, "max_tokens": 1}),
-                ),
-            Protocol::Anthropic => client
-                .post(format!("{}/v1/messages", c.base_url))
-                .header("x-api-key", &c.key)
-                .header("anthropic-version", "2023-06-01")
-                .json(
-                    &serde_json::json!({"model": upstream, "messages": messages, "max_tokens": 1}),
-                ),
-            _ => {
-                return Err(Notice::error(
-                    format!("testing {} channels is not supported yet", ty.name),
-                    Some("Send a request through the gateway and check the Logs page."),
-                ));
-            }
-        };
-        let started = Instant::now();
-        let resp = req.send().await.map_err(|e| {
-            Notice::error(
-                format!("{}: cannot reach {}: {e}", c.name, c.base_url),
-                Some("Check the base URL and your network connection."),
-            )
-        })?;
-        let ms = started.elapsed().as_millis();
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(Notice::ok(format!(
-                "{} answered {upstream} in {ms} ms.",
-                c.name
-            )));
+        match gateway_core::probe::probe_channel(&c).await {
+            Ok(p) => Ok(Notice::ok(format!(
+                "{} answered {} in {} ms.",
+                c.name, p.model, p.millis
+            ))),
+            Err(e) => Err(Notice::error(format!("{}: {e}", c.name), e.fix())),
         }
-        let body: String = resp
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(300)
-            .collect();
-        let fix = match status.as_u16() {
-            401 | 403 => {
-                Some("The upstream rejected the key: edit the channel and paste a valid key.")
-            }
-            404 => Some("Check the base URL and that the model name exists upstream (or map it)."),
-            429 => Some("The upstream is rate limiting or out of credit: check your plan."),
-            _ => None,
-        };
-        Err(Notice::error(
-            format!("{}: upstream answered {status}: {body}", c.name),
-            fix,
-        ))
     }
 
     fn admin_id(&self) -> Result<String, Notice> {

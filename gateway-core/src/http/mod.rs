@@ -27,7 +27,9 @@ use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::json;
 
+pub use channels_api::view as channel_view;
 pub use extract::{ApiJson, Session};
+pub use tokens_api::view as token_view;
 
 use crate::state::AppState;
 use crate::store::StoreError;

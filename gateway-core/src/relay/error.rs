@@ -10,8 +10,11 @@ pub struct OpenAiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Seconds for a `Retry-After` header (a local model still loading).
+    /// Seconds for a `Retry-After` header (a local model still loading, a rate limit).
     pub retry_after: Option<u64>,
+    /// A per-minute limit that refused the request: (`requests` or `tokens`, the limit),
+    /// reported in OpenAI's `x-ratelimit-*` headers.
+    pub rate_limit: Option<(&'static str, i64)>,
 }
 
 impl OpenAiError {
@@ -21,7 +24,17 @@ impl OpenAiError {
             code,
             message: message.into(),
             retry_after: None,
+            rate_limit: None,
         }
+    }
+
+    /// A per-minute limit of `kind` (`requests`/`tokens`) was reached: 429 with
+    /// `Retry-After` until the next minute and OpenAI's `x-ratelimit-*` headers.
+    pub fn minute_limit(kind: &'static str, limit: i64, message: impl Into<String>) -> Self {
+        let mut e =
+            Self::rate_limited(message).with_retry_after(super::limits::seconds_to_next_minute());
+        e.rate_limit = Some((kind, limit));
+        e
     }
 
     /// The same error with a `Retry-After: secs` header.
@@ -35,6 +48,21 @@ impl OpenAiError {
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert("retry-after", HeaderValue::from(secs));
+        }
+        if let Some((kind, limit)) = self.rate_limit {
+            let h = resp.headers_mut();
+            let name = |what: &str| {
+                axum::http::HeaderName::from_bytes(format!("x-ratelimit-{what}-{kind}").as_bytes())
+            };
+            if let (Ok(l), Ok(r), Ok(t)) = (name("limit"), name("remaining"), name("reset")) {
+                h.insert(l, HeaderValue::from(limit));
+                h.insert(r, HeaderValue::from(0));
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("{}s", self.retry_after.unwrap_or(60)))
+                {
+                    h.insert(t, v);
+                }
+            }
         }
     }
 

@@ -616,16 +616,20 @@ async fn relay(
         if let Some(rpm) = t.rpm_limit
             && !state.relay.limits.token_rpm.try_add(t.id, 1, rpm)
         {
-            return settle.reject(OpenAiError::rate_limited(format!(
-                "Rate limit reached: this API key allows {rpm} requests per minute"
-            )));
+            return settle.reject(OpenAiError::minute_limit(
+                "requests",
+                rpm,
+                format!("Rate limit reached: this API key allows {rpm} requests per minute"),
+            ));
         }
         if let Some(tpm) = t.tpm_limit
             && state.relay.limits.token_tpm.at_limit(t.id, tpm)
         {
-            return settle.reject(OpenAiError::rate_limited(format!(
-                "Rate limit reached: this API key allows {tpm} tokens per minute"
-            )));
+            return settle.reject(OpenAiError::minute_limit(
+                "tokens",
+                tpm,
+                format!("Rate limit reached: this API key allows {tpm} tokens per minute"),
+            ));
         }
     }
     let relay = &state.relay;

@@ -1,0 +1,112 @@
+//! A channel's probe: one 1-token request straight to its upstream (the desktop's and the
+//! CLI's "Test"), never following a redirect with the key.
+
+use std::time::{Duration, Instant};
+
+use crate::channel_types::{Protocol, channel_type};
+use crate::store::channels::Channel;
+
+/// A successful probe.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// The upstream model asked.
+    pub model: String,
+    pub millis: u128,
+}
+
+/// Why a probe failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProbeError {
+    #[error("the channel lists no model to test with")]
+    NoModel,
+    #[error("testing {0} channels is not supported yet")]
+    Unsupported(&'static str),
+    #[error("cannot reach {url}: {error}")]
+    Unreachable { url: String, error: String },
+    #[error("the upstream answered {status}: {body}")]
+    Status { status: u16, body: String },
+}
+
+impl ProbeError {
+    /// What the person can do about it, where there is something.
+    pub fn fix(&self) -> Option<&'static str> {
+        match self {
+            ProbeError::NoModel => Some("Edit the channel and add a model."),
+            ProbeError::Unsupported(_) => {
+                Some("Send a request through the gateway and check the logs.")
+            }
+            ProbeError::Unreachable { .. } => {
+                Some("Check the base URL and your network connection.")
+            }
+            ProbeError::Status { status, .. } => match status {
+                300..=399 => {
+                    Some("The upstream redirects elsewhere: use the final URL as the base URL.")
+                }
+                401 | 403 => {
+                    Some("The upstream rejected the key: edit the channel and paste a valid key.")
+                }
+                404 => {
+                    Some("Check the base URL and that the model name exists upstream (or map it).")
+                }
+                429 => Some("The upstream is rate limiting or out of credit: check your plan."),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Send one 1-token chat request for the channel's first model.
+pub async fn probe_channel(c: &Channel) -> Result<Probe, ProbeError> {
+    let ty = channel_type(c.channel_type).ok_or(ProbeError::Unsupported("unknown"))?;
+    let model = c.models.first().ok_or(ProbeError::NoModel)?;
+    let upstream = c.model_mapping.get(model).unwrap_or(model).clone();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| ProbeError::Unreachable {
+            url: c.base_url.clone(),
+            error: e.to_string(),
+        })?;
+    let messages = serde_json::json!([{"role": "user", "content": "ping"}]);
+    let body = serde_json::json!({"model": upstream, "messages": messages, "max_tokens": 1});
+    let req = match ty.protocol {
+        Protocol::OpenAi => client
+            .post(format!("{}/v1/chat/completions", c.base_url))
+            .bearer_auth(&c.key)
+            .json(&body),
+        Protocol::Anthropic => client
+            .post(format!("{}/v1/messages", c.base_url))
+            .header("x-api-key", &c.key)
+            .header(
+                "anthropic-version",
+                crate::adapt::anthropic_up::DEFAULT_VERSION,
+            )
+            .json(&body),
+        _ => return Err(ProbeError::Unsupported(ty.name)),
+    };
+    let started = Instant::now();
+    let resp = req.send().await.map_err(|e| ProbeError::Unreachable {
+        url: c.base_url.clone(),
+        error: e.to_string(),
+    })?;
+    let millis = started.elapsed().as_millis();
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(Probe {
+            model: upstream,
+            millis,
+        });
+    }
+    let body: String = resp
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
+    Err(ProbeError::Status {
+        status: status.as_u16(),
+        body,
+    })
+}
