@@ -13,6 +13,7 @@ mod console;
 #[cfg_attr(not(feature = "desktop"), allow(dead_code))]
 mod controller;
 mod governance;
+mod instance;
 mod local;
 mod model;
 mod price;
