@@ -454,12 +454,17 @@ impl Library {
         let id = model.id;
         // A model of the shared Hugging Face cache stays out of the library once removed.
         let mut ignored = self.hf_ignored()?;
-        let from_hf_cache = model.source == Source::Import
-            && model.repo.is_some()
+        // Files in the shared cache (found there, or downloaded there) stay: other tools
+        // may use them (`huggingface-cli delete-cache` removes them).
+        let from_hf_cache = model.repo.is_some()
             && model
                 .path
                 .components()
-                .any(|c| c.as_os_str() == "snapshots");
+                .any(|c| c.as_os_str() == "snapshots")
+            && model.path.ancestors().any(|a| {
+                a.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("models--"))
+            });
         if from_hf_cache {
             ignored.push(model.path.to_string_lossy().into_owned());
         }
@@ -472,7 +477,7 @@ impl Library {
             Ok(())
         })?;
         let mut deleted = Vec::new();
-        if model.source == Source::Hub {
+        if model.source == Source::Hub && !from_hf_cache {
             for f in &model.files {
                 match std::fs::remove_file(&f.path) {
                     Ok(()) => deleted.push(f.path.clone()),

@@ -701,3 +701,91 @@ async fn deployments_marked_autostart_start_with_the_app_and_others_do_not() {
     gateway.shutdown().await;
     let _ = Arc::new(());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_and_rerank_deployments_serve_through_the_gateway() {
+    use llama_manager::runtime::Mode;
+    let env = Env::start(llama_server(), |_, _| {}).await;
+    let emb = env.import_tiny("tiny-embed");
+    let rr = env.import_tiny("tiny-rerank");
+    let st = env
+        .run(
+            emb,
+            SettingsPatch {
+                mode: Some(Mode::Embeddings),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_eq!(st.state, State::Ready, "{st:?}");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", st.pid.unwrap())).unwrap();
+    assert!(String::from_utf8_lossy(&cmdline).contains("--embeddings"));
+    let resp = env
+        .client
+        .post(format!("{}/v1/embeddings", env.base))
+        .bearer_auth(&env.jwt)
+        .json(&json!({"model": format!("local-{emb}"), "input": ["hello world", "bonjour"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let v: Value = resp.json().await.unwrap();
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "{v}");
+    assert_eq!(data[0]["embedding"].as_array().unwrap().len(), 64, "n_embd");
+    assert!(v["usage"]["prompt_tokens"].as_i64().unwrap() > 0, "{v}");
+
+    let st = env
+        .run(
+            rr,
+            SettingsPatch {
+                mode: Some(Mode::Rerank),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_eq!(st.state, State::Ready, "{st:?}");
+    let resp = env
+        .client
+        .post(format!("{}/v1/rerank", env.base))
+        .bearer_auth(&env.jwt)
+        .json(&json!({
+            "model": format!("local-{rr}"),
+            "query": "What is a panda?",
+            "documents": ["hi", "The giant panda is a bear native to China.", "Paris is in France."],
+            "top_n": 2
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{v}");
+    for r in results {
+        assert!(r["index"].as_u64().unwrap() < 3, "{v}");
+        assert!(r["relevance_score"].is_number(), "{v}");
+    }
+    // Both requests are logged against their models like any other.
+    env.gateway
+        .as_ref()
+        .unwrap()
+        .state()
+        .relay
+        .writer
+        .flush()
+        .await;
+    let logs = usage_of_logs(&env.store());
+    assert!(
+        logs.iter()
+            .any(|(m, s, _, _)| *m == format!("local-{rr}") && *s == 200),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|(m, s, p, _)| *m == format!("local-{emb}") && *s == 200 && *p > 0),
+        "{logs:?}"
+    );
+    env.shutdown().await;
+}

@@ -578,6 +578,7 @@ mod hub_downloads {
             backoff_max: Duration::from_millis(100),
             stall_timeout: Duration::from_secs(5),
             progress_every: Duration::from_millis(50),
+            ..Default::default()
         }
     }
 
