@@ -555,6 +555,18 @@ impl Supervisor {
         if let Some(flag) = d.settings.mode.flag() {
             args.push(flag.into());
         }
+        // `/v1/embeddings` needs pooled vectors: a model that names no pooling (a chat
+        // model) is pooled by mean; embedding models keep their own (CLS, last, mean).
+        if d.settings.mode == super::Mode::Embeddings
+            && model.summary.pooling_type.is_none_or(|p| p == 0)
+            && !d
+                .settings
+                .extra_args
+                .iter()
+                .any(|a| a.starts_with("--pooling"))
+        {
+            args.extend(["--pooling".into(), "mean".into()]);
+        }
         args.extend(d.settings.extra_args.iter().cloned());
 
         let slot = self.slots.entry(id).or_default();
