@@ -354,13 +354,23 @@ pub enum AutostartCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum EngineCommand {
-    /// Show the llama-server BurnCloud would use and its version.
+    /// Show the llama-server BurnCloud would use, its version and the devices it sees.
     Show,
-    /// Download the official llama.cpp release for this platform into the runtimes folder.
+    /// List the engines installed in the runtimes folder (one per backend and release).
+    List,
+    /// Download the official llama.cpp build for this machine (CUDA, Vulkan, HIP, Metal or
+    /// CPU, from the GPUs found), check its SHA-256, install it beside the others.
     Install {
         /// Release JSON URL (default: llama.cpp's latest release; BURNCLOUD_ENGINE_RELEASE_URL).
         #[arg(long, env = "BURNCLOUD_ENGINE_RELEASE_URL")]
         url: Option<String>,
+        /// cpu, cuda, vulkan, hip, sycl or metal (default: the best for this machine).
+        #[arg(long, value_name = "BACKEND")]
+        backend: Option<String>,
+        /// Install even when the release gives no SHA-256 digest for the archive (a digest
+        /// that does not match is always refused).
+        #[arg(long)]
+        allow_unverified: bool,
     },
 }
 
@@ -375,9 +385,9 @@ pub struct DeployArgs {
     /// Context size (default: the fit verdict's).
     #[arg(long)]
     pub ctx: Option<u64>,
-    /// Layers on the GPU (default: the fit verdict's).
-    #[arg(long)]
-    pub gpu_layers: Option<u64>,
+    /// Layers on the GPU: auto (the fit verdict's, the default), all (or -1), or N.
+    #[arg(long, value_name = "auto|all|-1|N", allow_hyphen_values = true)]
+    pub gpu_layers: Option<String>,
     /// CPU threads (default: llama-server's choice).
     #[arg(long)]
     pub threads: Option<u32>,
@@ -393,7 +403,16 @@ pub struct DeployArgs {
     /// Start with the app.
     #[arg(long)]
     pub autostart: Option<bool>,
-    /// Extra llama-server arguments (repeat, e.g. --arg=--flash-attn --arg=on).
+    /// The engine's backend: cpu, cuda, vulkan, hip, sycl, metal (installed with `engine
+    /// install --backend`), or auto (the preferred installed engine, or LLAMA_SERVER).
+    #[arg(long, value_name = "BACKEND")]
+    pub engine: Option<String>,
+    /// What the model serves: chat (default), embeddings (/v1/embeddings) or rerank
+    /// (/v1/rerank).
+    #[arg(long, value_name = "chat|embeddings|rerank")]
+    pub mode: Option<String>,
+    /// Extra llama-server tuning arguments (repeat, e.g. --arg=--flash-attn --arg=on); an
+    /// allow-list: model, host, port, key, files and logs are BurnCloud's.
     #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
     pub extra: Vec<String>,
 }

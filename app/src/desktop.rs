@@ -26,12 +26,35 @@ pub fn display_available() -> bool {
 
 /// Run the window with the gateway in-process on one multi-thread runtime.
 pub fn run(config: Config) -> ExitCode {
+    // One BurnCloud per data folder: a second launch brings the first window forward.
+    let lock = match crate::instance::claim(&config.data_dir) {
+        Ok(l) => l,
+        Err(refused) => {
+            if refused.owner.as_ref().is_some_and(crate::instance::wake) {
+                eprintln!(
+                    "{}
+Its window was brought to the front.",
+                    refused.message
+                );
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {}", refused.message);
+            return ExitCode::FAILURE;
+        }
+    };
+    let (wake_tx, wake_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    if let Err(e) = crate::instance::listen_for_wake(&lock, move || {
+        let _ = wake_tx.send(());
+    }) {
+        tracing::warn!(error = %e, "a second launch will not be able to show this window");
+    }
     let Some(rt) = crate::router::runtime() else {
         return ExitCode::FAILURE;
     };
     let _guard = rt.enter();
     let controller = Arc::new(GatewayController::new(config));
     rt.block_on(controller.start());
+    crate::instance::set_port(&lock, &controller.status().url);
     match controller.status().state {
         GatewayState::Running => {
             println!("BurnCloud gateway listening on {}", controller.status().url)
@@ -75,6 +98,7 @@ pub fn run(config: Config) -> ExitCode {
         .with_context(AppContext {
             controller: controller.clone(),
             rt: handle,
+            wake: Arc::new(std::sync::Mutex::new(Some(wake_rx))),
         })
         .launch(App);
     // The window closed: stop the gateway and flush usage before exiting.
@@ -86,6 +110,8 @@ pub fn run(config: Config) -> ExitCode {
 struct AppContext {
     controller: Arc<GatewayController>,
     rt: tokio::runtime::Handle,
+    /// Wake-ups from a second launch (taken once by the app).
+    wake: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<()>>>>,
 }
 
 /// Tray menu ids.
@@ -200,6 +226,21 @@ fn App() -> Element {
                 let next: GatewayInfo = rx.borrow().clone();
                 info.set(next);
                 *reload.write() += 1;
+            }
+        }
+    });
+    // A second launch asked for this window: show it, restore it, focus it.
+    let mut wake = ctx.wake.lock().unwrap_or_else(|p| p.into_inner()).take();
+    use_future(move || {
+        let mut wake = wake.take();
+        async move {
+            let Some(rx) = wake.as_mut() else { return };
+            while rx.recv().await.is_some() {
+                let w = dioxus::desktop::window();
+                w.set_visible(true);
+                w.set_minimized(false);
+                w.set_focus();
+                tracing::info!("shown at the request of a second launch");
             }
         }
     });

@@ -10,24 +10,36 @@ use gateway_core::Config;
 use gateway_core::local::channel_name;
 use gateway_core::store::{Store, now_secs};
 use llama_manager::library::Library;
-use llama_manager::runtime::deploy::{self, Deployment, SettingsPatch, State};
+use llama_manager::runtime::deploy::{self, Deployment, GpuLayers, Mode, SettingsPatch, State};
 use llama_manager::runtime::{engine, log_path, process};
 
 use crate::cli::{DeployArgs, EngineCommand};
 
-fn patch(a: &DeployArgs) -> SettingsPatch {
-    SettingsPatch {
+fn patch(a: &DeployArgs) -> Result<SettingsPatch, String> {
+    let gpu_layers = match &a.gpu_layers {
+        Some(t) => Some(GpuLayers::parse(t)?),
+        None => None,
+    };
+    let engine = match a.engine.as_deref() {
+        None => None,
+        Some("auto") => Some(None),
+        Some(b) => Some(Some(engine::Backend::parse(b)?)),
+    };
+    let mode = a.mode.as_deref().map(Mode::parse).transpose()?;
+    Ok(SettingsPatch {
         // --port 0: back to the default (first free port from 8080).
         port: a.port.map(|p| (p != 0).then_some(p)),
         ctx_size: a.ctx.map(Some),
-        gpu_layers: a.gpu_layers.map(Some),
+        gpu_layers,
         threads: a.threads.map(Some),
         parallel: a.parallel.map(Some),
         extra_args: (!a.extra.is_empty()).then(|| a.extra.clone()),
         jit: a.jit,
         idle_ttl_secs: a.idle_ttl,
         autostart: a.autostart,
-    }
+        engine,
+        mode,
+    })
 }
 
 fn model_id(lib: &Library, id: &str) -> Result<(i64, String), String> {
@@ -35,11 +47,11 @@ fn model_id(lib: &Library, id: &str) -> Result<(i64, String), String> {
     Ok((m.id, m.name))
 }
 
-/// Fails unless a BurnCloud supervises this data folder now.
-fn require_owner(store: &Store) -> Result<u32, String> {
-    match store.with(|c| deploy::owner(c)).map_err(|e| e.to_string())? {
-        Some((pid, age)) if age < 5_000 => Ok(pid),
-        _ => Err(
+/// Fails unless a BurnCloud supervises this data folder now (it holds the supervisor lock).
+fn require_owner(config: &Config) -> Result<u32, String> {
+    match llama_manager::runtime::supervisor_pid(&config.data_dir) {
+        Some(pid) => Ok(pid),
+        None => Err(
             "BurnCloud is not running on this data folder: start `burncloud router` (or the desktop app) first; the deployment is saved"
                 .into(),
         ),
@@ -104,11 +116,11 @@ pub async fn run(config: &Config, args: DeployArgs, timeout: u64) -> Result<Stri
     let lib = Library::open(config).map_err(|e| e.to_string())?;
     let (id, name) = model_id(&lib, &args.id)?;
     let store = lib.store().clone();
-    let p = patch(&args);
+    let p = patch(&args)?;
     let d = store
         .with(move |c| deploy::save(c, id, p, Some(true)))
         .map_err(|e| e.to_string())?;
-    require_owner(&store)?;
+    require_owner(config)?;
     let d = wait_settled(&store, id, d.desired_at, Duration::from_secs(timeout)).await?;
     match d.status.state {
         State::Ready => Ok(format!(
@@ -126,7 +138,7 @@ pub async fn run(config: &Config, args: DeployArgs, timeout: u64) -> Result<Stri
 pub fn deploy_only(config: &Config, args: DeployArgs) -> Result<String, String> {
     let lib = Library::open(config).map_err(|e| e.to_string())?;
     let (id, name) = model_id(&lib, &args.id)?;
-    let p = patch(&args);
+    let p = patch(&args)?;
     let d = lib
         .store()
         .with(move |c| deploy::save(c, id, p, None))
@@ -142,10 +154,16 @@ fn settings_text(d: &Deployment) -> String {
     let s = &d.settings;
     let opt = |v: Option<String>| v.unwrap_or_else(|| "default".into());
     format!(
-        "  port: {}\n  context: {}\n  GPU layers: {}\n  threads: {}\n  parallel: {}\n  extra arguments: {}\n  just-in-time start: {}\n  idle unload: {}\n  start with the app: {}",
+        "  mode: {}\n  engine: {}\n  port: {}\n  context: {}\n  GPU layers: {}\n  threads: {}\n  parallel: {}\n  extra arguments: {}\n  just-in-time start: {}\n  idle unload: {}\n  start with the app: {}",
+        s.mode.as_str(),
+        s.engine
+            .map(|b| b.to_string())
+            .unwrap_or_else(|| "auto".into()),
         opt(s.port.map(|v| v.to_string())),
         opt(s.ctx_size.map(|v| v.to_string())),
-        opt(s.gpu_layers.map(|v| v.to_string())),
+        s.gpu_layers
+            .map(|g| g.to_string())
+            .unwrap_or_else(|| "auto (from the fit)".into()),
         opt(s.threads.map(|v| v.to_string())),
         opt(s.parallel.map(|v| v.to_string())),
         if s.extra_args.is_empty() {
@@ -174,7 +192,7 @@ pub async fn stop(config: &Config, id: &str, timeout: u64) -> Result<String, Str
         })
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("model {id} is not deployed"))?;
-    if require_owner(&store).is_err() {
+    if require_owner(config).is_err() {
         return Ok(format!(
             "Model {id} ({name}) is not running (no BurnCloud runs on this data folder)"
         ));
@@ -213,12 +231,7 @@ pub fn ps(config: &Config) -> Result<String, String> {
     if deps.is_empty() {
         return Ok("No deployed models. Start one with `burncloud model run ID`.".into());
     }
-    let live = lib
-        .store()
-        .with(|c| deploy::owner(c))
-        .ok()
-        .flatten()
-        .is_some_and(|(_, age)| age < 5_000);
+    let live = llama_manager::runtime::supervisor_pid(&config.data_dir).is_some();
     let mut out = format!(
         "{:>3}  {:<10}  {:<24}  {:<10}  {:>5}  {:>7}  {:>7}  {:>9}  {:<3}  {:<6}",
         "ID", "CHANNEL", "MODEL", "STATE", "PORT", "PID", "UPTIME", "MEMORY", "JIT", "IDLE"
@@ -330,25 +343,100 @@ pub async fn logs(config: &Config, id: &str, follow: bool, n: usize) -> Result<S
     }
 }
 
+/// This machine as the engine BurnCloud would use sees it (its `--list-devices`), with
+/// the probes as fallback.
+pub fn hardware_here(data_dir: &std::path::Path) -> llama_manager::hardware::Hardware {
+    let configured = std::env::var_os("LLAMA_SERVER")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
+    let engine = engine::locate(data_dir, configured.as_deref())
+        .ok()
+        .map(|e| e.path);
+    llama_manager::hardware::detect_with_engine(engine.as_deref())
+}
+
 pub async fn engine_cmd(config: &Config, cmd: EngineCommand) -> Result<String, String> {
     let configured = std::env::var_os("LLAMA_SERVER")
         .filter(|v| !v.is_empty())
         .map(std::path::PathBuf::from);
+    let runtimes = engine::runtimes_dir(&config.data_dir);
     match cmd {
         EngineCommand::Show => {
             let e = engine::discover(&config.data_dir, configured.as_deref())
                 .map_err(|e| e.to_string())?;
+            let hw = tokio::task::spawn_blocking({
+                let p = e.path.clone();
+                move || llama_manager::hardware::detect_with_engine(Some(&p))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
             Ok(format!(
-                "llama-server: {}\n  version: {}\n  {}",
+                "llama-server: {}\n  version: {}\n  {}{}\n{}",
                 e.path.display(),
                 e.version
                     .as_deref()
                     .unwrap_or("unknown (it did not answer --version)"),
-                e.source.label()
+                e.source.label(),
+                e.backend
+                    .map(|b| format!(", {b} build"))
+                    .unwrap_or_default(),
+                hw.describe()
             ))
         }
-        EngineCommand::Install { url } => {
-            let url = url.unwrap_or_else(|| engine::DEFAULT_RELEASE_URL.to_string());
+        EngineCommand::List => {
+            let all = engine::installed(&runtimes);
+            if all.is_empty() {
+                return Ok(format!(
+                    "No engine installed in {} (install one with `burncloud engine install`).",
+                    runtimes.display()
+                ));
+            }
+            let mut out = format!(
+                "{:<8}  {:<8}  {:<10}  {:<8}  PATH",
+                "BACKEND", "VERSION", "RELEASE", "VERIFIED"
+            );
+            for i in all {
+                out.push_str(&format!(
+                    "\n{:<8}  {:<8}  {:<10}  {:<8}  {}",
+                    i.backend.as_str(),
+                    i.variant.as_deref().unwrap_or("-"),
+                    i.tag,
+                    if i.verified { "sha256" } else { "no" },
+                    i.path.display()
+                ));
+            }
+            Ok(out)
+        }
+        EngineCommand::Install {
+            url,
+            backend,
+            allow_unverified,
+        } => {
+            let backend = backend.as_deref().map(engine::Backend::parse).transpose()?;
+            let platform = engine::Platform::current().ok_or_else(|| {
+                format!(
+                    "no official llama.cpp build for {} {}: build llama-server yourself and set LLAMA_SERVER",
+                    std::env::consts::OS,
+                    std::env::consts::ARCH
+                )
+            })?;
+            // The hardware as the probes and the current engine (if any) see it.
+            let current = engine::locate(&config.data_dir, configured.as_deref())
+                .ok()
+                .map(|e| e.path);
+            let hardware = tokio::task::spawn_blocking(move || {
+                llama_manager::hardware::detect_with_engine(current.as_deref())
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            let req = engine::InstallRequest {
+                release_url: url.unwrap_or_else(|| engine::DEFAULT_RELEASE_URL.to_string()),
+                runtimes: runtimes.clone(),
+                platform,
+                hardware,
+                backend,
+                allow_unverified,
+            };
             let client = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
                 .build()
@@ -360,8 +448,7 @@ pub async fn engine_cmd(config: &Config, cmd: EngineCommand) -> Result<String, S
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            let runtimes = engine::runtimes_dir(&config.data_dir);
-            let res = engine::install(&client, &url, &runtimes, |got, total| {
+            let res = engine::install(&client, &req, |got, total| {
                 if let Some(t) = total {
                     bar.set_length(t);
                 }
@@ -369,14 +456,25 @@ pub async fn engine_cmd(config: &Config, cmd: EngineCommand) -> Result<String, S
             })
             .await;
             bar.finish_and_clear();
-            let e = res.map_err(|e| e.to_string())?;
+            let i = res.map_err(|e| e.to_string())?;
             let mut out = format!(
-                "Installed llama-server {} at {}",
-                e.version.as_deref().unwrap_or("?"),
-                e.path.display()
+                "Installed the {}{} engine of llama.cpp {} ({}) at {}\n  {}",
+                i.backend,
+                i.variant
+                    .as_deref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default(),
+                i.tag,
+                i.reason,
+                i.path.display(),
+                if i.verified {
+                    "SHA-256 checked against the release"
+                } else {
+                    "NOT verified: the release gave no SHA-256 digest (--allow-unverified)"
+                }
             );
             if configured.is_some() {
-                out.push_str("\nNote: LLAMA_SERVER is set and wins over the installed engine; unset it to use this one.");
+                out.push_str("\nNote: LLAMA_SERVER is set and wins over the installed engine; unset it to use this one (or deploy with --engine).");
             }
             Ok(out)
         }

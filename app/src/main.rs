@@ -1,8 +1,13 @@
 //! `burncloud`: the desktop app (window + tray + gateway in-process) and, with a
 //! subcommand, the headless gateway and the command-line tools.
 //!
+//! On Windows the desktop build is a GUI program (no console window opens with it); run
+//! from a terminal, it attaches to that terminal's console so the CLI still prints.
+//!
 //! This crate only wires things together: business rules live in `gateway-core`
 //! (gateway) and `llama-manager` (local models).
+
+#![cfg_attr(all(windows, feature = "desktop"), windows_subsystem = "windows")]
 
 mod autostart;
 mod cli;
@@ -13,6 +18,7 @@ mod console;
 #[cfg_attr(not(feature = "desktop"), allow(dead_code))]
 mod controller;
 mod governance;
+mod instance;
 mod local;
 mod model;
 mod operator;
@@ -35,6 +41,13 @@ pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLoc
 
 fn main() -> ExitCode {
     let _ = STARTED.set(std::time::Instant::now());
+    #[cfg(all(windows, feature = "desktop"))]
+    // SAFETY: a plain Win32 call; failing (no parent console) is fine.
+    unsafe {
+        windows_sys::Win32::System::Console::AttachConsole(
+            windows_sys::Win32::System::Console::ATTACH_PARENT_PROCESS,
+        );
+    }
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,

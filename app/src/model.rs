@@ -89,7 +89,8 @@ async fn execute(config: &Config, cmd: ModelCommand) -> Result<String, String> {
         }
         ModelCommand::Info { id } => {
             let m = lib()?.get(&id).map_err(|e| e.to_string())?;
-            Ok(info(&m))
+            let hw = crate::local::hardware_here(&config.data_dir);
+            Ok(info(&m, &hw))
         }
         ModelCommand::Search(s) => search(s).await,
         ModelCommand::Show { repo } => show(&repo).await,
@@ -107,6 +108,18 @@ async fn execute(config: &Config, cmd: ModelCommand) -> Result<String, String> {
 }
 
 fn list(lib: &Library) -> Result<String, String> {
+    // Models other tools put in the Hugging Face cache join the library in place.
+    let mut shared = String::new();
+    if let Some(hub) = llama_manager::library::hf_cache_dir() {
+        let added = lib.sync_hf_cache(&hub).map_err(|e| e.to_string())?;
+        if !added.is_empty() {
+            shared = format!(
+                "\n({} model(s) found in the Hugging Face cache {}, used in place)",
+                added.len(),
+                hub.display()
+            );
+        }
+    }
     let models = lib.list().map_err(|e| e.to_string())?;
     let partial = download::unfinished(lib).map_err(|e| e.to_string())?;
     let mut out = String::new();
@@ -156,10 +169,11 @@ fn list(lib: &Library) -> Result<String, String> {
             ));
         }
     }
+    out.push_str(&shared);
     Ok(out)
 }
 
-fn info(m: &Model) -> String {
+fn info(m: &Model, hw: &hardware::Hardware) -> String {
     let s = &m.summary;
     let mut out = format!(
         "Model {} ({})\n  path: {}\n  source: {}",
@@ -192,8 +206,7 @@ fn info(m: &Model) -> String {
     if let Some(mm) = m.mmproj() {
         out.push_str(&format!("\n  projector (mmproj): {}", mm.path.display()));
     }
-    let hw = hardware::detect();
-    let f = fit(s, m.size, &hw);
+    let f = fit(s, m.size, hw);
     out.push_str(&format!(
         "\n\nThis machine:\n{}\n\nFit: {}",
         indent(&hw.describe()),

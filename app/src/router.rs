@@ -21,6 +21,14 @@ pub fn runtime() -> Option<tokio::runtime::Runtime> {
 
 /// Build the runtime, serve, stop gracefully on a signal.
 pub fn run(config: Config) -> ExitCode {
+    // One BurnCloud per data folder: a second one is refused before it opens anything.
+    let lock = match crate::instance::claim(&config.data_dir) {
+        Ok(l) => l,
+        Err(refused) => {
+            eprintln!("error: {}", refused.message);
+            return ExitCode::FAILURE;
+        }
+    };
     let Some(rt) = crate::router::runtime() else {
         return ExitCode::FAILURE;
     };
@@ -49,6 +57,7 @@ pub fn run(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        crate::instance::set_port(&lock, &handle.local_addr().to_string());
         let runtime = start_local_runtime(&gateway, &data_dir).await;
         println!(
             "BurnCloud gateway listening on http://{} (data: {})",

@@ -372,6 +372,40 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
     }
     // Keyboard focus is visible: Tab moves to a control on the page.
     xdo(&["key", "Tab"]);
+    // A second launch on the same data folder: refused, naming the first, whose window
+    // it brings forward; the first keeps serving.
+    let again = Command::new(BIN)
+        .env("DISPLAY", format!(":{display}"))
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+        .env("NO_AT_BRIDGE", "1")
+        .env("BURNCLOUD_DATA_DIR", dir.path())
+        .env("PORT", port.to_string())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains(&format!(
+            "already running (pid {}, port {port})",
+            app.0.id()
+        )) && err.contains("brought to the front"),
+        "{err}"
+    );
+    assert!(again.status.success(), "{err}");
+    wait_until(
+        "the first window shown on request",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(dir.path().join("app.log"))
+                .unwrap_or_default()
+                .contains("shown at the request of a second launch")
+        },
+    );
+    assert!(
+        reqwest::blocking::get(&health)
+            .map(|r| r.status().is_success())
+            .unwrap_or(false),
+        "the first app keeps serving"
+    );
     // A second app on the same (now busy) port: its window says so and it keeps running.
     let dir2 = tempfile::tempdir().unwrap();
     let mut second = Proc(

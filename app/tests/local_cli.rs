@@ -22,6 +22,7 @@ fn cmd(dir: &Path, args: &[&str]) -> Command {
         .env("LLAMA_SERVER", llama_server())
         .env("BURNCLOUD_LOCAL_FIRST_PORT", "19180")
         .env("BURNCLOUD_NVIDIA_SMI", "/nonexistent/nvidia-smi")
+        .env("HF_HUB_CACHE", dir.join("hf-cache"))
         .env("HOST", "127.0.0.1")
         .env_remove("DATABASE_URL")
         .env_remove("BURNCLOUD_DATABASE_URL");
@@ -139,6 +140,41 @@ fn import_run_chat_stop_and_kill_9_leaves_no_llama_server() {
 
     let router = Router::start(d);
     let client = reqwest::blocking::Client::new();
+    // One BurnCloud per data folder: a second router is refused, naming the first, and
+    // the first keeps serving.
+    let (code, _, err) = run(d, &["router"]);
+    assert_eq!(code, 1, "{err}");
+    let first_port = router.addr.rsplit(':').next().unwrap();
+    assert!(
+        err.contains(&format!(
+            "already running (pid {}, port {first_port})",
+            router.child.id()
+        )),
+        "{err}"
+    );
+    let health = client
+        .get(format!("http://{}/health", router.addr))
+        .send()
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    // Extra llama-server arguments are an allow-list of tuning flags.
+    let (code, _, err) = run(
+        d,
+        &[
+            "model",
+            "run",
+            "1",
+            "--arg=--flash-attn",
+            "--arg=on",
+            "--arg=--path",
+            "--arg=/",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("argument --path is not allowed") && err.contains("--flash-attn"),
+        "{err}"
+    );
     let v: Value = client
         .post(format!("http://{}/api/auth/register", router.addr))
         .json(&json!({"username": "admin", "password": "YourSecurePassword!", "email": "a@example.com"}))
@@ -192,7 +228,10 @@ fn import_run_chat_stop_and_kill_9_leaves_no_llama_server() {
         logs.contains("[burncloud] starting") && logs.contains("-c 256"),
         "{logs}"
     );
-    assert!(logs.contains("--api-key ****"), "{logs}");
+    assert!(
+        logs.contains("API key in LLAMA_API_KEY") && !logs.contains("--api-key"),
+        "{logs}"
+    );
 
     // A busy port: reported with its holder, nothing started.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -212,11 +251,29 @@ fn import_run_chat_stop_and_kill_9_leaves_no_llama_server() {
 
     // Run again on a default port (0: back to the first free one), then kill -9 the
     // supervising router.
-    let (code, out, err) = run(d, &["model", "run", "1", "--port", "0"]);
+    // `--gpu-layers -1` means every layer: the child runs with `-ngl all` (llama.cpp's own
+    // -1 would mean auto).
+    let (code, out, err) = run(
+        d,
+        &["model", "run", "1", "--port", "0", "--gpu-layers", "-1"],
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("on http://127.0.0.1:1918"), "{out}");
     let pid2 = pid_in(&out);
     assert!(alive(pid2));
+    let argv: Vec<String> = std::fs::read(format!("/proc/{pid2}/cmdline"))
+        .unwrap()
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let ngl = argv.iter().position(|a| a == "-ngl").expect("-ngl given");
+    assert_eq!(argv[ngl + 1], "all", "{argv:?}");
+    let (code, out, _) = run(d, &["model", "deploy", "1", "--gpu-layers", "all"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("GPU layers: all"), "{out}");
+    let (code, _, err) = run(d, &["model", "deploy", "1", "--gpu-layers", "most"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("auto, all, -1"), "{err}");
     let router_pid = router.child.id();
     // SAFETY: plain syscall on our child.
     unsafe_kill(router_pid, 9);
@@ -245,6 +302,33 @@ fn import_run_chat_stop_and_kill_9_leaves_no_llama_server() {
         .unwrap();
     let jwt = v["data"]["token"].as_str().unwrap().to_string();
     assert!(!models(&client, &router.addr, &jwt).contains(&"local-1".to_string()));
+
+    // A GGUF another tool put in the Hugging Face cache is listed in place and runs.
+    let repo = d.join("hf-cache/models--TheOrg--Tiny-GGUF");
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::create_dir_all(repo.join("snapshots/0123abcd")).unwrap();
+    std::fs::write(repo.join("blobs/9a8b7c"), tiny_llama("hf tiny", 9)).unwrap();
+    std::os::unix::fs::symlink(
+        "../../blobs/9a8b7c",
+        repo.join("snapshots/0123abcd/tiny.Q8_0.gguf"),
+    )
+    .unwrap();
+    let (code, out, err) = run(d, &["model", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("tiny.Q8_0") && out.contains("found in the Hugging Face cache"),
+        "{out}"
+    );
+    let (code, out, err) = run(d, &["model", "run", "tiny.Q8_0", "--ctx", "256"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let pid3 = pid_in(&out);
+    let argv = std::fs::read(format!("/proc/{pid3}/cmdline")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&argv).contains("snapshots/0123abcd/tiny.Q8_0.gguf"),
+        "served from the cache, not a copy"
+    );
+    let (code, out, _) = run(d, &["model", "stop", "tiny.Q8_0"]);
+    assert_eq!(code, 0, "{out}");
 }
 
 fn unsafe_kill(pid: u32, sig: i32) {

@@ -352,3 +352,107 @@ fn run_env(dir: &Path, hub: &str, env: &[(&str, &str)], args: &[&str]) -> (i32, 
         String::from_utf8_lossy(&stderr).into_owned(),
     )
 }
+
+#[test]
+fn engine_install_picks_the_build_for_the_gpu_and_checks_its_digest() {
+    use llama_manager::testing::fake_release::{Digest, FakeRelease, ReleaseAsset, engine_zip};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // nvidia-smi as on a machine with an RTX 4070: the CSV query and the plain report.
+    let smi = d.join("nvidia-smi");
+    std::fs::write(
+        &smi,
+        "#!/bin/sh\nif [ -z \"$1\" ]; then echo '| NVIDIA-SMI 560.35.03   Driver Version: 560.35.03   CUDA Version: 12.6 |'; else echo 'NVIDIA GeForce RTX 4070, 12282, 11800'; fi\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&smi, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let engine = |b: &str| {
+        engine_zip(
+            "llama-server",
+            format!("#!/bin/sh\necho 'version: 6500 ({b})' >&2\n").as_bytes(),
+        )
+    };
+    let good = FakeRelease::start(
+        "b6500",
+        vec![
+            ReleaseAsset::new(
+                "llama-b6500-bin-ubuntu-x64.zip",
+                engine("cpu"),
+                Digest::Right,
+            ),
+            ReleaseAsset::new(
+                "llama-b6500-bin-ubuntu-vulkan-x64.zip",
+                engine("vulkan"),
+                Digest::Right,
+            ),
+            ReleaseAsset::new(
+                "llama-b6500-bin-win-cuda-12.4-x64.zip",
+                b"windows only".to_vec(),
+                Digest::Right,
+            ),
+        ],
+    );
+    let engine_cmd = |url: &str, args: &[&str]| {
+        let mut all = vec!["engine"];
+        all.extend_from_slice(args);
+        let o = cmd(d, None, &all)
+            .env("BURNCLOUD_ENGINE_RELEASE_URL", url)
+            .env("BURNCLOUD_NVIDIA_SMI", &smi)
+            .env("BURNCLOUD_SYSFS_DRM", d.join("no-drm"))
+            .env_remove("LLAMA_SERVER")
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = engine_cmd(&good.url, &["install"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Installed the vulkan engine of llama.cpp b6500")
+            && out.contains("NVIDIA GeForce RTX 4070")
+            && out.contains("SHA-256 checked"),
+        "{out}"
+    );
+    let (code, out, _) = engine_cmd(&good.url, &["install", "--backend", "cpu"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = engine_cmd(&good.url, &["list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("vulkan") && l.contains("sha256"))
+            && out.lines().any(|l| l.starts_with("cpu")),
+        "{out}"
+    );
+    let (code, _, err) = engine_cmd(&good.url, &["install", "--backend", "cuda"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no cuda engine for linux x64"), "{err}");
+    // A wrong digest: refused, nothing added.
+    let bad = FakeRelease::start(
+        "b6501",
+        vec![ReleaseAsset::new(
+            "llama-b6501-bin-ubuntu-vulkan-x64.zip",
+            engine("vulkan"),
+            Digest::Wrong,
+        )],
+    );
+    let count = || std::fs::read_dir(d.join("runtimes")).unwrap().count();
+    let before = count();
+    let (code, _, err) = engine_cmd(&bad.url, &["install", "--allow-unverified"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("SHA-256") && err.contains("nothing was installed"),
+        "{err}"
+    );
+    assert_eq!(before, count(), "nothing added, no staging folder left");
+    // engine show: the installed engine (the Vulkan one is preferred) and the machine.
+    let (code, out, err) = engine_cmd(&good.url, &["show"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("vulkan build") && out.contains("RTX 4070"),
+        "{out}"
+    );
+}

@@ -35,6 +35,10 @@ pub struct DownloadOptions {
     pub stall_timeout: Duration,
     /// At most one progress event per this interval.
     pub progress_every: Duration,
+    /// Download into this Hugging Face hub cache, in its layout (`blobs/<sha256>`,
+    /// `snapshots/<rev>/<file>` links, `refs/main`), so other tools reuse the files;
+    /// None: `<data dir>/models`.
+    pub hf_cache: Option<PathBuf>,
 }
 
 impl Default for DownloadOptions {
@@ -45,6 +49,7 @@ impl Default for DownloadOptions {
             backoff_max: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(30),
             progress_every: Duration::from_millis(250),
+            hf_cache: None,
         }
     }
 }
@@ -67,6 +72,11 @@ impl DownloadOptions {
         }
         if let Some(ms) = num("BURNCLOUD_DOWNLOAD_BACKOFF_MS") {
             o.backoff_base = Duration::from_millis(ms);
+        }
+        if std::env::var("BURNCLOUD_HF_CACHE_DOWNLOADS")
+            .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
+        {
+            o.hf_cache = crate::library::hf_cache_dir();
         }
         o
     }
@@ -778,6 +788,42 @@ fn safe_rel(path: &str) -> Option<PathBuf> {
         .then(|| p.to_path_buf())
 }
 
+/// Link `link` (in `snapshots/<rev>/`) to `blob` as the Hugging Face cache does: a
+/// relative symlink (Windows without symlink rights: a hard link, else a copy).
+fn hf_link(blob: &Path, link: &Path) -> std::io::Result<()> {
+    if let Some(parent) = link.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let _ = std::fs::remove_file(link);
+    // From snapshots/<rev>/<dirs…>/file up to the repository folder, then blobs/<sha>.
+    let depth = link
+        .ancestors()
+        .skip(1)
+        .take_while(|a| a.file_name().is_some_and(|n| n != "snapshots"))
+        .count();
+    let mut target = PathBuf::new();
+    for _ in 0..=depth {
+        target.push("..");
+    }
+    target.push("blobs");
+    target.push(blob.file_name().unwrap_or_default());
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&target, link)
+    }
+    #[cfg(windows)]
+    {
+        std::os::windows::fs::symlink_file(&target, link)
+            .or_else(|_| std::fs::hard_link(blob, link))
+            .or_else(|_| std::fs::copy(blob, link).map(|_| ()))
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = target;
+        std::fs::copy(blob, link).map(|_| ())
+    }
+}
+
 /// Download `REPO[:FILE|:QUANT]` (all shards and the projector, as one model), verify
 /// every file and register the model. Returns the existing model when it is already in
 /// the library.
@@ -813,7 +859,21 @@ pub async fn download_model(
         }
         .into());
     }
-    let dir = lib.models_dir().join(repo.replace('/', "--"));
+    // The shared Hugging Face cache (when asked, and when every file has its LFS hash,
+    // which names the blob): files go to blobs/<sha256>, linked from snapshots/<rev>/.
+    let hf_repo = opts
+        .hf_cache
+        .as_ref()
+        .filter(|_| {
+            variant.files.iter().all(|f| f.sha256.is_some())
+                && pick_mmproj(&files).is_none_or(|m| m.sha256.is_some())
+        })
+        .map(|hub| hub.join(format!("models--{}", repo.replace('/', "--"))));
+    let dir = match &hf_repo {
+        Some(r) => r.join("blobs"),
+        None => lib.models_dir().join(repo.replace('/', "--")),
+    };
+    let mut links: Vec<PathBuf> = Vec::new();
     let mut jobs: Vec<(String, FileJob)> = Vec::new();
     let mut all = variant.files.clone();
     let mmproj = pick_mmproj(&files);
@@ -826,12 +886,22 @@ pub async fn download_model(
         } else {
             "weights"
         };
+        let dest = match (&hf_repo, &f.sha256) {
+            (Some(r), Some(sha)) => {
+                links.push(r.join("snapshots").join(&info.sha).join(&rel));
+                dir.join(sha)
+            }
+            _ => {
+                links.push(dir.join(&rel));
+                dir.join(&rel)
+            }
+        };
         jobs.push((
             role.into(),
             FileJob {
                 repo: repo.into(),
                 revision: info.sha.clone(),
-                dest: dir.join(rel),
+                dest,
                 file: f,
             },
         ));
@@ -841,7 +911,7 @@ pub async fn download_model(
     if let Some(m) = lib
         .list()?
         .into_iter()
-        .find(|m| m.path == primary || m.path == jobs[0].1.dest)
+        .find(|m| m.path == primary || m.path == jobs[0].1.dest || m.path == links[0])
     {
         return Ok(m);
     }
@@ -897,6 +967,15 @@ pub async fn download_model(
             size: job.file.size,
             sha256: Some(sha),
         });
+    }
+    if let Some(r) = &hf_repo {
+        for (f, link) in out_files.iter_mut().zip(&links) {
+            hf_link(&f.path, link).map_err(io_err(link))?;
+            f.path = link.clone();
+        }
+        let refs = r.join("refs");
+        std::fs::create_dir_all(&refs).map_err(io_err(&refs))?;
+        std::fs::write(refs.join("main"), &info.sha).map_err(io_err(&refs))?;
     }
     let registered = lib.register(NewModel {
         source: Source::Hub,

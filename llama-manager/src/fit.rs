@@ -147,6 +147,10 @@ impl Shape {
 }
 
 fn budgets(hw: &Hardware) -> (u64, bool) {
+    // The engine is a CPU build: whatever GPU the machine has, nothing goes there.
+    if hw.engine_cpu_only {
+        return (0, false);
+    }
     let Some(gpu) = hw
         .gpus
         .iter()

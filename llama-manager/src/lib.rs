@@ -15,6 +15,7 @@
 //! - `download` — resumable, verified downloads (Range, retry, stall detection, SHA-256).
 //! - `queue` — the download queue: at most N downloads at once, the rest in line; pause,
 //!   resume, cancel per job; events with the job id.
+//! - `instance` — one owner per data folder: an OS file lock and a note of its holder.
 //! - `runtime` — llama-server supervision: engine discovery/install, deployments, one
 //!   supervisor owning every child, `local-<id>` channel registration, just-in-time start.
 //! - `testing` (feature `test-support`) — the GGUF writer and the fake hub.
@@ -24,6 +25,7 @@ pub mod fit;
 pub mod gguf;
 pub mod hardware;
 pub mod hub;
+pub mod instance;
 pub mod library;
 pub mod queue;
 pub mod runtime;

@@ -13,6 +13,28 @@ use serde::Serialize;
 use crate::gguf::{self, GgufError, ModelSummary};
 use crate::hub::files::{is_mmproj, quant_from_name, shard_of, shard_path};
 
+/// The standard Hugging Face hub cache: `HF_HUB_CACHE`, else `HF_HOME/hub`, else
+/// `~/.cache/huggingface/hub` (None without a home folder).
+pub fn hf_cache_dir() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(p) = var("HF_HUB_CACHE") {
+        return Some(p);
+    }
+    if let Some(p) = var("HF_HOME") {
+        return Some(p.join("hub"));
+    }
+    var("HOME")
+        .or_else(|| var("USERPROFILE"))
+        .map(|h| h.join(".cache").join("huggingface").join("hub"))
+}
+
+/// Settings key: Hugging Face cache models the user removed from the library.
+const HF_IGNORED_KEY: &str = "library.hf_cache_ignored";
+
 /// Largest GGUF header we read (tokenizers of large vocabularies take tens of MB).
 pub const MAX_HEADER: u64 = 256 << 20;
 
@@ -297,6 +319,107 @@ impl Library {
         self.get(&id.to_string())
     }
 
+    /// Register in place (no copy) the GGUF models found in a Hugging Face hub cache
+    /// (`<hub>/models--ORG--NAME/snapshots/REV/...`, what `huggingface-cli`, `hf-hub` and
+    /// llama.cpp's `-hf` write): the snapshot path is kept (a symlink into `blobs/`), the
+    /// repository and revision are recorded, and `model rm` leaves the files alone (they are
+    /// shared). Models already registered are skipped; unreadable files are logged and
+    /// skipped. Returns the models added.
+    pub fn sync_hf_cache(&self, hub: &Path) -> Result<Vec<Model>> {
+        let mut added = Vec::new();
+        let Ok(repos) = std::fs::read_dir(hub) else {
+            return Ok(added);
+        };
+        let mut known: std::collections::HashSet<PathBuf> = self
+            .list()?
+            .into_iter()
+            .flat_map(|m| m.files.into_iter().map(|f| f.path))
+            .collect();
+        // Removed by the user (`model rm`): not added again.
+        known.extend(self.hf_ignored()?.into_iter().map(PathBuf::from));
+        let mut repos: Vec<_> = repos.flatten().map(|e| e.path()).collect();
+        repos.sort();
+        for repo_dir in repos {
+            let dname = repo_dir
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Some(rest) = dname.strip_prefix("models--") else {
+                continue;
+            };
+            let repo = rest.replacen("--", "/", 1);
+            let Ok(snaps) = std::fs::read_dir(repo_dir.join("snapshots")) else {
+                continue;
+            };
+            for snap in snaps.flatten() {
+                let rev = snap.file_name().to_string_lossy().into_owned();
+                let mut stack = vec![snap.path()];
+                let mut firsts = Vec::new();
+                while let Some(d) = stack.pop() {
+                    for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                        let p = e.path();
+                        let fname = e.file_name().to_string_lossy().into_owned();
+                        if p.is_dir() {
+                            stack.push(p);
+                        } else if fname.to_ascii_lowercase().ends_with(".gguf")
+                            && !is_mmproj(&fname)
+                            && shard_of(&fname).is_none_or(|(i, _)| i == 1)
+                            && p.is_file()
+                        {
+                            firsts.push((p, fname));
+                        }
+                    }
+                }
+                firsts.sort();
+                for (first, fname) in firsts {
+                    if known.contains(&first) {
+                        continue;
+                    }
+                    let mut weights = vec![first.clone()];
+                    if let Some((_, n)) = shard_of(&fname) {
+                        weights.extend((2..=n).map(|k| {
+                            first.with_file_name(shard_path(&fname, k, n).unwrap_or_default())
+                        }));
+                        if weights.iter().any(|w| !w.is_file()) {
+                            tracing::warn!(path = %first.display(), "HF cache: a shard is missing, skipped");
+                            continue;
+                        }
+                    }
+                    let files = weights
+                        .iter()
+                        .map(|p| ModelFile {
+                            role: "weights".into(),
+                            size: std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+                            path: p.clone(),
+                            sha256: None,
+                        })
+                        .collect();
+                    match self.register(NewModel {
+                        source: Source::Import,
+                        repo: Some(repo.clone()),
+                        revision: Some(rev.clone()),
+                        files,
+                        name: default_name(&fname),
+                    }) {
+                        Ok(m) => added.push(m),
+                        Err(e) => {
+                            tracing::warn!(path = %first.display(), "HF cache: not a usable model: {e}")
+                        }
+                    }
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    fn hf_ignored(&self) -> Result<Vec<String>> {
+        let v = self
+            .store
+            .with(|c| gateway_core::store::settings::get(c, HF_IGNORED_KEY))?;
+        Ok(v.and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default())
+    }
+
     /// Every model, oldest first.
     pub fn list(&self) -> Result<Vec<Model>> {
         Ok(self.store.with(|c| {
@@ -329,12 +452,32 @@ impl Library {
     pub fn remove(&self, id_or_name: &str) -> Result<(Model, Vec<PathBuf>)> {
         let model = self.get(id_or_name)?;
         let id = model.id;
+        // A model of the shared Hugging Face cache stays out of the library once removed.
+        let mut ignored = self.hf_ignored()?;
+        // Files in the shared cache (found there, or downloaded there) stay: other tools
+        // may use them (`huggingface-cli delete-cache` removes them).
+        let from_hf_cache = model.repo.is_some()
+            && model
+                .path
+                .components()
+                .any(|c| c.as_os_str() == "snapshots")
+            && model.path.ancestors().any(|a| {
+                a.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("models--"))
+            });
+        if from_hf_cache {
+            ignored.push(model.path.to_string_lossy().into_owned());
+        }
+        let ignored = serde_json::to_string(&ignored).unwrap_or_else(|_| "[]".into());
         self.store.with(move |c| {
             c.execute("DELETE FROM models WHERE id = ?1", [id])?;
+            if from_hf_cache {
+                gateway_core::store::settings::set(c, HF_IGNORED_KEY, &ignored)?;
+            }
             Ok(())
         })?;
         let mut deleted = Vec::new();
-        if model.source == Source::Hub {
+        if model.source == Source::Hub && !from_hf_cache {
             for f in &model.files {
                 match std::fs::remove_file(&f.path) {
                     Ok(()) => deleted.push(f.path.clone()),

@@ -58,6 +58,7 @@ fn opts() -> DownloadOptions {
         backoff_max: Duration::from_millis(200),
         stall_timeout: Duration::from_secs(1),
         progress_every: Duration::from_millis(50),
+        ..Default::default()
     }
 }
 
@@ -605,4 +606,44 @@ async fn pause_resume_and_cancel() {
     assert!(unfinished(&env.lib).unwrap().is_empty());
     assert_eq!(files_under(env.lib.models_dir()), vec!["tiny.Q4_K_M.gguf"]);
     assert_eq!(env.model_rows(), 1);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_download_into_the_shared_hugging_face_cache_uses_its_layout() {
+    let env = Env::new();
+    let hub_cache = env._dir.path().join("hf/hub");
+    let mut o = opts();
+    o.hf_cache = Some(hub_cache.clone());
+    let on = |_: &DownloadEvent| {};
+    let m = download_model(&env.lib, &env.client, "acme/tiny-GGUF:Q8_0", &o, &on, None)
+        .await
+        .unwrap();
+    let repo = hub_cache.join("models--acme--tiny-GGUF");
+    let sha = std::fs::read_to_string(repo.join("refs/main")).unwrap();
+    let link = repo.join("snapshots").join(&sha).join("tiny.Q8_0.gguf");
+    assert_eq!(m.path, link);
+    let target = std::fs::read_link(&link).unwrap();
+    let blob_sha = m.files[0].sha256.clone().unwrap();
+    assert_eq!(target, Path::new("../../blobs").join(&blob_sha));
+    assert_eq!(
+        std::fs::read(&link).unwrap(),
+        env.data("acme/tiny-GGUF", "tiny.Q8_0.gguf")
+    );
+    assert!(
+        files_under(env.lib.models_dir()).is_empty(),
+        "no copy in models/"
+    );
+    // Another library (or tool) reading that cache finds the same model in place.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Library::new(
+        Store::open(&other_dir.path().join("burncloud.db")).unwrap(),
+        other_dir.path().join("models"),
+    );
+    let found = other.sync_hf_cache(&hub_cache).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].path, link);
+    // Removing it from the library keeps the shared files.
+    env.lib.remove(&m.id.to_string()).unwrap();
+    assert!(link.exists() && repo.join("blobs").join(&blob_sha).exists());
 }

@@ -125,3 +125,55 @@ fn bad_imports_are_clear_and_register_nothing() {
     assert_eq!(m.summary.parameters, 2 * TinyLlama::default().parameters());
     assert_eq!(count_rows(&lib), (1, 2));
 }
+
+#[cfg(unix)]
+#[test]
+fn models_in_the_hugging_face_cache_are_listed_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = library(dir.path());
+    // The layout huggingface-cli / hf-hub / llama.cpp's -hf write: blobs named by hash,
+    // snapshots/REV/FILE as symlinks into them.
+    let repo = dir.path().join("hub/models--TheOrg--Tiny-GGUF");
+    let blob = repo.join("blobs/3f1e2d");
+    std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
+    std::fs::write(&blob, tiny_llama("hf tiny", 3)).unwrap();
+    let snap = repo.join("snapshots/0123abcd");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::os::unix::fs::symlink("../../blobs/3f1e2d", snap.join("tiny.Q8_0.gguf")).unwrap();
+    std::fs::write(repo.join("snapshots/0123abcd/README.md"), "not a model").unwrap();
+    std::fs::write(repo.join("snapshots/0123abcd/broken.gguf"), "not a gguf").unwrap();
+
+    let added = lib.sync_hf_cache(&dir.path().join("hub")).unwrap();
+    assert_eq!(added.len(), 1, "{added:?}");
+    let m = &added[0];
+    assert_eq!(m.repo.as_deref(), Some("TheOrg/Tiny-GGUF"));
+    assert_eq!(m.revision.as_deref(), Some("0123abcd"));
+    assert_eq!(
+        m.path,
+        snap.join("tiny.Q8_0.gguf"),
+        "the snapshot path, not a copy"
+    );
+    assert_eq!(m.summary.architecture, "llama");
+    assert!(
+        lib.sync_hf_cache(&dir.path().join("hub"))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(count_rows(&lib).0, 1);
+    // Removing it leaves the shared files alone, and it does not come back.
+    let (_, deleted) = lib.remove(&m.id.to_string()).unwrap();
+    assert!(deleted.is_empty());
+    assert!(blob.exists());
+    assert!(
+        lib.sync_hf_cache(&dir.path().join("hub"))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(count_rows(&lib).0, 0);
+    // A missing cache is no error.
+    assert!(
+        lib.sync_hf_cache(&dir.path().join("nope"))
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -25,6 +25,7 @@ fn opts() -> DownloadOptions {
         backoff_max: Duration::from_millis(200),
         stall_timeout: Duration::from_secs(5),
         progress_every: Duration::from_millis(50),
+        ..Default::default()
     }
 }
 

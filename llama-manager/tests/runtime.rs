@@ -11,7 +11,7 @@ use gateway_core::store::{Store, channels};
 use gateway_core::{Config, Gateway, ServeHandle};
 use llama_manager::library::Library;
 use llama_manager::runtime::deploy::{self, SettingsPatch, State};
-use llama_manager::runtime::{Runtime, RuntimeOptions, engine, process::PidFiles};
+use llama_manager::runtime::{Runtime, RuntimeOptions, process::PidFiles};
 use llama_manager::testing::gguf_writer::tiny_llama;
 use llama_manager::testing::llama_server;
 use serde_json::{Value, json};
@@ -231,6 +231,22 @@ async fn run_chat_through_the_gateway_then_stop_removes_the_channel() {
         .await
         .unwrap();
     assert_eq!(direct.status().as_u16(), 401);
+    // The key is not on the child's command line (readable by every local user through
+    // `ps`), yet the child demands it: it came through the environment.
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(cmdline.contains("--alias"), "{cmdline}");
+    assert!(
+        !cmdline.contains(&chans[0].key) && !cmdline.contains("--api-key"),
+        "{cmdline}"
+    );
+    let keyed = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/v1/models"))
+        .bearer_auth(&chans[0].key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyed.status().as_u16(), 200);
 
     let (s, body, h) = env.chat(&name, false).await;
     assert_eq!(s, 200, "{body}");
@@ -549,7 +565,28 @@ async fn failures_are_classified_with_their_log_lines_and_deterministic_ones_not
         })
         .unwrap_err()
         .to_string();
-    assert!(bad.contains("managed"), "{bad}");
+    assert!(bad.contains("use --port"), "{bad}");
+    let bad = env2
+        .store()
+        .with(move |c| {
+            deploy::save(
+                c,
+                id2,
+                SettingsPatch {
+                    extra_args: Some(vec![
+                        "--flash-attn".into(),
+                        "on".into(),
+                        "--path".into(),
+                        "/".into(),
+                    ]),
+                    ..Default::default()
+                },
+                None,
+            )
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("argument --path is not allowed"), "{bad}");
     env.shutdown().await;
     env2.shutdown().await;
 }
@@ -665,102 +702,90 @@ async fn deployments_marked_autostart_start_with_the_app_and_others_do_not() {
     let _ = Arc::new(());
 }
 
-#[tokio::test]
-async fn engine_install_from_a_release_server_and_discovery() {
-    use axum::routing::get;
-    let tmp = tempfile::tempdir().unwrap();
-    // A release archive as llama.cpp publishes it: build/bin/llama-server inside a zip.
-    let mut zip_bytes = Vec::new();
-    {
-        let mut w = zip::ZipWriter::new(std::io::Cursor::new(&mut zip_bytes));
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .unix_permissions(0o755);
-        w.start_file("build/bin/llama-server", opts).unwrap();
-        std::io::Write::write_all(&mut w, b"#!/bin/sh\necho 'version: 9999 (fake123)' >&2\n")
-            .unwrap();
-        w.start_file("build/bin/LICENSE", opts).unwrap();
-        std::io::Write::write_all(&mut w, b"MIT").unwrap();
-        w.finish().unwrap();
-    }
-    let marker = engine::asset_marker().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let release = json!({"tag_name": "b9999", "assets": [
-        {"name": "llama-b9999-bin-other-x64.zip", "browser_download_url": format!("http://{addr}/nope.zip")},
-        {"name": format!("llama-b9999-{marker}.zip"), "browser_download_url": format!("http://{addr}/dl/good.zip")},
-    ]});
-    let corrupt = json!({"tag_name": "b1", "assets": [
-        {"name": format!("llama-b1-{marker}.zip"), "browser_download_url": format!("http://{addr}/dl/bad.zip")},
-    ]});
-    let app = axum::Router::new()
-        .route(
-            "/release",
-            get(move || {
-                let r = release.clone();
-                async move { axum::Json(r) }
-            }),
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_and_rerank_deployments_serve_through_the_gateway() {
+    use llama_manager::runtime::Mode;
+    let env = Env::start(llama_server(), |_, _| {}).await;
+    let emb = env.import_tiny("tiny-embed");
+    let rr = env.import_tiny("tiny-rerank");
+    let st = env
+        .run(
+            emb,
+            SettingsPatch {
+                mode: Some(Mode::Embeddings),
+                ..Default::default()
+            },
         )
-        .route(
-            "/corrupt",
-            get(move || {
-                let r = corrupt.clone();
-                async move { axum::Json(r) }
-            }),
-        )
-        .route(
-            "/dl/good.zip",
-            get(move || {
-                let z = zip_bytes.clone();
-                async move { z }
-            }),
-        )
-        .route(
-            "/dl/bad.zip",
-            get(|| async { b"PK\x03\x04 this is not a zip".to_vec() }),
-        );
-    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let runtimes = engine::runtimes_dir(tmp.path());
-    let client = reqwest::Client::new();
+        .await;
+    assert_eq!(st.state, State::Ready, "{st:?}");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", st.pid.unwrap())).unwrap();
+    assert!(String::from_utf8_lossy(&cmdline).contains("--embeddings"));
+    let resp = env
+        .client
+        .post(format!("{}/v1/embeddings", env.base))
+        .bearer_auth(&env.jwt)
+        .json(&json!({"model": format!("local-{emb}"), "input": ["hello world", "bonjour"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let v: Value = resp.json().await.unwrap();
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "{v}");
+    assert_eq!(data[0]["embedding"].as_array().unwrap().len(), 64, "n_embd");
+    assert!(v["usage"]["prompt_tokens"].as_i64().unwrap() > 0, "{v}");
 
-    let err = engine::install(
-        &client,
-        &format!("http://{addr}/corrupt"),
-        &runtimes,
-        |_, _| {},
-    )
-    .await
-    .unwrap_err()
-    .to_string();
-    assert!(err.contains("engine archive"), "{err}");
-    let left: Vec<_> = std::fs::read_dir(&runtimes).unwrap().flatten().collect();
-    assert!(left.is_empty(), "nothing half-installed: {left:?}");
-
-    let mut progress = 0;
-    let e = engine::install(
-        &client,
-        &format!("http://{addr}/release"),
-        &runtimes,
-        |got, _| progress = got,
-    )
-    .await
-    .unwrap();
-    assert!(progress > 0);
-    assert_eq!(e.version.as_deref(), Some("9999 (fake123)"));
-    assert!(e.path.starts_with(runtimes.join("b9999")));
-    // Discovery: configured wins; else the installed one (this test binary's folder has no
-    // bundled engine, and PATH is searched last).
-    let found = engine::discover(tmp.path(), None).unwrap();
-    if found.source == engine::Source::Installed {
-        assert_eq!(found.path, e.path);
+    let st = env
+        .run(
+            rr,
+            SettingsPatch {
+                mode: Some(Mode::Rerank),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_eq!(st.state, State::Ready, "{st:?}");
+    let resp = env
+        .client
+        .post(format!("{}/v1/rerank", env.base))
+        .bearer_auth(&env.jwt)
+        .json(&json!({
+            "model": format!("local-{rr}"),
+            "query": "What is a panda?",
+            "documents": ["hi", "The giant panda is a bear native to China.", "Paris is in France."],
+            "top_n": 2
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{v}");
+    for r in results {
+        assert!(r["index"].as_u64().unwrap() < 3, "{v}");
+        assert!(r["relevance_score"].is_number(), "{v}");
     }
-    let configured = engine::discover(tmp.path(), Some(&llama_server())).unwrap();
-    assert_eq!(configured.source, engine::Source::Configured);
+    // Both requests are logged against their models like any other.
+    env.gateway
+        .as_ref()
+        .unwrap()
+        .state()
+        .relay
+        .writer
+        .flush()
+        .await;
+    let logs = usage_of_logs(&env.store());
     assert!(
-        configured.version.is_some(),
-        "the pinned build reports its version"
+        logs.iter()
+            .any(|(m, s, _, _)| *m == format!("local-{rr}") && *s == 200),
+        "{logs:?}"
     );
-    let missing = engine::discover(tmp.path(), Some(Path::new("/nope/llama-server"))).unwrap_err();
-    assert!(missing.to_string().contains("/nope/llama-server"));
-    server.abort();
+    assert!(
+        logs.iter()
+            .any(|(m, s, p, _)| *m == format!("local-{emb}") && *s == 200 && *p > 0),
+        "{logs:?}"
+    );
+    env.shutdown().await;
 }

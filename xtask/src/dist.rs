@@ -38,7 +38,7 @@ fn cargo_deb() -> Result<PathBuf> {
     Ok(bin)
 }
 
-fn version() -> Result<String> {
+pub fn version() -> Result<String> {
     let manifest = std::fs::read_to_string(root().join("Cargo.toml"))?;
     manifest
         .lines()

@@ -4,6 +4,7 @@
 mod bench;
 mod dist;
 mod setup;
+mod windows;
 
 use std::process::{Command, ExitCode};
 
@@ -15,6 +16,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench::bench(),
+        Some("windows") => windows::check_and_package().map(|_| ()),
         Some("dist") => dist::dist().and_then(|deb| {
             if args.iter().any(|a| a == "--check") {
                 dist::test_installed(&deb)
@@ -23,7 +25,7 @@ fn main() -> ExitCode {
             }
         }),
         _ => {
-            eprintln!("usage: cargo xtask <run [-- ARGS]|test|bench|dist>");
+            eprintln!("usage: cargo xtask <run [-- ARGS]|test|bench|dist|windows>");
             eprintln!(
                 "  run    install what BurnCloud needs, build it, start it (desktop, or headless without a display)"
             );
@@ -32,6 +34,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "  bench  benchmark the gateway against a local mock and nginx (README table)"
+            );
+            eprintln!(
+                "  windows  cross-build the workspace for Windows, burncloud.exe and its NSIS installer"
             );
             eprintln!(
                 "  dist   build the release packages (.deb, tarball) with SHA256SUMS into <target>/dist;\n         --check: then install the .deb, run what it installed, remove it"
@@ -161,6 +166,8 @@ fn test() -> Result<()> {
         ])
         .arg(target_dir().join("headless")))?;
     setup::check_headless_links(&target_dir().join("headless/debug/burncloud"))?;
+    // Windows: the workspace (desktop included) cross-built, burncloud.exe, its installer.
+    windows::check_and_package()?;
     let llama_server = setup::ensure_llama_server()?;
     sh(cargo()
         .args(["test", "--workspace"])

@@ -306,9 +306,31 @@ impl Console {
     }
 
     fn deploy(&self, f: DeployForm) -> Result<Notice, Notice> {
+        let engine = match f.engine.trim() {
+            "" | "auto" => None,
+            b => Some(
+                engine::Backend::parse(b)
+                    .map_err(|e| Notice::error(e, Some("Pick an engine from the list.")))?,
+            ),
+        };
+        let mode = if f.mode.trim().is_empty() {
+            llama_manager::runtime::Mode::Chat
+        } else {
+            llama_manager::runtime::Mode::parse(&f.mode)
+                .map_err(|e| Notice::error(e, Some("Pick chat, embeddings or rerank.")))?
+        };
         let patch = SettingsPatch {
+            port: Some(opt_number("port", &f.port)?),
+            threads: Some(opt_number("threads", &f.threads)?),
+            parallel: Some(opt_number("parallel slots", &f.parallel)?),
+            engine: Some(engine),
+            mode: Some(mode),
             ctx_size: Some(opt_number("context", &f.ctx)?),
-            gpu_layers: Some(opt_number("GPU layers", &f.gpu_layers)?),
+            gpu_layers: Some(
+                llama_manager::runtime::GpuLayers::parse(&f.gpu_layers).map_err(|e| {
+                    Notice::error(e, Some("Use auto, all (or -1) or a number of layers."))
+                })?,
+            ),
             jit: Some(f.jit),
             idle_ttl_secs: Some(number("idle seconds", &f.idle_ttl_secs, 0)?),
             ..Default::default()
@@ -418,13 +440,30 @@ impl Console {
         Ok(Notice::ok("Burst settings saved."))
     }
 
+    /// Install the best engine for this machine (a GPU build where a GPU is found).
     async fn install_engine(&self) -> Result<Notice, Notice> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| Notice::error(e.to_string(), None))?;
-        let runtimes = engine::runtimes_dir(&self.data_dir);
-        let e = engine::install(&client, engine::DEFAULT_RELEASE_URL, &runtimes, |_, _| {})
+        let platform = engine::Platform::current().ok_or_else(|| {
+            Notice::error(
+                "no official llama.cpp build for this platform",
+                Some("Build llama-server yourself and set LLAMA_SERVER."),
+            )
+        })?;
+        let req = engine::InstallRequest {
+            release_url: std::env::var("BURNCLOUD_ENGINE_RELEASE_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| engine::DEFAULT_RELEASE_URL.to_string()),
+            runtimes: engine::runtimes_dir(&self.data_dir),
+            platform,
+            hardware: super::load::hardware_in(&self.data_dir),
+            backend: None,
+            allow_unverified: false,
+        };
+        let e = engine::install(&client, &req, |_, _| {})
             .await
             .map_err(|e| {
                 Notice::error(
@@ -433,8 +472,10 @@ impl Console {
                 )
             })?;
         Ok(Notice::ok(format!(
-            "Installed llama-server {} at {}.",
-            e.version.as_deref().unwrap_or("?"),
+            "Installed the {} engine of llama.cpp {} ({}) at {}.",
+            e.backend,
+            e.tag,
+            e.reason,
             e.path.display()
         )))
     }

@@ -221,6 +221,20 @@ impl Console {
     }
 
     pub fn models(&self) -> StoreResult<ModelsData> {
+        // Models in the shared Hugging Face cache join the library (looked at every 30 s).
+        static LAST_SCAN: std::sync::Mutex<Option<std::time::Instant>> =
+            std::sync::Mutex::new(None);
+        {
+            let mut last = LAST_SCAN.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(30)) {
+                *last = Some(std::time::Instant::now());
+                if let Some(hub) = llama_manager::library::hf_cache_dir()
+                    && let Err(e) = self.library.sync_hf_cache(&hub)
+                {
+                    tracing::warn!("Hugging Face cache: {e}");
+                }
+            }
+        }
         let list = self.library.list().unwrap_or_default();
         let deps: HashMap<i64, deploy::Deployment> = self
             .state
@@ -230,7 +244,7 @@ impl Console {
             .map(|d| (d.model_id, d))
             .collect();
         let live = self.runtime.as_ref().map(|r| r.statuses());
-        let hw = hardware();
+        let hw = hardware_in(&self.data_dir);
         let models = list
             .into_iter()
             .map(|m| {
@@ -261,7 +275,12 @@ impl Console {
                         restarts: status.restarts,
                         last_error: status.last_error.clone(),
                         ctx: d.settings.ctx_size,
-                        gpu_layers: d.settings.gpu_layers,
+                        gpu_layers: d.settings.gpu_layers.map(|g| g.to_string()),
+                        port_setting: d.settings.port,
+                        threads: d.settings.threads,
+                        parallel: d.settings.parallel,
+                        engine: d.settings.engine.map(|b| b.to_string()),
+                        mode: d.settings.mode.as_str().into(),
                         jit: d.settings.jit,
                         idle_ttl_secs: d.settings.idle_ttl_secs,
                     }
@@ -298,6 +317,10 @@ impl Console {
         Ok(ModelsData {
             engine: engine_text(&self.data_dir).into(),
             hardware: hw.describe(),
+            gpu_warning: hw
+                .gpu_unused()
+                .then(|| hw.warnings.first().cloned())
+                .flatten(),
             models,
             runtime: self.runtime.is_some(),
             hub: self.hub_data(),
@@ -441,9 +464,25 @@ fn channel_types() -> Vec<ChannelTypeOption> {
         .collect()
 }
 
-/// Hardware is probed once per process (it does not change while the app runs).
+static HW: std::sync::OnceLock<llama_manager::hardware::Hardware> = std::sync::OnceLock::new();
+
+/// Hardware is probed once per process (it does not change while the app runs): the
+/// probes, then the engine's own view of its devices (`--list-devices`).
+pub(super) fn hardware_in(data_dir: &std::path::Path) -> llama_manager::hardware::Hardware {
+    HW.get_or_init(|| {
+        let configured = std::env::var_os("LLAMA_SERVER")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from);
+        let engine = engine::locate(data_dir, configured.as_deref())
+            .ok()
+            .map(|e| e.path);
+        llama_manager::hardware::detect_with_engine(engine.as_deref())
+    })
+    .clone()
+}
+
+/// [`hardware_in`] once the pages have loaded (else the probes without the engine).
 pub(super) fn hardware() -> llama_manager::hardware::Hardware {
-    static HW: std::sync::OnceLock<llama_manager::hardware::Hardware> = std::sync::OnceLock::new();
     HW.get_or_init(llama_manager::hardware::detect).clone()
 }
 

@@ -181,6 +181,8 @@ pub struct ModelsData {
     /// `path (version)` of the llama-server in use, or why there is none.
     pub engine: EngineStatus,
     pub hardware: String,
+    /// A GPU is present that the engine cannot use (a CPU build): what to do.
+    pub gpu_warning: Option<String>,
     pub models: Vec<ModelRow>,
     /// Whether a runtime supervises models in this process.
     pub runtime: bool,
@@ -292,7 +294,15 @@ pub struct DeploymentRow {
     pub restarts: u32,
     pub last_error: Option<String>,
     pub ctx: Option<u64>,
-    pub gpu_layers: Option<u64>,
+    /// `all` or a number; None: auto (the fit's).
+    pub gpu_layers: Option<String>,
+    /// The configured port (None: the first free one).
+    pub port_setting: Option<u16>,
+    pub threads: Option<u32>,
+    pub parallel: Option<u32>,
+    /// The engine's backend (None: auto).
+    pub engine: Option<String>,
+    pub mode: String,
     pub jit: bool,
     pub idle_ttl_secs: u64,
 }
@@ -300,8 +310,18 @@ pub struct DeploymentRow {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeployForm {
     pub model_id: i64,
+    /// Blank: the first free port.
+    pub port: String,
     pub ctx: String,
+    /// `auto`, `all` (or -1) or a number.
     pub gpu_layers: String,
+    /// Blank: llama-server's choice.
+    pub threads: String,
+    pub parallel: String,
+    /// `auto` or an installed backend (cpu, cuda, vulkan, hip, sycl, metal).
+    pub engine: String,
+    /// `chat`, `embeddings` or `rerank`.
+    pub mode: String,
     pub jit: bool,
     pub idle_ttl_secs: String,
     /// Start now (else only save the settings).

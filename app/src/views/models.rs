@@ -30,6 +30,12 @@ pub fn ModelsPage(data: ModelsData, on_action: EventHandler<Action>) -> Element 
                 },
             }
             p { class: "bc-caption", "This machine: {data.hardware}" }
+            if let Some(w) = data.gpu_warning.clone() {
+                div { class: "bc-error", role: "alert", id: "gpu-warning",
+                    p { "{w}" }
+                    button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::InstallEngine), "Install the GPU engine" }
+                }
+            }
             p { class: "bc-caption", "Find and download models below (or with " code { "burncloud model download" } "), or import a file with " code { "burncloud model import" } "; they appear in the library." }
         }
         HubSection { hub: data.hub.clone(), on_action }
@@ -78,8 +84,23 @@ fn ModelCard(
         "failed" => "danger",
         _ => "neutral",
     };
+    let opt = |v: Option<String>| v.unwrap_or_default();
     let prefill = DeployForm {
         model_id: m.id,
+        port: opt(d
+            .as_ref()
+            .and_then(|d| d.port_setting)
+            .map(|p| p.to_string())),
+        threads: opt(d.as_ref().and_then(|d| d.threads).map(|p| p.to_string())),
+        parallel: opt(d.as_ref().and_then(|d| d.parallel).map(|p| p.to_string())),
+        engine: d
+            .as_ref()
+            .and_then(|d| d.engine.clone())
+            .unwrap_or_else(|| "auto".into()),
+        mode: d
+            .as_ref()
+            .map(|d| d.mode.clone())
+            .unwrap_or_else(|| "chat".into()),
         ctx: d
             .as_ref()
             .and_then(|d| d.ctx)
@@ -87,9 +108,8 @@ fn ModelCard(
             .to_string(),
         gpu_layers: d
             .as_ref()
-            .and_then(|d| d.gpu_layers)
-            .unwrap_or(m.fit_gpu_layers)
-            .to_string(),
+            .and_then(|d| d.gpu_layers.clone())
+            .unwrap_or_else(|| m.fit_gpu_layers.to_string()),
         jit: d.as_ref().is_some_and(|d| d.jit),
         idle_ttl_secs: d.as_ref().map(|d| d.idle_ttl_secs).unwrap_or(0).to_string(),
         start: true,
@@ -145,8 +165,25 @@ fn DeployDialog(
             h2 { "Deploy" }
             p { class: "bc-caption", "Prefilled from how the model fits this machine." }
             div { class: "bc-fields",
+                label { "Port (blank: first free)" input { r#type: "number", value: "{cur.port}", oninput: move |e| f.with_mut(|f| f.port = e.value()) } }
                 label { "Context size (-c)" input { r#type: "number", value: "{cur.ctx}", oninput: move |e| f.with_mut(|f| f.ctx = e.value()) } }
-                label { "GPU layers (-ngl)" input { r#type: "number", value: "{cur.gpu_layers}", oninput: move |e| f.with_mut(|f| f.gpu_layers = e.value()) } }
+                label { "GPU layers (-ngl: auto, all or a number)" input { r#type: "text", value: "{cur.gpu_layers}", oninput: move |e| f.with_mut(|f| f.gpu_layers = e.value()) } }
+                label { "Threads (blank: llama-server's choice)" input { r#type: "number", value: "{cur.threads}", oninput: move |e| f.with_mut(|f| f.threads = e.value()) } }
+                label { "Parallel slots" input { r#type: "number", value: "{cur.parallel}", oninput: move |e| f.with_mut(|f| f.parallel = e.value()) } }
+                label { "Engine"
+                    select { value: "{cur.engine}", onchange: move |e| f.with_mut(|f| f.engine = e.value()),
+                        for b in ["auto", "cpu", "cuda", "vulkan", "hip", "sycl", "metal"] {
+                            option { value: b, selected: cur.engine == b, "{b}" }
+                        }
+                    }
+                }
+                label { "Serves"
+                    select { value: "{cur.mode}", onchange: move |e| f.with_mut(|f| f.mode = e.value()),
+                        for m in ["chat", "embeddings", "rerank"] {
+                            option { value: m, selected: cur.mode == m, "{m}" }
+                        }
+                    }
+                }
                 label { "Stop after idle seconds (0: never)" input { r#type: "number", value: "{cur.idle_ttl_secs}", oninput: move |e| f.with_mut(|f| f.idle_ttl_secs = e.value()) } }
                 label { class: "bc-check", input { r#type: "checkbox", checked: cur.jit, onchange: move |e| f.with_mut(|f| f.jit = e.checked()) } "Start on the first request (JIT)" }
                 label { class: "bc-check", input { r#type: "checkbox", checked: cur.start, onchange: move |e| f.with_mut(|f| f.start = e.checked()) } "Start now" }

@@ -345,6 +345,16 @@ async fn models_page_shows_the_library_fit_and_deployment() {
     assert!(html.contains("JIT on"), "{html}");
     assert!(html.contains("idle stop 300s"));
     assert!(html.contains(">Start<"));
+    // A GPU the engine cannot use: the warning and its one-click fix.
+    let mut data = load(&t.console);
+    assert!(data.models.gpu_warning.is_none());
+    data.models.gpu_warning =
+        Some("NVIDIA GeForce RTX 4070 is present but the engine lists no GPU".into());
+    let html = render_page(info(GatewayState::Running), data, Page::Models, None);
+    assert!(
+        html.contains("id=\"gpu-warning\"") && html.contains("Install the GPU engine"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -578,6 +588,7 @@ mod hub_downloads {
             backoff_max: Duration::from_millis(100),
             stall_timeout: Duration::from_secs(5),
             progress_every: Duration::from_millis(50),
+            ..Default::default()
         }
     }
 

@@ -121,3 +121,31 @@ def test_errors_from_a_local_model_keep_their_shapes(local):
     with pytest.raises(openai.PermissionDeniedError):
         # The key is restricted to local-1.
         oc.chat.completions.create(model="local-2", messages=[{"role": "user", "content": "x"}])
+
+
+@pytest.fixture(scope="module")
+def embedder(local):
+    """A second tiny model deployed in embeddings mode on the same router."""
+    model = os.path.join(local["env"]["BURNCLOUD_DATA_DIR"], "tiny-embed.gguf")
+    subprocess.run([os.environ["TINY_GGUF_BIN"], model, "tiny embed"], check=True)
+    imp = _cli(local["env"], "model", "import", model)
+    assert imp.returncode == 0, imp.stderr
+    mid = imp.stdout.split("Imported model ")[1].split()[0]
+    run = _cli(local["env"], "model", "run", mid, "--ctx", "512", "--mode", "embeddings")
+    assert run.returncode == 0, run.stdout + run.stderr
+    yield f"local-{mid}"
+    _cli(local["env"], "model", "stop", mid)
+
+
+def test_openai_sdk_embeddings_from_a_local_model(local, embedder):
+    client = openai.OpenAI(base_url=local["base"] + "/v1", api_key=local["admin"])
+    r = client.embeddings.create(model=embedder, input=["hello world", "bonjour le monde"])
+    assert len(r.data) == 2
+    assert [d.index for d in r.data] == [0, 1]
+    # The tiny model's embedding width (n_embd).
+    assert len(r.data[0].embedding) == 64
+    assert r.data[0].embedding != r.data[1].embedding
+    assert r.usage.prompt_tokens > 0
+    # The SDK asked for base64 above (its default) and decoded it; plain floats work too.
+    f = client.embeddings.create(model=embedder, input="hello", encoding_format="float")
+    assert len(f.data[0].embedding) == 64 and all(isinstance(x, float) for x in f.data[0].embedding)

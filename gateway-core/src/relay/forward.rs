@@ -38,6 +38,8 @@ pub enum Endpoint {
     Chat,
     Completions,
     Embeddings,
+    /// Rerank (Jina/Cohere shape, as llama-server serves it): OpenAI-format channels only.
+    Rerank,
     /// Anthropic Messages, converted to chat for non-Anthropic channels.
     Messages,
     /// OpenAI Responses, converted to chat for every channel.
@@ -50,6 +52,7 @@ impl Endpoint {
             Endpoint::Chat => "/v1/chat/completions",
             Endpoint::Completions => "/v1/completions",
             Endpoint::Embeddings => "/v1/embeddings",
+            Endpoint::Rerank => "/v1/rerank",
             Endpoint::Messages => "/v1/messages",
             Endpoint::Responses => "/v1/responses",
         }
@@ -110,6 +113,15 @@ pub async fn embeddings(
     body: Body,
 ) -> Response {
     detached(relay(state, Endpoint::Embeddings, addr, headers, body)).await
+}
+
+pub async fn rerank(
+    State(state): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    relay(state, Endpoint::Rerank, addr, headers, body).await
 }
 
 pub async fn messages(

@@ -105,6 +105,7 @@ pub fn routes(_state: Shared) -> Router<Shared> {
         .route("/v1/chat/completions", post(forward::chat_completions))
         .route("/v1/completions", post(forward::completions))
         .route("/v1/embeddings", post(forward::embeddings))
+        .route("/v1/rerank", post(forward::rerank))
         .route("/v1/messages", post(forward::messages))
         .route("/v1/responses", post(forward::responses))
         .route("/v1/models", get(models))

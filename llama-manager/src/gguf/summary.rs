@@ -30,6 +30,10 @@ pub struct ModelSummary {
     pub non_layer_bytes: u64,
     /// Weight bytes of all repeating blocks (`blk.N.*`).
     pub layer_bytes: u64,
+    /// `<arch>.pooling_type` (llama.cpp's numbering: 0 none, 1 mean, 2 cls, 3 last,
+    /// 4 rank) where the model says; embedding models do.
+    #[serde(default)]
+    pub pooling_type: Option<u64>,
 }
 
 impl ModelSummary {
@@ -79,6 +83,9 @@ impl ModelSummary {
             }
         }
         Ok(ModelSummary {
+            pooling_type: g
+                .get(&format!("{arch}.pooling_type"))
+                .and_then(Value::as_u64),
             name: g
                 .get("general.name")
                 .and_then(Value::as_str)

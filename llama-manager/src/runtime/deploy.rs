@@ -7,12 +7,110 @@ use serde::Serialize;
 
 use gateway_core::store::{StoreError, StoreResult, now_ms, now_secs};
 
+use super::catalog::Backend;
+
+/// How many layers go to the GPU (`-ngl`); unset (`None` in the settings) = `auto`, the
+/// fit verdict's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuLayers {
+    /// Every layer (`-ngl all`; `-1` and `all` on our command line).
+    All,
+    /// Exactly this many.
+    Count(u64),
+}
+
+impl GpuLayers {
+    /// `auto` (None), `all`, `-1` (= all) or a number of layers.
+    pub fn parse(text: &str) -> Result<Option<GpuLayers>, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(None),
+            "all" | "-1" => Ok(Some(GpuLayers::All)),
+            n => n.parse::<u64>().map(|n| Some(GpuLayers::Count(n))).map_err(|_| {
+                format!("GPU layers must be auto, all, -1 (= all) or a number of layers, not {text:?}")
+            }),
+        }
+    }
+
+    /// The value of llama-server's `-ngl`.
+    pub fn arg(self) -> String {
+        match self {
+            GpuLayers::All => "all".into(),
+            GpuLayers::Count(n) => n.to_string(),
+        }
+    }
+
+    fn to_db(self) -> i64 {
+        match self {
+            GpuLayers::All => -1,
+            GpuLayers::Count(n) => n as i64,
+        }
+    }
+
+    fn from_db(v: i64) -> GpuLayers {
+        if v < 0 {
+            GpuLayers::All
+        } else {
+            GpuLayers::Count(v as u64)
+        }
+    }
+}
+
+impl std::fmt::Display for GpuLayers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.arg())
+    }
+}
+
+/// What a deployment serves: chat (and completions), embeddings (`--embeddings`) or
+/// rerank (`--reranking`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Chat,
+    Embeddings,
+    Rerank,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Chat => "chat",
+            Mode::Embeddings => "embeddings",
+            Mode::Rerank => "rerank",
+        }
+    }
+
+    /// `chat`, `embeddings` (or `embedding`) or `rerank` (or `reranking`).
+    pub fn parse(s: &str) -> Result<Mode, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "chat" => Ok(Mode::Chat),
+            "embeddings" | "embedding" => Ok(Mode::Embeddings),
+            "rerank" | "reranking" => Ok(Mode::Rerank),
+            other => Err(format!(
+                "unknown mode {other:?}: use chat, embeddings or rerank"
+            )),
+        }
+    }
+
+    /// llama-server's flag for it.
+    pub fn flag(self) -> Option<&'static str> {
+        match self {
+            Mode::Chat => None,
+            Mode::Embeddings => Some("--embeddings"),
+            Mode::Rerank => Some("--reranking"),
+        }
+    }
+}
+
 /// Deployment settings; `None` = the default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DeploySettings {
     pub port: Option<u16>,
     pub ctx_size: Option<u64>,
-    pub gpu_layers: Option<u64>,
+    /// None: auto (from the fit verdict).
+    pub gpu_layers: Option<GpuLayers>,
     pub threads: Option<u32>,
     pub parallel: Option<u32>,
     pub extra_args: Vec<String>,
@@ -22,6 +120,10 @@ pub struct DeploySettings {
     pub idle_ttl_secs: u64,
     /// Start when the app starts.
     pub autostart: bool,
+    /// The engine's backend (None: the preferred installed engine, or LLAMA_SERVER).
+    pub engine: Option<Backend>,
+    /// What it serves.
+    pub mode: Mode,
 }
 
 /// A change of settings: `None` keeps the stored value.
@@ -29,13 +131,15 @@ pub struct DeploySettings {
 pub struct SettingsPatch {
     pub port: Option<Option<u16>>,
     pub ctx_size: Option<Option<u64>>,
-    pub gpu_layers: Option<Option<u64>>,
+    pub gpu_layers: Option<Option<GpuLayers>>,
     pub threads: Option<Option<u32>>,
     pub parallel: Option<Option<u32>>,
     pub extra_args: Option<Vec<String>>,
     pub jit: Option<bool>,
     pub idle_ttl_secs: Option<u64>,
     pub autostart: Option<bool>,
+    pub engine: Option<Option<Backend>>,
+    pub mode: Option<Mode>,
 }
 
 impl SettingsPatch {
@@ -49,6 +153,8 @@ impl SettingsPatch {
             && self.jit.is_none()
             && self.idle_ttl_secs.is_none()
             && self.autostart.is_none()
+            && self.engine.is_none()
+            && self.mode.is_none()
     }
 
     fn apply(self, s: &mut DeploySettings) {
@@ -64,7 +170,9 @@ impl SettingsPatch {
             extra_args,
             jit,
             idle_ttl_secs,
-            autostart
+            autostart,
+            engine,
+            mode
         );
     }
 }
@@ -155,7 +263,7 @@ pub struct Deployment {
     pub updated_at: i64,
 }
 
-const COLS: &str = "model_id, port, ctx_size, gpu_layers, threads, parallel, extra_args, jit, idle_ttl_secs, autostart, desired, desired_at, state, pid, actual_port, started_at, restarts, last_error, channel_id, updated_at, acted_at";
+const COLS: &str = "model_id, port, ctx_size, gpu_layers, threads, parallel, extra_args, jit, idle_ttl_secs, autostart, desired, desired_at, state, pid, actual_port, started_at, restarts, last_error, channel_id, updated_at, acted_at, engine, mode";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
     let extra: String = r.get(6)?;
@@ -164,13 +272,17 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
         settings: DeploySettings {
             port: r.get::<_, Option<i64>>(1)?.map(|p| p as u16),
             ctx_size: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
-            gpu_layers: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+            gpu_layers: r.get::<_, Option<i64>>(3)?.map(GpuLayers::from_db),
             threads: r.get::<_, Option<i64>>(4)?.map(|v| v as u32),
             parallel: r.get::<_, Option<i64>>(5)?.map(|v| v as u32),
             extra_args: serde_json::from_str(&extra).unwrap_or_default(),
             jit: r.get::<_, i64>(7)? != 0,
             idle_ttl_secs: r.get::<_, i64>(8)?.max(0) as u64,
             autostart: r.get::<_, i64>(9)? != 0,
+            engine: r
+                .get::<_, Option<String>>(21)?
+                .and_then(|b| Backend::parse(&b).ok()),
+            mode: Mode::parse(&r.get::<_, String>(22)?).unwrap_or_default(),
         },
         desired_running: r.get::<_, String>(10)? == "running",
         desired_at: r.get(11)?,
@@ -200,24 +312,7 @@ pub fn validate(s: &DeploySettings) -> StoreResult<()> {
     if s.threads == Some(0) || s.parallel == Some(0) {
         return bad("threads and parallel slots must be at least 1".into());
     }
-    const OURS: &[&str] = &[
-        "-m",
-        "--model",
-        "--port",
-        "--host",
-        "--api-key",
-        "--alias",
-        "-a",
-        "--api-key-file",
-    ];
-    if let Some(a) = s.extra_args.iter().find(|a| {
-        let flag = a.split('=').next().unwrap_or(a);
-        OURS.contains(&flag)
-    }) {
-        return bad(format!(
-            "extra argument {a} is set by BurnCloud itself (model, host, port, alias and API key are managed): use --port for the port"
-        ));
-    }
+    super::args::check(&s.extra_args).map_err(StoreError::Invalid)?;
     Ok(())
 }
 
@@ -272,24 +367,27 @@ pub fn save(
     let extra = serde_json::to_string(&settings.extra_args).unwrap_or_else(|_| "[]".into());
     let now = now_secs();
     tx.execute(
-        "INSERT INTO deployments (model_id, port, ctx_size, gpu_layers, threads, parallel, extra_args, jit, idle_ttl_secs, autostart, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+        "INSERT INTO deployments (model_id, port, ctx_size, gpu_layers, threads, parallel, extra_args, jit, idle_ttl_secs, autostart, updated_at, engine, mode)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT(model_id) DO UPDATE SET port = excluded.port, ctx_size = excluded.ctx_size,
            gpu_layers = excluded.gpu_layers, threads = excluded.threads, parallel = excluded.parallel,
            extra_args = excluded.extra_args, jit = excluded.jit, idle_ttl_secs = excluded.idle_ttl_secs,
-           autostart = excluded.autostart, updated_at = excluded.updated_at",
+           autostart = excluded.autostart, updated_at = excluded.updated_at,
+           engine = excluded.engine, mode = excluded.mode",
         params![
             model_id,
             settings.port.map(i64::from),
             settings.ctx_size.map(|v| v as i64),
-            settings.gpu_layers.map(|v| v as i64),
+            settings.gpu_layers.map(GpuLayers::to_db),
             settings.threads.map(i64::from),
             settings.parallel.map(i64::from),
             extra,
             settings.jit as i64,
             settings.idle_ttl_secs as i64,
             settings.autostart as i64,
-            now
+            now,
+            settings.engine.map(|b| b.as_str()),
+            settings.mode.as_str()
         ],
     )?;
     if let Some(run) = desired {
@@ -351,34 +449,4 @@ pub fn report(conn: &Connection, model_id: i64, s: &Status) -> StoreResult<()> {
 /// Forget a deployment (the model stays in the library).
 pub fn remove(conn: &Connection, model_id: i64) -> StoreResult<bool> {
     Ok(conn.execute("DELETE FROM deployments WHERE model_id = ?1", [model_id])? > 0)
-}
-
-/// The live supervisor of this database, if any: `(pid, heartbeat age in ms)`.
-pub fn owner(conn: &Connection) -> StoreResult<Option<(u32, i64)>> {
-    Ok(conn
-        .query_row(
-            "SELECT pid, heartbeat_ms FROM runtime_owner WHERE id = 1",
-            [],
-            |r| Ok((r.get::<_, i64>(0)? as u32, now_ms() - r.get::<_, i64>(1)?)),
-        )
-        .optional()?)
-}
-
-/// Beat (or take over) as the supervisor of this database.
-pub fn heartbeat(conn: &Connection, pid: u32) -> StoreResult<()> {
-    conn.execute(
-        "INSERT INTO runtime_owner (id, pid, heartbeat_ms) VALUES (1, ?1, ?2)
-         ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, heartbeat_ms = excluded.heartbeat_ms",
-        params![pid as i64, now_ms()],
-    )?;
-    Ok(())
-}
-
-/// Give up ownership (on a clean shutdown).
-pub fn release(conn: &Connection, pid: u32) -> StoreResult<()> {
-    conn.execute(
-        "DELETE FROM runtime_owner WHERE id = 1 AND pid = ?1",
-        [pid as i64],
-    )?;
-    Ok(())
 }

@@ -5,12 +5,16 @@
 //! - [`deploy`] — deployments in the database: settings, desired and reported state.
 //! - [`ports`] — free ports, who holds a busy one.
 //! - [`process`] — process groups, parent-death signal, SIGTERM → SIGKILL, pid files.
+//! - [`args`] — the allow-list of extra llama-server arguments.
+//! - [`catalog`] — the llama.cpp release's assets by OS, arch and backend; the best for a machine.
 //! - [`classify`] — failure classes from exit and log lines.
 //! - `supervisor` — the actor that owns every child.
 //!
 //! [`Runtime`] is the handle the app keeps; it implements gateway-core's
 //! [`LocalRuntime`] so requests for a stopped just-in-time model start it.
 
+pub mod args;
+pub mod catalog;
 pub mod classify;
 pub mod deploy;
 pub mod engine;
@@ -29,7 +33,7 @@ use gateway_core::AppState;
 use gateway_core::local::{BoxFuture, EnsureError, LocalRuntime};
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use deploy::{DeploySettings, Deployment, SettingsPatch, State, Status};
+pub use deploy::{DeploySettings, Deployment, GpuLayers, Mode, SettingsPatch, State, Status};
 
 /// Tunables (environment overridable, see [`RuntimeOptions::from_env`]).
 #[derive(Debug, Clone)]
@@ -136,6 +140,12 @@ impl LogRing {
         let l = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         l.iter().skip(l.len().saturating_sub(n)).cloned().collect()
     }
+}
+
+/// The pid of the BurnCloud that supervises the local models of `data_dir` now (it holds
+/// `<data dir>/runtime/supervisor.lock`), if any.
+pub fn supervisor_pid(data_dir: &Path) -> Option<u32> {
+    crate::instance::holder(&data_dir.join("runtime"), supervisor::SUPERVISOR_LOCK).map(|o| o.pid)
 }
 
 /// The log file of model `id`'s llama-server.

@@ -9,9 +9,21 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-/// Build the command for a supervised child: own process group, killed with us.
+/// The environment variable llama-server reads its API key from (`--api-key`'s
+/// `LLAMA_API_KEY` in llama.cpp's `common/arg.cpp`): the key stays off the command line.
+pub const API_KEY_ENV: &str = "LLAMA_API_KEY";
+
+/// Build the command for a supervised child: own process group, killed with us. Variables
+/// llama-server would read as arguments (`LLAMA_ARG_*`, `LLAMA_API_KEY`) are not inherited,
+/// so only the arguments given here (and the allow-listed extras among them) apply.
 pub fn command(program: &Path, args: &[String]) -> Command {
     let mut cmd = Command::new(program);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("LLAMA_ARG_") || k == API_KEY_ENV {
+            cmd.env_remove(k.as_ref());
+        }
+    }
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -42,10 +54,73 @@ pub fn command(program: &Path, args: &[String]) -> Command {
     }
     #[cfg(windows)]
     {
-        // CREATE_NEW_PROCESS_GROUP; the job object with kill-on-close is still to come.
-        cmd.creation_flags(0x0000_0200);
+        // CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW (no console window pops up); the
+        // child joins our kill-on-close job object once spawned (`adopt`).
+        cmd.creation_flags(0x0000_0200 | 0x0800_0000);
     }
     cmd
+}
+
+/// Tie a spawned child to this process's life where the OS needs help: on Windows it
+/// joins a job object with kill-on-close, so the children die with us even when we
+/// crash (Linux has the parent-death signal; elsewhere the pid files clean up later).
+pub fn adopt(child: &Child) {
+    #[cfg(windows)]
+    if let Some(h) = child.raw_handle() {
+        job::assign(h);
+    }
+    #[cfg(not(windows))]
+    let _ = child;
+}
+
+#[cfg(windows)]
+mod job {
+    use std::sync::OnceLock;
+
+    use windows_sys::Win32::System::JobObjects::{
+        AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+        JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JobObjectExtendedLimitInformation,
+        SetInformationJobObject,
+    };
+
+    /// The job's handle (kept open for the process's life: closing it, which the OS does
+    /// when we die, kills every process in it).
+    static JOB: OnceLock<Option<usize>> = OnceLock::new();
+
+    fn job() -> Option<usize> {
+        *JOB.get_or_init(|| {
+            // SAFETY: plain Win32 calls with valid arguments; the handle is never closed.
+            unsafe {
+                let h = CreateJobObjectW(std::ptr::null(), std::ptr::null());
+                if h.is_null() {
+                    tracing::warn!("cannot create a job object: children may outlive a crash");
+                    return None;
+                }
+                let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
+                info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+                let ok = SetInformationJobObject(
+                    h,
+                    JobObjectExtendedLimitInformation,
+                    &info as *const _ as *const core::ffi::c_void,
+                    std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+                );
+                if ok == 0 {
+                    tracing::warn!("cannot set kill-on-close on the job object");
+                    return None;
+                }
+                Some(h as usize)
+            }
+        })
+    }
+
+    pub fn assign(process: std::os::windows::io::RawHandle) {
+        let Some(j) = job() else { return };
+        // SAFETY: `process` is a live child's handle, `j` our job's.
+        let ok = unsafe { AssignProcessToJobObject(j as _, process as _) };
+        if ok == 0 {
+            tracing::warn!("cannot put a child into the job object");
+        }
+    }
 }
 
 /// Send `sig` to the process group `pgid` (Unix).
@@ -162,8 +237,18 @@ pub fn runs_program(pid: u32, program: &str) -> bool {
     }
     #[cfg(not(unix))]
     {
-        let _ = (pid, name);
-        false
+        use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+        let Ok(mut sys) = System::new() else {
+            return false;
+        };
+        let pid = Pid::from_u32(pid);
+        sys.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[pid]),
+            true,
+            ProcessRefreshKind::nothing(),
+        );
+        sys.process(pid)
+            .is_some_and(|p| p.name().to_string_lossy().eq_ignore_ascii_case(&name))
     }
 }
 
@@ -197,7 +282,7 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     #[cfg(not(target_os = "linux"))]
     {
         use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
-        let mut sys = System::new();
+        let mut sys = System::new().ok()?;
         let pid = Pid::from_u32(pid);
         sys.refresh_processes_specifics(
             ProcessesToUpdate::Some(&[pid]),

@@ -98,9 +98,15 @@ pub(super) struct Supervisor {
     cmds_tx: mpsc::UnboundedSender<Cmd>,
     statuses: watch::Sender<HashMap<i64, Status>>,
     logs: Arc<std::sync::Mutex<HashMap<i64, Arc<LogRing>>>>,
-    hardware: Option<Hardware>,
+    /// The hardware as seen with an engine (which one).
+    hardware: Option<(PathBuf, Hardware)>,
     client: reqwest::Client,
+    /// The supervisor lock of this data folder, held from `init` to `shutdown`.
+    lock: Option<crate::instance::Lock>,
 }
+
+/// `<data dir>/runtime/supervisor.lock`.
+pub(super) const SUPERVISOR_LOCK: &str = "supervisor";
 
 impl Supervisor {
     pub(super) fn new(
@@ -126,6 +132,7 @@ impl Supervisor {
             statuses,
             logs,
             hardware: None,
+            lock: None,
             client: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(2))
                 .timeout(Duration::from_secs(5))
@@ -137,18 +144,17 @@ impl Supervisor {
     /// Clean up after a previous run: stop orphans, drop stale channels, reset desired
     /// states (autostart → running). Fails when another live process owns this database.
     pub(super) async fn init(&mut self) -> Result<(), String> {
-        let me = std::process::id();
-        // Another runtime (in another process, or this one) beat within 3 s.
-        if let Some((pid, age)) = self
-            .store
-            .with(|c| deploy::owner(c))
-            .map_err(|e| e.to_string())?
-            && age < 3_000
-            && pid_alive(pid)
-        {
-            return Err(format!(
-                "another BurnCloud (pid {pid}) supervises the local models of this data folder"
-            ));
+        // Ownership is an OS file lock, held until shutdown or the process's death (no
+        // heartbeat race: two processes cannot both take it).
+        match crate::instance::Lock::acquire(&self.opts.data_dir.join("runtime"), SUPERVISOR_LOCK) {
+            Ok(lock) => self.lock = Some(lock),
+            Err(crate::instance::LockError::Held(o)) => {
+                return Err(format!(
+                    "another BurnCloud ({}) supervises the local models of this data folder",
+                    o.describe()
+                ));
+            }
+            Err(e) => return Err(e.to_string()),
         }
         let reaped = self.pid_files.reap_orphans();
         if !reaped.is_empty() {
@@ -160,7 +166,6 @@ impl Supervisor {
         let now = now_ms();
         self.store
             .with(|c| {
-                deploy::heartbeat(c, me)?;
                 for d in deploy::list(c)? {
                     if let Some(ch) = d.status.channel_id {
                         let _ = channels::delete(c, ch);
@@ -197,7 +202,6 @@ impl Supervisor {
     pub(super) async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
         let mut tick = tokio::time::interval(self.opts.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_beat = Instant::now();
         loop {
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
@@ -214,12 +218,6 @@ impl Supervisor {
                 },
                 Some(ev) = self.events.recv() => self.event(ev).await,
                 _ = tick.tick() => {
-                    if last_beat.elapsed() >= Duration::from_secs(1) {
-                        last_beat = Instant::now();
-                        if let Err(e) = self.store.with(|c| deploy::heartbeat(c, std::process::id())) {
-                            tracing::warn!(error = %e, "runtime heartbeat failed");
-                        }
-                    }
                     let deps = self.reconcile().await;
                     self.unload_idle(&deps);
                 }
@@ -467,7 +465,11 @@ impl Supervisor {
                 return;
             }
         };
-        let eng = match engine::locate(&self.opts.data_dir, self.opts.engine.as_deref()) {
+        let eng = match engine::locate_backend(
+            &self.opts.data_dir,
+            self.opts.engine.as_deref(),
+            d.settings.engine,
+        ) {
             Ok(e) => e,
             Err(e) => {
                 self.fail(id, FailureKind::Spawn, e.to_string());
@@ -495,10 +497,35 @@ impl Supervisor {
                 }
             },
         };
-        let hw = self.hardware.get_or_insert_with(hardware::detect).clone();
+        // The probes plus the engine's own device list (free memory per device), once per
+        // engine.
+        let hw = match &self.hardware {
+            Some((p, hw)) if *p == eng.path => hw.clone(),
+            _ => {
+                let path = eng.path.clone();
+                let hw =
+                    tokio::task::spawn_blocking(move || hardware::detect_with_engine(Some(&path)))
+                        .await
+                        .unwrap_or_else(|_| hardware::detect());
+                for w in &hw.warnings {
+                    tracing::warn!("{w}");
+                }
+                self.hardware = Some((eng.path.clone(), hw.clone()));
+                hw
+            }
+        };
         let verdict = fit::fit(&model.summary, model.size, &hw);
         let ctx = d.settings.ctx_size.unwrap_or(verdict.ctx.max(1));
-        let ngl = d.settings.gpu_layers.unwrap_or(verdict.gpu_layers);
+        let ngl = d
+            .settings
+            .gpu_layers
+            .map(|g| g.arg())
+            .unwrap_or_else(|| verdict.gpu_layers.to_string());
+        // Settings stored by an older version are checked again before anything runs.
+        if let Err(e) = super::args::check(&d.settings.extra_args) {
+            self.fail(id, FailureKind::BadArguments, e);
+            return;
+        }
         let api_key = gateway_core::auth::random_alnum(40);
         let mut args: Vec<String> = vec![
             "-m".into(),
@@ -510,12 +537,12 @@ impl Supervisor {
             "-c".into(),
             ctx.to_string(),
             "-ngl".into(),
-            ngl.to_string(),
+            ngl,
             "--alias".into(),
             channel_name(id),
-            "--api-key".into(),
-            api_key.clone(),
         ];
+        // The API key goes through the environment (LLAMA_API_KEY), never the command
+        // line, which every local user can read (`ps`, /proc/PID/cmdline).
         if let Some(mm) = model.mmproj() {
             args.extend(["--mmproj".into(), mm.path.display().to_string()]);
         }
@@ -524,6 +551,21 @@ impl Supervisor {
         }
         if let Some(n) = d.settings.parallel {
             args.extend(["-np".into(), n.to_string()]);
+        }
+        if let Some(flag) = d.settings.mode.flag() {
+            args.push(flag.into());
+        }
+        // `/v1/embeddings` needs pooled vectors: a model that names no pooling (a chat
+        // model) is pooled by mean; embedding models keep their own (CLS, last, mean).
+        if d.settings.mode == super::Mode::Embeddings
+            && model.summary.pooling_type.is_none_or(|p| p == 0)
+            && !d
+                .settings
+                .extra_args
+                .iter()
+                .any(|a| a.starts_with("--pooling"))
+        {
+            args.extend(["--pooling".into(), "mean".into()]);
         }
         args.extend(d.settings.extra_args.iter().cloned());
 
@@ -558,12 +600,16 @@ impl Supervisor {
                 .ok(),
         );
         logs.push(format!(
-            "[burncloud] starting {} {} ({}, fit: {})",
+            "[burncloud] starting {} {} (API key in {}; {}, fit: {})",
             eng.path.display(),
             shown_args(&args),
+            process::API_KEY_ENV,
             eng.source.label(),
             verdict.verdict.label()
         ));
+        for w in &hw.warnings {
+            logs.push(format!("[burncloud] warning: {w}"));
+        }
         self.set_state(id, State::Starting, None);
         let child = ChildTask {
             id,
@@ -774,20 +820,7 @@ impl Supervisor {
             }
         }
         self.gateway.config_changed().await;
-        let _ = self.store.with(|c| deploy::release(c, std::process::id()));
-    }
-}
-
-fn pid_alive(pid: u32) -> bool {
-    #[cfg(unix)]
-    {
-        // SAFETY: signal 0 only checks for existence.
-        unsafe { libc::kill(pid as i32, 0) == 0 }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = pid;
-        true
+        self.lock = None;
     }
 }
 
@@ -882,7 +915,9 @@ impl ChildTask {
     }
 
     async fn run(self, mut stop: oneshot::Receiver<()>) {
-        let mut child = match process::command(&self.program, &self.args).spawn() {
+        let mut cmd = process::command(&self.program, &self.args);
+        cmd.env(process::API_KEY_ENV, &self.api_key);
+        let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
                 self.exited(Some((
@@ -892,6 +927,7 @@ impl ChildTask {
                 return;
             }
         };
+        process::adopt(&child);
         let pid = child.id().unwrap_or_default();
         if let Err(e) = self.pid_files.write(self.id, pid, &self.program) {
             tracing::warn!(error = %e, "cannot write the pid file");

@@ -1,6 +1,8 @@
-//! Test support (feature `test-support`): the GGUF writer and the fake hub.
+//! Test support (feature `test-support`): the GGUF writer, the fake hub and the fake
+//! llama.cpp release server.
 
 pub mod fake_hub;
+pub mod fake_release;
 pub mod gguf_writer;
 
 /// The real llama-server the tests use: `BURNCLOUD_TEST_LLAMA_SERVER` (set by
