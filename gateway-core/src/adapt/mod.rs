@@ -9,7 +9,9 @@
 //! - [`anthropic_up`]: Anthropic Messages upstreams (channel type 14) ⇄ OpenAI chat.
 //! - [`azure`]: Azure OpenAI deployments (channel type 3): OpenAI's format, Azure's URLs.
 //! - [`bedrock`]: AWS Bedrock Claude (channel type 33): SigV4, event-stream frames.
+//! - [`conversion`]: what an ingress conversion dropped or renamed (tools), system hoisting.
 //! - [`gemini`]: Google Gemini `generateContent` upstreams (channel type 24) ⇄ OpenAI chat.
+//! - [`ollama`]: Ollama's API ingress (`/api/chat`, `/api/generate`, `/api/embed`) ⇄ OpenAI.
 //! - [`responses`]: OpenAI Responses ingress (`/v1/responses`, Codex CLI) ⇄ OpenAI chat.
 //! - [`sse`]: server-sent event framing.
 
@@ -17,7 +19,9 @@ pub mod anthropic;
 pub mod anthropic_up;
 pub mod azure;
 pub mod bedrock;
+pub mod conversion;
 pub mod gemini;
+pub mod ollama;
 pub mod responses;
 pub mod sse;
 
@@ -32,6 +36,8 @@ pub enum Ingress {
     Anthropic,
     /// OpenAI Responses (`/v1/responses`).
     Responses,
+    /// Ollama's API (`/api/chat`, `/api/generate`, `/api/embed`).
+    Ollama,
 }
 
 impl Ingress {
@@ -40,6 +46,7 @@ impl Ingress {
             Ingress::OpenAi => "openai",
             Ingress::Anthropic => "anthropic",
             Ingress::Responses => "responses",
+            Ingress::Ollama => "ollama",
         }
     }
 }
@@ -81,6 +88,9 @@ pub trait Stage: Send {
     fn content_events(&self) -> i64;
     /// The Content-Type of the output.
     fn content_type(&self) -> &'static str;
+    /// What the request's conversion renamed (tool names to map back); most stages
+    /// have nothing to do with it.
+    fn apply(&mut self, _conv: &conversion::Conversion) {}
 }
 
 /// Stages run in order; usage is taken from the first stage that read it (the one
@@ -136,6 +146,13 @@ impl Pipeline {
 
     pub fn usage(&self) -> Option<Usage> {
         self.stages.iter().find_map(|s| s.usage())
+    }
+
+    /// Hand the request's conversion facts to every stage.
+    pub fn apply(&mut self, conv: &conversion::Conversion) {
+        for s in &mut self.stages {
+            s.apply(conv);
+        }
     }
 
     pub fn content_events(&self) -> i64 {

@@ -9,6 +9,7 @@ mod extract;
 mod groups_api;
 mod invitations_api;
 mod logs_api;
+mod ollama_settings_api;
 mod prices_api;
 mod redemptions_api;
 mod settings_api;
@@ -114,6 +115,10 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/console/api/logs", get(logs_api::list))
         .route(
+            "/console/api/settings/ollama",
+            get(ollama_settings_api::get).put(ollama_settings_api::put),
+        )
+        .route(
             "/console/api/settings/burst",
             get(settings_api::get_burst)
                 .put(settings_api::put_burst)
@@ -125,6 +130,9 @@ pub fn router(state: Shared) -> Router {
         .route("/health", get(health))
         .merge(console)
         .merge(crate::relay::routes(state.clone()))
+        // Ollama's API (`/api/version`, `/api/chat`, ...): data plane, mounted apart from
+        // the control plane's `/api/*`.
+        .merge(crate::relay::ollama_routes())
         .fallback(not_found)
         .with_state(state)
 }

@@ -20,9 +20,10 @@ use super::ledger::Admission;
 use super::metrics::{ChannelLabel, KindLabel, StatusLabel};
 use super::plan::{self, BurstInfo};
 use super::usage::{BodyCollector, SseScanner, Usage};
+use crate::adapt::conversion::{Conversion, DROPPED_TOOLS_HEADER};
 use crate::adapt::{
     Format, Ingress, OpenAiErrorBody, Pipeline, Stage, anthropic, anthropic_up, azure, bedrock,
-    gemini, responses,
+    gemini, ollama, responses,
 };
 use crate::burst::{LoadGuard, Side};
 use crate::channel_types::Protocol;
@@ -42,6 +43,8 @@ pub enum Endpoint {
     Messages,
     /// OpenAI Responses, converted to chat for every channel.
     Responses,
+    /// Ollama's `/api/chat`, `/api/generate`, `/api/embed`, converted for every channel.
+    Ollama(ollama::Kind),
 }
 
 impl Endpoint {
@@ -52,13 +55,21 @@ impl Endpoint {
             Endpoint::Embeddings => "/v1/embeddings",
             Endpoint::Messages => "/v1/messages",
             Endpoint::Responses => "/v1/responses",
+            Endpoint::Ollama(ollama::Kind::Chat) => "/api/chat",
+            Endpoint::Ollama(ollama::Kind::Generate) => "/api/generate",
+            Endpoint::Ollama(ollama::Kind::Embed) => "/api/embed",
         }
     }
 
     /// The OpenAI path a request to this endpoint takes on an OpenAI-format channel.
     fn openai_path(self) -> &'static str {
         match self {
-            Endpoint::Messages | Endpoint::Responses => "/v1/chat/completions",
+            Endpoint::Messages
+            | Endpoint::Responses
+            | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate) => {
+                "/v1/chat/completions"
+            }
+            Endpoint::Ollama(ollama::Kind::Embed) => "/v1/embeddings",
             e => e.path(),
         }
     }
@@ -67,6 +78,7 @@ impl Endpoint {
         match self {
             Endpoint::Messages => Ingress::Anthropic,
             Endpoint::Responses => Ingress::Responses,
+            Endpoint::Ollama(_) => Ingress::Ollama,
             _ => Ingress::OpenAi,
         }
     }
@@ -79,6 +91,11 @@ fn render_error(ingress: Ingress, e: OpenAiError) -> Response {
         Ingress::Anthropic => {
             let body = anthropic::error_body(e.status.as_u16(), &e.message);
             let mut resp = (e.status, axum::Json(body)).into_response();
+            e.add_headers(&mut resp);
+            resp
+        }
+        Ingress::Ollama => {
+            let mut resp = (e.status, axum::Json(ollama::error_body(&e.message))).into_response();
             e.add_headers(&mut resp);
             resp
         }
@@ -424,7 +441,7 @@ async fn admit(
     }
 }
 
-async fn relay(
+pub(super) async fn relay(
     state: Shared,
     ep: Endpoint,
     addr: SocketAddr,
@@ -433,7 +450,12 @@ async fn relay(
 ) -> Response {
     let t0 = Instant::now();
     let snap = state.snapshot.load_full();
-    let caller = match ingress::authenticate(&state, &snap, &headers) {
+    let authenticated = if ep.ingress() == Ingress::Ollama {
+        super::ollama::authenticate(&state, &snap, &headers, addr)
+    } else {
+        ingress::authenticate(&state, &snap, &headers)
+    };
+    let caller = match authenticated {
         Ok(c) => c,
         Err(e) => {
             state
@@ -464,6 +486,8 @@ async fn relay(
     };
     // The client's own body, kept for an upstream of the same format (passthrough).
     let mut native: Option<serde_json::Value> = None;
+    // What the conversion dropped or renamed (tools), for the answer and its headers.
+    let mut conv = Conversion::default();
     let body = match ep.ingress() {
         Ingress::OpenAi => body,
         Ingress::Anthropic => {
@@ -471,8 +495,9 @@ async fn relay(
                 Ok(v) => v,
                 Err(e) => return settle.reject(e),
             };
-            match anthropic::messages_to_chat(&v) {
-                Ok(chat) => {
+            match anthropic::messages_to_chat_with(&v) {
+                Ok((chat, c)) => {
+                    conv = c;
                     native = Some(v);
                     Bytes::from(serde_json::to_vec(&chat).unwrap_or_default())
                 }
@@ -484,16 +509,38 @@ async fn relay(
                 Ok(v) => v,
                 Err(e) => return settle.reject(e),
             };
-            match responses::responses_to_chat(&v) {
-                Ok(chat) => Bytes::from(serde_json::to_vec(&chat).unwrap_or_default()),
+            match responses::responses_to_chat_with(&v) {
+                Ok((chat, c)) => {
+                    conv = c;
+                    Bytes::from(serde_json::to_vec(&chat).unwrap_or_default())
+                }
+                Err(m) => return settle.reject(OpenAiError::invalid_request(m)),
+            }
+        }
+        Ingress::Ollama => {
+            let v = match parse_json(&body) {
+                Ok(v) => v,
+                Err(e) => return settle.reject(e),
+            };
+            let converted = match ep {
+                Endpoint::Ollama(ollama::Kind::Embed) => ollama::embed_to_openai(&v),
+                Endpoint::Ollama(ollama::Kind::Generate) => ollama::generate_to_openai(&v)
+                    .and_then(|g| g.ok_or_else(|| "prompt: required".to_string())),
+                _ => ollama::chat_to_openai(&v),
+            };
+            match converted {
+                Ok(req) => Bytes::from(serde_json::to_vec(&req).unwrap_or_default()),
                 Err(m) => return settle.reject(OpenAiError::invalid_request(m)),
             }
         }
     };
-    let info = match ingress::peek(&body) {
+    let mut info = match ingress::peek(&body) {
         Ok(i) => i,
         Err(e) => return settle.reject(e),
     };
+    // A readable local name (`local-<slug>`) routes as the model's `local-<id>`.
+    let asked = info.model.clone();
+    info.model = snap.resolve(&asked).to_string();
     settle.model = Some(info.model.clone());
     settle.stream = info.stream;
     settle.prompt_estimate = (body.len() / 4) as i64;
@@ -505,7 +552,7 @@ async fn relay(
                 addr.ip()
             )));
         }
-        if !caller.model_allowed(&info.model) {
+        if !caller.model_allowed(&info.model) && !caller.model_allowed(&asked) {
             return settle.reject(OpenAiError::permission_denied(format!(
                 "This API key may not use the model '{}'",
                 info.model
@@ -683,7 +730,19 @@ async fn relay(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("json"));
-        let pipeline = response_pipeline(ep.ingress(), call.format, is_sse, is_json, &info, status);
+        let mut pipeline = match ep {
+            Endpoint::Ollama(kind) => Some(super::ollama::pipeline(
+                kind,
+                call.format,
+                is_sse,
+                &info,
+                status,
+            )),
+            _ => response_pipeline(ep.ingress(), call.format, is_sse, is_json, &info, status),
+        };
+        if let Some(p) = &mut pipeline {
+            p.apply(&conv);
+        }
         let content_type = match &pipeline {
             Some(p) => Some(HeaderValue::from_static(p.content_type())),
             None => resp.headers().get(header::CONTENT_TYPE).cloned(),
@@ -780,6 +839,16 @@ async fn relay(
         if let Some(b) = &plan.burst {
             burst_headers(h, b, Some(side));
         }
+        // Tools the channel cannot run were left out of a converted request (a native
+        // Anthropic body keeps them).
+        let native_body =
+            native.is_some() && matches!(call.format, Format::Anthropic | Format::Bedrock);
+        if !native_body
+            && let Some(v) = conv.dropped_header()
+            && let Ok(v) = HeaderValue::from_str(&v)
+        {
+            h.insert(DROPPED_TOOLS_HEADER, v);
+        }
         return response;
     }
     let e = if attempts == 0 && rpm_skipped {
@@ -860,7 +929,13 @@ fn upstream_call(
                     v["model"] = serde_json::Value::String(upstream_model.to_string());
                     v
                 }
-                (Endpoint::Chat | Endpoint::Messages | Endpoint::Responses, _) => {
+                (
+                    Endpoint::Chat
+                    | Endpoint::Messages
+                    | Endpoint::Responses
+                    | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate),
+                    _,
+                ) => {
                     let chat: serde_json::Value =
                         serde_json::from_slice(canonical).map_err(|e| e.to_string())?;
                     anthropic_up::chat_to_messages(&chat, upstream_model)?
@@ -902,7 +977,10 @@ fn upstream_call(
         Protocol::Gemini => {
             if !matches!(
                 ep,
-                Endpoint::Chat | Endpoint::Messages | Endpoint::Responses
+                Endpoint::Chat
+                    | Endpoint::Messages
+                    | Endpoint::Responses
+                    | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate)
             ) {
                 return Ok(Err("no_adaptor"));
             }
@@ -929,7 +1007,13 @@ fn upstream_call(
             };
             let messages = match (ep, native) {
                 (Endpoint::Messages, Some(v)) => v.clone(),
-                (Endpoint::Chat | Endpoint::Messages | Endpoint::Responses, _) => {
+                (
+                    Endpoint::Chat
+                    | Endpoint::Messages
+                    | Endpoint::Responses
+                    | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate),
+                    _,
+                ) => {
                     let chat: serde_json::Value =
                         serde_json::from_slice(canonical).map_err(|e| e.to_string())?;
                     anthropic_up::chat_to_messages(&chat, upstream_model)?
@@ -1052,6 +1136,8 @@ fn response_pipeline(
             (Ingress::Anthropic, Format::Bedrock) => {
                 vec![Box::new(anthropic_up::AnthropicObserver::new(false))]
             }
+            // Built by `ollama::pipeline`.
+            (Ingress::Ollama, _) => return None,
             (Ingress::Anthropic, Format::OpenAi | Format::Azure) => {
                 vec![Box::new(anthropic::ToAnthropic::new(
                     is_sse,
