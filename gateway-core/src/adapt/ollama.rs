@@ -132,14 +132,13 @@ fn apply_options(obj: &Map<String, Value>, out: &mut Map<String, Value>) -> Conv
         }
         Some(_) => return Err("format: must be \"json\" or a JSON schema".into()),
     }
-    match obj.get("think") {
-        Some(Value::String(e)) => {
-            if let Some(e) = reasoning_effort(e) {
-                out.insert("reasoning_effort".into(), json!(e));
-            }
-        }
-        // `true`/`false`: the model's own default (a thinking model thinks).
-        _ => {}
+    // `"low"`/`"medium"`/`"high"`: an effort; `true`/`false`: the model's own default.
+    if let Some(e) = obj
+        .get("think")
+        .and_then(Value::as_str)
+        .and_then(reasoning_effort)
+    {
+        out.insert("reasoning_effort".into(), json!(e));
     }
     Ok(())
 }

@@ -115,8 +115,8 @@ fn caller_of(
     snap: &Snapshot,
     headers: &HeaderMap,
     peer: SocketAddr,
-) -> Result<Caller, Response> {
-    authenticate(state, snap, headers, peer).map_err(error)
+) -> Result<Caller, Box<Response>> {
+    authenticate(state, snap, headers, peer).map_err(|e| Box::new(error(e)))
 }
 
 async fn tags(
@@ -127,7 +127,7 @@ async fn tags(
     let snap = state.snapshot.load();
     let caller = match caller_of(&state, &snap, &headers, peer) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let models: Vec<Value> = super::caller_models(&snap, &caller)
         .iter()
@@ -144,7 +144,7 @@ async fn ps(
     let snap = state.snapshot.load();
     let caller = match caller_of(&state, &snap, &headers, peer) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     // Running: local models with a live channel (a stopped just-in-time one has none).
     let models: Vec<Value> = super::caller_models(&snap, &caller)
@@ -178,7 +178,7 @@ async fn show(
     let snap = state.snapshot.load();
     let caller = match caller_of(&state, &snap, &headers, peer) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let Some(name) = req
@@ -247,7 +247,7 @@ async fn generate(
         let snap = state.snapshot.load();
         let caller = match caller_of(&state, &snap, &headers, addr) {
             Ok(c) => c,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let model = v["model"].as_str().map(ollama::model_name).unwrap_or("");
         if !super::caller_models(&snap, &caller)
