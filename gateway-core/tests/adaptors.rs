@@ -1236,3 +1236,57 @@ async fn bedrock_errors_exceptions_and_bad_signatures() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 }
+
+/// An upstream that serves the Responses API itself gets the client's body as sent (model
+/// mapped): previous_response_id and hosted tools reach it; usage comes from the Response
+/// (streamed: `response.completed`); nothing is dropped.
+#[tokio::test]
+async fn responses_pass_through_to_an_upstream_that_serves_them() {
+    let fake = fake_openai::Fake::new();
+    let addr = fake_openai::start(fake.clone()).await;
+    let base = format!("http://{addr}");
+    let upstream = base.clone();
+    let gw = TestGateway::start_with(move |c| c.relay.responses_upstreams.push(upstream)).await;
+    let admin = gw.register("admin").await;
+    gw.add_channel(
+        &admin,
+        json!({"name": "oai", "type": 1, "key": "sk-up", "base_url": base, "models": "gpt-r",
+               "model_mapping": {"gpt-r": "gpt-5"}}),
+    )
+    .await;
+    let req = json!({"model": "gpt-r", "input": "Hi", "previous_response_id": "resp_prev",
+        "tools": [{"type": "web_search"}], "include": ["reasoning.encrypted_content"], "store": true});
+    for stream in [false, true] {
+        let mut body = req.clone();
+        body["stream"] = json!(stream);
+        let resp = gw
+            .client
+            .post(format!("{}/v1/responses", gw.base))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.headers().get("x-burncloud-dropped-tools").is_none());
+        let text = resp.text().await.unwrap();
+        assert!(text.contains("resp_prev"), "{text}");
+        let seen = fake.last().unwrap();
+        assert_eq!(seen.path, "/v1/responses");
+        assert_eq!(seen.body["model"], "gpt-5");
+        assert_eq!(seen.body["previous_response_id"], "resp_prev");
+        assert_eq!(seen.body["tools"], json!([{"type": "web_search"}]));
+        assert_eq!(seen.authorization.as_deref(), Some("Bearer sk-up"));
+    }
+    gw.flush().await;
+    let (_, v) = gw.get("/console/api/logs?page_size=2", Some(&admin)).await;
+    let logs = v["data"]["items"].as_array().unwrap().clone();
+    assert_eq!(logs.len(), 2);
+    for rec in logs {
+        assert_eq!(rec["upstream"], "openai-responses");
+        assert_eq!(rec["ingress"], "responses");
+        assert_eq!(rec["prompt_tokens"], 21);
+        assert_eq!(rec["completion_tokens"], 4);
+        assert_eq!(rec["cache_read_tokens"], 5);
+    }
+}

@@ -13,6 +13,7 @@
 //! - [`gemini`]: Google Gemini `generateContent` upstreams (channel type 24) ⇄ OpenAI chat.
 //! - [`ollama`]: Ollama's API ingress (`/api/chat`, `/api/generate`, `/api/embed`) ⇄ OpenAI.
 //! - [`responses`]: OpenAI Responses ingress (`/v1/responses`, Codex CLI) ⇄ OpenAI chat.
+//! - [`responses_up`]: Responses passthrough to upstreams that serve `/v1/responses`.
 //! - [`sse`]: server-sent event framing.
 
 pub mod anthropic;
@@ -23,6 +24,7 @@ pub mod conversion;
 pub mod gemini;
 pub mod ollama;
 pub mod responses;
+pub mod responses_up;
 pub mod sse;
 
 use crate::relay::Usage;
@@ -55,6 +57,8 @@ impl Ingress {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     OpenAi,
+    /// An OpenAI-format upstream's own Responses API (passthrough).
+    OpenAiResponses,
     Azure,
     Anthropic,
     Gemini,
@@ -65,6 +69,7 @@ impl Format {
     pub fn as_str(self) -> &'static str {
         match self {
             Format::OpenAi => "openai",
+            Format::OpenAiResponses => "openai-responses",
             Format::Azure => "azure",
             Format::Anthropic => "anthropic",
             Format::Gemini => "gemini",

@@ -23,7 +23,7 @@ use super::usage::{BodyCollector, SseScanner, Usage};
 use crate::adapt::conversion::{Conversion, DROPPED_TOOLS_HEADER};
 use crate::adapt::{
     Format, Ingress, OpenAiErrorBody, Pipeline, Stage, anthropic, anthropic_up, azure, bedrock,
-    gemini, ollama, responses,
+    gemini, ollama, responses, responses_up,
 };
 use crate::burst::{LoadGuard, Side};
 use crate::channel_types::Protocol;
@@ -488,6 +488,8 @@ pub(super) async fn relay(
     let mut native: Option<serde_json::Value> = None;
     // What the conversion dropped or renamed (tools), for the answer and its headers.
     let mut conv = Conversion::default();
+    // Why the body could not be converted, if it could not (only a passthrough may serve).
+    let mut unconvertible: Option<String> = None;
     let body = match ep.ingress() {
         Ingress::OpenAi => body,
         Ingress::Anthropic => {
@@ -512,9 +514,23 @@ pub(super) async fn relay(
             match responses::responses_to_chat_with(&v) {
                 Ok((chat, c)) => {
                     conv = c;
+                    // Kept for upstreams that serve the Responses API themselves.
+                    native = Some(v);
                     Bytes::from(serde_json::to_vec(&chat).unwrap_or_default())
                 }
-                Err(m) => return settle.reject(OpenAiError::invalid_request(m)),
+                // Not convertible (`previous_response_id`, ...), but an upstream serving
+                // Responses itself may take it: the error waits for a converting channel.
+                Err(m) => match v.get("model").and_then(|m| m.as_str()) {
+                    Some(model) if !model.is_empty() => {
+                        let stream = v.get("stream").and_then(|s| s.as_bool()) == Some(true);
+                        let stub =
+                            serde_json::json!({"model": model, "stream": stream, "messages": []});
+                        unconvertible = Some(m);
+                        native = Some(v);
+                        Bytes::from(serde_json::to_vec(&stub).unwrap_or_default())
+                    }
+                    _ => return settle.reject(OpenAiError::invalid_request(m)),
+                },
             }
         }
         Ingress::Ollama => {
@@ -636,7 +652,17 @@ pub(super) async fn relay(
         };
         let side = Side::of(&ch.locality);
         let model = plan.model_for(side, &info.model);
-        let call = match upstream_call(ch, ep, &body, &info, native.as_ref(), model, &headers) {
+        let passthrough = ep == Endpoint::Responses
+            && ch.protocol == Protocol::OpenAi
+            && relay.settings.speaks_responses(&ch.base_url);
+        let call = match native.as_ref().filter(|_| passthrough) {
+            Some(v) => Ok(Ok(responses_call(ch, v, model))),
+            None => match &unconvertible {
+                Some(m) => Err(m.clone()),
+                None => upstream_call(ch, ep, &body, &info, native.as_ref(), model, &headers),
+            },
+        };
+        let call = match call {
             Ok(Ok(c)) => c,
             Ok(Err(why)) => {
                 settle.trail.push(format!("{id}:{why}"));
@@ -730,14 +756,17 @@ pub(super) async fn relay(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("json"));
-        let mut pipeline = match ep {
-            Endpoint::Ollama(kind) => Some(super::ollama::pipeline(
+        let mut pipeline = match (ep, call.format) {
+            (Endpoint::Ollama(kind), _) => Some(super::ollama::pipeline(
                 kind,
                 call.format,
                 is_sse,
                 &info,
                 status,
             )),
+            (_, Format::OpenAiResponses) => Some(Pipeline::new(vec![Box::new(
+                responses_up::ResponsesObserver::new(is_sse),
+            )])),
             _ => response_pipeline(ep.ingress(), call.format, is_sse, is_json, &info, status),
         };
         if let Some(p) = &mut pipeline {
@@ -841,8 +870,11 @@ pub(super) async fn relay(
         }
         // Tools the channel cannot run were left out of a converted request (a native
         // Anthropic body keeps them).
-        let native_body =
-            native.is_some() && matches!(call.format, Format::Anthropic | Format::Bedrock);
+        let native_body = native.is_some()
+            && matches!(
+                call.format,
+                Format::Anthropic | Format::Bedrock | Format::OpenAiResponses
+            );
         if !native_body
             && let Some(v) = conv.dropped_header()
             && let Ok(v) = HeaderValue::from_str(&v)
@@ -874,6 +906,22 @@ struct UpstreamCall {
     headers: HeaderMap,
     body: Bytes,
     format: Format,
+}
+
+/// A Responses request to an upstream that serves `/v1/responses` itself: the client's
+/// body, the model mapped.
+fn responses_call(ch: &ChannelRt, native: &serde_json::Value, model: &str) -> UpstreamCall {
+    let mut headers = HeaderMap::new();
+    if let Some(h) = &ch.auth_header {
+        headers.insert(header::AUTHORIZATION, h.clone());
+    }
+    let body = responses_up::request(native, ch.upstream_model(model));
+    UpstreamCall {
+        url: format!("{}/v1/responses", ch.base_url.trim_end_matches("/v1")),
+        headers,
+        body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+        format: Format::OpenAiResponses,
+    }
 }
 
 /// Parse a body for conversion, with the same messages as the OpenAI peek.
@@ -1136,8 +1184,8 @@ fn response_pipeline(
             (Ingress::Anthropic, Format::Bedrock) => {
                 vec![Box::new(anthropic_up::AnthropicObserver::new(false))]
             }
-            // Built by `ollama::pipeline`.
-            (Ingress::Ollama, _) => return None,
+            // Built by `ollama::pipeline` / a Responses passthrough.
+            (Ingress::Ollama, _) | (_, Format::OpenAiResponses) => return None,
             (Ingress::Anthropic, Format::OpenAi | Format::Azure) => {
                 vec![Box::new(anthropic::ToAnthropic::new(
                     is_sse,

@@ -280,7 +280,7 @@ pub(super) fn pipeline(
     let status = status.as_u16();
     let mut stages: Vec<Box<dyn Stage>> = Vec::new();
     match format {
-        Format::OpenAi | Format::Azure => {}
+        Format::OpenAi | Format::Azure | Format::OpenAiResponses => {}
         Format::Anthropic => stages.push(Box::new(anthropic_up::FromAnthropic::new(
             is_sse, status, true,
         ))),

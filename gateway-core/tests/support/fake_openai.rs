@@ -108,6 +108,7 @@ pub async fn start_on(fake: Arc<Fake>, port: u16) -> SocketAddr {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
+        .route("/v1/responses", post(responses))
         .route(
             "/openai/deployments/{deployment}/chat/completions",
             post(azure_chat),
@@ -482,4 +483,72 @@ async fn embeddings(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Byte
         "usage": {"prompt_tokens": fake.prompt_tokens, "total_tokens": fake.prompt_tokens},
     }))
     .into_response()
+}
+
+/// OpenAI's own Responses API (for passthrough): a text answer, as JSON or the documented
+/// event sequence, with `usage` in the Response object.
+async fn responses(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> Response {
+    let body = record(&fake, "/v1/responses", &headers, &raw);
+    if let Some(r) = fault(&fake, &body).await {
+        return r;
+    }
+    if !body["model"].is_string() || body.get("input").is_none() {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": {"message": "Missing required parameter: 'input'.", "type": "invalid_request_error", "param": "input", "code": "missing_required_parameter"}})),
+        )
+            .into_response();
+    }
+    let text = "Hello from responses";
+    let usage = json!({"input_tokens": 21, "input_tokens_details": {"cached_tokens": 5},
+        "output_tokens": 4, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 25});
+    let item = json!({"type": "message", "id": "msg_fake1", "status": "completed", "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}]});
+    let response = |status: &str, output: Value, usage: Value| {
+        json!({"id": "resp_fake1", "object": "response", "created_at": 1_700_000_000, "status": status,
+            "error": null, "incomplete_details": null, "model": body["model"], "output": output,
+            "parallel_tool_calls": true, "previous_response_id": body.get("previous_response_id").cloned().unwrap_or(Value::Null),
+            "store": true, "tool_choice": "auto", "tools": [], "text": {"format": {"type": "text"}},
+            "truncation": "disabled", "metadata": {}, "usage": usage})
+    };
+    if body["stream"] != true {
+        return axum::Json(response("completed", json!([item]), usage)).into_response();
+    }
+    let mut events = vec![
+        (
+            "response.created",
+            json!({"response": response("in_progress", json!([]), Value::Null)}),
+        ),
+        (
+            "response.output_item.added",
+            json!({"output_index": 0, "item": {"type": "message", "id": "msg_fake1", "status": "in_progress", "role": "assistant", "content": []}}),
+        ),
+    ];
+    for d in ["Hello from", " responses"] {
+        events.push((
+            "response.output_text.delta",
+            json!({"item_id": "msg_fake1", "output_index": 0, "content_index": 0, "delta": d}),
+        ));
+    }
+    events.push((
+        "response.output_item.done",
+        json!({"output_index": 0, "item": item}),
+    ));
+    events.push((
+        "response.completed",
+        json!({"response": response("completed", json!([item]), usage)}),
+    ));
+    let text: String = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, mut data))| {
+            data["type"] = json!(name);
+            data["sequence_number"] = json!(i);
+            format!("event: {name}\ndata: {data}\n\n")
+        })
+        .collect();
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
+        .body(Body::from(text))
+        .unwrap()
 }
