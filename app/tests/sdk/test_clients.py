@@ -63,9 +63,7 @@ def agents():
         assert status == 200, body
     status, body = _call(base, "PUT", "/console/api/prices/gpt-4o-mini", admin, {"input": 0.15, "output": 0.60})
     assert status == 200, body
-    status, tok = _call(base, "POST", "/console/api/tokens", admin, {"name": "agents"})
-    assert status == 200, tok
-    yield {"base": base, "admin": admin, "key": tok["data"]["key"], "work": work}
+    yield {"base": base, "admin": admin, "work": work}
     router.send_signal(signal.SIGTERM)
     assert router.wait(timeout=15) == 0, router.stderr.read()
     for p in procs:
@@ -107,55 +105,70 @@ def codex(base, key, work, model, prompt, extra=()):
                           cwd=work, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
 
 
-def logs(base, admin, model, n):
-    """The newest `n` log records of `model` (waits for the usage writer)."""
+def new_key(base, admin, name):
+    """A fresh key, so each test finds exactly its own log records: (key, token id)."""
+    status, tok = _call(base, "POST", "/console/api/tokens", admin, {"name": name})
+    assert status == 200, tok
+    return tok["data"]["key"], tok["data"]["id"]
+
+
+def logs(base, admin, token_id, n):
+    """The log records of a key, once there are at least `n` (waits for the usage writer)."""
     items = []
     for _ in range(100):
-        status, body = _call(base, "GET", f"/console/api/logs?model={model}&page_size=100", admin)
+        status, body = _call(base, "GET", f"/console/api/logs?token_id={token_id}&page_size=100", admin)
         assert status == 200, body
-        items = body["data"]["items"] if isinstance(body["data"], dict) else body["data"]
+        items = body["data"]["items"]
         if len(items) >= n:
             return items
         time.sleep(0.1)
-    raise AssertionError(f"{len(items)} log records of {model}, expected {n}: {items}")
+    raise AssertionError(f"{len(items)} log records of token {token_id}, expected {n}: {items}")
 
 
 @pytest.mark.parametrize("model,upstream,hello", MODELS)
 def test_claude_code_turn_and_tool_round_trip(agents, model, upstream, hello):
     a = agents
-    r = claude(a["base"], a["key"], a["work"], model, "Say hello")
+    key, token_id = new_key(a["base"], a["admin"], f"claude-{model}")
+    r = claude(a["base"], key, a["work"], model, "Say hello")
     assert r.returncode == 0, r.stdout + r.stderr
     assert hello in r.stdout
-    r = claude(a["base"], a["key"], a["work"], model, f"Read secret.txt ({TRIGGER})", ["--allowedTools", "Read"])
+    r = claude(a["base"], key, a["work"], model, f"Read secret.txt ({TRIGGER})", ["--allowedTools", "Read"])
     assert r.returncode == 0, r.stdout + r.stderr
     # The fake answers the tool result by repeating it: Claude Code ran Read and sent it back.
     assert "The tool said" in r.stdout and SECRET in r.stdout, r.stdout
-    recs = [x for x in logs(a["base"], a["admin"], model, 3) if x.get("ingress") == "anthropic"]
-    assert len(recs) >= 3, recs
-    for rec in recs[:3]:
-        assert rec["status"] == 200, rec
+    # Text turn, tool call, final answer.
+    recs = logs(a["base"], a["admin"], token_id, 3)
+    assert len(recs) == 3, recs
+    for rec in recs:
+        assert rec["ingress"] == "anthropic" and rec["endpoint"] == "/v1/messages", rec
+        assert rec["status"] == 200 and rec["model"] == model, rec
         assert rec["upstream"] == upstream
         assert rec["prompt_tokens"] > 0 and rec["completion_tokens"] > 0, rec
-        assert rec.get("stream") in (True, 1), rec
-    if model == "gpt-4o-mini":
-        assert all(rec["cost_nano"] > 0 for rec in recs[:3]), recs
+        assert rec["stream"] in (True, 1), rec
+        if model == "gpt-4o-mini":
+            assert rec["cost_nano"] > 0, rec
 
 
 @pytest.mark.parametrize("model,upstream,hello", MODELS)
 def test_codex_exec_turn_and_tool_round_trip(agents, model, upstream, hello):
     a = agents
-    r = codex(a["base"], a["key"], a["work"], model, "Say hello")
+    key, token_id = new_key(a["base"], a["admin"], f"codex-{model}")
+    r = codex(a["base"], key, a["work"], model, "Say hello")
     assert r.returncode == 0, r.stdout + r.stderr
     assert hello in r.stdout, r.stdout + r.stderr
-    r = codex(a["base"], a["key"], a["work"], model, f"Show secret.txt ({TRIGGER})")
+    r = codex(a["base"], key, a["work"], model, f"Show secret.txt ({TRIGGER})")
     assert r.returncode == 0, r.stdout + r.stderr
+    # Codex ran `cat secret.txt` and sent the output back; the fake repeated it.
     assert "The tool said" in r.stdout and SECRET in r.stdout, r.stdout + r.stderr
-    recs = [x for x in logs(a["base"], a["admin"], model, 3) if x.get("ingress") == "responses"]
-    assert len(recs) >= 3, recs
-    for rec in recs[:3]:
-        assert rec["status"] == 200, rec
+    recs = logs(a["base"], a["admin"], token_id, 3)
+    assert len(recs) == 3, recs
+    for rec in recs:
+        assert rec["ingress"] == "responses" and rec["endpoint"] == "/v1/responses", rec
+        assert rec["status"] == 200 and rec["model"] == model, rec
         assert rec["upstream"] == upstream
         assert rec["prompt_tokens"] > 0 and rec["completion_tokens"] > 0, rec
+        if model == "gpt-4o-mini":
+            assert rec["cost_nano"] > 0, rec
 
 
 def _cli(env, *args):
@@ -187,7 +200,7 @@ def local_agents():
     status, tok = _call(base, "POST", "/console/api/tokens", admin, {"name": "agents-local"})
     assert status == 200, tok
     work = tempfile.mkdtemp(prefix="burncloud-local-work-")
-    yield {"base": base, "admin": admin, "key": tok["data"]["key"], "work": work}
+    yield {"base": base, "admin": admin, "key": tok["data"]["key"], "token_id": tok["data"]["id"], "work": work}
     stop = _cli(env, "model", "stop", "1")
     router.send_signal(signal.SIGTERM)
     assert router.wait(timeout=20) == 0
@@ -202,7 +215,7 @@ def test_claude_code_and_codex_on_a_local_model(local_agents):
     assert r.returncode == 0, r.stdout + r.stderr
     r = codex(a["base"], a["key"], a["work"], "local-1", "Say hello")
     assert r.returncode == 0, r.stdout + r.stderr
-    recs = logs(a["base"], a["admin"], "local-1", 2)
+    recs = logs(a["base"], a["admin"], a["token_id"], 2)
     by_ingress = {rec["ingress"]: rec for rec in recs}
     assert set(by_ingress) == {"anthropic", "responses"}, recs
     for rec in recs:

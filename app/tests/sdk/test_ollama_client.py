@@ -100,15 +100,20 @@ def test_keyless_requests_from_this_machine_use_the_chosen_key(gateway, sk_token
     assert e.value.status_code == 401
 
 
-def test_ollama_requests_are_logged_with_their_ingress(gateway, sk_token):
-    client(gateway, sk_token()).chat(model="gemini-2.5-flash", messages=[{"role": "user", "content": "log me"}], stream=False)
+def test_ollama_requests_are_logged_with_their_ingress(gateway):
+    status, tok = gateway.call("POST", "/console/api/tokens", body={"name": "ollama-logs"})
+    assert status == 200, tok
+    client(gateway, tok["data"]["key"]).chat(model="gemini-2.5-flash", messages=[{"role": "user", "content": "log me"}], stream=False)
+    recs = []
     for _ in range(50):
-        status, logs = _call(gateway.base, "GET", "/console/api/logs?model=gemini-2.5-flash&page_size=200", gateway.admin)
+        status, logs = _call(gateway.base, "GET", f"/console/api/logs?token_id={tok['data']['id']}", gateway.admin)
         assert status == 200, logs
-        recs = [r for r in logs["data"]["items"] if r.get("ingress") == "ollama"]
+        recs = logs["data"]["items"]
         if recs:
             break
         time.sleep(0.1)
-    assert recs, logs
-    assert recs[0]["endpoint"] == "/api/chat" and recs[0]["upstream"] == "gemini"
-    assert recs[0]["prompt_tokens"] > 0 and recs[0]["completion_tokens"] > 0
+    assert len(recs) == 1, logs
+    rec = recs[0]
+    assert rec["ingress"] == "ollama" and rec["endpoint"] == "/api/chat" and rec["upstream"] == "gemini"
+    assert rec["model"] == "gemini-2.5-flash" and rec["status"] == 200
+    assert rec["prompt_tokens"] > 0 and rec["completion_tokens"] > 0

@@ -103,16 +103,6 @@ pub fn error(code: u16, message: &str) -> Response {
         .into_response()
 }
 
-fn has_key(v: &Value, keys: &[&str]) -> bool {
-    match v {
-        Value::Object(m) => m
-            .iter()
-            .any(|(k, v)| keys.contains(&k.as_str()) || has_key(v, keys)),
-        Value::Array(a) => a.iter().any(|v| has_key(v, keys)),
-        _ => false,
-    }
-}
-
 fn validate(body: &Value) -> Result<(), String> {
     let contents = body["contents"]
         .as_array()
@@ -153,10 +143,74 @@ fn validate(body: &Value) -> Result<(), String> {
             }
         }
     }
-    if has_key(&body["tools"], &["additionalProperties", "$schema"]) {
-        return Err("Invalid JSON payload received. Unknown name \"additionalProperties\" at 'tools[0].function_declarations[0].parameters': Cannot find field.".into());
+    for (i, f) in body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["functionDeclarations"].as_array().into_iter().flatten())
+        .enumerate()
+    {
+        if let Some(bad) = unknown_schema_key(&f["parameters"]) {
+            return Err(format!(
+                "Invalid JSON payload received. Unknown name \"{bad}\" at 'tools[0].function_declarations[{i}].parameters': Cannot find field."
+            ));
+        }
     }
     Ok(())
+}
+
+/// The fields of Gemini's `Schema` object (ai.google.dev/api/caching#Schema).
+const SCHEMA_FIELDS: &[&str] = &[
+    "type",
+    "format",
+    "title",
+    "description",
+    "nullable",
+    "enum",
+    "maxItems",
+    "minItems",
+    "properties",
+    "required",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "example",
+    "anyOf",
+    "propertyOrdering",
+    "default",
+    "items",
+    "minimum",
+    "maximum",
+];
+
+/// The first keyword of a schema that Gemini's `Schema` does not have.
+fn unknown_schema_key(v: &Value) -> Option<String> {
+    let m = v.as_object()?;
+    for (k, val) in m {
+        if !SCHEMA_FIELDS.contains(&k.as_str()) {
+            return Some(k.clone());
+        }
+        let nested = match k.as_str() {
+            "properties" => val
+                .as_object()
+                .into_iter()
+                .flat_map(|p| p.values())
+                .find_map(unknown_schema_key),
+            "items" => unknown_schema_key(val),
+            "anyOf" => val
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find_map(unknown_schema_key),
+            _ => None,
+        };
+        if nested.is_some() {
+            return nested;
+        }
+    }
+    None
 }
 
 fn wants_call(fake: &Fake, body: &Value) -> Option<(String, Value)> {
