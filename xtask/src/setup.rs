@@ -175,17 +175,36 @@ pub fn bump_npm_clients() -> Result<Vec<(String, String, String)>> {
             );
         }
         if latest != *version {
-            let old = format!("(\"{package}\", \"{version}\",");
-            let new = format!("(\"{package}\", \"{latest}\",");
-            if !text.contains(&old) {
-                bail!("cannot find {old} in {}", file.display());
-            }
-            text = text.replace(&old, &new);
+            text = repin(&text, package, version, &latest)?;
             changed.push((package.to_string(), version.to_string(), latest));
         }
     }
     std::fs::write(&file, text)?;
     Ok(changed)
+}
+
+/// `text` with the pin of `package` in [`NPM_CLIENTS`] moved from `old` to `new`.
+fn repin(text: &str, package: &str, old: &str, new: &str) -> Result<String> {
+    let from = format!("(\"{package}\", \"{old}\",");
+    if text.matches(&from).count() != 1 {
+        bail!("expected one {from} in xtask/src/setup.rs");
+    }
+    Ok(text.replace(&from, &format!("(\"{package}\", \"{new}\",")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repin_moves_exactly_one_pin() {
+        let text = include_str!("setup.rs");
+        let (package, version, _) = NPM_CLIENTS[0];
+        let moved = repin(text, package, version, "9.9.9").unwrap();
+        assert!(moved.contains(&format!("(\"{package}\", \"9.9.9\",")));
+        assert_eq!(moved.len(), text.len() - version.len() + 5);
+        assert!(repin(text, package, "0.0.0-none", "1.0.0").is_err());
+    }
 }
 
 /// Fail when the headless binary links GTK or WebKit.
