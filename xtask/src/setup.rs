@@ -192,21 +192,6 @@ fn repin(text: &str, package: &str, old: &str, new: &str) -> Result<String> {
     Ok(text.replace(&from, &format!("(\"{package}\", \"{new}\",")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repin_moves_exactly_one_pin() {
-        let text = include_str!("setup.rs");
-        let (package, version, _) = NPM_CLIENTS[0];
-        let moved = repin(text, package, version, "9.9.9").unwrap();
-        assert!(moved.contains(&format!("(\"{package}\", \"9.9.9\",")));
-        assert_eq!(moved.len(), text.len() - version.len() + 5);
-        assert!(repin(text, package, "0.0.0-none", "1.0.0").is_err());
-    }
-}
-
 /// Fail when the headless binary links GTK or WebKit.
 pub fn check_headless_links(bin: &std::path::Path) -> Result<()> {
     if !cfg!(target_os = "linux") {
@@ -326,4 +311,19 @@ pub fn sha256_of(path: &std::path::Path) -> Result<String> {
         .next()
         .unwrap_or_default()
         .to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repin_moves_exactly_one_pin() {
+        let text = include_str!("setup.rs");
+        let (package, version, _) = NPM_CLIENTS[0];
+        let moved = repin(text, package, version, "9.9.9").unwrap();
+        assert!(moved.contains(&format!("(\"{package}\", \"9.9.9\",")));
+        assert_eq!(moved.len(), text.len() - version.len() + 5);
+        assert!(repin(text, package, "0.0.0-none", "1.0.0").is_err());
+    }
 }
