@@ -1029,6 +1029,29 @@ async fn responses_namespace_tools_flattened_and_hosted_tools_dropped() {
             assert!(seen.get(k).is_none(), "{k} sent upstream");
         }
     }
+    // Converted for an Anthropic channel too: the hosted tool is named as dropped there.
+    let resp =
+        t.gw.client
+            .post(format!("{}/v1/responses", t.gw.base))
+            .bearer_auth(&t.admin)
+            .json(&json!({"model": "claude-x", "tools": tools, "input": "Spawn an agent"}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-burncloud-dropped-tools"], "web_search");
+    let v: Value = resp.json().await.unwrap();
+    let call = v["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "function_call")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&call["name"], &call["namespace"]),
+        (&json!("spawn"), &json!("agents"))
+    );
     // The call and its result go back with the namespace: flattened again.
     let (s, body) = t
         .responses(json!({"model": "gpt-x", "tools": tools, "input": [

@@ -870,11 +870,9 @@ pub(super) async fn relay(
         }
         // Tools the channel cannot run were left out of a converted request (a native
         // Anthropic body keeps them).
-        let native_body = native.is_some()
-            && matches!(
-                call.format,
-                Format::Anthropic | Format::Bedrock | Format::OpenAiResponses
-            );
+        let native_body = call.format == Format::OpenAiResponses
+            || (ep == Endpoint::Messages
+                && matches!(call.format, Format::Anthropic | Format::Bedrock));
         if !native_body
             && let Some(v) = conv.dropped_header()
             && let Ok(v) = HeaderValue::from_str(&v)
