@@ -39,7 +39,8 @@ const LLAMA_CPP_VERSION: &str = "11434.0.0";
 const LLAMA_CPP_SHA256: &str = "b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45";
 
 /// Python packages for the SDK tests (pinned): the official SDKs, and the clients the
-/// conformance tests run (the official `ollama` client, the LiteLLM SDK).
+/// conformance tests run (the official `ollama` client, the LiteLLM SDK, LangChain's
+/// `ChatOpenAI`).
 const PYTHON_PACKAGES: &[&str] = &[
     "openai==3.54.0",
     "anthropic==2.12.0",
@@ -47,6 +48,7 @@ const PYTHON_PACKAGES: &[&str] = &[
     "httpx==0.28.1",
     "ollama==0.6.3",
     "litellm==1.110.2",
+    "langchain-openai==1.7.4",
 ];
 
 /// The published coding agents the conformance tests run (npm package, pinned version,
