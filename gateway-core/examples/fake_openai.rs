@@ -3,6 +3,7 @@
 //! `fake_openai [--port N] [--no-record] [--chunk-delay-ms N] [--pieces N]` prints
 //! `listening on 127.0.0.1:PORT`.
 //! Requests with `"model": "fail-500"` / `"fail-429"` get those errors.
+//! `--call NAME=JSON` (repeatable) scripts tool calls for real clients (see `Fake::script`).
 
 #[path = "../tests/support/fake_openai.rs"]
 mod fake_openai;
@@ -21,6 +22,7 @@ async fn main() {
         fake.record
             .store(false, std::sync::atomic::Ordering::Relaxed);
     }
+    *fake.script.lock().unwrap() = fake_openai::script_from_args(&args);
     let addr = fake_openai::start_on(fake, port).await;
     println!("listening on {addr}");
     let _ = tokio::signal::ctrl_c().await;

@@ -108,7 +108,29 @@ pub struct Snapshot {
     pub catalog: HashMap<String, Arc<CatalogEntry>>,
     /// Whether non-admins may use cloud models that have no price (off by default).
     pub allow_unpriced_cloud: bool,
+    /// Library models by their `local-<id>` name: readable name and context windows.
+    pub local_models: HashMap<String, LocalModelMeta>,
+    /// Other names a model answers to (`local-<slug of the model name>`) → its name.
+    pub aliases: HashMap<String, String>,
+    /// The token keyless Ollama requests from this machine use (setting
+    /// [`OLLAMA_KEYLESS_TOKEN`], off when unset).
+    pub ollama_keyless_token: Option<i64>,
 }
+
+/// What the gateway knows about a local model (from the library's GGUF header and its
+/// deployment).
+#[derive(Debug, Clone)]
+pub struct LocalModelMeta {
+    /// The library name (`burncloud model list`).
+    pub name: String,
+    /// The context the model was trained for (GGUF header).
+    pub trained_context: i64,
+    /// The context llama-server runs it with (`model run --ctx`), when set.
+    pub served_context: Option<i64>,
+}
+
+/// The setting naming the token id keyless Ollama-API requests from loopback use.
+pub const OLLAMA_KEYLESS_TOKEN: &str = "ollama_keyless_token_id";
 
 impl Snapshot {
     /// Read the whole routing state in one read transaction.
@@ -240,6 +262,38 @@ impl Snapshot {
             }
         }
         snap.allow_unpriced_cloud = governance::load(&tx)?.allow_unpriced_cloud;
+        let mut stmt = tx.prepare(
+            "SELECT m.id, m.name, m.context_length, d.ctx_size FROM models m \
+             LEFT JOIN deployments d ON d.model_id = m.id ORDER BY m.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, name, trained, served) = row?;
+            let canonical = crate::local::channel_name(id);
+            if let Some(alias) = crate::local::readable_name(&name) {
+                snap.aliases
+                    .entry(alias)
+                    .or_insert_with(|| canonical.clone());
+            }
+            snap.local_models.insert(
+                canonical,
+                LocalModelMeta {
+                    name,
+                    trained_context: trained,
+                    served_context: served.filter(|c| *c > 0),
+                },
+            );
+        }
+        drop(stmt);
+        snap.ollama_keyless_token = crate::store::settings::get(&tx, OLLAMA_KEYLESS_TOKEN)?
+            .and_then(|v| v.trim().parse().ok());
         Ok(snap)
     }
 
@@ -265,6 +319,25 @@ impl Snapshot {
     /// Tiers of channels serving `model` for `group`.
     pub fn tiers(&self, group: &str, model: &str) -> Option<&[Tier]> {
         self.routes.get(group)?.get(model).map(Vec::as_slice)
+    }
+
+    /// The name a requested model goes by (`local-<slug>` → `local-<id>`).
+    pub fn resolve<'a>(&'a self, model: &'a str) -> &'a str {
+        self.aliases.get(model).map(String::as_str).unwrap_or(model)
+    }
+
+    /// The context window (tokens) and the longest answer of `model`, where known: for a
+    /// local model the context llama-server serves (else the GGUF header's); output is
+    /// bounded by the context. Cloud models: from the price catalog (not wired yet: it
+    /// plugs in here).
+    pub fn model_limits(&self, model: &str) -> (Option<i64>, Option<i64>) {
+        match self.local_models.get(self.resolve(model)) {
+            Some(m) => {
+                let ctx = m.served_context.unwrap_or(m.trained_context);
+                (Some(ctx).filter(|c| *c > 0), Some(ctx).filter(|c| *c > 0))
+            }
+            None => (None, None),
+        }
     }
 
     /// Whether any group serves `model`.

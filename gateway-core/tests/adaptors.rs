@@ -447,7 +447,7 @@ async fn errors_come_back_in_the_ingress_shape() {
         ("[1]", "JSON object"),
         (r#"{"model":"gpt-x","messages":[]}"#, "max_tokens"),
         (
-            r#"{"model":"gpt-x","max_tokens":5,"messages":[{"role":"system","content":"x"}]}"#,
+            r#"{"model":"gpt-x","max_tokens":5,"messages":[{"role":"tool","content":"x"}]}"#,
             "messages.0.role",
         ),
         (
@@ -962,10 +962,170 @@ async fn responses_function_calls_round_trip() {
             .unwrap()
             .contains("previous_response_id")
     );
-    let (s, _) = t
-        .responses(json!({"model": "gpt-x", "input": "x", "tools": [{"type": "web_search"}]}))
+}
+
+/// Codex CLI's tools: a `namespace` of functions is offered flattened (`ns__name`) and the
+/// call comes back under its own name and namespace, streamed or not; hosted tools the
+/// channel cannot run are left out and named in `x-burncloud-dropped-tools`.
+#[tokio::test]
+async fn responses_namespace_tools_flattened_and_hosted_tools_dropped() {
+    let t = setup().await;
+    let tools = json!([
+        {"type": "namespace", "name": "agents", "description": "Sub-agents", "tools": [
+            {"type": "function", "name": "spawn", "description": "Spawn one", "strict": false,
+             "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}]},
+        {"type": "web_search", "external_web_access": false},
+        {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}]);
+    for stream in [false, true] {
+        let resp = t
+            .gw
+            .client
+            .post(format!("{}/v1/responses", t.gw.base))
+            .bearer_auth(&t.admin)
+            .json(&json!({"model": "gpt-x", "stream": stream, "tools": tools, "store": false,
+                "include": ["reasoning.encrypted_content"], "reasoning": {"summary": "auto"},
+                "prompt_cache_key": "k", "client_metadata": {"a": "b"}, "parallel_tool_calls": true,
+                "input": [{"role": "developer", "content": [{"type": "input_text", "text": "Be brief."}]},
+                          {"role": "user", "content": "Spawn an agent"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["x-burncloud-dropped-tools"], "web_search");
+        let body = resp.text().await.unwrap();
+        let call = if stream {
+            body.split("\n\n")
+                .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+                .map(|d| serde_json::from_str::<Value>(d).unwrap())
+                .find(|e| e["type"] == "response.output_item.done")
+                .unwrap()["item"]
+                .clone()
+        } else {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            v["output"][0].clone()
+        };
+        assert_eq!(call["type"], "function_call", "{body}");
+        assert_eq!(call["name"], "spawn");
+        assert_eq!(call["namespace"], "agents");
+        let seen = t.openai.last().unwrap().body;
+        let names: Vec<&str> = seen["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["function"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["agents__spawn", "get_weather"]);
+        assert_eq!(
+            seen["messages"][0],
+            json!({"role": "system", "content": "Be brief."})
+        );
+        for k in [
+            "store",
+            "include",
+            "prompt_cache_key",
+            "client_metadata",
+            "reasoning",
+        ] {
+            assert!(seen.get(k).is_none(), "{k} sent upstream");
+        }
+    }
+    // Converted for an Anthropic channel too: the hosted tool is named as dropped there.
+    let resp =
+        t.gw.client
+            .post(format!("{}/v1/responses", t.gw.base))
+            .bearer_auth(&t.admin)
+            .json(&json!({"model": "claude-x", "tools": tools, "input": "Spawn an agent"}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-burncloud-dropped-tools"], "web_search");
+    let v: Value = resp.json().await.unwrap();
+    let call = v["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "function_call")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&call["name"], &call["namespace"]),
+        (&json!("spawn"), &json!("agents"))
+    );
+    // The call and its result go back with the namespace: flattened again.
+    let (s, body) = t
+        .responses(json!({"model": "gpt-x", "tools": tools, "input": [
+            {"role": "user", "content": "Spawn an agent"},
+            {"type": "function_call", "call_id": "c1", "name": "spawn", "namespace": "agents", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "spawned"},
+            {"type": "web_search_call", "id": "ws_1", "status": "completed"}]}))
         .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let seen = t.openai.last().unwrap().body;
+    assert_eq!(
+        seen["messages"][1]["tool_calls"][0]["function"]["name"],
+        "agents__spawn"
+    );
+}
+
+/// Claude Code's request shape onto an OpenAI channel: a system message inside `messages`,
+/// thinking, output_config, context_management, metadata, cache_control on tools, a
+/// document, and a server tool (dropped, named in the header).
+#[tokio::test]
+async fn messages_from_current_claude_code_onto_an_openai_channel() {
+    let t = setup().await;
+    let resp = t
+        .gw
+        .client
+        .post(format!("{}/v1/messages?beta=true", t.gw.base))
+        .bearer_auth(&t.admin)
+        .header("anthropic-beta", "claude-code-20250219,context-management-2025-06-27")
+        .json(&json!({"model": "gpt-x", "max_tokens": 32000, "stream": false,
+            "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "Hi"},
+                    {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "doc text"}}]},
+                {"role": "system", "content": [{"type": "text", "text": "# Environment"}]},
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm", "signature": "s"}, {"type": "text", "text": "Hello"}]},
+                {"role": "user", "content": "Again"}],
+            "tools": [{"name": "Read", "description": "Read a file", "input_schema": {"type": "object"},
+                       "cache_control": {"type": "ephemeral"}, "defer_loading": true},
+                      {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}],
+            "tool_choice": {"type": "none"},
+            "thinking": {"type": "enabled", "budget_tokens": 10000},
+            "output_config": {"effort": "max"},
+            "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+            "metadata": {"user_id": "u1"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["x-burncloud-dropped-tools"],
+        "web_search_20250305"
+    );
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["content"][0]["text"], "Hello from fake");
+    let seen = t.openai.last().unwrap().body;
+    assert_eq!(
+        seen["messages"][0],
+        json!({"role": "system", "content": "You are Claude Code.\n\n# Environment"})
+    );
+    assert_eq!(seen["messages"][1]["content"], "Hi\ndoc text");
+    assert_eq!(
+        seen["messages"][2],
+        json!({"role": "assistant", "content": "Hello"})
+    );
+    assert_eq!(seen["reasoning_effort"], "high");
+    assert_eq!(seen["tools"].as_array().unwrap().len(), 1);
+    for k in [
+        "thinking",
+        "output_config",
+        "context_management",
+        "metadata",
+    ] {
+        assert!(seen.get(k).is_none(), "{k} sent upstream");
+    }
 }
 
 async fn bedrock_setup(t: &Setup, key: &str) -> Arc<fake_anthropic::Fake> {
@@ -1098,4 +1258,58 @@ async fn bedrock_errors_exceptions_and_bad_signatures() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}
+
+/// An upstream that serves the Responses API itself gets the client's body as sent (model
+/// mapped): previous_response_id and hosted tools reach it; usage comes from the Response
+/// (streamed: `response.completed`); nothing is dropped.
+#[tokio::test]
+async fn responses_pass_through_to_an_upstream_that_serves_them() {
+    let fake = fake_openai::Fake::new();
+    let addr = fake_openai::start(fake.clone()).await;
+    let base = format!("http://{addr}");
+    let upstream = base.clone();
+    let gw = TestGateway::start_with(move |c| c.relay.responses_upstreams.push(upstream)).await;
+    let admin = gw.register("admin").await;
+    gw.add_channel(
+        &admin,
+        json!({"name": "oai", "type": 1, "key": "sk-up", "base_url": base, "models": "gpt-r",
+               "model_mapping": {"gpt-r": "gpt-5"}}),
+    )
+    .await;
+    let req = json!({"model": "gpt-r", "input": "Hi", "previous_response_id": "resp_prev",
+        "tools": [{"type": "web_search"}], "include": ["reasoning.encrypted_content"], "store": true});
+    for stream in [false, true] {
+        let mut body = req.clone();
+        body["stream"] = json!(stream);
+        let resp = gw
+            .client
+            .post(format!("{}/v1/responses", gw.base))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.headers().get("x-burncloud-dropped-tools").is_none());
+        let text = resp.text().await.unwrap();
+        assert!(text.contains("resp_prev"), "{text}");
+        let seen = fake.last().unwrap();
+        assert_eq!(seen.path, "/v1/responses");
+        assert_eq!(seen.body["model"], "gpt-5");
+        assert_eq!(seen.body["previous_response_id"], "resp_prev");
+        assert_eq!(seen.body["tools"], json!([{"type": "web_search"}]));
+        assert_eq!(seen.authorization.as_deref(), Some("Bearer sk-up"));
+    }
+    gw.flush().await;
+    let (_, v) = gw.get("/console/api/logs?page_size=2", Some(&admin)).await;
+    let logs = v["data"]["items"].as_array().unwrap().clone();
+    assert_eq!(logs.len(), 2);
+    for rec in logs {
+        assert_eq!(rec["upstream"], "openai-responses");
+        assert_eq!(rec["ingress"], "responses");
+        assert_eq!(rec["prompt_tokens"], 21);
+        assert_eq!(rec["completion_tokens"], 4);
+        assert_eq!(rec["cache_read_tokens"], 5);
+    }
 }

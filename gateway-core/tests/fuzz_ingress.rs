@@ -171,6 +171,18 @@ fn responses_template(r: &mut Rng) -> Value {
         "tool_choice": "auto", "text": {"format": {"type": "json_object"}}, "reasoning": {"effort": "low"}})
 }
 
+fn ollama_template(r: &mut Rng) -> Value {
+    let model = ["gpt-x", "claude-x:latest"][r.below(2)];
+    json!({"model": model, "stream": r.chance(30), "options": {"temperature": 0.2, "num_predict": 16, "stop": ["END"]},
+        "format": "json",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi", "images": ["iVBORw0KGgo="]},
+            {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}]},
+            {"role": "tool", "content": "ok", "tool_name": "f"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]})
+}
+
 fn body(r: &mut Rng, template: Template) -> Vec<u8> {
     if r.chance(3) {
         return (0..r.below(300)).map(|_| r.next() as u8).collect();
@@ -204,6 +216,8 @@ fn check_shape(path: &str, status: u16, text: &str) -> Result<(), String> {
     })?;
     let ok = if path == "/v1/messages" {
         v["type"] == "error" && v["error"]["type"].is_string() && v["error"]["message"].is_string()
+    } else if path.starts_with("/api/") {
+        v["error"].is_string()
     } else {
         v["error"]["message"].is_string() && v["error"]["type"].is_string()
     };
@@ -241,10 +255,11 @@ async fn every_ingress_survives_generated_bad_input() {
         json!({"name": "an", "type": 14, "key": fake_anthropic::KEY, "base_url": format!("http://{an_addr}"), "models": "claude-x"}),
     )
     .await;
-    let ingresses: [(&str, Template); 3] = [
+    let ingresses: [(&str, Template); 4] = [
         ("/v1/chat/completions", chat_template),
         ("/v1/messages", messages_template),
         ("/v1/responses", responses_template),
+        ("/api/chat", ollama_template),
     ];
     for (path, template) in ingresses {
         let mut statuses = std::collections::BTreeMap::<u16, usize>::new();

@@ -268,3 +268,55 @@ fn gemini_answers_to_openai() {
     );
     assert!(out.contains("API key not valid"));
 }
+
+/// What today's clients send (captured, see the README) converts: Claude Code's system
+/// message inside `messages`, adaptive thinking and context management; Codex's developer
+/// messages, namespace tool (flattened) and hosted web search (dropped).
+#[test]
+fn captured_client_requests_convert() {
+    let claude: Value =
+        serde_json::from_slice(&read("anthropic/request_claude_code_2.1.332.json")).unwrap();
+    let (chat, conv) = anthropic::messages_to_chat_with(&claude).unwrap();
+    compare(
+        "anthropic/request_claude_code_2.1.332.expected.openai.json",
+        &pretty(&chat),
+    );
+    let msgs = chat["messages"].as_array().unwrap();
+    assert_eq!(msgs[0]["role"], "system");
+    assert!(msgs[1..].iter().all(|m| m["role"] != "system"));
+    // The environment block (a system message in `messages`) joined the system prompt.
+    assert!(
+        msgs[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("# Environment")
+    );
+    assert_eq!(chat["tools"].as_array().unwrap().len(), 12);
+    // Adaptive thinking leaves the upstream's default.
+    assert!(chat.get("reasoning_effort").is_none());
+    assert!(conv.dropped_tools.is_empty());
+
+    let codex: Value =
+        serde_json::from_slice(&read("responses/request_codex_0.169.0.json")).unwrap();
+    let (chat, conv) = gateway_core::adapt::responses::responses_to_chat_with(&codex).unwrap();
+    compare(
+        "responses/request_codex_0.169.0.expected.openai.json",
+        &pretty(&chat),
+    );
+    let names: Vec<&str> = chat["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"exec_command"));
+    assert!(names.contains(&"multi_agent_v1__close_agent"));
+    assert_eq!(conv.dropped_tools, vec!["web_search".to_string()]);
+    assert_eq!(
+        conv.unflatten("multi_agent_v1__close_agent"),
+        Some(("multi_agent_v1", "close_agent"))
+    );
+    let msgs = chat["messages"].as_array().unwrap();
+    assert_eq!(msgs[0]["role"], "system");
+    assert!(msgs[1..].iter().all(|m| m["role"] != "system"));
+}

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
+        Some("bump-clients") => bump_clients(args.iter().any(|a| a == "--no-test")),
         Some("bench") => bench::bench(),
         Some("windows") => windows::check_and_package().map(|_| ()),
         Some("dist") => dist::dist().and_then(|deb| {
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
             }
         }),
         _ => {
-            eprintln!("usage: cargo xtask <run [-- ARGS]|test|bench|dist|windows>");
+            eprintln!("usage: cargo xtask <run [-- ARGS]|test|bench|dist|windows|bump-clients>");
             eprintln!(
                 "  run    install what BurnCloud needs, build it, start it (desktop, or headless without a display)"
             );
@@ -37,6 +38,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "  windows  cross-build the workspace for Windows, burncloud.exe and its NSIS installer"
+            );
+            eprintln!(
+                "  bump-clients  pin Claude Code and Codex CLI to their newest npm releases, then run the tests\n         (--no-test: only rewrite the pins in xtask/src/setup.rs)"
             );
             eprintln!(
                 "  dist   build the release packages (.deb, tarball) with SHA256SUMS into <target>/dist;\n         --check: then install the .deb, run what it installed, remove it"
@@ -133,6 +137,23 @@ fn run(extra: &[String]) -> Result<()> {
     }
 }
 
+/// Pin the published clients to their newest releases, then rerun the suite (the
+/// conformance tests run them), so a protocol change is caught the week it ships.
+fn bump_clients(no_test: bool) -> Result<()> {
+    let changed = setup::bump_npm_clients()?;
+    if changed.is_empty() {
+        eprintln!("xtask: every client is already pinned to its newest release");
+    }
+    for (package, old, new) in &changed {
+        eprintln!("xtask: {package} {old} -> {new} (xtask/src/setup.rs)");
+    }
+    if no_test || changed.is_empty() {
+        return Ok(());
+    }
+    // The new pins are compiled into xtask: run the suite through a fresh build of it.
+    sh(cargo().args(["run", "-p", "xtask", "--", "test"]))
+}
+
 fn test() -> Result<()> {
     setup::ensure_packages(setup::BUILD_PACKAGES)?;
     setup::ensure_packages(setup::TEST_PACKAGES)?;
@@ -175,7 +196,13 @@ fn test() -> Result<()> {
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY"))?;
     let python = setup::ensure_venv()?;
-    sh(Command::new(python)
+    // The published clients (Claude Code, Codex CLI) for the conformance tests.
+    let clients = setup::ensure_npm_clients()?;
+    let mut pytest = Command::new(python);
+    for (bin, path) in &clients {
+        pytest.env(format!("{}_BIN", bin.to_ascii_uppercase()), path);
+    }
+    sh(pytest
         .args(["-m", "pytest", "-v", "app/tests/sdk"])
         .env("BURNCLOUD_BIN", target_dir().join("debug/burncloud"))
         .env(

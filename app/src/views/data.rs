@@ -447,6 +447,10 @@ pub struct SettingsData {
     pub users: Vec<UserRow>,
     pub groups: Vec<(String, String)>,
     pub unused_codes: i64,
+    /// The key keyless Ollama-API requests from this machine use (None: off).
+    pub ollama_keyless: Option<i64>,
+    /// Enabled keys to choose from: (id, "name (sk-ab…yz)").
+    pub keys: Vec<(i64, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -504,6 +508,8 @@ pub enum Action {
     CancelDownload(u64),
     SetCloseToTray(bool),
     SetAutostart(bool),
+    /// Let keyless Ollama-API requests from this machine use this key (None: off).
+    SetOllamaKeyless(Option<i64>),
     SetTheme(Theme),
 }
 

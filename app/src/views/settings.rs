@@ -47,6 +47,18 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
             }
             div { class: "bc-toolbar", button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::SaveBurst(burst())), "Save burst settings" } }
         }
+        section { class: "bc-card bc-wide", id: "ollama-keyless",
+            h2 { "Ollama API" }
+            p { class: "bc-caption", "Tools that speak Ollama's API (Open WebUI, editor plugins) use this port too, and often cannot send a key. Off by default: every request needs a key." }
+            label { "Requests from this machine without a key use "
+                select { onchange: move |e| on_action.call(Action::SetOllamaKeyless(e.value().parse().ok())),
+                    option { value: "off", selected: data.ollama_keyless.is_none(), "nothing (off: a key is required)" }
+                    for (id, name) in data.keys.clone() {
+                        option { key: "{id}", value: "{id}", selected: data.ollama_keyless == Some(id), "{name}" }
+                    }
+                }
+            }
+        }
         section { class: "bc-card bc-wide", id: "hub",
             h2 { "Model hub" }
             p { "Endpoint: " code { "{data.hub_endpoint}" } }

@@ -545,6 +545,21 @@ async fn settings_page_shows_and_saves_settings() {
         (s.mode.as_str(), s.daily_cloud_budget_usd),
         ("cloud_burst", 2.5)
     );
+    // Keyless Ollama requests: off by default, then a chosen key, then off again.
+    let data = load(c);
+    assert_eq!(data.settings.ollama_keyless, None);
+    let (id, _) = data.settings.keys[0].clone();
+    let n = c.apply(Action::SetOllamaKeyless(Some(id))).await.unwrap();
+    assert!(n.ok, "{n:?}");
+    assert_eq!(c.state.snapshot.load().ollama_keyless_token, Some(id));
+    let data = load(c);
+    assert_eq!(data.settings.ollama_keyless, Some(id));
+    assert!(
+        render_page(info(GatewayState::Running), data, Page::Settings, None)
+            .contains("ollama-keyless")
+    );
+    assert!(c.apply(Action::SetOllamaKeyless(None)).await.unwrap().ok);
+    assert_eq!(c.state.snapshot.load().ollama_keyless_token, None);
     // Window settings.
     c.apply(Action::SetCloseToTray(true)).await.unwrap();
     c.apply(Action::SetTheme(Theme::Dark)).await.unwrap();

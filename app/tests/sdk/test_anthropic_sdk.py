@@ -78,7 +78,7 @@ def test_errors_map_to_anthropic_sdk_exceptions(gateway, sk_token):
     with pytest.raises(anthropic.NotFoundError):
         claude(gateway, sk_token()).messages.create(model="nope", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     with pytest.raises(anthropic.BadRequestError) as e:
-        claude(gateway, sk_token()).messages.create(model="gpt-4o-mini", max_tokens=5, messages=[{"role": "system", "content": "x"}])
+        claude(gateway, sk_token()).messages.create(model="gpt-4o-mini", max_tokens=5, messages=[{"role": "tool", "content": "x"}])
     assert "messages.0.role" in e.value.body["error"]["message"]
     with pytest.raises(anthropic.PermissionDeniedError):
         claude(gateway, sk_token(models="text-embedding-3-small")).messages.create(

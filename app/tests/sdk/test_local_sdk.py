@@ -52,7 +52,14 @@ def local():
 def test_openai_sdk_chat_and_stream_on_a_local_model(local):
     client = openai.OpenAI(base_url=local["base"] + "/v1", api_key=local["key"])
     models = [m.id for m in client.models.list()]
-    assert models == ["local-1"]
+    # The library model "tiny sdk" also answers to its readable name.
+    assert models == ["local-1", "local-tiny-sdk"]
+    one = client.models.retrieve("local-tiny-sdk")
+    # The context llama-server serves it with (`--ctx 512`).
+    assert one.id == "local-tiny-sdk" and one.model_extra["context_length"] == 512
+    # The readable name routes to the model (its noise may end at once: count the prompt).
+    r = client.chat.completions.create(model="local-tiny-sdk", messages=[{"role": "user", "content": "Hi"}], max_tokens=3)
+    assert r.usage.prompt_tokens > 0
     r = client.chat.completions.create(model="local-1", messages=[{"role": "user", "content": "Hello"}], max_tokens=6)
     assert r.model
     assert r.usage.prompt_tokens > 0 and 0 < r.usage.completion_tokens <= 6
@@ -121,6 +128,19 @@ def test_errors_from_a_local_model_keep_their_shapes(local):
     with pytest.raises(openai.PermissionDeniedError):
         # The key is restricted to local-1.
         oc.chat.completions.create(model="local-2", messages=[{"role": "user", "content": "x"}])
+
+
+def test_ollama_client_on_a_local_model(local):
+    import ollama
+    c = ollama.Client(host=local["base"], headers={"Authorization": f"Bearer {local['key']}"})
+    assert "local-1" in [m.model for m in c.list().models]
+    assert [m.model for m in c.ps().models] == ["local-1", "local-tiny-sdk"]
+    r = c.chat(model="local-1", messages=[{"role": "user", "content": "Hello"}], options={"num_predict": 5}, stream=False)
+    assert r.done and r.done_reason in ("stop", "length") and r.eval_count > 0 and r.prompt_eval_count > 0
+    parts = list(c.chat(model="local-tiny-sdk", messages=[{"role": "user", "content": "Hello"}], options={"num_predict": 5}, stream=True))
+    assert parts[-1].done and parts[-1].eval_count > 0
+    g = c.generate(model="local-1", prompt="Hello", options={"num_predict": 4})
+    assert g.done and g.eval_count > 0
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::conversion::{Conversion, hoist_system, reasoning_effort};
 use super::sse;
 use crate::relay::Usage;
 
@@ -21,28 +22,112 @@ fn text_of_blocks(v: &Value, what: &str) -> ConvertResult<String> {
         Value::Array(blocks) => {
             let mut out = String::new();
             for (i, b) in blocks.iter().enumerate() {
-                match b.get("type").and_then(Value::as_str) {
-                    Some("text") => {
-                        let t = b
-                            .get("text")
-                            .and_then(Value::as_str)
-                            .ok_or_else(|| format!("{what}.{i}.text: field required (a string)"))?;
-                        if !out.is_empty() {
-                            out.push('\n');
-                        }
-                        out.push_str(t);
-                    }
-                    Some("image") => {}
+                let text = match b.get("type").and_then(Value::as_str) {
+                    Some("text") => b
+                        .get("text")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| format!("{what}.{i}.text: field required (a string)"))?
+                        .to_string(),
+                    // Images travel separately; a tool reference (tool search) names a
+                    // tool now available, which converted requests offer anyway.
+                    Some("image" | "tool_reference") => continue,
+                    Some("document") => match document_text(b) {
+                        Some(t) => t,
+                        None => continue,
+                    },
+                    Some("search_result") => search_result_text(b),
                     Some(other) => {
                         return Err(format!("{what}.{i}.type: '{other}' is not a text block"));
                     }
                     None => return Err(format!("{what}.{i}.type: field required")),
+                };
+                if !out.is_empty() {
+                    out.push('\n');
                 }
+                out.push_str(&text);
             }
             Ok(out)
         }
         Value::Null => Ok(String::new()),
         _ => Err(format!("{what}: expected a string or an array of blocks")),
+    }
+}
+
+/// A plain-text (or content-block) document's text; `None` for binary sources.
+fn document_text(b: &Value) -> Option<String> {
+    let src = b.get("source")?;
+    match src.get("type").and_then(Value::as_str)? {
+        "text" => Some(
+            src.get("data")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        "content" => Some(match src.get("content") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(parts)) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        }),
+        _ => None,
+    }
+}
+
+/// A search result block (RAG citations) as text: title, source, content.
+fn search_result_text(b: &Value) -> String {
+    let mut out = String::new();
+    for k in ["title", "source"] {
+        if let Some(t) = b.get(k).and_then(Value::as_str) {
+            out.push_str(t);
+            out.push('\n');
+        }
+    }
+    for p in b
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(t) = p.get("text").and_then(Value::as_str) {
+            out.push_str(t);
+            out.push('\n');
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// A document block for an OpenAI-format upstream: text inline, a base64 PDF as a `file`
+/// part (chat completions' file input), a URL as an error (the channel cannot fetch it).
+fn document_part(b: &Value, what: &str) -> ConvertResult<Value> {
+    if let Some(t) = document_text(b) {
+        return Ok(json!({"type": "text", "text": t}));
+    }
+    let src = b.get("source").unwrap_or(&Value::Null);
+    match src.get("type").and_then(Value::as_str) {
+        Some("base64") => {
+            let media = src
+                .get("media_type")
+                .and_then(Value::as_str)
+                .unwrap_or("application/pdf");
+            let data = src
+                .get("data")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{what}.source.data: field required"))?;
+            let name = b
+                .get("title")
+                .and_then(Value::as_str)
+                .unwrap_or("document.pdf");
+            Ok(
+                json!({"type": "file", "file": {"filename": name, "file_data": format!("data:{media};base64,{data}")}}),
+            )
+        }
+        Some(other) => Err(format!(
+            "{what}.source.type: '{other}' documents cannot be passed to this channel (send the document as base64 or text)"
+        )),
+        None => Err(format!("{what}.source.type: field required")),
     }
 }
 
@@ -83,9 +168,17 @@ fn convert_message(m: &Value, i: usize, out: &mut Vec<Value>) -> ConvertResult<(
         .get("role")
         .and_then(Value::as_str)
         .ok_or_else(|| format!("{what}.role: field required"))?;
+    if role == "system" {
+        // Newer clients (Claude Code) put system messages between the turns.
+        let text = text_of_blocks(m.get("content").unwrap_or(&Value::Null), &what)?;
+        if !text.is_empty() {
+            out.push(json!({"role": "system", "content": text}));
+        }
+        return Ok(());
+    }
     if role != "user" && role != "assistant" {
         return Err(format!(
-            "{what}.role: must be user or assistant, got '{role}'"
+            "{what}.role: must be user, assistant or system, got '{role}'"
         ));
     }
     let content = m
@@ -121,23 +214,8 @@ fn convert_message(m: &Value, i: usize, out: &mut Vec<Value>) -> ConvertResult<(
                 parts.push(json!({"type": "text", "text": t}));
             }
             "image" if role == "user" => parts.push(image_part(b, &bw)?),
-            "document" => {
-                let src = b.get("source");
-                match src.and_then(|s| s.get("type")).and_then(Value::as_str) {
-                    Some("text") => {
-                        let t = src
-                            .and_then(|s| s.get("data"))
-                            .and_then(Value::as_str)
-                            .unwrap_or_default();
-                        parts.push(json!({"type": "text", "text": t}));
-                    }
-                    _ => {
-                        return Err(format!(
-                            "{bw}: only plain-text documents can be converted for this channel"
-                        ));
-                    }
-                }
-            }
+            "document" => parts.push(document_part(b, &bw)?),
+            "search_result" => parts.push(json!({"type": "text", "text": search_result_text(b)})),
             "tool_use" if role == "assistant" => {
                 let id = b
                     .get("id")
@@ -169,8 +247,21 @@ fn convert_message(m: &Value, i: usize, out: &mut Vec<Value>) -> ConvertResult<(
                 }
                 out.push(json!({"role": "tool", "tool_call_id": id, "content": text}));
             }
-            // Thinking blocks are the provider's own; other models cannot use them.
-            "thinking" | "redacted_thinking" => {}
+            // Thinking blocks are the provider's own; other models cannot use them. Server
+            // tool calls and their results ran at Anthropic; their outcome is in the text.
+            "thinking"
+            | "redacted_thinking"
+            | "server_tool_use"
+            | "web_search_tool_result"
+            | "web_fetch_tool_result"
+            | "code_execution_tool_result"
+            | "bash_code_execution_tool_result"
+            | "text_editor_code_execution_tool_result"
+            | "tool_search_tool_result"
+            | "mcp_tool_use"
+            | "mcp_tool_result"
+            | "container_upload"
+            | "tool_reference" => {}
             other => {
                 return Err(format!(
                     "{bw}.type: '{other}' blocks are not supported in a {role} message"
@@ -209,22 +300,23 @@ fn convert_message(m: &Value, i: usize, out: &mut Vec<Value>) -> ConvertResult<(
     Ok(())
 }
 
-fn convert_tools(tools: &Value) -> ConvertResult<Value> {
+fn convert_tools(tools: &Value, conv: &mut Conversion) -> ConvertResult<Value> {
     let list = tools.as_array().ok_or("tools: expected an array")?;
     let mut out = Vec::with_capacity(list.len());
     for (i, t) in list.iter().enumerate() {
+        match t.get("type").and_then(Value::as_str) {
+            None | Some("custom") => {}
+            // Server tools (web search, code execution, ...) and Anthropic-defined client
+            // tools run only on Anthropic channels: left out, named in a response header.
+            Some(other) => {
+                conv.drop_tool(other);
+                continue;
+            }
+        }
         let name = t
             .get("name")
             .and_then(Value::as_str)
             .ok_or_else(|| format!("tools.{i}.name: field required"))?;
-        match t.get("type").and_then(Value::as_str) {
-            None | Some("custom") => {}
-            Some(other) => {
-                return Err(format!(
-                    "tools.{i}: the server tool '{other}' runs only on Anthropic channels"
-                ));
-            }
-        }
         let schema = t
             .get("input_schema")
             .cloned()
@@ -240,6 +332,19 @@ fn convert_tools(tools: &Value) -> ConvertResult<Value> {
 
 /// Convert an Anthropic Messages request into an OpenAI chat completions request.
 pub fn messages_to_chat(req: &Value) -> ConvertResult<Value> {
+    messages_to_chat_with(req).map(|(chat, _)| chat)
+}
+
+/// [`messages_to_chat`], with what the conversion left out or renamed.
+///
+/// Fields of newer clients are accepted: `system` messages inside `messages` (hoisted into
+/// the system prompt), `thinking` (`enabled` → `reasoning_effort` from `output_config.effort`
+/// or the budget; `adaptive` and `disabled` leave the upstream's own default),
+/// `context_management` (it edits the provider's thinking blocks, which converted requests
+/// drop anyway), `metadata`, `cache_control` on any block or tool, document blocks, and
+/// server tools (dropped, see [`Conversion`]).
+pub fn messages_to_chat_with(req: &Value) -> ConvertResult<(Value, Conversion)> {
+    let mut conv = Conversion::default();
     let obj = req
         .as_object()
         .ok_or("the request body must be a JSON object")?;
@@ -269,6 +374,7 @@ pub fn messages_to_chat(req: &Value) -> ConvertResult<Value> {
     for (i, m) in msgs.iter().enumerate() {
         convert_message(m, i, &mut messages)?;
     }
+    let messages = hoist_system(messages);
     let mut out = Map::new();
     out.insert("model".into(), json!(model));
     out.insert("messages".into(), Value::Array(messages));
@@ -297,7 +403,7 @@ pub fn messages_to_chat(req: &Value) -> ConvertResult<Value> {
         Some(_) => return Err("stream: must be a boolean".into()),
     }
     if let Some(t) = obj.get("tools").filter(|v| !v.is_null()) {
-        let tools = convert_tools(t)?;
+        let tools = convert_tools(t, &mut conv)?;
         if tools.as_array().is_some_and(|a| !a.is_empty()) {
             out.insert("tools".into(), tools);
         }
@@ -332,7 +438,33 @@ pub fn messages_to_chat(req: &Value) -> ConvertResult<Value> {
     {
         out.insert("user".into(), json!(u));
     }
-    Ok(Value::Object(out))
+    if let Some(effort) = thinking_effort(obj) {
+        out.insert("reasoning_effort".into(), json!(effort));
+    }
+    Ok((Value::Object(out), conv))
+}
+
+/// The reasoning effort a request asks for explicitly: `thinking.type = enabled`, at
+/// `output_config.effort` when given, else from `budget_tokens`.
+fn thinking_effort(obj: &Map<String, Value>) -> Option<&'static str> {
+    let thinking = obj.get("thinking")?;
+    if thinking.get("type").and_then(Value::as_str) != Some("enabled") {
+        return None;
+    }
+    if let Some(e) = obj
+        .get("output_config")
+        .and_then(|c| c.get("effort"))
+        .and_then(Value::as_str)
+        .and_then(reasoning_effort)
+    {
+        return Some(e);
+    }
+    let budget = thinking.get("budget_tokens").and_then(Value::as_u64)?;
+    Some(match budget {
+        0..=2048 => "low",
+        2049..=8192 => "medium",
+        _ => "high",
+    })
 }
 
 /// OpenAI finish reason → Anthropic stop reason.

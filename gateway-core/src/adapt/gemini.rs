@@ -27,20 +27,90 @@ pub fn url(base_url: &str, model: &str, stream: bool) -> String {
     }
 }
 
-/// JSON Schema keywords Gemini's OpenAPI-subset `parameters` rejects.
-const UNSUPPORTED_SCHEMA_KEYS: &[&str] = &["$schema", "additionalProperties", "strict", "$id"];
+/// The keywords of Gemini's OpenAPI-subset `Schema` (ai.google.dev/api/caching#Schema);
+/// anything else in a JSON Schema (`$schema`, `additionalProperties`, `exclusiveMinimum`,
+/// `$defs`, ...) is refused by the API with "Unknown name".
+pub const SCHEMA_KEYS: &[&str] = &[
+    "type",
+    "format",
+    "title",
+    "description",
+    "nullable",
+    "enum",
+    "maxItems",
+    "minItems",
+    "properties",
+    "required",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "example",
+    "anyOf",
+    "propertyOrdering",
+    "default",
+    "items",
+    "minimum",
+    "maximum",
+];
 
+/// A JSON Schema in Gemini's subset: unknown keywords left out, `type: [T, "null"]` as
+/// `type: T, nullable: true`, `const` as a one-value `enum`, exclusive bounds as bounds.
 fn clean_schema(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !UNSUPPORTED_SCHEMA_KEYS.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), clean_schema(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(clean_schema).collect()),
-        other => other.clone(),
+    let Value::Object(m) = v else {
+        return v.clone();
+    };
+    let mut out = Map::new();
+    for (k, val) in m {
+        match k.as_str() {
+            "properties" => {
+                if let Value::Object(props) = val {
+                    let props = props
+                        .iter()
+                        .map(|(n, s)| (n.clone(), clean_schema(s)))
+                        .collect();
+                    out.insert(k.clone(), Value::Object(props));
+                }
+            }
+            "items" => {
+                out.insert(k.clone(), clean_schema(val));
+            }
+            "anyOf" => {
+                if let Value::Array(a) = val {
+                    out.insert(k.clone(), a.iter().map(clean_schema).collect());
+                }
+            }
+            "type" if val.is_array() => {
+                let types: Vec<&str> = val
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                if let Some(t) = types.iter().find(|t| **t != "null") {
+                    out.insert("type".into(), json!(t));
+                }
+                if types.contains(&"null") {
+                    out.insert("nullable".into(), json!(true));
+                }
+            }
+            "const" => {
+                out.entry("enum").or_insert_with(|| json!([val]));
+            }
+            "exclusiveMinimum" if val.is_number() => {
+                out.entry("minimum").or_insert_with(|| val.clone());
+            }
+            "exclusiveMaximum" if val.is_number() => {
+                out.entry("maximum").or_insert_with(|| val.clone());
+            }
+            k if SCHEMA_KEYS.contains(&k) => {
+                out.insert(k.to_string(), val.clone());
+            }
+            _ => {}
+        }
     }
+    Value::Object(out)
 }
 
 fn mime_from_url(url: &str) -> &'static str {

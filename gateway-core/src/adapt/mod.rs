@@ -9,16 +9,22 @@
 //! - [`anthropic_up`]: Anthropic Messages upstreams (channel type 14) ⇄ OpenAI chat.
 //! - [`azure`]: Azure OpenAI deployments (channel type 3): OpenAI's format, Azure's URLs.
 //! - [`bedrock`]: AWS Bedrock Claude (channel type 33): SigV4, event-stream frames.
+//! - [`conversion`]: what an ingress conversion dropped or renamed (tools), system hoisting.
 //! - [`gemini`]: Google Gemini `generateContent` upstreams (channel type 24) ⇄ OpenAI chat.
+//! - [`ollama`]: Ollama's API ingress (`/api/chat`, `/api/generate`, `/api/embed`) ⇄ OpenAI.
 //! - [`responses`]: OpenAI Responses ingress (`/v1/responses`, Codex CLI) ⇄ OpenAI chat.
+//! - [`responses_up`]: Responses passthrough to upstreams that serve `/v1/responses`.
 //! - [`sse`]: server-sent event framing.
 
 pub mod anthropic;
 pub mod anthropic_up;
 pub mod azure;
 pub mod bedrock;
+pub mod conversion;
 pub mod gemini;
+pub mod ollama;
 pub mod responses;
+pub mod responses_up;
 pub mod sse;
 
 use crate::relay::Usage;
@@ -32,6 +38,8 @@ pub enum Ingress {
     Anthropic,
     /// OpenAI Responses (`/v1/responses`).
     Responses,
+    /// Ollama's API (`/api/chat`, `/api/generate`, `/api/embed`).
+    Ollama,
 }
 
 impl Ingress {
@@ -40,6 +48,7 @@ impl Ingress {
             Ingress::OpenAi => "openai",
             Ingress::Anthropic => "anthropic",
             Ingress::Responses => "responses",
+            Ingress::Ollama => "ollama",
         }
     }
 }
@@ -48,6 +57,8 @@ impl Ingress {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     OpenAi,
+    /// An OpenAI-format upstream's own Responses API (passthrough).
+    OpenAiResponses,
     Azure,
     Anthropic,
     Gemini,
@@ -58,6 +69,7 @@ impl Format {
     pub fn as_str(self) -> &'static str {
         match self {
             Format::OpenAi => "openai",
+            Format::OpenAiResponses => "openai-responses",
             Format::Azure => "azure",
             Format::Anthropic => "anthropic",
             Format::Gemini => "gemini",
@@ -81,6 +93,9 @@ pub trait Stage: Send {
     fn content_events(&self) -> i64;
     /// The Content-Type of the output.
     fn content_type(&self) -> &'static str;
+    /// What the request's conversion renamed (tool names to map back); most stages
+    /// have nothing to do with it.
+    fn apply(&mut self, _conv: &conversion::Conversion) {}
 }
 
 /// Stages run in order; usage is taken from the first stage that read it (the one
@@ -136,6 +151,13 @@ impl Pipeline {
 
     pub fn usage(&self) -> Option<Usage> {
         self.stages.iter().find_map(|s| s.usage())
+    }
+
+    /// Hand the request's conversion facts to every stage.
+    pub fn apply(&mut self, conv: &conversion::Conversion) {
+        for s in &mut self.stages {
+            s.apply(conv);
+        }
     }
 
     pub fn content_events(&self) -> i64 {

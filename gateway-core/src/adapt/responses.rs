@@ -12,6 +12,7 @@
 use serde_json::{Map, Value, json};
 
 use super::anthropic::ConvertResult;
+use super::conversion::{Conversion, hoist_system, reasoning_effort};
 use super::{Stage, sse};
 use crate::relay::Usage;
 
@@ -41,6 +42,18 @@ fn content_parts(content: &Value, role: &str, what: &str) -> ConvertResult<Value
                         }
                         out.push(json!({"type": "image_url", "image_url": img}));
                     }
+                    Some("input_file") if role == "user" => {
+                        let data = p.get("file_data").and_then(Value::as_str).ok_or_else(|| {
+                            format!("{pw}.file_data: required (file ids and URLs are not stored by this gateway)")
+                        })?;
+                        let name = p
+                            .get("filename")
+                            .and_then(Value::as_str)
+                            .unwrap_or("document.pdf");
+                        out.push(
+                            json!({"type": "file", "file": {"filename": name, "file_data": data}}),
+                        );
+                    }
                     Some(other) => {
                         return Err(format!(
                             "{pw}.type: '{other}' content is not supported in a {role} message"
@@ -61,6 +74,45 @@ fn content_parts(content: &Value, role: &str, what: &str) -> ConvertResult<Value
 
 /// Convert a Responses request into a chat completions request.
 pub fn responses_to_chat(req: &Value) -> ConvertResult<Value> {
+    responses_to_chat_with(req).map(|(chat, _)| chat)
+}
+
+/// One tool call of the input as a chat tool call (parallel calls join one assistant turn).
+fn push_call(messages: &mut Vec<Value>, call: Value) {
+    let joined = messages.last_mut().is_some_and(|last| {
+        last["role"] == "assistant"
+            && last["tool_calls"].as_array_mut().is_some_and(|calls| {
+                calls.push(call.clone());
+                true
+            })
+    });
+    if !joined {
+        messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call]}));
+    }
+}
+
+/// A function tool (Responses' flat shape) as a chat tool, under `name`.
+fn function_tool(t: &Value, name: &str) -> Value {
+    let mut f = json!({"name": name});
+    for k in ["description", "parameters", "strict"] {
+        if let Some(v) = t.get(k).filter(|v| !v.is_null()) {
+            f[k] = v.clone();
+        }
+    }
+    json!({"type": "function", "function": f})
+}
+
+/// [`responses_to_chat`], with what the conversion left out or renamed.
+///
+/// Fields of current clients (Codex CLI) are accepted: `developer` messages (hoisted with
+/// the instructions into the system prompt), `namespace` tools (flattened into functions
+/// named `<namespace>__<name>`, mapped back in the answer), hosted tools (`web_search`,
+/// `file_search`, `code_interpreter`, `image_generation`, `mcp`, ... : no chat upstream
+/// runs them, so they are left out and named in [`Conversion::dropped_tools`]), `include`,
+/// `store`, `reasoning.summary`, `prompt_cache_key`, `client_metadata` and `text.verbosity`
+/// (nothing to keep or summarise: ignored), `parallel_tool_calls`.
+pub fn responses_to_chat_with(req: &Value) -> ConvertResult<(Value, Conversion)> {
+    let mut conv = Conversion::default();
     let obj = req
         .as_object()
         .ok_or("the request body must be a JSON object")?;
@@ -120,28 +172,38 @@ pub fn responses_to_chat(req: &Value) -> ConvertResult<Value> {
                             .get("name")
                             .and_then(Value::as_str)
                             .ok_or_else(|| format!("{what}.name: field required"))?;
+                        let name = match item.get("namespace").and_then(Value::as_str) {
+                            Some(ns) => conv.flatten(ns, name),
+                            None => name.to_string(),
+                        };
                         let args =
                             item.get("arguments")
                                 .and_then(Value::as_str)
                                 .ok_or_else(|| {
                                     format!("{what}.arguments: field required (a string)")
                                 })?;
-                        let call = json!({"id": call_id, "type": "function", "function": {"name": name, "arguments": args}});
-                        // Parallel calls are one assistant turn.
-                        let joined = messages.last_mut().is_some_and(|last| {
-                            last["role"] == "assistant"
-                                && last["tool_calls"].as_array_mut().is_some_and(|calls| {
-                                    calls.push(call.clone());
-                                    true
-                                })
-                        });
-                        if !joined {
-                            messages.push(
-                                json!({"role": "assistant", "content": null, "tool_calls": [call]}),
-                            );
-                        }
+                        push_call(
+                            &mut messages,
+                            json!({"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}),
+                        );
                     }
-                    "function_call_output" => {
+                    "custom_tool_call" => {
+                        let call_id = item
+                            .get("call_id")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| format!("{what}.call_id: field required"))?;
+                        let name = item
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| format!("{what}.name: field required"))?;
+                        let input = item.get("input").and_then(Value::as_str).unwrap_or("");
+                        let args = json!({"input": input}).to_string();
+                        push_call(
+                            &mut messages,
+                            json!({"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}),
+                        );
+                    }
+                    "function_call_output" | "custom_tool_call_output" => {
                         let call_id = item
                             .get("call_id")
                             .and_then(Value::as_str)
@@ -159,17 +221,21 @@ pub fn responses_to_chat(req: &Value) -> ConvertResult<Value> {
                             json!({"role": "tool", "tool_call_id": call_id, "content": output}),
                         );
                     }
-                    // Reasoning items belong to the model that wrote them.
-                    "reasoning" => {}
-                    other => {
-                        return Err(format!("{what}.type: '{other}' items are not supported"));
+                    "item_reference" => {
+                        return Err(format!(
+                            "{what}: item references need stored responses, which this gateway does not keep; send the items themselves"
+                        ));
                     }
+                    // Reasoning items belong to the model that wrote them; hosted tool
+                    // calls ran upstream and their outcome is in the messages around them.
+                    _ => {}
                 }
             }
         }
         None | Some(Value::Null) => return Err("input: field required".into()),
         Some(_) => return Err("input: expected a string or an array of items".into()),
     }
+    let messages = hoist_system(messages);
     let mut out = Map::new();
     out.insert("model".into(), json!(model));
     out.insert("messages".into(), Value::Array(messages));
@@ -206,19 +272,34 @@ pub fn responses_to_chat(req: &Value) -> ConvertResult<Value> {
                         .get("name")
                         .and_then(Value::as_str)
                         .ok_or_else(|| format!("tools.{i}.name: field required"))?;
-                    let mut f = json!({"name": name});
-                    for k in ["description", "parameters", "strict"] {
-                        if let Some(v) = t.get(k).filter(|v| !v.is_null()) {
-                            f[k] = v.clone();
+                    converted.push(function_tool(t, name));
+                }
+                Some("namespace") => {
+                    let ns = t
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| format!("tools.{i}.name: field required"))?;
+                    for (j, inner) in t
+                        .get("tools")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .enumerate()
+                    {
+                        match inner.get("type").and_then(Value::as_str) {
+                            Some("function") | None => {
+                                let name =
+                                    inner.get("name").and_then(Value::as_str).ok_or_else(|| {
+                                        format!("tools.{i}.tools.{j}.name: field required")
+                                    })?;
+                                let flat = conv.flatten(ns, name);
+                                converted.push(function_tool(inner, &flat));
+                            }
+                            Some(other) => conv.drop_tool(other),
                         }
                     }
-                    converted.push(json!({"type": "function", "function": f}));
                 }
-                Some(other) => {
-                    return Err(format!(
-                        "tools.{i}.type: '{other}' is a hosted tool; only function tools can be routed to other models"
-                    ));
-                }
+                Some(other) => conv.drop_tool(other),
                 None => return Err(format!("tools.{i}.type: field required")),
             }
         }
@@ -242,7 +323,8 @@ pub fn responses_to_chat(req: &Value) -> ConvertResult<Value> {
                     json!({"type": "function", "function": {"name": name}}),
                 );
             }
-            Some(_) => return Err("tool_choice: must be auto, required, none or a function".into()),
+            // Hosted tools and `allowed_tools` lists: the channel chooses (auto).
+            Some(_) => {}
         }
         if let Some(p) = obj.get("parallel_tool_calls").and_then(Value::as_bool) {
             out.insert("parallel_tool_calls".into(), json!(p));
@@ -271,13 +353,14 @@ pub fn responses_to_chat(req: &Value) -> ConvertResult<Value> {
         .get("reasoning")
         .and_then(|r| r.get("effort"))
         .and_then(Value::as_str)
+        .and_then(reasoning_effort)
     {
         out.insert("reasoning_effort".into(), json!(effort));
     }
     if let Some(u) = obj.get("user").and_then(Value::as_str) {
         out.insert("user".into(), json!(u));
     }
-    Ok(Value::Object(out))
+    Ok((Value::Object(out), conv))
 }
 
 fn new_id(prefix: &str) -> String {
@@ -319,13 +402,36 @@ fn message_item(id: &str, text: &str, status: &str) -> Value {
            "content": [{"type": "output_text", "text": text, "annotations": []}]})
 }
 
-fn call_item(id: &str, call_id: &str, name: &str, args: &str, status: &str) -> Value {
-    json!({"type": "function_call", "id": id, "call_id": call_id, "name": name,
-           "arguments": args, "status": status})
+fn call_item(
+    id: &str,
+    call_id: &str,
+    name: &str,
+    args: &str,
+    status: &str,
+    conv: &Conversion,
+) -> Value {
+    let mut item = json!({"type": "function_call", "id": id, "call_id": call_id, "name": name,
+           "arguments": args, "status": status});
+    // A flattened namespace tool goes back under its own name and namespace.
+    if let Some((ns, inner)) = conv.unflatten(name) {
+        item["name"] = json!(inner);
+        item["namespace"] = json!(ns);
+    }
+    item
 }
 
 /// A whole chat completion as a Response object.
 pub fn chat_to_response(chat: &Value, model: &str, usage: Option<&Usage>) -> Value {
+    chat_to_response_with(chat, model, usage, &Conversion::default())
+}
+
+/// [`chat_to_response`], mapping flattened tool names back.
+pub fn chat_to_response_with(
+    chat: &Value,
+    model: &str,
+    usage: Option<&Usage>,
+    conv: &Conversion,
+) -> Value {
     let choice = &chat["choices"][0];
     let msg = &choice["message"];
     let mut output = Vec::new();
@@ -339,6 +445,7 @@ pub fn chat_to_response(chat: &Value, model: &str, usage: Option<&Usage>) -> Val
             tc["function"]["name"].as_str().unwrap_or_default(),
             tc["function"]["arguments"].as_str().unwrap_or_default(),
             "completed",
+            conv,
         ));
     }
     let incomplete = choice["finish_reason"] == "length";
@@ -382,6 +489,7 @@ struct StreamState {
     open: Option<Open>,
     done_items: Vec<Value>,
     incomplete: bool,
+    conv: Conversion,
 }
 
 enum Kind {
@@ -396,9 +504,16 @@ pub struct ToResponses {
     model: String,
     usage: Option<Usage>,
     content_events: i64,
+    conv: Conversion,
 }
 
 impl ToResponses {
+    /// Map flattened tool names back as `conv` recorded them.
+    pub fn with_conversion(mut self, conv: &Conversion) -> Self {
+        Stage::apply(&mut self, conv);
+        self
+    }
+
     pub fn new(stream: bool, status: u16, model: &str) -> Self {
         let kind = if stream && (200..300).contains(&status) {
             Kind::Stream(Box::new(StreamState {
@@ -411,6 +526,7 @@ impl ToResponses {
                 open: None,
                 done_items: Vec::new(),
                 incomplete: false,
+                conv: Conversion::default(),
             }))
         } else {
             Kind::Json { buf: Vec::new() }
@@ -421,6 +537,7 @@ impl ToResponses {
             model: model.to_string(),
             usage: None,
             content_events: 0,
+            conv: Conversion::default(),
         }
     }
 }
@@ -487,7 +604,7 @@ impl StreamState {
                     "response.function_call_arguments.done",
                     json!({"item_id": id, "output_index": index, "arguments": args}),
                 );
-                let item = call_item(&id, &call_id, &name, &args, "completed");
+                let item = call_item(&id, &call_id, &name, &args, "completed", &self.conv);
                 self.emit(
                     out,
                     "response.output_item.done",
@@ -547,7 +664,7 @@ impl StreamState {
                 out,
                 "response.output_item.added",
                 json!({"output_index": index,
-                "item": call_item(&id, &call_id, &name, "", "in_progress")}),
+                "item": call_item(&id, &call_id, &name, "", "in_progress", &self.conv)}),
             );
             self.open = Some(Open::Call {
                 id,
@@ -617,6 +734,13 @@ impl StreamState {
 }
 
 impl Stage for ToResponses {
+    fn apply(&mut self, conv: &Conversion) {
+        if let Kind::Stream(s) = &mut self.kind {
+            s.conv = conv.clone();
+        }
+        self.conv = conv.clone();
+    }
+
     fn content_type(&self) -> &'static str {
         match self.kind {
             Kind::Stream(_) => "text/event-stream",
@@ -694,7 +818,7 @@ impl Stage for ToResponses {
                     match serde_json::from_slice::<Value>(buf) {
                         Ok(v) => {
                             self.usage = crate::relay::usage_from_value(&v);
-                            chat_to_response(&v, &self.model, self.usage.as_ref())
+                            chat_to_response_with(&v, &self.model, self.usage.as_ref(), &self.conv)
                         }
                         Err(_) => super::anthropic_up::openai_error(
                             502,

@@ -10,6 +10,7 @@ mod groups_api;
 pub mod guard;
 mod invitations_api;
 mod logs_api;
+mod ollama_settings_api;
 mod prices_api;
 mod redemptions_api;
 mod settings_api;
@@ -119,6 +120,10 @@ pub fn router(state: Shared, listen: std::net::SocketAddr) -> Router {
         )
         .route("/console/api/logs", get(logs_api::list))
         .route(
+            "/console/api/settings/ollama",
+            get(ollama_settings_api::get).put(ollama_settings_api::put),
+        )
+        .route(
             "/console/api/settings/burst",
             get(settings_api::get_burst)
                 .put(settings_api::put_burst)
@@ -130,6 +135,9 @@ pub fn router(state: Shared, listen: std::net::SocketAddr) -> Router {
         .route("/health", get(health))
         .merge(console)
         .merge(crate::relay::routes(state.clone()))
+        // Ollama's API (`/api/version`, `/api/chat`, ...): data plane, mounted apart from
+        // the control plane's `/api/*`.
+        .merge(crate::relay::ollama_routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(move |req, next| {
             guard::guard(policy.clone(), req, next)

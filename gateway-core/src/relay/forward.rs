@@ -20,9 +20,10 @@ use super::ledger::Admission;
 use super::metrics::{ChannelLabel, KindLabel, StatusLabel};
 use super::plan::{self, BurstInfo};
 use super::usage::{BodyCollector, SseScanner, Usage};
+use crate::adapt::conversion::{Conversion, DROPPED_TOOLS_HEADER};
 use crate::adapt::{
     Format, Ingress, OpenAiErrorBody, Pipeline, Stage, anthropic, anthropic_up, azure, bedrock,
-    gemini, responses,
+    gemini, ollama, responses, responses_up,
 };
 use crate::burst::{LoadGuard, Side};
 use crate::channel_types::Protocol;
@@ -44,6 +45,8 @@ pub enum Endpoint {
     Messages,
     /// OpenAI Responses, converted to chat for every channel.
     Responses,
+    /// Ollama's `/api/chat`, `/api/generate`, `/api/embed`, converted for every channel.
+    Ollama(ollama::Kind),
 }
 
 impl Endpoint {
@@ -55,13 +58,21 @@ impl Endpoint {
             Endpoint::Rerank => "/v1/rerank",
             Endpoint::Messages => "/v1/messages",
             Endpoint::Responses => "/v1/responses",
+            Endpoint::Ollama(ollama::Kind::Chat) => "/api/chat",
+            Endpoint::Ollama(ollama::Kind::Generate) => "/api/generate",
+            Endpoint::Ollama(ollama::Kind::Embed) => "/api/embed",
         }
     }
 
     /// The OpenAI path a request to this endpoint takes on an OpenAI-format channel.
     fn openai_path(self) -> &'static str {
         match self {
-            Endpoint::Messages | Endpoint::Responses => "/v1/chat/completions",
+            Endpoint::Messages
+            | Endpoint::Responses
+            | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate) => {
+                "/v1/chat/completions"
+            }
+            Endpoint::Ollama(ollama::Kind::Embed) => "/v1/embeddings",
             e => e.path(),
         }
     }
@@ -70,6 +81,7 @@ impl Endpoint {
         match self {
             Endpoint::Messages => Ingress::Anthropic,
             Endpoint::Responses => Ingress::Responses,
+            Endpoint::Ollama(_) => Ingress::Ollama,
             _ => Ingress::OpenAi,
         }
     }
@@ -82,6 +94,11 @@ fn render_error(ingress: Ingress, e: OpenAiError) -> Response {
         Ingress::Anthropic => {
             let body = anthropic::error_body(e.status.as_u16(), &e.message);
             let mut resp = (e.status, axum::Json(body)).into_response();
+            e.add_headers(&mut resp);
+            resp
+        }
+        Ingress::Ollama => {
+            let mut resp = (e.status, axum::Json(ollama::error_body(&e.message))).into_response();
             e.add_headers(&mut resp);
             resp
         }
@@ -121,7 +138,7 @@ pub async fn rerank(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    relay(state, Endpoint::Rerank, addr, headers, body).await
+    detached(relay(state, Endpoint::Rerank, addr, headers, body)).await
 }
 
 pub async fn messages(
@@ -145,7 +162,9 @@ pub async fn responses(
 /// Run the relay on its own task, so a client that goes away does not cancel it: the
 /// upstream is still read and its usage billed (see [`RelayBody`]'s drop). Dropping an
 /// undelivered response drains it.
-async fn detached(relay: impl std::future::Future<Output = Response> + Send + 'static) -> Response {
+pub(super) async fn detached(
+    relay: impl std::future::Future<Output = Response> + Send + 'static,
+) -> Response {
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let _ = tx.send(relay.await);
@@ -518,7 +537,7 @@ async fn admit_attempt(
     Ok(())
 }
 
-async fn relay(
+pub(super) async fn relay(
     state: Shared,
     ep: Endpoint,
     addr: SocketAddr,
@@ -527,7 +546,12 @@ async fn relay(
 ) -> Response {
     let t0 = Instant::now();
     let snap = state.snapshot.load_full();
-    let caller = match ingress::authenticate(&state, &snap, &headers) {
+    let authenticated = if ep.ingress() == Ingress::Ollama {
+        super::ollama::authenticate(&state, &snap, &headers, addr)
+    } else {
+        ingress::authenticate(&state, &snap, &headers)
+    };
+    let caller = match authenticated {
         Ok(c) => c,
         Err(e) => {
             state
@@ -558,6 +582,10 @@ async fn relay(
     };
     // The client's own body, kept for an upstream of the same format (passthrough).
     let mut native: Option<serde_json::Value> = None;
+    // What the conversion dropped or renamed (tools), for the answer and its headers.
+    let mut conv = Conversion::default();
+    // Why the body could not be converted, if it could not (only a passthrough may serve).
+    let mut unconvertible: Option<String> = None;
     let body = match ep.ingress() {
         Ingress::OpenAi => body,
         Ingress::Anthropic => {
@@ -565,8 +593,9 @@ async fn relay(
                 Ok(v) => v,
                 Err(e) => return settle.reject(e),
             };
-            match anthropic::messages_to_chat(&v) {
-                Ok(chat) => {
+            match anthropic::messages_to_chat_with(&v) {
+                Ok((chat, c)) => {
+                    conv = c;
                     native = Some(v);
                     Bytes::from(serde_json::to_vec(&chat).unwrap_or_default())
                 }
@@ -578,16 +607,52 @@ async fn relay(
                 Ok(v) => v,
                 Err(e) => return settle.reject(e),
             };
-            match responses::responses_to_chat(&v) {
-                Ok(chat) => Bytes::from(serde_json::to_vec(&chat).unwrap_or_default()),
+            match responses::responses_to_chat_with(&v) {
+                Ok((chat, c)) => {
+                    conv = c;
+                    // Kept for upstreams that serve the Responses API themselves.
+                    native = Some(v);
+                    Bytes::from(serde_json::to_vec(&chat).unwrap_or_default())
+                }
+                // Not convertible (`previous_response_id`, ...), but an upstream serving
+                // Responses itself may take it: the error waits for a converting channel.
+                Err(m) => match v.get("model").and_then(|m| m.as_str()) {
+                    Some(model) if !model.is_empty() => {
+                        let stream = v.get("stream").and_then(|s| s.as_bool()) == Some(true);
+                        let stub =
+                            serde_json::json!({"model": model, "stream": stream, "messages": []});
+                        unconvertible = Some(m);
+                        native = Some(v);
+                        Bytes::from(serde_json::to_vec(&stub).unwrap_or_default())
+                    }
+                    _ => return settle.reject(OpenAiError::invalid_request(m)),
+                },
+            }
+        }
+        Ingress::Ollama => {
+            let v = match parse_json(&body) {
+                Ok(v) => v,
+                Err(e) => return settle.reject(e),
+            };
+            let converted = match ep {
+                Endpoint::Ollama(ollama::Kind::Embed) => ollama::embed_to_openai(&v),
+                Endpoint::Ollama(ollama::Kind::Generate) => ollama::generate_to_openai(&v)
+                    .and_then(|g| g.ok_or_else(|| "prompt: required".to_string())),
+                _ => ollama::chat_to_openai(&v),
+            };
+            match converted {
+                Ok(req) => Bytes::from(serde_json::to_vec(&req).unwrap_or_default()),
                 Err(m) => return settle.reject(OpenAiError::invalid_request(m)),
             }
         }
     };
-    let info = match ingress::peek(&body) {
+    let mut info = match ingress::peek(&body) {
         Ok(i) => i,
         Err(e) => return settle.reject(e),
     };
+    // A readable local name (`local-<slug>`) routes as the model's `local-<id>`.
+    let asked = info.model.clone();
+    info.model = snap.resolve(&asked).to_string();
     settle.model = Some(info.model.clone());
     settle.stream = info.stream;
     settle.prompt_estimate = (body.len() / 4) as i64;
@@ -599,7 +664,7 @@ async fn relay(
                 addr.ip()
             )));
         }
-        if !caller.model_allowed(&info.model) {
+        if !caller.model_allowed(&info.model) && !caller.model_allowed(&asked) {
             return settle.reject(OpenAiError::permission_denied(format!(
                 "This API key may not use the model '{}'",
                 info.model
@@ -657,7 +722,17 @@ async fn relay(
         };
         let side = Side::of(&ch.locality);
         let model = plan.model_for(side, &info.model);
-        let call = match upstream_call(ch, ep, &body, &info, native.as_ref(), model, &headers) {
+        let passthrough = ep == Endpoint::Responses
+            && ch.protocol == Protocol::OpenAi
+            && relay.settings.speaks_responses(&ch.base_url);
+        let call = match native.as_ref().filter(|_| passthrough) {
+            Some(v) => Ok(Ok(responses_call(ch, v, model))),
+            None => match &unconvertible {
+                Some(m) => Err(m.clone()),
+                None => upstream_call(ch, ep, &body, &info, native.as_ref(), model, &headers),
+            },
+        };
+        let call = match call {
             Ok(Ok(c)) => c,
             Ok(Err(why)) => {
                 settle.trail.push(format!("{id}:{why}"));
@@ -779,7 +854,22 @@ async fn relay(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("json"));
-        let pipeline = response_pipeline(ep.ingress(), call.format, is_sse, is_json, &info, status);
+        let mut pipeline = match (ep, call.format) {
+            (Endpoint::Ollama(kind), _) => Some(super::ollama::pipeline(
+                kind,
+                call.format,
+                is_sse,
+                &info,
+                status,
+            )),
+            (_, Format::OpenAiResponses) => Some(Pipeline::new(vec![Box::new(
+                responses_up::ResponsesObserver::new(is_sse),
+            )])),
+            _ => response_pipeline(ep.ingress(), call.format, is_sse, is_json, &info, status),
+        };
+        if let Some(p) = &mut pipeline {
+            p.apply(&conv);
+        }
         let content_type = match &pipeline {
             Some(p) => Some(HeaderValue::from_static(p.content_type())),
             None => resp.headers().get(header::CONTENT_TYPE).cloned(),
@@ -876,6 +966,17 @@ async fn relay(
         if let Some(b) = &plan.burst {
             burst_headers(h, b, Some(side));
         }
+        // Tools the channel cannot run were left out of a converted request (a native
+        // Anthropic body keeps them).
+        let native_body = call.format == Format::OpenAiResponses
+            || (ep == Endpoint::Messages
+                && matches!(call.format, Format::Anthropic | Format::Bedrock));
+        if !native_body
+            && let Some(v) = conv.dropped_header()
+            && let Ok(v) = HeaderValue::from_str(&v)
+        {
+            h.insert(DROPPED_TOOLS_HEADER, v);
+        }
         return response;
     }
     let e = if attempts == 0 && rpm_skipped {
@@ -901,6 +1002,22 @@ struct UpstreamCall {
     headers: HeaderMap,
     body: Bytes,
     format: Format,
+}
+
+/// A Responses request to an upstream that serves `/v1/responses` itself: the client's
+/// body, the model mapped.
+fn responses_call(ch: &ChannelRt, native: &serde_json::Value, model: &str) -> UpstreamCall {
+    let mut headers = HeaderMap::new();
+    if let Some(h) = &ch.auth_header {
+        headers.insert(header::AUTHORIZATION, h.clone());
+    }
+    let body = responses_up::request(native, ch.upstream_model(model));
+    UpstreamCall {
+        url: format!("{}/v1/responses", ch.base_url.trim_end_matches("/v1")),
+        headers,
+        body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+        format: Format::OpenAiResponses,
+    }
 }
 
 /// Parse a body for conversion, with the same messages as the OpenAI peek.
@@ -956,7 +1073,13 @@ fn upstream_call(
                     v["model"] = serde_json::Value::String(upstream_model.to_string());
                     v
                 }
-                (Endpoint::Chat | Endpoint::Messages | Endpoint::Responses, _) => {
+                (
+                    Endpoint::Chat
+                    | Endpoint::Messages
+                    | Endpoint::Responses
+                    | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate),
+                    _,
+                ) => {
                     let chat: serde_json::Value =
                         serde_json::from_slice(canonical).map_err(|e| e.to_string())?;
                     anthropic_up::chat_to_messages(&chat, upstream_model)?
@@ -998,7 +1121,10 @@ fn upstream_call(
         Protocol::Gemini => {
             if !matches!(
                 ep,
-                Endpoint::Chat | Endpoint::Messages | Endpoint::Responses
+                Endpoint::Chat
+                    | Endpoint::Messages
+                    | Endpoint::Responses
+                    | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate)
             ) {
                 return Ok(Err("no_adaptor"));
             }
@@ -1025,7 +1151,13 @@ fn upstream_call(
             };
             let messages = match (ep, native) {
                 (Endpoint::Messages, Some(v)) => v.clone(),
-                (Endpoint::Chat | Endpoint::Messages | Endpoint::Responses, _) => {
+                (
+                    Endpoint::Chat
+                    | Endpoint::Messages
+                    | Endpoint::Responses
+                    | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate),
+                    _,
+                ) => {
                     let chat: serde_json::Value =
                         serde_json::from_slice(canonical).map_err(|e| e.to_string())?;
                     anthropic_up::chat_to_messages(&chat, upstream_model)?
@@ -1148,6 +1280,8 @@ fn response_pipeline(
             (Ingress::Anthropic, Format::Bedrock) => {
                 vec![Box::new(anthropic_up::AnthropicObserver::new(false))]
             }
+            // Built by `ollama::pipeline` / a Responses passthrough.
+            (Ingress::Ollama, _) | (_, Format::OpenAiResponses) => return None,
             (Ingress::Anthropic, Format::OpenAi | Format::Azure) => {
                 vec![Box::new(anthropic::ToAnthropic::new(
                     is_sse,

@@ -59,30 +59,7 @@ pub fn authenticate(
             .tokens
             .get(&hash_key(credential))
             .ok_or_else(|| OpenAiError::invalid_token("Invalid API key"))?;
-        if !token.enabled {
-            return Err(OpenAiError::invalid_token("This API key is disabled"));
-        }
-        if token.expired_time > 0 && token.expired_time <= now_secs() {
-            return Err(OpenAiError::token_expired());
-        }
-        let user = snap
-            .users
-            .get(&token.user_id)
-            .filter(|u| u.enabled)
-            .ok_or_else(|| OpenAiError::invalid_token("The owner of this API key is disabled"))?;
-        // A user moved to another group takes their keys along: only admins' keys pick
-        // their own group.
-        let group = if user.admin {
-            token.group.clone()
-        } else {
-            user.group.clone()
-        };
-        return Ok(Caller {
-            user_id: user.id.clone(),
-            token: Some(token.clone()),
-            group,
-            user: user.clone(),
-        });
+        return token_caller(snap, token);
     }
     let claims = state.jwt.verify(credential).map_err(|e| match e {
         AuthError::Expired => OpenAiError::token_expired(),
@@ -104,6 +81,34 @@ pub fn authenticate(
         user_id: user.id.clone(),
         token: None,
         group: user.group.clone(),
+        user: user.clone(),
+    })
+}
+
+/// The caller a token stands for: enabled, not expired, with an enabled owner.
+pub fn token_caller(snap: &Snapshot, token: &Arc<TokenRt>) -> Result<Caller, OpenAiError> {
+    if !token.enabled {
+        return Err(OpenAiError::invalid_token("This API key is disabled"));
+    }
+    if token.expired_time > 0 && token.expired_time <= now_secs() {
+        return Err(OpenAiError::token_expired());
+    }
+    let user = snap
+        .users
+        .get(&token.user_id)
+        .filter(|u| u.enabled)
+        .ok_or_else(|| OpenAiError::invalid_token("The owner of this API key is disabled"))?;
+    // A user moved to another group takes their keys along: only admins' keys pick
+    // their own group.
+    let group = if user.admin {
+        token.group.clone()
+    } else {
+        user.group.clone()
+    };
+    Ok(Caller {
+        user_id: user.id.clone(),
+        token: Some(token.clone()),
+        group,
         user: user.clone(),
     })
 }

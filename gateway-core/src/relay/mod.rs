@@ -14,6 +14,7 @@ mod ingress;
 mod ledger;
 mod limits;
 mod metrics;
+mod ollama;
 mod plan;
 mod route;
 mod settings;
@@ -99,6 +100,48 @@ impl RelayState {
     }
 }
 
+/// Ollama's API on the gateway's port (see [`ollama`]); mounted separately from the
+/// control plane's `/api/*` routes.
+pub fn ollama_routes() -> Router<Shared> {
+    ollama::routes()
+}
+
+/// The models a caller may use: served for its group (or started just in time), allowed
+/// by its token, with the readable names of local ones, sorted.
+pub(crate) fn caller_models(
+    snap: &crate::snapshot::Snapshot,
+    caller: &ingress::Caller,
+) -> Vec<String> {
+    let mut names: std::collections::BTreeSet<String> = snap
+        .group_models
+        .get(&caller.group)
+        .into_iter()
+        .flatten()
+        .chain(snap.jit_models.keys())
+        .filter(|m| caller.model_allowed(m))
+        .cloned()
+        .collect();
+    for (alias, canonical) in &snap.aliases {
+        if names.contains(canonical) {
+            names.insert(alias.clone());
+        }
+    }
+    names.into_iter().collect()
+}
+
+/// A `/v1/models` entry, with the context window and longest answer where known.
+fn model_entry(snap: &crate::snapshot::Snapshot, id: &str) -> serde_json::Value {
+    let mut v = json!({"id": id, "object": "model", "created": 0, "owned_by": "burncloud"});
+    let (ctx, out) = snap.model_limits(id);
+    if let Some(c) = ctx {
+        v["context_length"] = json!(c);
+    }
+    if let Some(o) = out {
+        v["max_output_tokens"] = json!(o);
+    }
+    v
+}
+
 /// The `/v1` routes and `/metrics`.
 pub fn routes(_state: Shared) -> Router<Shared> {
     Router::new()
@@ -109,6 +152,7 @@ pub fn routes(_state: Shared) -> Router<Shared> {
         .route("/v1/messages", post(forward::messages))
         .route("/v1/responses", post(forward::responses))
         .route("/v1/models", get(models))
+        .route("/v1/models/{*id}", get(model))
         .route("/metrics", get(metrics))
         // The relay reads bodies itself against `Config::max_body_bytes` (413 in OpenAI shape).
         .layer(DefaultBodyLimit::disable())
@@ -120,18 +164,28 @@ async fn models(State(state): State<Shared>, headers: HeaderMap) -> Response {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let data: Vec<_> = snap
-        .group_models
-        .get(&caller.group)
-        .into_iter()
-        .flatten()
-        .chain(snap.jit_models.keys())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .filter(|m| caller.model_allowed(m))
-        .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "burncloud"}))
+    let data: Vec<_> = caller_models(&snap, &caller)
+        .iter()
+        .map(|m| model_entry(&snap, m))
         .collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// `GET /v1/models/{id}`: one model the caller may use, or 404 `model_not_found`.
+async fn model(
+    State(state): State<Shared>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let snap = state.snapshot.load();
+    let caller = match ingress::authenticate(&state, &snap, &headers) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    if !caller_models(&snap, &caller).contains(&id) {
+        return OpenAiError::model_not_found(&id).into_response();
+    }
+    axum::Json(model_entry(&snap, &id)).into_response()
 }
 
 async fn metrics(

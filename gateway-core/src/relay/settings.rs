@@ -24,6 +24,11 @@ pub struct RelaySettings {
     /// How long a request for a stopped just-in-time local model waits for it to load
     /// before a 503 with `Retry-After`.
     pub jit_wait: Duration,
+    /// Base URLs of OpenAI-format upstreams that serve `/v1/responses` themselves:
+    /// Responses requests to them pass through (previous_response_id, reasoning items and
+    /// hosted tools work there). `https://api.openai.com` plus
+    /// `BURNCLOUD_RESPONSES_UPSTREAMS` (comma list).
+    pub responses_upstreams: Vec<String>,
 }
 
 impl Default for RelaySettings {
@@ -38,6 +43,7 @@ impl Default for RelaySettings {
             breaker_window: Duration::from_secs(30),
             breaker_cooldown: Duration::from_secs(30),
             jit_wait: Duration::from_secs(120),
+            responses_upstreams: vec!["https://api.openai.com".into()],
         }
     }
 }
@@ -45,7 +51,7 @@ impl Default for RelaySettings {
 impl RelaySettings {
     /// Defaults overridden by `BURNCLOUD_CONNECT_TIMEOUT_MS`, `BURNCLOUD_FIRST_BYTE_TIMEOUT_MS`,
     /// `BURNCLOUD_IDLE_TIMEOUT_MS`, `BURNCLOUD_MAX_ATTEMPTS`, `BURNCLOUD_BREAKER_MIN_ERRORS`,
-    /// `BURNCLOUD_BREAKER_COOLDOWN_MS`, `BURNCLOUD_JIT_WAIT_MS`.
+    /// `BURNCLOUD_BREAKER_COOLDOWN_MS`, `BURNCLOUD_JIT_WAIT_MS`, `BURNCLOUD_RESPONSES_UPSTREAMS`.
     pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Self {
         let mut s = RelaySettings::default();
         let ms = |k: &str| {
@@ -74,6 +80,20 @@ impl RelaySettings {
         if let Some(n) = get("BURNCLOUD_BREAKER_MIN_ERRORS").and_then(|v| v.parse().ok()) {
             s.breaker_min_errors = u32::max(1, n);
         }
+        if let Some(list) = get("BURNCLOUD_RESPONSES_UPSTREAMS") {
+            s.responses_upstreams.extend(
+                list.split(',')
+                    .map(|u| u.trim().trim_end_matches('/').to_string())
+                    .filter(|u| !u.is_empty()),
+            );
+        }
         s
+    }
+
+    /// Whether the upstream at `base_url` serves the Responses API itself.
+    pub fn speaks_responses(&self, base_url: &str) -> bool {
+        let base = base_url.trim_end_matches('/');
+        let base = base.strip_suffix("/v1").unwrap_or(base);
+        self.responses_upstreams.iter().any(|u| u == base)
     }
 }

@@ -41,6 +41,22 @@ pub struct Seen {
 pub struct Fake {
     pub behavior: Mutex<Behavior>,
     pub seen: Mutex<Vec<Seen>>,
+    /// Scripted tool calls (tool name, input) for real clients: when set, the fake calls
+    /// the first of these tools the request offers only when the last user message
+    /// contains [`TOOL_TRIGGER`], and answers a tool result by repeating it.
+    pub script: Mutex<Vec<(String, Value)>>,
+}
+
+/// The word in a user message that makes a scripted fake call its tool.
+pub const TOOL_TRIGGER: &str = "burncloud-tool-test";
+
+/// `--call NAME=JSON` arguments of the fake processes.
+pub fn script_from_args(args: &[String]) -> Vec<(String, Value)> {
+    args.windows(2)
+        .filter(|w| w[0] == "--call")
+        .filter_map(|w| w[1].split_once('='))
+        .filter_map(|(n, a)| Some((n.to_string(), serde_json::from_str(a).ok()?)))
+        .collect()
 }
 
 impl Fake {
@@ -48,6 +64,7 @@ impl Fake {
         Arc::new(Fake {
             behavior: Mutex::new(Behavior::Ok),
             seen: Mutex::new(Vec::new()),
+            script: Mutex::new(Vec::new()),
         })
     }
     pub fn set(&self, b: Behavior) {
@@ -140,6 +157,10 @@ fn validate_body(body: &Value) -> Result<(), (u16, String)> {
     };
     let mut expect = "user";
     for (i, m) in msgs.iter().enumerate() {
+        // System messages may stand between the turns (what Claude Code sends).
+        if m["role"] == "system" {
+            continue;
+        }
         if m["role"] != expect {
             return bad(&format!(
                 "messages.{i}: roles must alternate between \"user\" and \"assistant\", starting with \"user\""
@@ -159,6 +180,8 @@ fn validate_body(body: &Value) -> Result<(), (u16, String)> {
                         m["role"] == "assistant" && b["id"].is_string() && b["input"].is_object()
                     }
                     Some("tool_result") => m["role"] == "user" && b["tool_use_id"].is_string(),
+                    Some("document") => b["source"]["type"].is_string(),
+                    Some("thinking" | "redacted_thinking") => m["role"] == "assistant",
                     _ => false,
                 };
                 if !ok {
@@ -184,8 +207,9 @@ fn validate_body(body: &Value) -> Result<(), (u16, String)> {
     Ok(())
 }
 
-/// Whether the reply is a tool call: tools offered and the last user turn has no result.
-fn tool_to_call(body: &Value) -> Option<String> {
+/// Whether the reply is a tool call: tools offered and the last user turn has no result
+/// (when scripted: a scripted tool offered and the trigger word said); (name, input).
+fn tool_to_call(fake: &Fake, body: &Value) -> Option<(String, Value)> {
     let name = body["tools"][0]["name"].as_str()?;
     if body["tool_choice"]["type"] == "none" {
         return None;
@@ -194,7 +218,42 @@ fn tool_to_call(body: &Value) -> Option<String> {
     let has_result = last["content"]
         .as_array()
         .is_some_and(|b| b.iter().any(|x| x["type"] == "tool_result"));
-    (!has_result).then(|| name.to_string())
+    if has_result {
+        return None;
+    }
+    let script = fake.script.lock().unwrap();
+    if script.is_empty() {
+        return Some((name.to_string(), json!({"location": "Paris"})));
+    }
+    if !last["content"].to_string().contains(TOOL_TRIGGER) {
+        return None;
+    }
+    let offered: Vec<&str> = body["tools"]
+        .as_array()?
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    script
+        .iter()
+        .find(|(n, _)| offered.contains(&n.as_str()))
+        .cloned()
+}
+
+/// A scripted fake's answer to a tool result: the result repeated.
+fn tool_reply(fake: &Fake, body: &Value) -> Option<String> {
+    if fake.script.lock().unwrap().is_empty() {
+        return None;
+    }
+    let last = body["messages"].as_array()?.last()?;
+    let result = last["content"]
+        .as_array()?
+        .iter()
+        .find(|b| b["type"] == "tool_result")?;
+    let text = match &result["content"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Some(format!("The tool said: {text}"))
 }
 
 fn usage(body: &Value) -> Value {
@@ -227,15 +286,16 @@ async fn messages(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes)
         return error(code, "Overloaded");
     }
     let model = body["model"].clone();
-    let tool = tool_to_call(&body);
+    let tool = tool_to_call(&fake, &body);
+    let reply = tool_reply(&fake, &body);
     if body["stream"] == true {
-        return stream(model, tool, usage(&body), behavior);
+        return stream(model, tool, reply, usage(&body), behavior);
     }
     let content = match &tool {
-        Some(name) => {
-            json!([{"type": "text", "text": "Let me check."}, {"type": "tool_use", "id": "toolu_fake1", "name": name, "input": {"location": "Paris"}}])
+        Some((name, input)) => {
+            json!([{"type": "text", "text": "Let me check."}, {"type": "tool_use", "id": "toolu_fake1", "name": name, "input": input}])
         }
-        None => json!([{"type": "text", "text": "Hello from claude"}]),
+        None => json!([{"type": "text", "text": reply.as_deref().unwrap_or("Hello from claude")}]),
     };
     axum::Json(json!({
         "id": "msg_fake123", "type": "message", "role": "assistant", "model": model,
@@ -251,8 +311,14 @@ fn event(name: &str, data: Value) -> String {
     format!("event: {name}\ndata: {data}\n\n")
 }
 
-fn stream(model: Value, tool: Option<String>, usage: Value, behavior: Behavior) -> Response {
-    let events: Vec<String> = stream_events(model, tool, usage)
+fn stream(
+    model: Value,
+    tool: Option<(String, Value)>,
+    reply: Option<String>,
+    usage: Value,
+    behavior: Behavior,
+) -> Response {
+    let events: Vec<String> = stream_events(model, tool, reply, usage)
         .into_iter()
         .map(|(name, data)| event(&name, data))
         .collect();
@@ -264,7 +330,12 @@ fn stream(model: Value, tool: Option<String>, usage: Value, behavior: Behavior) 
 }
 
 /// The documented event sequence for a reply, as (event name, data).
-fn stream_events(model: Value, tool: Option<String>, usage: Value) -> Vec<(String, Value)> {
+fn stream_events(
+    model: Value,
+    tool: Option<(String, Value)>,
+    reply: Option<String>,
+    usage: Value,
+) -> Vec<(String, Value)> {
     let event = |name: &str, data: Value| (name.to_string(), data);
     let mut start_usage = usage.clone();
     start_usage["output_tokens"] = json!(1);
@@ -280,10 +351,12 @@ fn stream_events(model: Value, tool: Option<String>, usage: Value) -> Vec<(Strin
         ),
         event("ping", json!({"type": "ping"})),
     ];
-    let text: &[&str] = if tool.is_some() {
-        &["Let me", " check."]
+    let text: Vec<&str> = if tool.is_some() {
+        vec!["Let me", " check."]
+    } else if let Some(r) = &reply {
+        vec![r.as_str()]
     } else {
-        &["Hello", " from", " claude"]
+        vec!["Hello", " from", " claude"]
     };
     for t in text {
         events.push(event(
@@ -295,12 +368,23 @@ fn stream_events(model: Value, tool: Option<String>, usage: Value) -> Vec<(Strin
         "content_block_stop",
         json!({"type": "content_block_stop", "index": 0}),
     ));
-    if let Some(name) = &tool {
+    if let Some((name, input)) = &tool {
         events.push(event(
             "content_block_start",
             json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_fake1", "name": name, "input": {}}}),
         ));
-        for part in ["", "{\"location\":", " \"Paris\"}"] {
+        let default = json!({"location": "Paris"});
+        let parts: Vec<String> = if *input == default {
+            vec!["".into(), "{\"location\":".into(), " \"Paris\"}".into()]
+        } else {
+            let s = input.to_string();
+            let mut mid = s.len() / 2;
+            while !s.is_char_boundary(mid) {
+                mid -= 1;
+            }
+            vec!["".into(), s[..mid].to_string(), s[mid..].to_string()]
+        };
+        for part in parts {
             events.push(event(
                 "content_block_delta",
                 json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": part}}),
@@ -495,10 +579,10 @@ async fn bedrock_invoke(
         .map(|m| m.replace("%3A", ":"))
         .unwrap_or_default();
     let model = json!(model_id);
-    let tool = tool_to_call(&body);
+    let tool = tool_to_call(&fake, &body);
     if uri.path().ends_with("/invoke-with-response-stream") {
         let mut frames: Vec<Bytes> = Vec::new();
-        for (i, (_, data)) in stream_events(model, tool, usage(&body))
+        for (i, (_, data)) in stream_events(model, tool, None, usage(&body))
             .into_iter()
             .enumerate()
         {
@@ -535,8 +619,8 @@ async fn bedrock_invoke(
         return byte_stream(frames, behavior, "application/vnd.amazon.eventstream");
     }
     let content = match &tool {
-        Some(name) => {
-            json!([{"type": "tool_use", "id": "toolu_bdrk1", "name": name, "input": {"location": "Paris"}}])
+        Some((name, input)) => {
+            json!([{"type": "tool_use", "id": "toolu_bdrk1", "name": name, "input": input}])
         }
         None => json!([{"type": "text", "text": "Hello from bedrock"}]),
     };

@@ -37,6 +37,22 @@ pub struct Seen {
 pub struct Fake {
     pub behavior: Mutex<Behavior>,
     pub seen: Mutex<Vec<Seen>>,
+    /// Scripted tool calls (function name, args) for real clients: when set, the fake
+    /// calls the first of these functions the request declares only when the last user
+    /// turn contains [`TOOL_TRIGGER`].
+    pub script: Mutex<Vec<(String, Value)>>,
+}
+
+/// The word in a user message that makes a scripted fake call its tool.
+pub const TOOL_TRIGGER: &str = "burncloud-tool-test";
+
+/// `--call NAME=JSON` arguments of the fake processes.
+pub fn script_from_args(args: &[String]) -> Vec<(String, Value)> {
+    args.windows(2)
+        .filter(|w| w[0] == "--call")
+        .filter_map(|w| w[1].split_once('='))
+        .filter_map(|(n, a)| Some((n.to_string(), serde_json::from_str(a).ok()?)))
+        .collect()
 }
 
 impl Fake {
@@ -44,6 +60,7 @@ impl Fake {
         Arc::new(Fake {
             behavior: Mutex::new(Behavior::Ok),
             seen: Mutex::new(Vec::new()),
+            script: Mutex::new(Vec::new()),
         })
     }
     pub fn set(&self, b: Behavior) {
@@ -86,16 +103,6 @@ pub fn error(code: u16, message: &str) -> Response {
         .into_response()
 }
 
-fn has_key(v: &Value, keys: &[&str]) -> bool {
-    match v {
-        Value::Object(m) => m
-            .iter()
-            .any(|(k, v)| keys.contains(&k.as_str()) || has_key(v, keys)),
-        Value::Array(a) => a.iter().any(|v| has_key(v, keys)),
-        _ => false,
-    }
-}
-
 fn validate(body: &Value) -> Result<(), String> {
     let contents = body["contents"]
         .as_array()
@@ -136,13 +143,77 @@ fn validate(body: &Value) -> Result<(), String> {
             }
         }
     }
-    if has_key(&body["tools"], &["additionalProperties", "$schema"]) {
-        return Err("Invalid JSON payload received. Unknown name \"additionalProperties\" at 'tools[0].function_declarations[0].parameters': Cannot find field.".into());
+    for (i, f) in body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["functionDeclarations"].as_array().into_iter().flatten())
+        .enumerate()
+    {
+        if let Some(bad) = unknown_schema_key(&f["parameters"]) {
+            return Err(format!(
+                "Invalid JSON payload received. Unknown name \"{bad}\" at 'tools[0].function_declarations[{i}].parameters': Cannot find field."
+            ));
+        }
     }
     Ok(())
 }
 
-fn wants_call(body: &Value) -> Option<String> {
+/// The fields of Gemini's `Schema` object (ai.google.dev/api/caching#Schema).
+const SCHEMA_FIELDS: &[&str] = &[
+    "type",
+    "format",
+    "title",
+    "description",
+    "nullable",
+    "enum",
+    "maxItems",
+    "minItems",
+    "properties",
+    "required",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "example",
+    "anyOf",
+    "propertyOrdering",
+    "default",
+    "items",
+    "minimum",
+    "maximum",
+];
+
+/// The first keyword of a schema that Gemini's `Schema` does not have.
+fn unknown_schema_key(v: &Value) -> Option<String> {
+    let m = v.as_object()?;
+    for (k, val) in m {
+        if !SCHEMA_FIELDS.contains(&k.as_str()) {
+            return Some(k.clone());
+        }
+        let nested = match k.as_str() {
+            "properties" => val
+                .as_object()
+                .into_iter()
+                .flat_map(|p| p.values())
+                .find_map(unknown_schema_key),
+            "items" => unknown_schema_key(val),
+            "anyOf" => val
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find_map(unknown_schema_key),
+            _ => None,
+        };
+        if nested.is_some() {
+            return nested;
+        }
+    }
+    None
+}
+
+fn wants_call(fake: &Fake, body: &Value) -> Option<(String, Value)> {
     let name = body["tools"][0]["functionDeclarations"][0]["name"].as_str()?;
     if body["toolConfig"]["functionCallingConfig"]["mode"] == "NONE" {
         return None;
@@ -151,7 +222,26 @@ fn wants_call(body: &Value) -> Option<String> {
     let answered = last["parts"]
         .as_array()
         .is_some_and(|p| p.iter().any(|x| x.get("functionResponse").is_some()));
-    (!answered).then(|| name.to_string())
+    if answered {
+        return None;
+    }
+    let script = fake.script.lock().unwrap();
+    if script.is_empty() {
+        return Some((name.to_string(), json!({"location": "Paris"})));
+    }
+    if !last["parts"].to_string().contains(TOOL_TRIGGER) {
+        return None;
+    }
+    let offered: Vec<&str> = body["tools"]
+        .as_array()?
+        .iter()
+        .flat_map(|t| t["functionDeclarations"].as_array().into_iter().flatten())
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    script
+        .iter()
+        .find(|(n, _)| offered.contains(&n.as_str()))
+        .cloned()
 }
 
 fn usage() -> Value {
@@ -184,12 +274,12 @@ async fn generate(
     let Some((model, method)) = action.split_once(':') else {
         return error(404, "Method not found.");
     };
-    let call = wants_call(&body);
+    let call = wants_call(&fake, &body);
     match method {
         "generateContent" => {
             let parts = match &call {
-                Some(name) => {
-                    json!([{"functionCall": {"name": name, "args": {"location": "Paris"}}}])
+                Some((name, args)) => {
+                    json!([{"functionCall": {"name": name, "args": args}}])
                 }
                 None => {
                     let reply = tool_reply(&body).unwrap_or("Hello from gemini".into());
@@ -205,10 +295,16 @@ async fn generate(
         "streamGenerateContent" if query.unwrap_or_default().contains("alt=sse") => {
             let mut events = Vec::new();
             match &call {
-                Some(name) => events.push(json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": name, "args": {"location": "Paris"}}}], "role": "model"}, "finishReason": "STOP", "index": 0}],
+                Some((name, args)) => events.push(json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": name, "args": args}}], "role": "model"}, "finishReason": "STOP", "index": 0}],
                     "usageMetadata": usage(), "modelVersion": model, "responseId": "fakeResp1"})),
                 None => {
-                    for (i, t) in ["Hello", " from", " gemini"].iter().enumerate() {
+                    let reply = tool_reply(&body);
+                    let pieces: Vec<&str> = match &reply {
+                        // "The tool said: …" in three pieces.
+                        Some(r) => vec![&r[..4], &r[4..8], &r[8..]],
+                        None => vec!["Hello", " from", " gemini"],
+                    };
+                    for (i, t) in pieces.iter().enumerate() {
                         let mut e = json!({"candidates": [{"content": {"parts": [{"text": t}], "role": "model"}, "index": 0}],
                             "usageMetadata": {"promptTokenCount": 30, "totalTokenCount": 30 + i}, "modelVersion": model, "responseId": "fakeResp1"});
                         if i == 2 {

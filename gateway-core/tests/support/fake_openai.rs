@@ -57,6 +57,22 @@ pub struct Fake {
     pub record: std::sync::atomic::AtomicBool,
     /// Pause between streamed chunks.
     pub chunk_delay: Duration,
+    /// Scripted tool calls (tool name, arguments JSON) for real clients: when set, the
+    /// fake calls the first of these tools the request offers, only when the last user
+    /// message contains [`TOOL_TRIGGER`]; otherwise it answers with text.
+    pub script: Mutex<Vec<(String, String)>>,
+}
+
+/// The word in a user message that makes a scripted fake call its tool.
+pub const TOOL_TRIGGER: &str = "burncloud-tool-test";
+
+/// `--call NAME=JSON` arguments of the fake processes.
+pub fn script_from_args(args: &[String]) -> Vec<(String, String)> {
+    args.windows(2)
+        .filter(|w| w[0] == "--call")
+        .filter_map(|w| w[1].split_once('='))
+        .map(|(n, a)| (n.to_string(), a.to_string()))
+        .collect()
 }
 
 impl Fake {
@@ -69,6 +85,7 @@ impl Fake {
             pieces: vec!["Hello", " from", " fake"],
             record: std::sync::atomic::AtomicBool::new(true),
             chunk_delay: Duration::from_millis(2),
+            script: Mutex::new(Vec::new()),
         })
     }
     pub fn set(&self, b: Behavior) {
@@ -93,6 +110,7 @@ pub async fn start_on(fake: Arc<Fake>, port: u16) -> SocketAddr {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
+        .route("/v1/responses", post(responses))
         .route(
             "/openai/deployments/{deployment}/chat/completions",
             post(azure_chat),
@@ -230,17 +248,17 @@ async fn chat(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> 
         return r;
     }
     let model = body["model"].as_str().unwrap_or("unknown").to_string();
-    let tool = wants_tool(&body);
+    let tool = wants_tool(&fake, &body);
     if body["stream"].as_bool() == Some(true) {
         let include_usage = body["stream_options"]["include_usage"].as_bool() == Some(true);
-        return stream_chat(fake.clone(), model, include_usage, tool);
+        return stream_chat(fake.clone(), model, include_usage, tool, tool_reply(&body));
     }
-    if let Some(name) = tool {
+    if let Some((name, args)) = tool {
         return axum::Json(json!({
             "id": "chatcmpl-fake123", "object": "chat.completion", "created": 1_700_000_000,
             "model": model, "system_fingerprint": "fp_fake",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "refusal": null,
-                "tool_calls": [{"id": "call_fake1", "type": "function", "function": {"name": name, "arguments": TOOL_ARGS}}]},
+                "tool_calls": [{"id": "call_fake1", "type": "function", "function": {"name": name, "arguments": args}}]},
                 "logprobs": null, "finish_reason": "tool_calls"}],
             "usage": usage(&fake),
         }))
@@ -309,32 +327,59 @@ fn invalid_chat(body: &Value) -> Option<Response> {
     None
 }
 
-/// With tools offered and no tool result yet, the fake calls the first tool.
-fn wants_tool(body: &Value) -> Option<String> {
+/// With tools offered and no tool result yet, the fake calls the first tool (or, when
+/// scripted, the scripted tool on the trigger word); returns (name, arguments).
+fn wants_tool(fake: &Fake, body: &Value) -> Option<(String, String)> {
     let name = body["tools"][0]["function"]["name"].as_str()?;
     if body["tool_choice"] == "none" {
         return None;
     }
-    let last = body["messages"].as_array()?.last()?;
-    (last["role"] != "tool").then(|| name.to_string())
+    let msgs = body["messages"].as_array()?;
+    if last_tool_result(msgs).is_some() {
+        return None;
+    }
+    let script = fake.script.lock().unwrap();
+    if script.is_empty() {
+        return Some((name.to_string(), TOOL_ARGS.to_string()));
+    }
+    let last_user = msgs.iter().rev().find(|m| m["role"] == "user")?;
+    if !last_user["content"].to_string().contains(TOOL_TRIGGER) {
+        return None;
+    }
+    let offered: Vec<&str> = body["tools"]
+        .as_array()?
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    script
+        .iter()
+        .find(|(n, _)| offered.contains(&n.as_str()))
+        .cloned()
+}
+
+/// A tool result after the last assistant turn (clients may add user text after it).
+fn last_tool_result(msgs: &[Value]) -> Option<&Value> {
+    msgs.iter()
+        .rev()
+        .take_while(|m| m["role"] != "assistant")
+        .find(|m| m["role"] == "tool")
 }
 
 /// After a tool result, the fake repeats it.
 fn tool_reply(body: &Value) -> Option<String> {
-    let last = body["messages"].as_array()?.last()?;
-    (last["role"] == "tool").then(|| {
-        format!(
-            "The tool said: {}",
-            last["content"].as_str().unwrap_or_default()
-        )
-    })
+    let result = last_tool_result(body["messages"].as_array()?)?;
+    Some(format!(
+        "The tool said: {}",
+        result["content"].as_str().unwrap_or_default()
+    ))
 }
 
 fn stream_chat(
     fake: Arc<Fake>,
     model: String,
     include_usage: bool,
-    tool: Option<String>,
+    tool: Option<(String, String)>,
+    reply: Option<String>,
 ) -> Response {
     let behavior = fake.behavior.lock().unwrap().clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
@@ -348,7 +393,7 @@ fn stream_chat(
             Value::Null,
             include_usage,
         )];
-        let finish = if let Some(name) = &tool {
+        let finish = if let Some((name, args)) = &tool {
             // As OpenAI streams a call: id and name first, then argument fragments.
             events.push(chunk(
                 &model,
@@ -356,7 +401,11 @@ fn stream_chat(
                 Value::Null,
                 include_usage,
             ));
-            let (a, b) = TOOL_ARGS.split_at(12);
+            let mut mid = args.len().min(12);
+            while !args.is_char_boundary(mid) {
+                mid -= 1;
+            }
+            let (a, b) = args.split_at(mid);
             for part in [a, b] {
                 events.push(chunk(
                     &model,
@@ -367,7 +416,11 @@ fn stream_chat(
             }
             "tool_calls"
         } else {
-            for p in &fake.pieces {
+            let pieces: Vec<&str> = match &reply {
+                Some(r) => vec![r.as_str()],
+                None => fake.pieces.clone(),
+            };
+            for p in pieces {
                 events.push(chunk(
                     &model,
                     json!({"content": p}),
@@ -440,4 +493,72 @@ async fn embeddings(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Byte
         "usage": {"prompt_tokens": fake.prompt_tokens, "total_tokens": fake.prompt_tokens},
     }))
     .into_response()
+}
+
+/// OpenAI's own Responses API (for passthrough): a text answer, as JSON or the documented
+/// event sequence, with `usage` in the Response object.
+async fn responses(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> Response {
+    let body = record(&fake, "/v1/responses", &headers, &raw);
+    if let Some(r) = fault(&fake, &body).await {
+        return r;
+    }
+    if !body["model"].is_string() || body.get("input").is_none() {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": {"message": "Missing required parameter: 'input'.", "type": "invalid_request_error", "param": "input", "code": "missing_required_parameter"}})),
+        )
+            .into_response();
+    }
+    let text = "Hello from responses";
+    let usage = json!({"input_tokens": 21, "input_tokens_details": {"cached_tokens": 5},
+        "output_tokens": 4, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 25});
+    let item = json!({"type": "message", "id": "msg_fake1", "status": "completed", "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}]});
+    let response = |status: &str, output: Value, usage: Value| {
+        json!({"id": "resp_fake1", "object": "response", "created_at": 1_700_000_000, "status": status,
+            "error": null, "incomplete_details": null, "model": body["model"], "output": output,
+            "parallel_tool_calls": true, "previous_response_id": body.get("previous_response_id").cloned().unwrap_or(Value::Null),
+            "store": true, "tool_choice": "auto", "tools": [], "text": {"format": {"type": "text"}},
+            "truncation": "disabled", "metadata": {}, "usage": usage})
+    };
+    if body["stream"] != true {
+        return axum::Json(response("completed", json!([item]), usage)).into_response();
+    }
+    let mut events = vec![
+        (
+            "response.created",
+            json!({"response": response("in_progress", json!([]), Value::Null)}),
+        ),
+        (
+            "response.output_item.added",
+            json!({"output_index": 0, "item": {"type": "message", "id": "msg_fake1", "status": "in_progress", "role": "assistant", "content": []}}),
+        ),
+    ];
+    for d in ["Hello from", " responses"] {
+        events.push((
+            "response.output_text.delta",
+            json!({"item_id": "msg_fake1", "output_index": 0, "content_index": 0, "delta": d}),
+        ));
+    }
+    events.push((
+        "response.output_item.done",
+        json!({"output_index": 0, "item": item}),
+    ));
+    events.push((
+        "response.completed",
+        json!({"response": response("completed", json!([item]), usage)}),
+    ));
+    let text: String = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, mut data))| {
+            data["type"] = json!(name);
+            data["sequence_number"] = json!(i);
+            format!("event: {name}\ndata: {data}\n\n")
+        })
+        .collect();
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
+        .body(Body::from(text))
+        .unwrap()
 }

@@ -1,0 +1,141 @@
+//! Upstreams that serve OpenAI's Responses API themselves (OpenAI's own endpoint, or base
+//! URLs listed in `BURNCLOUD_RESPONSES_UPSTREAMS`): a Responses client's request passes
+//! through with only the model mapped, so `previous_response_id`, reasoning items and
+//! hosted tools work there. [`ResponsesObserver`] relays the answer unchanged and reads
+//! its usage (`response.completed` / `response.incomplete` / `response.failed` events, or
+//! the JSON object's `usage`).
+
+use serde_json::{Value, json};
+
+use super::{Stage, sse};
+use crate::relay::Usage;
+
+/// A Responses `usage` object as the relay's usage.
+fn usage_of(u: &Value) -> Option<Usage> {
+    let prompt = u.get("input_tokens")?.as_i64()?;
+    Some(Usage {
+        prompt,
+        completion: u["output_tokens"].as_i64().unwrap_or(0),
+        cached: u["input_tokens_details"]["cached_tokens"]
+            .as_i64()
+            .unwrap_or(0),
+        cache_write: 0,
+    })
+}
+
+/// The client's Responses body for the upstream: the model mapped, the rest as sent.
+pub fn request(native: &Value, upstream_model: &str) -> Value {
+    let mut v = native.clone();
+    v["model"] = json!(upstream_model);
+    v
+}
+
+/// Passthrough of a Responses answer, reading usage on the way.
+pub struct ResponsesObserver {
+    stream: bool,
+    splitter: sse::Splitter,
+    buf: Vec<u8>,
+    usage: Option<Usage>,
+    content_events: i64,
+    ended: bool,
+}
+
+impl ResponsesObserver {
+    pub fn new(stream: bool) -> Self {
+        ResponsesObserver {
+            stream,
+            splitter: sse::Splitter::default(),
+            buf: Vec::new(),
+            usage: None,
+            content_events: 0,
+            ended: false,
+        }
+    }
+}
+
+impl Stage for ResponsesObserver {
+    fn content_type(&self) -> &'static str {
+        if self.stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn content_events(&self) -> i64 {
+        self.content_events
+    }
+
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(input);
+        if !self.stream {
+            if self.buf.len() + input.len() <= 16 * 1024 * 1024 {
+                self.buf.extend_from_slice(input);
+            }
+            return;
+        }
+        let mut events = Vec::new();
+        self.splitter.feed(input, &mut events);
+        for e in events {
+            let Ok(v) = serde_json::from_slice::<Value>(&e.data) else {
+                continue;
+            };
+            match v["type"].as_str() {
+                Some("response.completed" | "response.incomplete" | "response.failed") => {
+                    self.ended = true;
+                    if let Some(u) = usage_of(&v["response"]["usage"]) {
+                        self.usage = Some(u);
+                    }
+                }
+                Some(t) if t.ends_with(".delta") => self.content_events += 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn finish(&mut self, _out: &mut Vec<u8>) {
+        if !self.stream {
+            self.usage = serde_json::from_slice::<Value>(&self.buf)
+                .ok()
+                .and_then(|v| usage_of(&v["usage"]));
+        }
+    }
+
+    fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        if self.stream && !self.ended {
+            self.ended = true;
+            sse::write_event(
+                out,
+                "error",
+                &json!({"type": "error", "code": "server_error", "message": message, "param": null}),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_from_the_completed_event_bytes_unchanged() {
+        let sse = concat!(
+            "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\n\n",
+            "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":9,\"input_tokens_details\":{\"cached_tokens\":4},\"output_tokens\":2,\"total_tokens\":11}}}\n\n"
+        );
+        let mut o = ResponsesObserver::new(true);
+        let mut out = Vec::new();
+        for piece in sse.as_bytes().chunks(5) {
+            o.feed(piece, &mut out);
+        }
+        o.finish(&mut out);
+        assert_eq!(out, sse.as_bytes());
+        let u = o.usage().unwrap();
+        assert_eq!((u.prompt, u.completion, u.cached), (9, 2, 4));
+        assert_eq!(o.content_events(), 1);
+    }
+}
