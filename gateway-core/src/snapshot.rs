@@ -328,15 +328,18 @@ impl Snapshot {
 
     /// The context window (tokens) and the longest answer of `model`, where known: for a
     /// local model the context llama-server serves (else the GGUF header's); output is
-    /// bounded by the context. Cloud models: from the price catalog (not wired yet: it
-    /// plugs in here).
+    /// bounded by the context. Cloud models: from the price catalog.
     pub fn model_limits(&self, model: &str) -> (Option<i64>, Option<i64>) {
         match self.local_models.get(self.resolve(model)) {
             Some(m) => {
                 let ctx = m.served_context.unwrap_or(m.trained_context);
                 (Some(ctx).filter(|c| *c > 0), Some(ctx).filter(|c| *c > 0))
             }
-            None => (None, None),
+            // Cloud models: the price catalog's context window and output cap.
+            None => self
+                .catalog
+                .get(model)
+                .map_or((None, None), |e| (e.context_length, e.max_output_tokens)),
         }
     }
 

@@ -842,3 +842,18 @@ async fn token_tpm_and_channel_rpm_caps() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn cloud_models_carry_the_catalog_context_window() {
+    let (gw, admin, _fake, addr) = setup().await;
+    gw.add_openai_channel(&admin, "a", addr, "gpt-4o-mini,house-model", 0, 1)
+        .await;
+    let (s, v) = gw.get("/v1/models/gpt-4o-mini", Some(&admin)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["context_length"], 128000, "{v}");
+    assert_eq!(v["max_output_tokens"], 16384, "{v}");
+    // A model the catalog does not know says nothing rather than guessing.
+    let (_, v) = gw.get("/v1/models/house-model", Some(&admin)).await;
+    assert!(v["context_length"].is_null(), "{v}");
+    gw.stop().await;
+}
