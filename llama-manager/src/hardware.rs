@@ -361,6 +361,8 @@ pub fn apply_engine_view(hw: &mut Hardware, devices: Result<Vec<Device>, String>
     match devices {
         Ok(devs) if devs.is_empty() => {
             hw.engine_cpu_only = true;
+            hw.notes
+                .push(format!("the engine ({engine}) lists no GPU device: a CPU build"));
             if let Some(g) = hw.gpus.iter().find(|g| g.kind != GpuKind::Apple) {
                 hw.warnings.push(format!(
                     "{} is present but the engine ({engine}) lists no GPU: it is a CPU build and the GPU stays idle. Install a GPU engine: `burncloud engine install` picks the right one (e.g. --backend vulkan)",
