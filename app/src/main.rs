@@ -18,6 +18,8 @@ mod console;
 #[cfg_attr(not(feature = "desktop"), allow(dead_code))]
 mod controller;
 mod governance;
+// The wake-up line is the desktop's (the headless build only takes the lock).
+#[cfg_attr(not(feature = "desktop"), allow(dead_code))]
 mod instance;
 mod local;
 mod model;

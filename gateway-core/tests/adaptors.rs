@@ -1068,6 +1068,68 @@ async fn responses_namespace_tools_flattened_and_hosted_tools_dropped() {
     );
 }
 
+/// Codex's free-form tools (`custom`, e.g. apply_patch) are offered as functions taking
+/// `{"input": string}` and their calls come back as `custom_tool_call`s, streamed or not;
+/// a custom call and its output in the history go back as a function call and result.
+#[tokio::test]
+async fn responses_custom_tools_round_trip() {
+    let t = setup().await;
+    let tools = json!([{"type": "custom", "name": "apply_patch", "description": "Patch files",
+        "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}]);
+    for stream in [false, true] {
+        let resp = t
+            .gw
+            .client
+            .post(format!("{}/v1/responses", t.gw.base))
+            .bearer_auth(&t.admin)
+            .json(&json!({"model": "gpt-x", "stream": stream, "tools": tools, "input": "Fix it"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.headers().get("x-burncloud-dropped-tools").is_none());
+        let body = resp.text().await.unwrap();
+        let item = if stream {
+            let evs = events(&body);
+            let done = evs
+                .iter()
+                .find(|(n, _)| n == "response.custom_tool_call_input.done")
+                .unwrap_or_else(|| panic!("{body}"));
+            assert_eq!(done.1["input"], fake_openai::TOOL_ARGS);
+            evs.iter()
+                .find(|(n, _)| n == "response.output_item.done")
+                .unwrap()
+                .1["item"]
+                .clone()
+        } else {
+            serde_json::from_str::<Value>(&body).unwrap()["output"][0].clone()
+        };
+        assert_eq!(item["type"], "custom_tool_call", "{body}");
+        assert_eq!(item["name"], "apply_patch");
+        // The fake's arguments have no "input": the raw text is the input.
+        assert_eq!(item["input"], fake_openai::TOOL_ARGS);
+        let seen = t.openai.last().unwrap().body;
+        assert_eq!(seen["tools"][0]["function"]["name"], "apply_patch");
+        assert_eq!(
+            seen["tools"][0]["function"]["parameters"]["required"],
+            json!(["input"])
+        );
+    }
+    let (s, body) = t
+        .responses(json!({"model": "gpt-x", "tools": tools, "input": [
+            {"role": "user", "content": "Fix it"},
+            {"type": "custom_tool_call", "call_id": "c9", "name": "apply_patch", "input": "*** Begin Patch"},
+            {"type": "custom_tool_call_output", "call_id": "c9", "output": "Done!"}]}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let msgs = t.openai.last().unwrap().body["messages"].clone();
+    assert_eq!(
+        msgs[1]["tool_calls"][0]["function"]["arguments"],
+        r#"{"input":"*** Begin Patch"}"#
+    );
+    assert_eq!(msgs[2]["content"], "Done!");
+}
+
 /// Claude Code's request shape onto an OpenAI channel: a system message inside `messages`,
 /// thinking, output_config, context_management, metadata, cache_control on tools, a
 /// document, and a server tool (dropped, named in the header).

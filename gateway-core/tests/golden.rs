@@ -295,6 +295,20 @@ fn captured_client_requests_convert() {
     // Adaptive thinking leaves the upstream's default.
     assert!(chat.get("reasoning_effort").is_none());
     assert!(conv.dropped_tools.is_empty());
+    // Passed natively to Bedrock, only the fields Bedrock takes remain.
+    let b = gateway_core::adapt::bedrock::body(claude.clone());
+    let keys: Vec<&String> = b.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "anthropic_version",
+            "max_tokens",
+            "messages",
+            "system",
+            "thinking",
+            "tools"
+        ]
+    );
 
     let codex: Value =
         serde_json::from_slice(&read("responses/request_codex_0.169.0.json")).unwrap();

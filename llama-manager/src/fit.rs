@@ -3,7 +3,9 @@
 //!
 //! The memory model (shown with every verdict):
 //! - weights: the tensor bytes from the header (per repeating block and the rest);
-//! - KV cache (F16): `ctx × layers × kv_heads × (key_len + value_len) × 2` bytes;
+//! - KV cache: `ctx × layers × kv_heads × (key_len × K + value_len × V)` bytes, K and V the
+//!   bytes per element of the cache types (F16: 2; `-ctk`/`-ctv q8_0`: 34/32, q4_0: 18/32,
+//!   ... see [`KvTypes`]);
 //! - compute buffer: `4 × batch(512) × (vocab + ctx × heads + 4 × embd + ff)` bytes
 //!   (logits and attention scores dominate);
 //! - GPU budget: free VRAM (or 90 % of it) minus 400 MiB for the driver context; on
@@ -99,6 +101,62 @@ impl Fit {
     }
 }
 
+/// The KV cache's element types (`-ctk`/`--cache-type-k`, `-ctv`/`--cache-type-v`), as
+/// bytes per element × 32 (ggml's block sizes: q8_0 is 34 bytes per 32 values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvTypes {
+    pub k32: u64,
+    pub v32: u64,
+}
+
+impl Default for KvTypes {
+    /// F16, llama-server's default.
+    fn default() -> Self {
+        KvTypes { k32: 64, v32: 64 }
+    }
+}
+
+impl KvTypes {
+    fn bytes32(name: &str) -> Option<u64> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "f32" => 128,
+            "f16" | "bf16" => 64,
+            "q8_0" => 34,
+            "q5_1" => 24,
+            "q5_0" => 22,
+            "q4_1" => 20,
+            "q4_0" | "iq4_nl" => 18,
+            _ => return None,
+        })
+    }
+
+    /// The cache types named in llama-server arguments (unknown ones stay F16).
+    pub fn from_args(args: &[String]) -> KvTypes {
+        let mut kv = KvTypes::default();
+        let mut it = args.iter().peekable();
+        while let Some(a) = it.next() {
+            let (flag, inline) = match a.split_once('=') {
+                Some((f, v)) => (f, Some(v.to_string())),
+                None => (a.as_str(), None),
+            };
+            let is_k = matches!(flag, "-ctk" | "--cache-type-k");
+            let is_v = matches!(flag, "-ctv" | "--cache-type-v");
+            if !is_k && !is_v {
+                continue;
+            }
+            let value = inline.or_else(|| it.next().cloned()).unwrap_or_default();
+            if let Some(b) = Self::bytes32(&value) {
+                if is_k {
+                    kv.k32 = b;
+                } else {
+                    kv.v32 = b;
+                }
+            }
+        }
+        kv
+    }
+}
+
 struct Shape {
     layers: u64,
     per_layer: u64,
@@ -111,7 +169,7 @@ struct Shape {
 }
 
 impl Shape {
-    fn new(s: &ModelSummary, file_size: u64) -> Shape {
+    fn new(s: &ModelSummary, file_size: u64, kv: KvTypes) -> Shape {
         let layers = s.layers.max(1);
         let (per_layer, non_layer) = if s.split_count > 1 && file_size > s.weight_bytes() {
             // A remote split model's header only describes its first shard.
@@ -125,7 +183,8 @@ impl Shape {
             layers,
             per_layer,
             non_layer,
-            kv_per_token_layer: s.head_count_kv * (s.key_length + s.value_length) * 2,
+            kv_per_token_layer: s.head_count_kv * (s.key_length * kv.k32 + s.value_length * kv.v32)
+                / 32,
             vocab: s.vocab_size.max(1),
             heads: s.head_count.max(1),
             embd: s.embedding_length,
@@ -175,7 +234,12 @@ fn budgets(hw: &Hardware) -> (u64, bool) {
 /// Decide how (and whether) a model runs on `hw`. `file_size` is used when the header's
 /// tensor sizes are unknown.
 pub fn fit(s: &ModelSummary, file_size: u64, hw: &Hardware) -> Fit {
-    let shape = Shape::new(s, file_size);
+    fit_with(s, file_size, hw, KvTypes::default())
+}
+
+/// [`fit`] with the KV cache types the deployment asks for (`-ctk`/`-ctv`).
+pub fn fit_with(s: &ModelSummary, file_size: u64, hw: &Hardware, kv: KvTypes) -> Fit {
+    let shape = Shape::new(s, file_size, kv);
     let (gpu_budget, unified) = budgets(hw);
     let ram = hw.ram_available;
     let trained = if s.context_length == 0 {

@@ -177,6 +177,29 @@ pub fn detect() -> Hardware {
         .unwrap_or_else(|| "/sys/class/drm".into());
     hw.gpus.extend(detect_amd(&drm));
     hw.gpus.extend(detect_intel(&drm));
+    if cfg!(windows) {
+        // AMD and Intel GPUs (and NVIDIA without nvidia-smi) from WMI.
+        match run_with_timeout(
+            "powershell",
+            &[
+                "-NoProfile",
+                "-NonInteractive",
+                "-Command",
+                "Get-CimInstance Win32_VideoController | ForEach-Object { $_.Name + '|' + $_.AdapterRAM }",
+            ],
+            Duration::from_secs(10),
+        ) {
+            Ok(out) => {
+                let have_nvidia = hw.gpus.iter().any(|g| g.kind == GpuKind::Nvidia);
+                hw.gpus.extend(
+                    parse_video_controllers(&out)
+                        .into_iter()
+                        .filter(|g| !(have_nvidia && g.kind == GpuKind::Nvidia)),
+                );
+            }
+            Err(e) => hw.notes.push(format!("display adapters (WMI): {e}")),
+        }
+    }
     if cfg!(all(target_os = "macos", target_arch = "aarch64")) {
         hw.gpus.push(Gpu {
             name: "Apple silicon GPU".into(),
@@ -273,6 +296,44 @@ pub fn parse_cuda_version(out: &str) -> Option<String> {
     (!v.is_empty()).then_some(v)
 }
 
+/// The maker of a GPU from its marketing name.
+pub fn kind_from_name(name: &str) -> GpuKind {
+    let n = name.to_ascii_lowercase();
+    if ["nvidia", "geforce", "quadro", "tesla"]
+        .iter()
+        .any(|v| n.contains(v))
+    {
+        GpuKind::Nvidia
+    } else if ["amd", "radeon", "instinct"].iter().any(|v| n.contains(v)) {
+        GpuKind::Amd
+    } else if n.contains("intel") {
+        GpuKind::Intel
+    } else if n.contains("apple") {
+        GpuKind::Apple
+    } else {
+        GpuKind::Other
+    }
+}
+
+/// Windows' display adapters (`Win32_VideoController` through PowerShell, lines
+/// `NAME|ADAPTER_RAM`): enough to tell NVIDIA, AMD and Intel apart for the engine choice
+/// before any GPU engine is installed (WMI caps the memory at 4 GiB; the engine's own
+/// device list replaces these once a GPU engine runs). Unknown makers are left out.
+pub fn parse_video_controllers(out: &str) -> Vec<Gpu> {
+    out.lines()
+        .filter_map(|l| {
+            let (name, ram) = l.trim().rsplit_once('|')?;
+            let kind = kind_from_name(name);
+            (kind != GpuKind::Other).then(|| Gpu {
+                name: name.trim().to_string(),
+                kind,
+                vram_total: ram.trim().parse().unwrap_or(0),
+                vram_free: None,
+            })
+        })
+        .collect()
+}
+
 /// One device as the engine lists it (`llama-server --list-devices`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Device {
@@ -286,22 +347,11 @@ pub struct Device {
 impl Device {
     /// Who made it, from its name (Metal devices are Apple's).
     pub fn kind(&self) -> GpuKind {
-        let n = self.name.to_ascii_lowercase();
-        if n.contains("nvidia")
-            || n.contains("geforce")
-            || n.contains("quadro")
-            || n.contains("tesla")
-        {
-            GpuKind::Nvidia
-        } else if n.contains("amd") || n.contains("radeon") || n.contains("instinct") {
-            GpuKind::Amd
-        } else if n.contains("intel") {
-            GpuKind::Intel
-        } else if n.contains("apple") || self.id.starts_with("Metal") || self.id.starts_with("MTL")
-        {
-            GpuKind::Apple
-        } else {
-            GpuKind::Other
+        match kind_from_name(&self.name) {
+            GpuKind::Other if self.id.starts_with("Metal") || self.id.starts_with("MTL") => {
+                GpuKind::Apple
+            }
+            k => k,
         }
     }
 }
@@ -361,6 +411,9 @@ pub fn apply_engine_view(hw: &mut Hardware, devices: Result<Vec<Device>, String>
     match devices {
         Ok(devs) if devs.is_empty() => {
             hw.engine_cpu_only = true;
+            hw.notes.push(format!(
+                "the engine ({engine}) lists no GPU device: a CPU build"
+            ));
             if let Some(g) = hw.gpus.iter().find(|g| g.kind != GpuKind::Apple) {
                 hw.warnings.push(format!(
                     "{} is present but the engine ({engine}) lists no GPU: it is a CPU build and the GPU stays idle. Install a GPU engine: `burncloud engine install` picks the right one (e.g. --backend vulkan)",
@@ -588,5 +641,16 @@ mod tests {
         let err = run_with_timeout("sleep", &["30"], Duration::from_millis(300)).unwrap_err();
         assert!(err.contains("stopped it"), "{err}");
         assert!(t0.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn windows_display_adapters() {
+        let gpus = parse_video_controllers(
+            "AMD Radeon RX 7800 XT|4293918720\r\nIntel(R) UHD Graphics 770|2147479552\r\nMicrosoft Basic Display Adapter|0\r\n",
+        );
+        assert_eq!(gpus.len(), 2);
+        assert_eq!(gpus[0].kind, GpuKind::Amd);
+        assert_eq!(gpus[0].vram_total, 4_293_918_720);
+        assert_eq!(gpus[1].kind, GpuKind::Intel);
     }
 }

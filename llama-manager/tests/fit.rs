@@ -165,3 +165,31 @@ fn tiny_real_model_from_its_header() {
     );
     assert_eq!(f.verdict, Verdict::WontFit);
 }
+
+#[test]
+fn a_cpu_only_engine_never_gets_a_gpu_verdict() {
+    // The 8 GB GPU would hold the 8B model fully, but the engine is a CPU build.
+    let mut hw = gpu_8gb();
+    hw.engine_cpu_only = true;
+    let f = fit(&q4_8b(), 0, &hw);
+    assert_eq!(f.verdict, Verdict::CpuOnly, "{}", f.explain());
+    assert_eq!(f.gpu_layers, 0);
+    assert_eq!(f.gpu_budget, 0);
+}
+
+#[test]
+fn a_quantized_kv_cache_takes_less_memory() {
+    use llama_manager::fit::{KvTypes, fit_with};
+    let args: Vec<String> = ["--flash-attn", "on", "-ctk", "q8_0", "--cache-type-v=q8_0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let kv = KvTypes::from_args(&args);
+    assert_eq!(kv, KvTypes { k32: 34, v32: 34 });
+    let f16 = fit(&q4_8b(), 0, &no_gpu());
+    let q8 = fit_with(&q4_8b(), 0, &no_gpu(), kv);
+    assert_eq!(q8.ctx, f16.ctx);
+    // 34/32 bytes per element instead of 2.
+    assert_eq!(q8.kv_bytes, f16.kv_bytes * 34 / 64);
+    assert!(q8.ram_need < f16.ram_need);
+}

@@ -67,7 +67,8 @@ pub fn check_and_package() -> Result<PathBuf> {
 /// Build the NSIS installer around `exe` and check what it holds.
 pub fn installer(exe: &std::path::Path) -> Result<PathBuf> {
     let version = crate::dist::version()?;
-    let out_dir = target_dir().join("dist");
+    // Not `<target>/dist`: `cargo xtask dist` empties that folder.
+    let out_dir = target_dir_windows().join("dist");
     std::fs::create_dir_all(&out_dir)?;
     let out = out_dir.join(format!("burncloud-{version}-windows-x86_64-setup.exe"));
     let _ = std::fs::remove_file(&out);

@@ -1,7 +1,7 @@
 """Conformance: the published coding agents, run non-interactively against a real
 `burncloud router` — Claude Code (`claude -p`, Anthropic Messages) and Codex CLI
 (`codex exec`, OpenAI Responses), pinned by `cargo xtask test` (xtask/src/setup.rs
-NPM_CLIENTS) — onto an OpenAI-compatible, an Anthropic and a Gemini channel (the fakes,
+NPM_CLIENTS) — onto an OpenAI-compatible, an Anthropic, a Gemini and a Bedrock channel (the fakes,
 scripted to answer text, then a tool call on the trigger word, then the tool's result), so
 each client completes a turn and a tool round trip, streaming (both clients always
 stream). Each request must appear in the logs with its ingress, model and usage.
@@ -26,6 +26,8 @@ MODELS = [
     ("gpt-4o-mini", "openai", "Hello from fake"),
     ("claude-sonnet-4-5", "anthropic", "Hello from claude"),
     ("gemini-2.5-flash", "gemini", "Hello from gemini"),
+    # Bedrock streams with the Anthropic event sequence (the fake's "Hello from claude").
+    ("claude-bedrock", "bedrock", "Hello from claude"),
 ]
 
 
@@ -58,6 +60,10 @@ def agents():
         {"name": "fake-openai", "type": 1, "key": "sk-upstream-fake-0123456789", "base_url": f"http://{addrs['FAKE_OPENAI_BIN']}", "models": "gpt-4o-mini"},
         {"name": "fake-anthropic", "type": 14, "key": "sk-ant-api03-fake-key-0123456789", "base_url": f"http://{addrs['FAKE_ANTHROPIC_BIN']}", "models": "claude-sonnet-4-5"},
         {"name": "fake-gemini", "type": 24, "key": "AIzaSyFake-gemini-key-0123456789", "base_url": f"http://{addrs['FAKE_GEMINI_BIN']}", "models": "gemini-2.5-flash"},
+        # AWS Bedrock (SigV4-checked by the fake), Claude Code's body passed natively.
+        {"name": "fake-bedrock", "type": 33, "key": "AKIDFAKEBEDROCK0001|fake/secret+key0123456789|us-east-1",
+         "base_url": f"http://{addrs['FAKE_ANTHROPIC_BIN']}", "models": "claude-bedrock",
+         "model_mapping": {"claude-bedrock": "anthropic.claude-sonnet-4-5-v1:0"}},
     ]:
         status, body = _call(base, "POST", "/console/api/channel", admin, ch)
         assert status == 200, body

@@ -76,11 +76,29 @@ pub fn url(base_url: &str, region: &str, model_id: &str, stream: bool) -> String
     format!("{base}/model/{}/{op}", encode_segment(model_id))
 }
 
-/// An Anthropic Messages body as Bedrock wants it.
+/// The body fields Bedrock's Anthropic models take (AWS, "Anthropic Claude Messages API"
+/// inference parameters); anything else is refused as an "extraneous key".
+pub const BODY_KEYS: &[&str] = &[
+    "anthropic_version",
+    "anthropic_beta",
+    "max_tokens",
+    "messages",
+    "system",
+    "stop_sequences",
+    "temperature",
+    "top_p",
+    "top_k",
+    "tools",
+    "tool_choice",
+    "thinking",
+];
+
+/// An Anthropic Messages body as Bedrock wants it: `model` and `stream` go into the URL,
+/// `anthropic_version` is Bedrock's, and fields newer clients add for Anthropic's own API
+/// (`metadata`, `context_management`, `output_config`, ...) are left out.
 pub fn body(mut messages: Value) -> Value {
     if let Some(o) = messages.as_object_mut() {
-        o.remove("model");
-        o.remove("stream");
+        o.retain(|k, _| BODY_KEYS.contains(&k.as_str()));
         o.insert("anthropic_version".into(), json!(ANTHROPIC_VERSION));
     }
     messages

@@ -25,6 +25,9 @@ pub struct Conversion {
     pub dropped_tools: Vec<String>,
     /// Namespaced tools flattened into functions.
     pub flat_names: Vec<FlatName>,
+    /// Custom (free-form input) tools offered as functions taking `{"input": string}`;
+    /// their calls go back as custom tool calls.
+    pub custom_tools: Vec<String>,
 }
 
 impl Conversion {
@@ -53,6 +56,11 @@ impl Conversion {
             .iter()
             .find(|f| f.flat == flat)
             .map(|f| (f.namespace.as_str(), f.name.as_str()))
+    }
+
+    /// Whether `name` is a custom tool offered as a function.
+    pub fn is_custom(&self, name: &str) -> bool {
+        self.custom_tools.iter().any(|t| t == name)
     }
 
     /// The header value naming the dropped tools, if any.

@@ -299,6 +299,21 @@ pub fn responses_to_chat_with(req: &Value) -> ConvertResult<(Value, Conversion)>
                         }
                     }
                 }
+                // A free-form tool (Codex's apply_patch): a function with one string.
+                Some("custom") => {
+                    let name = t
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| format!("tools.{i}.name: field required"))?;
+                    let mut f = json!({"name": name, "parameters": {"type": "object",
+                        "properties": {"input": {"type": "string", "description": "The tool's input, as free text in the format the description gives"}},
+                        "required": ["input"]}});
+                    if let Some(d) = t.get("description").and_then(Value::as_str) {
+                        f["description"] = json!(d);
+                    }
+                    conv.custom_tools.push(name.to_string());
+                    converted.push(json!({"type": "function", "function": f}));
+                }
                 Some(other) => conv.drop_tool(other),
                 None => return Err(format!("tools.{i}.type: field required")),
             }
@@ -410,6 +425,15 @@ fn call_item(
     status: &str,
     conv: &Conversion,
 ) -> Value {
+    if conv.is_custom(name) {
+        // Arguments `{"input": "..."}` (a model may also answer with bare text).
+        let input = serde_json::from_str::<Value>(args)
+            .ok()
+            .and_then(|v| v.get("input").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| args.to_string());
+        return json!({"type": "custom_tool_call", "id": id, "call_id": call_id, "name": name,
+            "input": input, "status": status});
+    }
     let mut item = json!({"type": "function_call", "id": id, "call_id": call_id, "name": name,
            "arguments": args, "status": status});
     // A flattened namespace tool goes back under its own name and namespace.
@@ -599,12 +623,27 @@ impl StreamState {
                 args,
                 ..
             }) => {
-                self.emit(
-                    out,
-                    "response.function_call_arguments.done",
-                    json!({"item_id": id, "output_index": index, "arguments": args}),
-                );
                 let item = call_item(&id, &call_id, &name, &args, "completed", &self.conv);
+                if item["type"] == "custom_tool_call" {
+                    // The input is known once the arguments object is complete.
+                    let input = item["input"].clone();
+                    self.emit(
+                        out,
+                        "response.custom_tool_call_input.delta",
+                        json!({"item_id": id, "output_index": index, "delta": input}),
+                    );
+                    self.emit(
+                        out,
+                        "response.custom_tool_call_input.done",
+                        json!({"item_id": id, "output_index": index, "input": input}),
+                    );
+                } else {
+                    self.emit(
+                        out,
+                        "response.function_call_arguments.done",
+                        json!({"item_id": id, "output_index": index, "arguments": args}),
+                    );
+                }
                 self.emit(
                     out,
                     "response.output_item.done",
@@ -678,15 +717,18 @@ impl StreamState {
         if let Some(delta) = tc["function"]["arguments"]
             .as_str()
             .filter(|a| !a.is_empty())
-            && let Some(Open::Call { id, args, .. }) = &mut self.open
+            && let Some(Open::Call { id, args, name, .. }) = &mut self.open
         {
             args.push_str(delta);
             let id = id.clone();
-            self.emit(
-                out,
-                "response.function_call_arguments.delta",
-                json!({"item_id": id, "output_index": index, "delta": delta}),
-            );
+            // A custom tool's input is sent whole when the call closes.
+            if !self.conv.is_custom(name) {
+                self.emit(
+                    out,
+                    "response.function_call_arguments.delta",
+                    json!({"item_id": id, "output_index": index, "delta": delta}),
+                );
+            }
         }
     }
 

@@ -214,7 +214,12 @@ fn tool_to_call(fake: &Fake, body: &Value) -> Option<(String, Value)> {
     if body["tool_choice"]["type"] == "none" {
         return None;
     }
-    let last = body["messages"].as_array()?.last()?;
+    // The last turn (system messages may follow it, as Claude Code sends them).
+    let last = body["messages"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|m| m["role"] != "system")?;
     let has_result = last["content"]
         .as_array()
         .is_some_and(|b| b.iter().any(|x| x["type"] == "tool_result"));
@@ -244,7 +249,11 @@ fn tool_reply(fake: &Fake, body: &Value) -> Option<String> {
     if fake.script.lock().unwrap().is_empty() {
         return None;
     }
-    let last = body["messages"].as_array()?.last()?;
+    let last = body["messages"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|m| m["role"] != "system")?;
     let result = last["content"]
         .as_array()?
         .iter()
@@ -538,11 +547,31 @@ async fn bedrock_invoke(
     if let Err(m) = verify_sigv4(&headers, uri.path(), &raw) {
         return bedrock_error(403, "UnrecognizedClientException", &m);
     }
-    if body.get("model").is_some() || body.get("stream").is_some() {
+    // The inference parameters Bedrock documents for Anthropic's Messages API.
+    const KEYS: &[&str] = &[
+        "anthropic_version",
+        "anthropic_beta",
+        "max_tokens",
+        "messages",
+        "system",
+        "stop_sequences",
+        "temperature",
+        "top_p",
+        "top_k",
+        "tools",
+        "tool_choice",
+        "thinking",
+    ];
+    if let Some(extra) = body
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !KEYS.contains(&k.as_str())))
+    {
         return bedrock_error(
             400,
             "ValidationException",
-            "Malformed input request: #: extraneous key [model] is not permitted, please reformat your input and try again.",
+            &format!(
+                "Malformed input request: #: extraneous key [{extra}] is not permitted, please reformat your input and try again."
+            ),
         );
     }
     if body["anthropic_version"] != "bedrock-2023-05-31" {
@@ -580,9 +609,10 @@ async fn bedrock_invoke(
         .unwrap_or_default();
     let model = json!(model_id);
     let tool = tool_to_call(&fake, &body);
+    let reply = tool_reply(&fake, &body);
     if uri.path().ends_with("/invoke-with-response-stream") {
         let mut frames: Vec<Bytes> = Vec::new();
-        for (i, (_, data)) in stream_events(model, tool, None, usage(&body))
+        for (i, (_, data)) in stream_events(model, tool, reply, usage(&body))
             .into_iter()
             .enumerate()
         {
@@ -622,7 +652,7 @@ async fn bedrock_invoke(
         Some((name, input)) => {
             json!([{"type": "tool_use", "id": "toolu_bdrk1", "name": name, "input": input}])
         }
-        None => json!([{"type": "text", "text": "Hello from bedrock"}]),
+        None => json!([{"type": "text", "text": reply.as_deref().unwrap_or("Hello from bedrock")}]),
     };
     axum::Json(json!({
         "id": "msg_bdrk_01", "type": "message", "role": "assistant", "model": model_id,

@@ -514,7 +514,12 @@ impl Supervisor {
                 hw
             }
         };
-        let verdict = fit::fit(&model.summary, model.size, &hw);
+        let verdict = fit::fit_with(
+            &model.summary,
+            model.size,
+            &hw,
+            fit::KvTypes::from_args(&d.settings.extra_args),
+        );
         let ctx = d.settings.ctx_size.unwrap_or(verdict.ctx.max(1));
         let ngl = d
             .settings
