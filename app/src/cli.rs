@@ -446,6 +446,18 @@ pub enum ModelCommand {
         /// Model id or name.
         id: String,
     },
+    /// Give a model a name of your choice that the gateway also answers to (beside
+    /// local-<id> and local-<name>), e.g. the model name a tool insists on sending.
+    #[command(group = clap::ArgGroup::new("what").required(true).args(["name", "clear"]))]
+    Alias {
+        /// Model id or name.
+        id: String,
+        /// The alias: letters, digits and - . _ : / (at most 64).
+        name: Option<String>,
+        /// Remove the model's alias.
+        #[arg(long)]
+        clear: bool,
+    },
     /// A model's metadata and how it fits this machine.
     Info {
         /// Model id or name.

@@ -87,6 +87,20 @@ async fn execute(config: &Config, cmd: ModelCommand) -> Result<String, String> {
             }
             Ok(out)
         }
+        ModelCommand::Alias { id, name, clear } => {
+            let name = if clear { None } else { name };
+            let m = lib()?
+                .set_alias(&id, name.as_deref())
+                .map_err(|e| e.to_string())?;
+            let channel = gateway_core::local::channel_name(m.id);
+            Ok(match &m.alias {
+                Some(a) => format!(
+                    "Model {} ({}) now also answers to \"{a}\" (its channel is {channel}); a running gateway picks this up within seconds",
+                    m.id, m.name
+                ),
+                None => format!("Model {} ({}) has no alias now", m.id, m.name),
+            })
+        }
         ModelCommand::Info { id } => {
             let m = lib()?.get(&id).map_err(|e| e.to_string())?;
             let hw = crate::local::hardware_here(&config.data_dir);
@@ -130,7 +144,7 @@ fn list(lib: &Library) -> Result<String, String> {
     } else {
         let w = models
             .iter()
-            .map(|m| m.name.len())
+            .map(|m| m.name.len() + m.alias.as_ref().map_or(0, |a| a.len() + 3))
             .max()
             .unwrap_or(4)
             .max(4);
@@ -142,7 +156,10 @@ fn list(lib: &Library) -> Result<String, String> {
             out.push_str(&format!(
                 "\n{:>3}  {:<w$}  {:<8}  {:>7}  {:>10}  {:>6}  {:<6}  {}",
                 m.id,
-                m.name,
+                match &m.alias {
+                    Some(a) => format!("{} ({a})", m.name),
+                    None => m.name.clone(),
+                },
                 m.quantization.as_deref().unwrap_or("?"),
                 human_count(m.summary.parameters),
                 gib(m.size),

@@ -263,7 +263,7 @@ impl Snapshot {
         }
         snap.allow_unpriced_cloud = governance::load(&tx)?.allow_unpriced_cloud;
         let mut stmt = tx.prepare(
-            "SELECT m.id, m.name, m.context_length, d.ctx_size FROM models m \
+            "SELECT m.id, m.name, m.context_length, d.ctx_size, m.alias FROM models m \
              LEFT JOIN deployments d ON d.model_id = m.id ORDER BY m.id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -272,11 +272,16 @@ impl Snapshot {
                 r.get::<_, String>(1)?,
                 r.get::<_, i64>(2)?,
                 r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
             ))
         })?;
         for row in rows {
-            let (id, name, trained, served) = row?;
+            let (id, name, trained, served, alias) = row?;
             let canonical = crate::local::channel_name(id);
+            // The owner's alias wins over any model's readable name.
+            if let Some(alias) = alias {
+                snap.aliases.insert(alias, canonical.clone());
+            }
             if let Some(alias) = crate::local::readable_name(&name) {
                 snap.aliases
                     .entry(alias)

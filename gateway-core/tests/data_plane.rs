@@ -373,6 +373,17 @@ async fn breaker_opens_skips_and_recovers() {
             .contains("burncloud_channel_breaker_state{channel=\"1\"} 1"),
         "{metrics}"
     );
+    // The state as a label too: 1 on the current state, 0 on the others.
+    for needle in [
+        "burncloud_channel_breaker{channel=\"1\",state=\"open\"} 1",
+        "burncloud_channel_breaker{channel=\"1\",state=\"closed\"} 0",
+        "burncloud_channel_breaker{channel=\"1\",state=\"half_open\"} 0",
+    ] {
+        assert!(
+            metrics.as_str().unwrap().contains(needle),
+            "{needle}: {metrics}"
+        );
+    }
     // After the cooldown one probe goes through; it succeeds and closes the breaker.
     fake.set(Behavior::Ok);
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -745,6 +756,7 @@ async fn graceful_shutdown_flushes_usage() {
 async fn metrics_and_overhead_header() {
     let (gw, admin, _fake, addr) = setup().await;
     gw.add_openai_channel(&admin, "a", addr, "m", 0, 1).await;
+    set_price(&gw, &admin, "m", 1.0, 2.0).await;
     let resp = gw
         .client
         .post(format!("{}/v1/chat/completions", gw.base))
@@ -760,17 +772,33 @@ async fn metrics_and_overhead_header() {
         .unwrap();
     assert!((0.0..1000.0).contains(&overhead));
     let _ = resp.text().await;
+    // An unknown model: counted without a model label (no series per name a client sends).
+    let (s, _) = gw
+        .post("/v1/chat/completions", Some(&admin), chat("no-such-model"))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, v) = gw.get("/metrics", None).await;
     assert_eq!(s, StatusCode::OK);
     let text = v.as_str().unwrap();
     for needle in [
-        "burncloud_requests_total{status=\"200\"} 1",
-        "burncloud_tokens_total{kind=\"prompt\"} 12",
+        "burncloud_requests_total{status=\"200\",model=\"m\",channel=\"1\"} 1",
+        "burncloud_requests_total{status=\"404\",model=\"\",channel=\"\"} 1",
+        "burncloud_tokens_total{kind=\"prompt\",model=\"m\",channel=\"1\"} 12",
+        "burncloud_tokens_total{kind=\"completion\",model=\"m\",channel=\"1\"} ",
+        "burncloud_request_duration_seconds_count{model=\"m\",channel=\"1\"} 1",
         "burncloud_gateway_overhead_seconds_count 1",
         "burncloud_in_flight_requests 0",
     ] {
         assert!(text.contains(needle), "missing {needle} in {text}");
     }
+    // Cost in USD by model and channel: at least the 12 prompt tokens at $1 per 1M.
+    let cost: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("burncloud_cost_usd_total{model=\"m\",channel=\"1\"} "))
+        .unwrap_or_else(|| panic!("no cost line in {text}"))
+        .parse()
+        .unwrap();
+    assert!((0.000012..0.001).contains(&cost), "{cost}");
     gw.stop().await;
 }
 

@@ -92,6 +92,9 @@ pub struct ModelFile {
 pub struct Model {
     pub id: i64,
     pub name: String,
+    /// The owner's extra name for it (`burncloud model alias`), answered beside
+    /// `local-<id>` and `local-<slug>`.
+    pub alias: Option<String>,
     pub source: Source,
     pub repo: Option<String>,
     pub revision: Option<String>,
@@ -447,6 +450,41 @@ impl Library {
         found.ok_or_else(|| LibraryError::NotFound(id_or_name.to_string()))
     }
 
+    /// Give a model an extra name it answers to through the gateway (`None` clears it).
+    /// Names are 1–64 characters of letters, digits and `-._:/`; `local-<number>` is
+    /// reserved for the canonical names, and two models cannot share one.
+    pub fn set_alias(&self, id_or_name: &str, alias: Option<&str>) -> Result<Model> {
+        let model = self.get(id_or_name)?;
+        let alias = alias.map(str::trim).map(str::to_string);
+        if let Some(a) = &alias {
+            validate_alias(a)?;
+        }
+        let id = model.id;
+        let taken = alias.clone();
+        self.store.with(move |c| {
+            if let Some(a) = &taken {
+                let other: Option<(i64, String)> = c
+                    .query_row(
+                        "SELECT id, name FROM models WHERE alias = ?1 AND id != ?2",
+                        rusqlite::params![a, id],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((oid, oname)) = other {
+                    return Err(StoreError::Conflict(format!(
+                        "{a:?} is already the alias of model {oid} ({oname}); clear it there first"
+                    )));
+                }
+            }
+            c.execute(
+                "UPDATE models SET alias = ?1 WHERE id = ?2",
+                rusqlite::params![taken, id],
+            )?;
+            Ok(())
+        })?;
+        self.get(&id.to_string())
+    }
+
     /// Remove a model. Downloaded files are deleted; imported files stay where they were.
     /// Returns the model and the files deleted.
     pub fn remove(&self, id_or_name: &str) -> Result<(Model, Vec<PathBuf>)> {
@@ -501,9 +539,35 @@ impl Library {
     }
 }
 
+/// Why `alias` cannot name a local model, if it cannot.
+pub fn validate_alias(alias: &str) -> Result<()> {
+    if alias.is_empty() || alias.len() > 64 {
+        return Err(LibraryError::Invalid(
+            "an alias is 1 to 64 characters long".into(),
+        ));
+    }
+    if let Some(bad) = alias
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._:/".contains(*c)))
+    {
+        return Err(LibraryError::Invalid(format!(
+            "{bad:?} cannot be in an alias: use letters, digits and - . _ : /"
+        )));
+    }
+    if alias
+        .strip_prefix("local-")
+        .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(LibraryError::Invalid(format!(
+            "{alias:?} is reserved: local-<number> always names that model's own channel"
+        )));
+    }
+    Ok(())
+}
+
 fn load(c: &Connection, id: i64) -> std::result::Result<Model, StoreError> {
     let mut m = c.query_row(
-        "SELECT id, name, source, repo, revision, path, size_bytes, quantization, summary, created_at \
+        "SELECT id, name, source, repo, revision, path, size_bytes, quantization, summary, created_at, alias \
          FROM models WHERE id = ?1",
         [id],
         |r| {
@@ -524,6 +588,7 @@ fn load(c: &Connection, id: i64) -> std::result::Result<Model, StoreError> {
                 summary: serde_json::from_str(&summary).unwrap_or_default(),
                 files: Vec::new(),
                 created_at: r.get(9)?,
+                alias: r.get(10)?,
             })
         },
     )?;

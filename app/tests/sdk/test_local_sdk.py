@@ -169,3 +169,34 @@ def test_openai_sdk_embeddings_from_a_local_model(local, embedder):
     # The SDK asked for base64 above (its default) and decoded it; plain floats work too.
     f = client.embeddings.create(model=embedder, input="hello", encoding_format="float")
     assert len(f.data[0].embedding) == 64 and all(isinstance(x, float) for x in f.data[0].embedding)
+
+
+def test_a_local_model_answers_to_the_alias_its_owner_gives_it(local):
+    import time
+    client = openai.OpenAI(base_url=local["base"] + "/v1", api_key=local["admin"])
+    # Names a tool may insist on sending (Ollama style here); reserved and odd names are refused.
+    bad = _cli(local["env"], "model", "alias", "1", "local-7")
+    assert bad.returncode == 1 and "reserved" in bad.stderr, bad.stderr
+    bad = _cli(local["env"], "model", "alias", "1", "my model")
+    assert bad.returncode == 1 and "cannot be in an alias" in bad.stderr, bad.stderr
+    assert _cli(local["env"], "model", "alias", "1").returncode == 2  # NAME or --clear
+    ok = _cli(local["env"], "model", "alias", "1", "qwen2.5:7b")
+    assert ok.returncode == 0 and 'now also answers to "qwen2.5:7b"' in ok.stdout, ok.stderr
+    assert "tiny sdk (qwen2.5:7b)" in _cli(local["env"], "model", "list").stdout
+    for _ in range(50):  # the running router reloads its routing table within a second
+        if "qwen2.5:7b" in [m.id for m in client.models.list()]:
+            break
+        time.sleep(0.1)
+    assert "qwen2.5:7b" in [m.id for m in client.models.list()]
+    r = client.chat.completions.create(model="qwen2.5:7b", messages=[{"role": "user", "content": "alias"}], max_tokens=3)
+    assert r.usage.prompt_tokens > 0
+    # The alias is the owner's: the key limited to local-1 reaches it too, as the same model.
+    keyed = openai.OpenAI(base_url=local["base"] + "/v1", api_key=local["key"])
+    assert keyed.chat.completions.create(model="qwen2.5:7b", messages=[{"role": "user", "content": "x"}], max_tokens=2).usage.prompt_tokens > 0
+    assert _cli(local["env"], "model", "alias", "1", "--clear").returncode == 0
+    for _ in range(50):
+        if "qwen2.5:7b" not in [m.id for m in client.models.list()]:
+            break
+        time.sleep(0.1)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="qwen2.5:7b", messages=[{"role": "user", "content": "x"}], max_tokens=2)

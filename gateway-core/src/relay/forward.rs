@@ -17,7 +17,7 @@ use futures_util::{Stream, StreamExt};
 use super::OpenAiError;
 use super::ingress::{self, Caller};
 use super::ledger::Admission;
-use super::metrics::{ChannelLabel, KindLabel, StatusLabel};
+use super::metrics::{ChannelLabel, RouteLabel, StatusLabel, TokenLabel};
 use super::plan::{self, BurstInfo};
 use super::usage::{BodyCollector, SseScanner, Usage};
 use crate::adapt::conversion::{Conversion, DROPPED_TOOLS_HEADER};
@@ -322,20 +322,48 @@ impl Settle {
             }
         }
         let m = &relay.metrics;
+        // Labelled only once a channel was tried: a client's unknown model adds no series.
+        let route = match (self.channel_id, &self.model) {
+            (Some(id), Some(model)) => RouteLabel {
+                model: model.clone(),
+                channel: id.to_string(),
+            },
+            _ => RouteLabel {
+                model: String::new(),
+                channel: String::new(),
+            },
+        };
         m.requests
-            .get_or_create(&StatusLabel { status: o.status })
+            .get_or_create(&StatusLabel {
+                status: o.status,
+                model: route.model.clone(),
+                channel: route.channel.clone(),
+            })
             .inc();
         let elapsed = self.t0.elapsed();
-        m.latency.observe(elapsed.as_secs_f64());
+        m.latency
+            .get_or_create(&route)
+            .observe(elapsed.as_secs_f64());
+        if self.stream
+            && let Some(t) = self.ttfb
+        {
+            m.ttfb.get_or_create(&route).observe(t.as_secs_f64());
+        }
         if let Some(u) = o.usage {
-            m.tokens
-                .get_or_create(&KindLabel { kind: "prompt" })
-                .inc_by(u.prompt.max(0) as u64);
-            m.tokens
-                .get_or_create(&KindLabel { kind: "completion" })
-                .inc_by(u.completion.max(0) as u64);
+            for (kind, n) in [("prompt", u.prompt), ("completion", u.completion)] {
+                m.tokens
+                    .get_or_create(&TokenLabel {
+                        kind,
+                        model: route.model.clone(),
+                        channel: route.channel.clone(),
+                    })
+                    .inc_by(n.max(0) as u64);
+            }
         }
         m.cost_nano.inc_by(cost.max(0) as u64);
+        if cost > 0 {
+            m.cost_usd.get_or_create(&route).inc_by(cost as f64 / 1e9);
+        }
         if let Some(id) = self.channel_id
             && (200..300).contains(&o.status)
         {
@@ -560,6 +588,8 @@ pub(super) async fn relay(
                 .requests
                 .get_or_create(&StatusLabel {
                     status: e.status.as_u16(),
+                    model: String::new(),
+                    channel: String::new(),
                 })
                 .inc();
             return render_error(ep.ingress(), e);
@@ -650,7 +680,7 @@ pub(super) async fn relay(
         Ok(i) => i,
         Err(e) => return settle.reject(e),
     };
-    // A readable local name (`local-<slug>`) routes as the model's `local-<id>`.
+    // A readable local name (`local-<slug>`) or the owner's alias routes as the model's `local-<id>`.
     let asked = info.model.clone();
     info.model = snap.resolve(&asked).to_string();
     settle.model = Some(info.model.clone());

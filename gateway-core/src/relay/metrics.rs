@@ -2,26 +2,47 @@
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::breaker::Breakers;
 
+/// A request's outcome: status, and the model and channel where routing got that far
+/// (empty otherwise, so unknown model names sent by clients add no series).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabel {
     pub status: u16,
+    pub model: String,
+    pub channel: String,
+}
+
+/// The model and channel that served a request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub model: String,
+    pub channel: String,
+}
+
+/// Tokens by kind, model and channel.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabel {
+    pub kind: &'static str,
+    pub model: String,
+    pub channel: String,
+}
+
+/// A channel's breaker in one of its states (1 for the current state, 0 for the others).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BreakerLabel {
+    pub channel: i64,
+    pub state: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ChannelLabel {
     pub channel: i64,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabel {
-    pub kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -33,14 +54,16 @@ pub struct ReasonLabel {
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<StatusLabel, Counter>,
-    pub latency: Histogram,
+    pub latency: Family<RouteLabel, Histogram, Buckets>,
     pub overhead: Histogram,
-    pub ttfb: Histogram,
-    pub tokens: Family<KindLabel, Counter>,
+    pub ttfb: Family<RouteLabel, Histogram, Buckets>,
+    pub tokens: Family<TokenLabel, Counter>,
     pub cost_nano: Counter,
+    pub cost_usd: Family<RouteLabel, Counter<f64>>,
     pub in_flight: Gauge,
     pub channel_errors: Family<ChannelLabel, Counter>,
     breaker_state: Family<ChannelLabel, Gauge>,
+    breaker: Family<BreakerLabel, Gauge>,
     burst_decisions: Family<ReasonLabel, Counter>,
 }
 
@@ -50,28 +73,39 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+/// Latency buckets of the labelled histograms: 50 µs .. ~26 s.
+#[derive(Clone, Copy, Debug)]
+pub struct Buckets;
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(exponential_buckets(0.00005, 2.0, 20))
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("burncloud");
         let requests = Family::<StatusLabel, Counter>::default();
-        // 50 µs .. ~26 s
-        let latency = Histogram::new(exponential_buckets(0.00005, 2.0, 20));
+        let latency = Family::new_with_constructor(Buckets);
         let overhead = Histogram::new(exponential_buckets(0.00001, 2.0, 16));
-        let ttfb = Histogram::new(exponential_buckets(0.00005, 2.0, 20));
-        let tokens = Family::<KindLabel, Counter>::default();
+        let ttfb = Family::new_with_constructor(Buckets);
+        let tokens = Family::<TokenLabel, Counter>::default();
         let cost_nano = Counter::default();
+        let cost_usd = Family::<RouteLabel, Counter<f64>>::default();
         let in_flight = Gauge::default();
         let channel_errors = Family::<ChannelLabel, Counter>::default();
         let breaker_state = Family::<ChannelLabel, Gauge>::default();
+        let breaker = Family::<BreakerLabel, Gauge>::default();
         let burst_decisions = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "requests",
-            "Data-plane requests by HTTP status",
+            "Data-plane requests by HTTP status, model and channel",
             requests.clone(),
         );
         registry.register(
             "request_duration_seconds",
-            "Whole request latency",
+            "Whole request latency by model and channel",
             latency.clone(),
         );
         registry.register(
@@ -81,18 +115,23 @@ impl Default for Metrics {
         );
         registry.register(
             "time_to_first_byte_seconds",
-            "Time to the first upstream byte",
+            "Time to the first upstream byte (streams) by model and channel",
             ttfb.clone(),
         );
         registry.register(
             "tokens",
-            "Tokens billed, by kind (prompt, completion)",
+            "Tokens billed by kind (prompt, completion), model and channel",
             tokens.clone(),
         );
         registry.register(
             "cost_nano_usd",
             "Cost billed in nano-dollars",
             cost_nano.clone(),
+        );
+        registry.register(
+            "cost_usd",
+            "Cost billed in USD by model and channel",
+            cost_usd.clone(),
         );
         registry.register(
             "in_flight_requests",
@@ -110,6 +149,11 @@ impl Default for Metrics {
             breaker_state.clone(),
         );
         registry.register(
+            "channel_breaker",
+            "Circuit breaker per channel: 1 for its current state (closed, open, half_open)",
+            breaker.clone(),
+        );
+        registry.register(
             "burst_decisions",
             "Burst routing decisions by reason",
             burst_decisions.clone(),
@@ -122,9 +166,11 @@ impl Default for Metrics {
             ttfb,
             tokens,
             cost_nano,
+            cost_usd,
             in_flight,
             channel_errors,
             breaker_state,
+            breaker,
             burst_decisions,
         }
     }
@@ -144,6 +190,14 @@ impl Metrics {
             self.breaker_state
                 .get_or_create(&ChannelLabel { channel })
                 .set(state.gauge());
+            for (name, gauge) in [("closed", 0), ("open", 1), ("half_open", 2)] {
+                self.breaker
+                    .get_or_create(&BreakerLabel {
+                        channel,
+                        state: name,
+                    })
+                    .set(i64::from(state.gauge() == gauge));
+            }
         }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
