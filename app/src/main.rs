@@ -67,7 +67,6 @@ fn main() -> ExitCode {
                 | Command::Token(_)
         )
     );
-    init_logging(quiet);
     let config = match gateway_core::Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -75,6 +74,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The desktop also keeps its own log file (nobody reads a GUI program's stderr).
+    let log_file = (cli.command.is_none() && opens_a_window()).then(|| {
+        // Private before the first line is written (the desktop reports a failure later).
+        let _ = gateway_core::secure::secure_data_dir(&config.data_dir);
+        let logs = config.data_dir.join("logs");
+        let _ = std::fs::create_dir_all(&logs);
+        let _ = gateway_core::secure::secure_data_dir(&config.data_dir);
+        logs
+    });
+    let _log_guard = match init_logging(quiet, log_file.as_deref()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
     match cli.command {
         Some(Command::Router) => router::run(config),
         Some(Command::Price(cmd)) => price::run(&config, cmd),
@@ -94,14 +112,93 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(quiet: bool) {
+/// Whether log lines are JSON (`BURNCLOUD_LOG_FORMAT=json`).
+static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A fatal error for the person at the terminal (`error: ...` on stderr) or, with JSON
+/// logs, for the log collector (an `ERROR` event).
+pub fn report_error(msg: impl std::fmt::Display) {
+    if JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!("{msg}");
+    } else {
+        eprintln!("error: {msg}");
+    }
+}
+
+/// Whether the no-argument entry will open the window (else it runs the router).
+fn opens_a_window() -> bool {
+    #[cfg(feature = "desktop")]
+    {
+        desktop::display_available()
+    }
+    #[cfg(not(feature = "desktop"))]
+    {
+        false
+    }
+}
+
+/// Log to stderr as text or, with `BURNCLOUD_LOG_FORMAT=json`, one JSON object per line;
+/// with `file_dir`, also to `<file_dir>/burncloud.log.<date>` (rotated daily, a week
+/// kept). The guard flushes the file when dropped.
+fn init_logging(
+    quiet: bool,
+    file_dir: Option<&std::path::Path>,
+) -> Result<Option<tracing_appender::non_blocking::WorkerGuard>, String> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let json = match std::env::var("BURNCLOUD_LOG_FORMAT")
+        .ok()
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("") | Some("text") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(format!(
+                "BURNCLOUD_LOG_FORMAT must be text or json, not {other:?}"
+            ));
+        }
+    };
+    JSON_LOGS.store(json, std::sync::atomic::Ordering::Relaxed);
     let default = if quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
+    let fmt = tracing_subscriber::fmt::layer;
+    let mut layers: Vec<Boxed> = vec![if json {
+        Box::new(fmt().json().with_writer(std::io::stderr))
+    } else {
+        Box::new(fmt().with_writer(std::io::stderr))
+    }];
+    let mut guard = None;
+    if let Some(dir) = file_dir {
+        match tracing_appender::rolling::Builder::new()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix("burncloud")
+            .filename_suffix("log")
+            .max_log_files(7)
+            .build(dir)
+        {
+            Ok(appender) => {
+                let (writer, g) = tracing_appender::non_blocking(appender);
+                guard = Some(g);
+                layers.push(if json {
+                    Box::new(fmt().json().with_writer(writer))
+                } else {
+                    Box::new(fmt().with_ansi(false).with_writer(writer))
+                });
+            }
+            // Not fatal: the window still runs, logging to stderr.
+            Err(e) => eprintln!("warning: no log file in {}: {e}", dir.display()),
+        }
+    }
+    tracing_subscriber::registry()
+        .with(layers)
+        .with(filter)
         .init();
+    Ok(guard)
 }
 
 /// The no-argument entry: the desktop app where there is a display, else the router.
@@ -111,12 +208,12 @@ fn run_app(config: gateway_core::Config) -> ExitCode {
         if desktop::display_available() {
             return desktop::run(config);
         }
-        eprintln!(
+        tracing::info!(
             "No display found (DISPLAY/WAYLAND_DISPLAY unset): running the headless gateway instead."
         );
     }
     #[cfg(not(feature = "desktop"))]
-    eprintln!(
+    tracing::info!(
         "This burncloud was built without the desktop feature: running the headless gateway."
     );
     router::run(config)

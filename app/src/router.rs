@@ -13,7 +13,7 @@ pub fn runtime() -> Option<tokio::runtime::Runtime> {
     {
         Ok(rt) => Some(rt),
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            crate::report_error(format_args!("cannot start the async runtime: {e}"));
             None
         }
     }
@@ -25,7 +25,7 @@ pub fn run(config: Config) -> ExitCode {
     let lock = match crate::instance::claim(&config.data_dir) {
         Ok(l) => l,
         Err(refused) => {
-            eprintln!("error: {}", refused.message);
+            crate::report_error(&refused.message);
             return ExitCode::FAILURE;
         }
     };
@@ -37,14 +37,14 @@ pub fn run(config: Config) -> ExitCode {
         let gateway = match Gateway::open(config).await {
             Ok(g) => g,
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::report_error(&e);
                 return ExitCode::FAILURE;
             }
         };
         let bootstrap = match gateway.bootstrap().await {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::report_error(&e);
                 gateway.shutdown().await;
                 return ExitCode::FAILURE;
             }
@@ -52,7 +52,7 @@ pub fn run(config: Config) -> ExitCode {
         let handle = match gateway.serve().await {
             Ok(h) => h,
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::report_error(&e);
                 gateway.shutdown().await;
                 return ExitCode::FAILURE;
             }
@@ -75,13 +75,13 @@ pub fn run(config: Config) -> ExitCode {
             ),
         }
         shutdown_signal().await;
-        eprintln!("Stopping: finishing in-flight requests and saving usage...");
+        tracing::info!("Stopping: finishing in-flight requests and saving usage...");
         if let Some(rt) = &runtime {
             rt.shutdown().await;
         }
         handle.stop(Duration::from_secs(10)).await;
         gateway.shutdown().await;
-        eprintln!("Stopped.");
+        tracing::info!("Stopped.");
         ExitCode::SUCCESS
     })
 }
@@ -96,7 +96,7 @@ pub async fn start_local_runtime(
     match llama_manager::runtime::Runtime::start(gateway.state().clone(), opts).await {
         Ok(rt) => Some(rt),
         Err(e) => {
-            eprintln!("warning: local models are unavailable: {e}");
+            tracing::warn!("local models are unavailable: {e}");
             None
         }
     }

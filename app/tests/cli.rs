@@ -406,3 +406,57 @@ fn autostart_is_off_by_default_and_on_off_round_trips() {
     assert!(!entry.exists());
     assert_eq!(run(&["autostart", "status"]).1, "off\n");
 }
+
+#[test]
+fn json_logs_on_request_and_configuration_warnings_are_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    // An unknown format is refused before anything starts.
+    let out = Command::new(BIN)
+        .arg("router")
+        .env("BURNCLOUD_DATA_DIR", dir.path())
+        .env("BURNCLOUD_LOG_FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("BURNCLOUD_LOG_FORMAT must be text or json"),
+        "{out:?}"
+    );
+    // HOST naming a machine is ignored with a warning, which reaches the log as JSON.
+    let mut r = Router::start_with(
+        dir.path(),
+        &[
+            ("BURNCLOUD_LOG_FORMAT", "json"),
+            ("HOST", "mybox.lan"),
+            ("BURNCLOUD_PORT", "0"),
+        ],
+    )
+    .unwrap();
+    assert!(r.addr.starts_with("127.0.0.1:"), "{}", r.addr);
+    let mut stderr = r.child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
+        s
+    });
+    assert_eq!(r.terminate(), 0);
+    let text = reader.join().unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty(), "{text}");
+    for l in &lines {
+        assert!(l["timestamp"].is_string() && l["level"].is_string(), "{l}");
+        assert!(l["fields"]["message"].is_string(), "{l}");
+    }
+    assert!(
+        lines.iter().any(|l| l["level"] == "WARN"
+            && l["fields"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("HOST=\"mybox.lan\" is not an IP address")),
+        "{text}"
+    );
+}

@@ -282,6 +282,29 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
         distinct > 50,
         "the screen looks blank ({distinct} colours); app log:\n{log}"
     );
+    // The window keeps its own log file too (rotated daily, readable only by the user).
+    let logs_dir = dir.path().join("logs");
+    let file = std::fs::read_dir(&logs_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("burncloud.")
+        })
+        .unwrap_or_else(|| panic!("no burncloud log file in {}", logs_dir.display()));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("INFO") && !text.contains('\u{1b}'),
+        "{}: {text}",
+        file.display()
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&logs_dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", logs_dir.display());
+    }
 
     // Real content for the pages, then every page by keyboard, one screenshot each.
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -277,7 +277,8 @@ impl ServeHandle {
 }
 
 /// Reload the snapshot when another process (the CLI, a second gateway) changed the
-/// routing configuration: polls the `config_rev` counter twice a second.
+/// routing configuration: polls the `config_rev` counter twice a second. Also applies the
+/// request-log retention (at start, then hourly).
 async fn watch_config(state: Arc<AppState>) {
     let path = state.store.path().to_path_buf();
     let conn = match tokio::task::spawn_blocking(move || crate::store::open_connection(&path)).await
@@ -291,8 +292,25 @@ async fn watch_config(state: Arc<AppState>) {
         }
     };
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    // Request-log retention is applied at start and then hourly (7,200 ticks).
+    let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
+        if ticks.is_multiple_of(7_200) {
+            let pruned = state
+                .store
+                .run(|c| crate::store::logs::apply_retention(c, crate::store::now_ms()))
+                .await;
+            match pruned {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    deleted = n,
+                    "request-log records past their retention deleted"
+                ),
+                Err(e) => tracing::warn!("request-log retention: {e}"),
+            }
+        }
+        ticks += 1;
         let c = conn.clone();
         let rev = tokio::task::spawn_blocking(move || {
             let guard = c.lock().unwrap_or_else(|p| p.into_inner());

@@ -885,3 +885,76 @@ async fn cloud_models_carry_the_catalog_context_window() {
     assert!(v["context_length"].is_null(), "{v}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn request_log_retention_deletes_old_records_and_keeps_the_rest() {
+    let (gw, admin, _fake, addr) = setup().await;
+    gw.add_openai_channel(&admin, "a", addr, "m", 0, 1).await;
+    for _ in 0..3 {
+        let (s, _) = gw
+            .post("/v1/chat/completions", Some(&admin), chat("m"))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    assert_eq!(logs(&gw, &admin).await.len(), 3);
+    // Two records age by ten days (another connection, as a second process would see them).
+    let store = gateway_core::store::Store::open(&gw.dir.path().join("burncloud.db")).unwrap();
+    store
+        .with(|c| {
+            Ok(c.execute(
+                "UPDATE logs SET created_at_ms = created_at_ms - 10 * 86400000 \
+                 WHERE id IN (SELECT id FROM logs ORDER BY id LIMIT 2)",
+                [],
+            )?)
+        })
+        .unwrap();
+    // Off by default: nothing goes.
+    let (s, v) = gw.get("/console/api/settings/logs", Some(&admin)).await;
+    assert_eq!(
+        (s, &v["data"]["retention_days"]),
+        (StatusCode::OK, &json!(0))
+    );
+    // Bad values are refused with the accepted range; nothing is deleted.
+    for bad in [json!(-1), json!(1.5), json!("7"), json!(36_501)] {
+        let (s, v) = gw
+            .put(
+                "/console/api/settings/logs",
+                Some(&admin),
+                json!({"retention_days": bad}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("0 (keep every record)"),
+            "{v}"
+        );
+    }
+    assert_eq!(logs(&gw, &admin).await.len(), 3);
+    // A user may not change it.
+    let bob = gw.register("bob").await;
+    let (s, _) = gw
+        .put(
+            "/console/api/settings/logs",
+            Some(&bob),
+            json!({"retention_days": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Seven days: the two ten-day-old records go at once, the new one stays.
+    let (s, v) = gw
+        .put(
+            "/console/api/settings/logs",
+            Some(&admin),
+            json!({"retention_days": 7}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"], json!({"retention_days": 7, "deleted": 2}));
+    assert_eq!(logs(&gw, &admin).await.len(), 1);
+    let (_, v) = gw.get("/console/api/settings/logs", Some(&admin)).await;
+    assert_eq!(v["data"]["retention_days"], 7);
+    gw.stop().await;
+}

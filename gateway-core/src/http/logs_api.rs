@@ -63,3 +63,47 @@ pub async fn list(
         json!({"items": items, "total": total, "page": page, "page_size": page_size}),
     ))
 }
+
+/// `GET /console/api/settings/logs` (admins): `{"retention_days": N}`, 0 keeping every record.
+pub async fn get_settings(State(state): State<Shared>, session: Session) -> ApiResult {
+    session.require_admin()?;
+    let days = state.store.run(|c| logs::retention_days(c)).await?;
+    Ok(ok(json!({"retention_days": days})))
+}
+
+/// `PUT /console/api/settings/logs` `{"retention_days": N}` (admins): keep request-log
+/// records N days (0: all). Older records go at once and then hourly; the answer says how
+/// many went now.
+pub async fn put_settings(
+    State(state): State<Shared>,
+    session: Session,
+    super::ApiJson(body): super::ApiJson<serde_json::Value>,
+) -> ApiResult {
+    session.require_admin()?;
+    let days = body
+        .get("retention_days")
+        .ok_or_else(|| ApiError::bad_request("retention_days: field required"))?
+        .as_i64()
+        .filter(|d| (0..=logs::MAX_RETENTION_DAYS).contains(d))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "retention_days: a whole number of days from 0 (keep every record) to {}",
+                logs::MAX_RETENTION_DAYS
+            ))
+        })?;
+    let deleted = state
+        .store
+        .run(move |c| {
+            crate::store::settings::set(c, logs::RETENTION_KEY, &days.to_string())?;
+            logs::apply_retention(c, crate::store::now_ms())
+        })
+        .await?;
+    if deleted > 0 {
+        tracing::info!(
+            deleted,
+            days,
+            "request-log records past their retention deleted"
+        );
+    }
+    Ok(ok(json!({"retention_days": days, "deleted": deleted})))
+}

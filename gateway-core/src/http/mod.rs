@@ -120,6 +120,10 @@ pub fn router(state: Shared, listen: std::net::SocketAddr) -> Router {
         )
         .route("/console/api/logs", get(logs_api::list))
         .route(
+            "/console/api/settings/logs",
+            get(logs_api::get_settings).put(logs_api::put_settings),
+        )
+        .route(
             "/console/api/settings/ollama",
             get(ollama_settings_api::get).put(ollama_settings_api::put),
         )

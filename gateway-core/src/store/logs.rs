@@ -1,6 +1,6 @@
 //! Request logs (one record per data-plane request) and the billing summary built from them.
 
-use rusqlite::{Connection, params_from_iter, types::Value};
+use rusqlite::{Connection, params, params_from_iter, types::Value};
 use serde::Serialize;
 
 use super::StoreResult;
@@ -267,6 +267,45 @@ pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult
     }
     tx.commit()?;
     Ok(())
+}
+
+/// The settings key of the request-log retention in days (absent or 0: keep every record).
+pub const RETENTION_KEY: &str = "log_retention_days";
+
+/// The longest retention accepted (100 years).
+pub const MAX_RETENTION_DAYS: i64 = 36_500;
+
+/// How many days request-log records are kept (0: all).
+pub fn retention_days(conn: &Connection) -> StoreResult<i64> {
+    Ok(super::settings::get(conn, RETENTION_KEY)?
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|d| *d > 0)
+        .unwrap_or(0))
+}
+
+/// Delete the records created before `before_ms`, a few thousand per statement so the
+/// usage writer never waits long; returns how many went.
+pub fn prune(conn: &Connection, before_ms: i64) -> StoreResult<usize> {
+    const BATCH: usize = 5_000;
+    let mut total = 0;
+    loop {
+        let n = conn.execute(
+            "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE created_at_ms < ?1 LIMIT ?2)",
+            params![before_ms, BATCH as i64],
+        )?;
+        total += n;
+        if n < BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+/// Apply the retention setting now: delete what is older than it; returns how many went.
+pub fn apply_retention(conn: &Connection, now_ms: i64) -> StoreResult<usize> {
+    match retention_days(conn)? {
+        0 => Ok(0),
+        days => prune(conn, now_ms - days * 86_400_000),
+    }
 }
 
 /// Billed cost of requests served by cloud channels since `since_ms` (the burst budget).
