@@ -318,6 +318,14 @@ async fn refused_and_slow_first_byte_fail_over_and_everything_failing_is_503() {
         v["error"]["message"].as_str().unwrap().contains("3:502"),
         "{v}"
     );
+    // Logged on the last channel tried: a channel filter (and failed-only) finds it.
+    gw.flush().await;
+    let (_, v) = gw
+        .get("/console/api/logs?channel_id=3&status=503", Some(&admin))
+        .await;
+    let items = v["data"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{v}");
+    assert_eq!(items[0]["failover"], "1:connect_error,2:500,3:502");
     gw.stop().await;
 }
 

@@ -807,6 +807,9 @@ pub(super) async fn relay(
                 .inc();
             tracing::warn!(request = %settle.request_id, channel = id, reason = %why, "upstream attempt failed");
             settle.trail.push(format!("{id}:{why}"));
+            // A request that fails everywhere is logged on the last channel it tried, so
+            // filtering the logs by channel finds it.
+            settle.channel_id = Some(id);
         };
         // llama-server closes the connection after each streamed answer without saying so:
         // a pooled connection would race that close. Local upstreams get a fresh loopback
