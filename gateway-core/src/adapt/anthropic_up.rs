@@ -8,6 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use super::anthropic::ConvertResult;
+use super::passthrough::{Dialect, Observer, Tally};
 use super::{Stage, sse};
 use crate::relay::Usage;
 
@@ -681,90 +682,36 @@ impl Stage for FromAnthropic {
 }
 
 /// Passthrough of an Anthropic answer to an Anthropic client, reading usage on the way.
-pub struct AnthropicObserver {
-    stream: bool,
-    splitter: sse::Splitter,
-    buf: Vec<u8>,
-    usage: Option<Usage>,
-    content_events: i64,
-    ended: bool,
-}
+pub type AnthropicObserver = Observer<Anthropic>;
 
-impl AnthropicObserver {
-    pub fn new(stream: bool) -> Self {
-        AnthropicObserver {
-            stream,
-            splitter: sse::Splitter::default(),
-            buf: Vec::new(),
-            usage: None,
-            content_events: 0,
-            ended: false,
-        }
-    }
-}
+/// Where an Anthropic answer keeps its usage.
+pub struct Anthropic;
 
-impl Stage for AnthropicObserver {
-    fn content_type(&self) -> &'static str {
-        if self.stream {
-            "text/event-stream"
-        } else {
-            "application/json"
-        }
-    }
-
-    fn usage(&self) -> Option<Usage> {
-        self.usage
-    }
-
-    fn content_events(&self) -> i64 {
-        self.content_events
-    }
-
-    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        out.extend_from_slice(input);
-        if !self.stream {
-            if self.buf.len() + input.len() <= 16 * 1024 * 1024 {
-                self.buf.extend_from_slice(input);
-            }
-            return;
-        }
-        let mut events = Vec::new();
-        self.splitter.feed(input, &mut events);
-        for e in events {
-            let Ok(v) = serde_json::from_slice::<Value>(&e.data) else {
-                continue;
-            };
-            match v["type"].as_str() {
-                Some("message_start") => self.usage = usage_of(&v["message"]["usage"]),
-                Some("message_delta") => {
-                    let u = &v["usage"];
-                    if let Some(new) = usage_of(u) {
-                        self.usage = Some(new);
-                    } else if let (Some(old), Some(o)) =
-                        (self.usage.as_mut(), u["output_tokens"].as_i64())
-                    {
-                        old.completion = o;
-                    }
+impl Dialect for Anthropic {
+    fn event(v: &Value, tally: &mut Tally) {
+        match v["type"].as_str() {
+            Some("message_start") => tally.usage = usage_of(&v["message"]["usage"]),
+            Some("message_delta") => {
+                let u = &v["usage"];
+                if let Some(new) = usage_of(u) {
+                    tally.usage = Some(new);
+                } else if let (Some(old), Some(o)) =
+                    (tally.usage.as_mut(), u["output_tokens"].as_i64())
+                {
+                    old.completion = o;
                 }
-                Some("content_block_delta") => self.content_events += 1,
-                Some("message_stop") => self.ended = true,
-                _ => {}
             }
+            Some("content_block_delta") => tally.content_events += 1,
+            Some("message_stop") => tally.ended = true,
+            _ => {}
         }
     }
 
-    fn finish(&mut self, _out: &mut Vec<u8>) {
-        if !self.stream {
-            self.usage = serde_json::from_slice::<Value>(&self.buf)
-                .ok()
-                .and_then(|v| usage_of(&v["usage"]));
-        }
+    fn body_usage(v: &Value) -> Option<Usage> {
+        usage_of(&v["usage"])
     }
 
-    fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
-        if self.stream && !self.ended {
-            self.ended = true;
-            sse::write_event(out, "error", &super::anthropic::error_body(500, message));
-        }
+    fn error_event(message: &str, out: &mut Vec<u8>) {
+        sse::write_event(out, "error", &super::anthropic::error_body(500, message));
     }
 }

@@ -23,6 +23,7 @@ pub mod bedrock;
 pub mod conversion;
 pub mod gemini;
 pub mod ollama;
+pub mod passthrough;
 pub mod responses;
 pub mod responses_up;
 pub mod sse;

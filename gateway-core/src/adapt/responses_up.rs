@@ -7,7 +7,8 @@
 
 use serde_json::{Value, json};
 
-use super::{Stage, sse};
+use super::passthrough::{Dialect, Observer, Tally};
+use super::sse;
 use crate::relay::Usage;
 
 /// A Responses `usage` object as the relay's usage.
@@ -31,95 +32,42 @@ pub fn request(native: &Value, upstream_model: &str) -> Value {
 }
 
 /// Passthrough of a Responses answer, reading usage on the way.
-pub struct ResponsesObserver {
-    stream: bool,
-    splitter: sse::Splitter,
-    buf: Vec<u8>,
-    usage: Option<Usage>,
-    content_events: i64,
-    ended: bool,
-}
+pub type ResponsesObserver = Observer<Responses>;
 
-impl ResponsesObserver {
-    pub fn new(stream: bool) -> Self {
-        ResponsesObserver {
-            stream,
-            splitter: sse::Splitter::default(),
-            buf: Vec::new(),
-            usage: None,
-            content_events: 0,
-            ended: false,
-        }
-    }
-}
+/// Where a Responses answer keeps its usage.
+pub struct Responses;
 
-impl Stage for ResponsesObserver {
-    fn content_type(&self) -> &'static str {
-        if self.stream {
-            "text/event-stream"
-        } else {
-            "application/json"
-        }
-    }
-
-    fn usage(&self) -> Option<Usage> {
-        self.usage
-    }
-
-    fn content_events(&self) -> i64 {
-        self.content_events
-    }
-
-    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        out.extend_from_slice(input);
-        if !self.stream {
-            if self.buf.len() + input.len() <= 16 * 1024 * 1024 {
-                self.buf.extend_from_slice(input);
-            }
-            return;
-        }
-        let mut events = Vec::new();
-        self.splitter.feed(input, &mut events);
-        for e in events {
-            let Ok(v) = serde_json::from_slice::<Value>(&e.data) else {
-                continue;
-            };
-            match v["type"].as_str() {
-                Some("response.completed" | "response.incomplete" | "response.failed") => {
-                    self.ended = true;
-                    if let Some(u) = usage_of(&v["response"]["usage"]) {
-                        self.usage = Some(u);
-                    }
+impl Dialect for Responses {
+    fn event(v: &Value, tally: &mut Tally) {
+        match v["type"].as_str() {
+            Some("response.completed" | "response.incomplete" | "response.failed") => {
+                tally.ended = true;
+                if let Some(u) = usage_of(&v["response"]["usage"]) {
+                    tally.usage = Some(u);
                 }
-                Some(t) if t.ends_with(".delta") => self.content_events += 1,
-                _ => {}
             }
+            Some(t) if t.ends_with(".delta") => tally.content_events += 1,
+            _ => {}
         }
     }
 
-    fn finish(&mut self, _out: &mut Vec<u8>) {
-        if !self.stream {
-            self.usage = serde_json::from_slice::<Value>(&self.buf)
-                .ok()
-                .and_then(|v| usage_of(&v["usage"]));
-        }
+    fn body_usage(v: &Value) -> Option<Usage> {
+        usage_of(&v["usage"])
     }
 
-    fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
-        if self.stream && !self.ended {
-            self.ended = true;
-            sse::write_event(
-                out,
-                "error",
-                &json!({"type": "error", "code": "server_error", "message": message, "param": null}),
-            );
-        }
+    fn error_event(message: &str, out: &mut Vec<u8>) {
+        sse::write_event(
+            out,
+            "error",
+            &json!({"type": "error", "code": "server_error", "message": message, "param": null}),
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapt::Stage;
 
     #[test]
     fn usage_from_the_completed_event_bytes_unchanged() {
