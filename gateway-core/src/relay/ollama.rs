@@ -98,16 +98,18 @@ fn entry(snap: &Snapshot, caller: &Caller, model: &str) -> Value {
     })
 }
 
-/// Whether a channel serving `model` for the caller runs on this machine.
+/// Whether `model` runs on this machine for the caller (loaded, or started on demand).
 fn is_local(snap: &Snapshot, caller: &Caller, model: &str) -> bool {
-    let model = snap.resolve(model);
-    snap.jit_models.contains_key(model)
-        || snap
-            .tiers(&caller.group, model)
-            .into_iter()
-            .flatten()
-            .flat_map(|t| t.members.iter())
-            .any(|(id, _)| snap.channels.get(id).is_some_and(|c| c.locality == "local"))
+    snap.jit_models.contains_key(snap.resolve(model)) || is_running_locally(snap, caller, model)
+}
+
+/// Whether a live local channel (a running llama-server) serves `model` for the caller.
+fn is_running_locally(snap: &Snapshot, caller: &Caller, model: &str) -> bool {
+    snap.tiers(&caller.group, snap.resolve(model))
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t.members.iter())
+        .any(|(id, _)| snap.channels.get(id).is_some_and(|c| c.locality == "local"))
 }
 
 fn caller_of(
@@ -149,13 +151,7 @@ async fn ps(
     // Running: local models with a live channel (a stopped just-in-time one has none).
     let models: Vec<Value> = super::caller_models(&snap, &caller)
         .iter()
-        .filter(|m| {
-            snap.tiers(&caller.group, snap.resolve(m))
-                .into_iter()
-                .flatten()
-                .flat_map(|t| t.members.iter())
-                .any(|(id, _)| snap.channels.get(id).is_some_and(|c| c.locality == "local"))
-        })
+        .filter(|m| is_running_locally(&snap, &caller, m))
         .map(|m| {
             let mut e = entry(&snap, &caller, m);
             e["expires_at"] = json!("2999-01-01T00:00:00Z");
