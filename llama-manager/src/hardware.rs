@@ -468,78 +468,65 @@ pub fn parse_nvidia_smi(out: &str) -> Vec<Gpu> {
         .collect()
 }
 
-/// AMD GPUs from the amdgpu driver's sysfs files under `drm` (`/sys/class/drm`).
-pub fn detect_amd(drm: &Path) -> Vec<Gpu> {
+/// The DRM cards under `drm` (`/sys/class/drm/cardN`, connectors left out) whose PCI
+/// vendor is `vendor`, in name order: (card name, a reader of its `device/` files).
+fn drm_cards(drm: &Path, vendor: &str) -> Vec<(String, impl Fn(&str) -> Option<String>)> {
     let Ok(entries) = std::fs::read_dir(drm) else {
         return Vec::new();
     };
-    let mut gpus = Vec::new();
-    let mut names: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    names.sort();
-    for card in names {
-        let fname = card
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !fname.starts_with("card") || fname.contains('-') {
-            continue;
-        }
-        let dev = card.join("device");
-        let read = |f: &str| std::fs::read_to_string(dev.join(f)).ok();
-        if read("vendor").map(|v| v.trim().to_string()).as_deref() != Some("0x1002") {
-            continue;
-        }
-        let Some(total) = read("mem_info_vram_total").and_then(|v| v.trim().parse::<u64>().ok())
-        else {
-            continue;
-        };
-        let used = read("mem_info_vram_used").and_then(|v| v.trim().parse::<u64>().ok());
-        gpus.push(Gpu {
-            name: read("product_name")
-                .map(|n| n.trim().to_string())
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| format!("AMD GPU ({fname})")),
-            kind: GpuKind::Amd,
-            vram_total: total,
-            vram_free: used.map(|u| total.saturating_sub(u)),
-        });
-    }
-    gpus
+    let mut cards: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    cards.sort();
+    cards
+        .into_iter()
+        .filter_map(|card| {
+            let name = card.file_name()?.to_string_lossy().into_owned();
+            if !name.starts_with("card") || name.contains('-') {
+                return None;
+            }
+            let dev = card.join("device");
+            let read = move |f: &str| {
+                std::fs::read_to_string(dev.join(f))
+                    .ok()
+                    .map(|v| v.trim().to_string())
+            };
+            (read("vendor").as_deref() == Some(vendor)).then_some((name, read))
+        })
+        .collect()
+}
+
+/// AMD GPUs from the amdgpu driver's sysfs files under `drm` (`/sys/class/drm`).
+pub fn detect_amd(drm: &Path) -> Vec<Gpu> {
+    drm_cards(drm, "0x1002")
+        .into_iter()
+        .filter_map(|(name, read)| {
+            let total = read("mem_info_vram_total")?.parse::<u64>().ok()?;
+            let used = read("mem_info_vram_used").and_then(|v| v.parse::<u64>().ok());
+            Some(Gpu {
+                name: read("product_name")
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| format!("AMD GPU ({name})")),
+                kind: GpuKind::Amd,
+                vram_total: total,
+                vram_free: used.map(|u| total.saturating_sub(u)),
+            })
+        })
+        .collect()
 }
 
 /// Intel GPUs (i915/xe drivers) under `drm`: vendor 0x8086. Discrete cards report their
 /// memory (`mem_info_vram_total`, xe), integrated ones share the RAM (size unknown here: 0).
 pub fn detect_intel(drm: &Path) -> Vec<Gpu> {
-    let Ok(entries) = std::fs::read_dir(drm) else {
-        return Vec::new();
-    };
-    let mut names: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    names.sort();
-    let mut gpus = Vec::new();
-    for card in names {
-        let fname = card
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !fname.starts_with("card") || fname.contains('-') {
-            continue;
-        }
-        let dev = card.join("device");
-        let read = |f: &str| std::fs::read_to_string(dev.join(f)).ok();
-        if read("vendor").map(|v| v.trim().to_string()).as_deref() != Some("0x8086") {
-            continue;
-        }
-        let total = read("mem_info_vram_total")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        gpus.push(Gpu {
-            name: format!("Intel GPU ({fname})"),
+    drm_cards(drm, "0x8086")
+        .into_iter()
+        .map(|(name, read)| Gpu {
+            name: format!("Intel GPU ({name})"),
             kind: GpuKind::Intel,
-            vram_total: total,
+            vram_total: read("mem_info_vram_total")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0),
             vram_free: None,
-        });
-    }
-    gpus
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -576,6 +563,11 @@ mod tests {
         assert_eq!(gpus[0].vram_total, 17_163_091_968);
         assert_eq!(gpus[0].vram_free, Some(17_000_000_000));
         assert!(detect_amd(&dir.path().join("nope")).is_empty());
+        // The same folder seen for Intel: the integrated card1, its memory unknown.
+        let gpus = detect_intel(dir.path());
+        assert_eq!(gpus.len(), 1, "{gpus:?}");
+        assert_eq!((gpus[0].kind, gpus[0].vram_total), (GpuKind::Intel, 0));
+        assert_eq!(gpus[0].name, "Intel GPU (card1)");
     }
 
     #[test]
