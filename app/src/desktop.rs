@@ -56,9 +56,10 @@ Its window was brought to the front.",
     rt.block_on(controller.start());
     crate::instance::set_port(&lock, &controller.status().url);
     match controller.status().state {
-        GatewayState::Running => {
-            println!("BurnCloud gateway listening on {}", controller.status().url)
-        }
+        GatewayState::Running => crate::router::say(format_args!(
+            "BurnCloud gateway listening on {}",
+            controller.status().url
+        )),
         GatewayState::Failed(e) => eprintln!("gateway not started: {e}"),
         _ => {}
     }

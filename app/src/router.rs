@@ -19,6 +19,15 @@ pub fn runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
+/// A line for whoever started the router. A closed stdout (the terminal gone, `| head -1`)
+/// is no reason to stop serving: write errors are ignored (`println!` would panic).
+pub(crate) fn say(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
 /// Build the runtime, serve, stop gracefully on a signal.
 pub fn run(config: Config) -> ExitCode {
     // One BurnCloud per data folder: a second one is refused before it opens anything.
@@ -59,20 +68,20 @@ pub fn run(config: Config) -> ExitCode {
         };
         crate::instance::set_port(&lock, &handle.local_addr().to_string());
         let runtime = start_local_runtime(&gateway, &data_dir).await;
-        println!(
+        say(format_args!(
             "BurnCloud gateway listening on http://{} (data: {})",
             handle.local_addr(),
             data_dir.display()
-        );
+        ));
         match bootstrap {
             gateway_core::Bootstrap::Ready => {}
             gateway_core::Bootstrap::AdminCreated => {
-                println!("Created the admin account 'admin' from BURNCLOUD_ADMIN_PASSWORD.")
+                say("Created the admin account 'admin' from BURNCLOUD_ADMIN_PASSWORD.")
             }
-            gateway_core::Bootstrap::SetupToken { token, path } => println!(
+            gateway_core::Bootstrap::SetupToken { token, path } => say(format_args!(
                 "No admin account yet. Register it from this machine (POST /api/auth/register), or from elsewhere with the one-time setup token:\n  {token}\n(also in {}; send it as \"setup_token\" in the registration body)",
                 path.display()
-            ),
+            )),
         }
         shutdown_signal().await;
         tracing::info!("Stopping: finishing in-flight requests and saving usage...");

@@ -460,3 +460,42 @@ fn json_logs_on_request_and_configuration_warnings_are_logged() {
         "{text}"
     );
 }
+
+#[test]
+fn a_router_whose_stdout_is_closed_keeps_serving() {
+    // Started from a terminal that went away, or piped into `head -1`: its stdout is a
+    // pipe nobody reads. Printing the address and the setup token must not kill it.
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .arg("router")
+        .env("BURNCLOUD_DATA_DIR", dir.path())
+        .env("BURNCLOUD_HOST", "127.0.0.1")
+        .env("BURNCLOUD_PORT", port.to_string())
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the read end is gone before the first line
+    let health = format!("http://127.0.0.1:{port}/health");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut up = false;
+    while std::time::Instant::now() < deadline && !up {
+        up = reqwest::blocking::get(&health).is_ok_and(|r| r.status().is_success());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(up, "the router never served");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the router died after printing to a closed stdout"
+    );
+    assert!(reqwest::blocking::get(&health).is_ok_and(|r| r.status().is_success()));
+    support::signal(child.id(), 15);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
