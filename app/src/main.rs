@@ -77,7 +77,6 @@ fn main() -> ExitCode {
     // The desktop also keeps its own log file (nobody reads a GUI program's stderr).
     let log_file = (cli.command.is_none() && opens_a_window()).then(|| {
         // Private before the first line is written (the desktop reports a failure later).
-        let _ = gateway_core::secure::secure_data_dir(&config.data_dir);
         let logs = config.data_dir.join("logs");
         let _ = std::fs::create_dir_all(&logs);
         let _ = gateway_core::secure::secure_data_dir(&config.data_dir);

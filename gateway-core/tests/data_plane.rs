@@ -966,3 +966,39 @@ async fn request_log_retention_deletes_old_records_and_keeps_the_rest() {
     assert_eq!(v["data"]["retention_days"], 7);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_after_the_final_event_is_not_logged_as_a_disconnect() {
+    // Codex reads a Responses stream up to `response.completed` and closes the connection
+    // at once, while the upstream's stream still has its `[DONE]` and end to come.
+    let (gw, admin, _fake, _) = setup().await;
+    let mut slow = Fake::new();
+    Arc::get_mut(&mut slow).unwrap().chunk_delay = Duration::from_millis(300);
+    let addr = fake_openai::start(slow).await;
+    gw.add_openai_channel(&admin, "slow-end", addr, "m", 0, 1)
+        .await;
+    let mut resp = gw
+        .client
+        .post(format!("{}/v1/responses", gw.base))
+        .bearer_auth(&admin)
+        .json(&json!({"model": "m", "input": "Hi", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut seen = String::new();
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if seen.contains("event: response.completed") {
+            break;
+        }
+    }
+    assert!(seen.contains("response.completed"), "{seen}");
+    drop(resp);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let l = logs(&gw, &admin).await;
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_eq!(l[0]["status"], 200, "{}", l[0]);
+    assert_eq!(l[0]["prompt_tokens"], 12, "{}", l[0]);
+    assert!(l[0]["error"].is_null(), "{}", l[0]);
+}

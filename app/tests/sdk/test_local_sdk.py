@@ -182,7 +182,8 @@ def test_a_local_model_answers_to_the_alias_its_owner_gives_it(local):
     assert _cli(local["env"], "model", "alias", "1").returncode == 2  # NAME or --clear
     ok = _cli(local["env"], "model", "alias", "1", "qwen2.5:7b")
     assert ok.returncode == 0 and 'now also answers to "qwen2.5:7b"' in ok.stdout, ok.stderr
-    assert "tiny sdk (qwen2.5:7b)" in _cli(local["env"], "model", "list").stdout
+    # The library name is the file's ("tiny-sdk"); the alias is listed beside it.
+    assert "tiny-sdk (qwen2.5:7b)" in _cli(local["env"], "model", "list").stdout
     for _ in range(50):  # the running router reloads its routing table within a second
         if "qwen2.5:7b" in [m.id for m in client.models.list()]:
             break

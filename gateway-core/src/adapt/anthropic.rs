@@ -784,6 +784,10 @@ impl ToAnthropic {
 }
 
 impl super::Stage for ToAnthropic {
+    fn ended(&self) -> bool {
+        matches!(self.kind, OutKind::Stream { ended: true, .. })
+    }
+
     fn content_type(&self) -> &'static str {
         match self.kind {
             OutKind::Stream { .. } => "text/event-stream",

@@ -97,6 +97,11 @@ pub trait Stage: Send {
     /// What the request's conversion renamed (tool names to map back); most stages
     /// have nothing to do with it.
     fn apply(&mut self, _conv: &conversion::Conversion) {}
+    /// The output's final event has been written (what the upstream still sends is its
+    /// trailer): a client leaving now has had the whole answer.
+    fn ended(&self) -> bool {
+        false
+    }
 }
 
 /// Stages run in order; usage is taken from the first stage that read it (the one
@@ -152,6 +157,12 @@ impl Pipeline {
 
     pub fn usage(&self) -> Option<Usage> {
         self.stages.iter().find_map(|s| s.usage())
+    }
+
+    /// Whether the client has been sent the answer's final event (the last stage writes
+    /// what the client reads).
+    pub fn ended(&self) -> bool {
+        self.stages.last().is_some_and(|s| s.ended())
     }
 
     /// Hand the request's conversion facts to every stage.

@@ -95,6 +95,10 @@ impl<D: Dialect> Stage for Observer<D> {
         }
     }
 
+    fn ended(&self) -> bool {
+        self.tally.ended
+    }
+
     fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
         if self.stream && !self.tally.ended {
             self.tally.ended = true;

@@ -776,6 +776,10 @@ impl StreamState {
 }
 
 impl Stage for ToResponses {
+    fn ended(&self) -> bool {
+        matches!(&self.kind, Kind::Stream(s) if s.ended)
+    }
+
     fn apply(&mut self, conv: &Conversion) {
         if let Kind::Stream(s) = &mut self.kind {
             s.conv = conv.clone();

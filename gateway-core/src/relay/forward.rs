@@ -971,6 +971,7 @@ pub(super) async fn relay(
                 .and_then(|v| v.to_str().ok()?.parse().ok()),
             received: 0,
             client_gone: false,
+            answered: false,
         };
         let mut response = Response::new(Body::from_stream(body));
         *response.status_mut() = status;
@@ -1390,11 +1391,25 @@ struct RelayBody {
     received: u64,
     /// The client went away: the rest is read only to bill the upstream's real usage.
     client_gone: bool,
+    /// The client had been sent the answer's final event when it went away: a complete
+    /// answer (Codex closes at `response.completed`), not a disconnect.
+    answered: bool,
 }
 
 /// How long, and how much, a response is still read after its client went away.
 const DRAIN_TIME: Duration = Duration::from_secs(600);
 const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
+
+impl Mode {
+    /// Whether the client has been sent the answer's final event.
+    fn ended(&self) -> bool {
+        match self {
+            Mode::Json(_) => false,
+            Mode::Convert(p) => p.ended(),
+            Mode::Sse { scanner, queue, .. } => scanner.done && queue.is_empty(),
+        }
+    }
+}
 
 impl RelayBody {
     /// Feed a chunk to the scanner; returns what to send to the client now.
@@ -1476,7 +1491,7 @@ impl RelayBody {
     fn settle(&mut self, mut error: Option<String>, mut flag: Option<&'static str>) {
         let (usage, estimated) = self.observed();
         let mut status = self.status;
-        if self.client_gone {
+        if self.client_gone && !self.answered {
             status = 499;
             flag = Some("client_disconnected");
             error = Some(match (&error, estimated) {
@@ -1590,6 +1605,7 @@ impl Drop for RelayBody {
         if self.settle.is_none() {
             return;
         }
+        let answered = self.answered || self.mode.ended();
         // The client left before the end: the upstream is still working (and charging), so
         // read the rest, bounded in time and bytes, for its real usage.
         if !self.client_gone
@@ -1610,6 +1626,7 @@ impl Drop for RelayBody {
                 expected_len: self.expected_len,
                 received: self.received,
                 client_gone: true,
+                answered,
             };
             handle.spawn(async move {
                 let _ = tokio::time::timeout(DRAIN_TIME, async {
@@ -1627,6 +1644,7 @@ impl Drop for RelayBody {
             return;
         }
         self.client_gone = true;
+        self.answered = answered;
         self.settle(None, None);
     }
 }

@@ -132,6 +132,11 @@ pub const ALLOWED: &[&str] = &[
     "-n",
     "--n-predict",
     "--keep",
+    // constraints given inline (their -file forms read files: refused)
+    "--grammar",
+    "--json-schema",
+    // the model's metadata as loaded (e.g. a longer trained context), not its file
+    "--override-kv",
     // chat formatting
     "--jinja",
     "--no-jinja",
@@ -219,6 +224,15 @@ mod tests {
             ]))
             .is_ok()
         );
+        assert!(
+            check(&v(&[
+                "--override-kv",
+                "llama.context_length=int:65536",
+                "--grammar",
+                "root ::= \"hi\"",
+            ]))
+            .is_ok()
+        );
         for bad in [
             "--path",
             "--static-path",
@@ -234,6 +248,8 @@ mod tests {
             "--rpc",
             "--slot-save-path",
             "--chat-template-file",
+            "--grammar-file",
+            "--json-schema-file",
             "--ssl-key-file",
         ] {
             let err = check(&v(&["--temp", "0.1", &format!("{bad}=x")])).unwrap_err();
