@@ -1375,3 +1375,69 @@ async fn responses_pass_through_to_an_upstream_that_serves_them() {
         assert_eq!(rec["cache_read_tokens"], 5);
     }
 }
+
+#[tokio::test]
+async fn count_tokens_asks_an_anthropic_upstream_and_estimates_elsewhere() {
+    let t = setup().await;
+    let count = |body: Value, key: Option<String>| {
+        let req =
+            t.gw.client
+                .post(format!("{}/v1/messages/count_tokens?beta=true", t.gw.base))
+                .header("anthropic-version", "2023-06-01")
+                .header("anthropic-beta", "token-counting-2024-11-01")
+                .json(&body);
+        let req = match key {
+            Some(k) => req.header("x-api-key", k),
+            None => req,
+        };
+        async move {
+            let resp = req.send().await.unwrap();
+            let s = resp.status();
+            let estimated = resp.headers().contains_key("x-burncloud-estimated");
+            (s, estimated, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let admin = Some(t.admin.clone());
+    let msgs = json!([{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi"}, {"role": "user", "content": "Count me"}]);
+    // An Anthropic channel: the upstream's own count, with the key and headers it needs.
+    let (s, est, v) = count(
+        json!({"model": "claude-x", "system": "Be brief.", "messages": msgs}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!((s, est), (StatusCode::OK, false), "{v}");
+    assert_eq!(v["input_tokens"], 43, "{v}");
+    let seen = t.anthropic.last().unwrap();
+    assert_eq!(seen.body["model"], "claude-x");
+    assert_eq!(seen.headers["anthropic-beta"], "token-counting-2024-11-01");
+    assert_eq!(seen.headers["x-api-key"], fake_anthropic::KEY);
+    // Another channel type: an estimate, said so.
+    let (s, est, v) = count(json!({"model": "gpt-x", "messages": msgs}), admin.clone()).await;
+    assert_eq!((s, est), (StatusCode::OK, true), "{v}");
+    let n = v["input_tokens"].as_i64().unwrap();
+    assert!((5..40).contains(&n), "{v}");
+    // The upstream failing: the estimate answers.
+    t.anthropic.set(fake_anthropic::Behavior::Status(529));
+    let (s, est, v) = count(
+        json!({"model": "claude-x", "messages": msgs}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!((s, est), (StatusCode::OK, true), "{v}");
+    t.anthropic.set(fake_anthropic::Behavior::Ok);
+    // Errors in Anthropic's shape: unknown model, no key, bad body.
+    let (s, _, v) = count(json!({"model": "nope", "messages": msgs}), admin.clone()).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "not_found_error", "{v}");
+    let (s, _, v) = count(json!({"model": "claude-x", "messages": msgs}), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(v["error"]["type"], "authentication_error", "{v}");
+    let (s, _, v) = count(json!({"model": "claude-x"}), admin).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    // Free: nothing is logged or billed.
+    t.gw.flush().await;
+    let (_, logs) = t.gw.get("/console/api/logs", Some(&t.admin)).await;
+    assert_eq!(logs["data"]["total"], 0, "{logs}");
+}

@@ -88,7 +88,7 @@ impl Endpoint {
 }
 
 /// An error in the shape of the client's ingress.
-fn render_error(ingress: Ingress, e: OpenAiError) -> Response {
+pub(super) fn render_error(ingress: Ingress, e: OpenAiError) -> Response {
     match ingress {
         Ingress::OpenAi | Ingress::Responses => e.into_response(),
         Ingress::Anthropic => {
@@ -1055,7 +1055,7 @@ fn responses_call(ch: &ChannelRt, native: &serde_json::Value, model: &str) -> Up
 }
 
 /// Parse a body for conversion, with the same messages as the OpenAI peek.
-fn parse_json(body: &Bytes) -> Result<serde_json::Value, OpenAiError> {
+pub(super) fn parse_json(body: &Bytes) -> Result<serde_json::Value, OpenAiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(OpenAiError::invalid_request(
             "Request body is empty: expected a JSON object",

@@ -8,6 +8,7 @@
 //! Nothing on this path waits on the database.
 
 pub(crate) mod breaker;
+mod count_tokens;
 mod error;
 mod forward;
 mod ingress;
@@ -150,6 +151,10 @@ pub fn routes(_state: Shared) -> Router<Shared> {
         .route("/v1/embeddings", post(forward::embeddings))
         .route("/v1/rerank", post(forward::rerank))
         .route("/v1/messages", post(forward::messages))
+        .route(
+            "/v1/messages/count_tokens",
+            post(count_tokens::count_tokens),
+        )
         .route("/v1/responses", post(forward::responses))
         .route("/v1/models", get(models))
         .route("/v1/models/{*id}", get(model))

@@ -81,6 +81,7 @@ impl Fake {
 pub async fn start(fake: Arc<Fake>) -> SocketAddr {
     let app = Router::new()
         .route("/v1/messages", post(messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
         .route("/model/{id}/invoke", post(bedrock_invoke))
         .route(
             "/model/{id}/invoke-with-response-stream",
@@ -124,6 +125,12 @@ fn error(status: u16, message: &str) -> Response {
 
 /// The checks the real API makes that a converted request could get wrong.
 fn validate(headers: &HeaderMap, body: &Value) -> Result<(), (u16, String)> {
+    validate_headers(headers)?;
+    validate_body(body)
+}
+
+/// The key and version headers every call needs.
+fn validate_headers(headers: &HeaderMap) -> Result<(), (u16, String)> {
     if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(KEY) {
         return Err((401, "invalid x-api-key".into()));
     }
@@ -136,7 +143,7 @@ fn validate(headers: &HeaderMap, body: &Value) -> Result<(), (u16, String)> {
     if headers.get("anthropic-version").is_none() {
         return Err((400, "anthropic-version: header is required".into()));
     }
-    validate_body(body)
+    Ok(())
 }
 
 fn validate_body(body: &Value) -> Result<(), (u16, String)> {
@@ -274,6 +281,34 @@ fn usage(body: &Value) -> Value {
         "cache_read_input_tokens": if cached { 100 } else { 0 },
         "output_tokens": 5,
     })
+}
+
+/// Anthropic's token counting: the same checks as a message, `{"input_tokens": N}` back
+/// (N: 40 plus the number of messages, so a test sees the upstream's own count).
+async fn count_tokens(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
+        return error(400, "invalid JSON");
+    };
+    fake.seen.lock().unwrap().push(Seen {
+        headers: headers.clone(),
+        body: body.clone(),
+    });
+    if let Err((status, m)) = validate_headers(&headers) {
+        return error(status, &m);
+    }
+    if let Behavior::Status(code) = fake.behavior.lock().unwrap().clone() {
+        return error(code, "scripted failure");
+    }
+    if !body["model"].is_string() {
+        return error(400, "model: Field required");
+    }
+    if body.get("max_tokens").is_some() {
+        return error(400, "max_tokens: Extra inputs are not permitted");
+    }
+    let Some(n) = body["messages"].as_array().map(Vec::len).filter(|n| *n > 0) else {
+        return error(400, "messages: at least one message is required");
+    };
+    axum::Json(json!({"input_tokens": 40 + n})).into_response()
 }
 
 async fn messages(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes) -> Response {
