@@ -165,6 +165,7 @@ impl Console {
                 )
                 .await
             }
+            Action::SetLogRetention(text) => self.set_log_retention(&text),
             Action::SetAutostart(on) => match &self.autostart {
                 None => Err(Notice::error(
                     "Cannot tell this user's home folder, so BurnCloud cannot register itself to start at login.",
@@ -491,5 +492,41 @@ impl Console {
             e.reason,
             e.path.display()
         )))
+    }
+}
+
+impl Console {
+    /// Keep request-log records `text` days (0: all); older ones go now and then hourly.
+    fn set_log_retention(&self, text: &str) -> Result<Notice, Notice> {
+        use gateway_core::store::logs;
+        let days = text
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|d| (0..=logs::MAX_RETENTION_DAYS).contains(d))
+            .ok_or_else(|| {
+                Notice::error(
+                    format!(
+                        "Days to keep request logs: {:?} is not a whole number of days",
+                        text.trim()
+                    ),
+                    Some("Type 0 to keep every record, or a number of days such as 90."),
+                )
+            })?;
+        let deleted = self
+            .state
+            .store
+            .with(|c| {
+                gateway_core::store::settings::set(c, logs::RETENTION_KEY, &days.to_string())?;
+                logs::apply_retention(c, gateway_core::store::now_ms())
+            })
+            .map_err(store_err)?;
+        Ok(Notice::ok(match (days, deleted) {
+            (0, _) => "Every request-log record is kept.".to_string(),
+            (d, 0) => {
+                format!("Request logs are kept {d} days; older records are deleted every hour.")
+            }
+            (d, n) => format!("Request logs are kept {d} days; {n} older records were deleted."),
+        }))
     }
 }

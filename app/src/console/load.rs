@@ -431,6 +431,11 @@ impl Console {
             }),
             theme: Theme::parse(self.setting(THEME_KEY).as_deref().unwrap_or("")),
             ollama_keyless: self.state.snapshot.load().ollama_keyless_token,
+            log_retention_days: self
+                .state
+                .store
+                .with(|c| gateway_core::store::logs::retention_days(c))
+                .unwrap_or(0),
             keys: keys
                 .into_iter()
                 .filter(|t| t.status == 1)

@@ -451,6 +451,8 @@ pub struct SettingsData {
     pub ollama_keyless: Option<i64>,
     /// Enabled keys to choose from: (id, "name (sk-ab…yz)").
     pub keys: Vec<(i64, String)>,
+    /// How many days request-log records are kept (0: every record).
+    pub log_retention_days: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -510,6 +512,8 @@ pub enum Action {
     SetAutostart(bool),
     /// Let keyless Ollama-API requests from this machine use this key (None: off).
     SetOllamaKeyless(Option<i64>),
+    /// Keep request-log records this many days (the text typed; 0: every record).
+    SetLogRetention(String),
     SetTheme(Theme),
 }
 

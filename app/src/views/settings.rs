@@ -11,6 +11,7 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
     let mut host = use_signal(|| data.host.clone());
     let mut port = use_signal(|| data.port.to_string());
     let mut burst = use_signal(|| data.burst.clone());
+    let mut retention = use_signal(|| data.log_retention_days.to_string());
     let lan = !matches!(host().trim(), "127.0.0.1" | "::1" | "localhost");
     let b: BurstForm = burst();
     rsx! {
@@ -57,6 +58,14 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
                         option { key: "{id}", value: "{id}", selected: data.ollama_keyless == Some(id), "{name}" }
                     }
                 }
+            }
+        }
+        section { class: "bc-card bc-form bc-wide", id: "log-retention",
+            h2 { "Request logs" }
+            p { class: "bc-caption", "Every request is recorded (model, tokens, cost, errors). Records older than this are deleted every hour; 0 keeps every record." }
+            div { class: "bc-fields bc-fields-inline",
+                label { "Days to keep request logs" input { r#type: "number", min: "0", value: "{retention}", oninput: move |e| retention.set(e.value()) } }
+                button { class: "bc-button", onclick: move |_| on_action.call(Action::SetLogRetention(retention())), "Save" }
             }
         }
         section { class: "bc-card bc-wide", id: "hub",

@@ -560,6 +560,36 @@ async fn settings_page_shows_and_saves_settings() {
     );
     assert!(c.apply(Action::SetOllamaKeyless(None)).await.unwrap().ok);
     assert_eq!(c.state.snapshot.load().ollama_keyless_token, None);
+    // Request-log retention: every record by default; words refused with a fix; a number
+    // of days saved, shown, and applied at once (the gateway's API reads the same setting).
+    assert_eq!(load(c).settings.log_retention_days, 0);
+    for bad in ["ninety", "-1", "1.5"] {
+        let n = c.apply(Action::SetLogRetention(bad.into())).await.unwrap();
+        assert!(!n.ok && n.fix.is_some(), "{bad}: {n:?}");
+    }
+    let n = c
+        .apply(Action::SetLogRetention(" 30 ".into()))
+        .await
+        .unwrap();
+    assert!(n.ok && n.text.contains("kept 30 days"), "{n:?}");
+    let data = load(c);
+    assert_eq!(data.settings.log_retention_days, 30);
+    assert_eq!(
+        c.state
+            .store
+            .with(|c| gateway_core::store::logs::retention_days(c))
+            .unwrap(),
+        30
+    );
+    assert!(
+        render_page(info(GatewayState::Running), data, Page::Settings, None)
+            .contains("Days to keep request logs")
+    );
+    let n = c.apply(Action::SetLogRetention("0".into())).await.unwrap();
+    assert!(
+        n.ok && n.text.contains("Every request-log record is kept"),
+        "{n:?}"
+    );
     // Window settings.
     c.apply(Action::SetCloseToTray(true)).await.unwrap();
     c.apply(Action::SetTheme(Theme::Dark)).await.unwrap();
