@@ -964,6 +964,13 @@ async fn request_log_retention_deletes_old_records_and_keeps_the_rest() {
     assert_eq!(logs(&gw, &admin).await.len(), 1);
     let (_, v) = gw.get("/console/api/settings/logs", Some(&admin)).await;
     assert_eq!(v["data"]["retention_days"], 7);
+    // The start of a model's name, any case, finds it; `model` stays exact.
+    for (query, n) in [("model_prefix=M", 1), ("model_prefix=x", 0), ("model=M", 0)] {
+        let (_, v) = gw
+            .get(&format!("/console/api/logs?{query}"), Some(&admin))
+            .await;
+        assert_eq!(v["data"]["total"], n, "{query}: {v}");
+    }
     gw.stop().await;
 }
 

@@ -340,7 +340,7 @@ impl Console {
                 .or(Some(-1))
         };
         let q = logs::LogQuery {
-            model: Some(f.model.trim().to_string()).filter(|s| !s.is_empty()),
+            model_prefix: Some(f.model.trim().to_string()).filter(|s| !s.is_empty()),
             channel_id,
             status: status.parse().ok(),
             failed: match status {

@@ -400,6 +400,24 @@ async fn logs_page_filters_pages_and_details_a_failover() {
         )
         .unwrap();
     assert_eq!(by_model.logs.total, 1);
+    // What a person types: the start of a name, in any case.
+    for (typed, n) in [
+        ("GPT-4", 30),
+        ("gpt-4o-mini", 30),
+        ("claude", 1),
+        ("gpt-5", 0),
+    ] {
+        let found = c
+            .load(
+                &LogFilter {
+                    model: typed.into(),
+                    ..Default::default()
+                },
+                "",
+            )
+            .unwrap();
+        assert_eq!(found.logs.total, n, "{typed}");
+    }
     let by_channel = c
         .load(
             &LogFilter {

@@ -13,6 +13,7 @@ pub struct LogParams {
     page: Option<i64>,
     page_size: Option<i64>,
     model: Option<String>,
+    model_prefix: Option<String>,
     channel_id: Option<i64>,
     token_id: Option<i64>,
     status: Option<i64>,
@@ -39,6 +40,7 @@ pub async fn list(
     let q = LogQuery {
         user_id,
         model: p.model.filter(|s| !s.is_empty()),
+        model_prefix: p.model_prefix.filter(|s| !s.is_empty()),
         channel_id: p.channel_id,
         token_id: p.token_id,
         status: p.status,

@@ -54,6 +54,9 @@ pub struct LogRow {
 pub struct LogQuery {
     pub user_id: Option<String>,
     pub model: Option<String>,
+    /// Models whose name starts with this, letter case ignored (what a person typing in
+    /// a filter box means: `gpt-4` finds `gpt-4o-mini`).
+    pub model_prefix: Option<String>,
     pub channel_id: Option<i64>,
     pub token_id: Option<i64>,
     pub status: Option<i64>,
@@ -78,6 +81,11 @@ fn where_clause(q: &LogQuery) -> (String, Vec<Value>) {
     if let Some(m) = &q.model {
         args.push(m.clone().into());
         conds.push(format!("model = ?{}", args.len()));
+    }
+    if let Some(p) = &q.model_prefix {
+        args.push(p.to_lowercase().into());
+        let n = args.len();
+        conds.push(format!("lower(substr(model, 1, length(?{n}))) = ?{n}"));
     }
     if let Some(c) = q.channel_id {
         args.push(c.into());
