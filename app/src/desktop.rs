@@ -271,7 +271,8 @@ fn App() -> Element {
                         };
                         // A download that failed since the last pass: say why, with a fix.
                         if let Some(n) = console.hub.take_notices().pop() {
-                            notice.set(Some(n));
+                            let shown = n.keeping_secret_of(notice.peek().as_ref());
+                            notice.set(Some(shown));
                         }
                         let loaded = ctx
                             .rt
@@ -420,8 +421,9 @@ fn App() -> Element {
                         n
                     }
                 };
-                if result.is_some() {
-                    notice.set(result);
+                if let Some(n) = result {
+                    let shown = n.keeping_secret_of(notice.peek().as_ref());
+                    notice.set(Some(shown));
                 }
                 *reload.write() += 1;
             });

@@ -537,6 +537,14 @@ impl Notice {
             secret: None,
         }
     }
+    /// This notice shown in place of `previous`: a key shown once stays on screen with
+    /// it (copying it, or any later message, must not take it away).
+    pub fn keeping_secret_of(mut self, previous: Option<&Notice>) -> Self {
+        if self.secret.is_none() {
+            self.secret = previous.and_then(|p| p.secret.clone());
+        }
+        self
+    }
     pub fn error(text: impl Into<String>, fix: Option<&str>) -> Self {
         Notice {
             ok: false,

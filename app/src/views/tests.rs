@@ -253,9 +253,24 @@ async fn tokens_page_creates_a_key_shown_once_and_revokes_it() {
         info(GatewayState::Running),
         data.clone(),
         Page::Tokens,
-        Some(n),
+        Some(n.clone()),
     );
     assert!(with_notice.contains(&key) && with_notice.contains("Copy"));
+    // Copy (or any later message) takes the key's place: the key stays on screen with it.
+    let copied = Notice::ok("Copied to the clipboard.").keeping_secret_of(Some(&n));
+    let after_copy = render_page(
+        info(GatewayState::Running),
+        data.clone(),
+        Page::Tokens,
+        Some(copied.clone()),
+    );
+    assert!(
+        after_copy.contains("Copied to the clipboard.") && after_copy.contains(&key),
+        "{after_copy}"
+    );
+    let later = Notice::error("a download failed", None).keeping_secret_of(Some(&copied));
+    assert_eq!(later.secret.as_deref(), Some(key.as_str()));
+    assert!(Notice::ok("x").keeping_secret_of(None).secret.is_none());
     let html = page(&t.console, Page::Tokens);
     assert!(!html.contains(&key));
     assert!(html.contains("my-ide"));
