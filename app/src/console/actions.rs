@@ -26,12 +26,7 @@ fn store_err(e: StoreError) -> Notice {
 }
 
 fn number<T: std::str::FromStr>(field: &str, text: &str, default: T) -> Result<T, Notice> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Ok(default);
-    }
-    t.parse()
-        .map_err(|_| Notice::error(format!("{field}: {t:?} is not a number"), None))
+    Ok(opt_number(field, text)?.unwrap_or(default))
 }
 
 fn opt_number<T: std::str::FromStr>(field: &str, text: &str) -> Result<Option<T>, Notice> {
@@ -39,9 +34,27 @@ fn opt_number<T: std::str::FromStr>(field: &str, text: &str) -> Result<Option<T>
     if t.is_empty() {
         return Ok(None);
     }
-    t.parse()
-        .map(Some)
-        .map_err(|_| Notice::error(format!("{field}: {t:?} is not a number"), None))
+    t.parse().map(Some).map_err(|_| {
+        // A number the field cannot hold (too big, negative, a fraction) is not "not a number".
+        let why = if t.parse::<f64>().is_ok() {
+            "is out of range for this field"
+        } else {
+            "is not a number"
+        };
+        Notice::error(format!("{field}: {t} {why}"), None)
+    })
+}
+
+/// A gateway message about burst settings in the words of the Settings form.
+fn burst_words(message: &str) -> String {
+    [
+        ("daily_cloud_budget_usd", "Daily cloud budget"),
+        ("local_max_queue", "Local queue limit"),
+        ("cloud_max_queue", "Cloud queue limit"),
+        ("alias", "Alias model name"),
+    ]
+    .iter()
+    .fold(message.to_string(), |m, (key, label)| m.replace(key, label))
 }
 
 /// `from=to` pairs separated by commas.
@@ -418,7 +431,15 @@ impl Console {
                 Some("Use 127.0.0.1 (this computer only) or 0.0.0.0 (every network)."),
             )
         })?;
-        let port: u16 = number("port", port, 3000)?;
+        let port = match port.trim() {
+            "" => 3000,
+            p => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                Notice::error(
+                    format!("Port: {p} is not a port number"),
+                    Some("Use a whole number from 1 to 65535; 3000 is the default."),
+                )
+            })?,
+        };
         let addr = std::net::SocketAddr::new(ip, port);
         self.set_setting(LISTEN_KEY, &addr.to_string())
             .map_err(store_err)?;
@@ -435,16 +456,16 @@ impl Console {
             .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
             .filter(|v| v.is_object())
             .unwrap_or_else(|| serde_json::json!({}));
-        let budget: f64 = number("daily cloud budget", &f.daily_budget_usd, 5.0)?;
-        let lq: u32 = number("local queue", &f.local_max_queue, 5)?;
-        let cq: u32 = number("cloud queue", &f.cloud_max_queue, 50)?;
+        let budget: f64 = number("Daily cloud budget", &f.daily_budget_usd, 5.0)?;
+        let lq: u32 = number("Local queue limit", &f.local_max_queue, 5)?;
+        let cq: u32 = number("Cloud queue limit", &f.cloud_max_queue, 50)?;
         patch["mode"] = f.mode.trim().into();
         patch["alias"] = f.alias.trim().into();
         patch["daily_cloud_budget_usd"] = budget.into();
         patch["local_max_queue"] = lq.into();
         patch["cloud_max_queue"] = cq.into();
         burst::apply_patch(&self.state.relay.burst.base, &patch)
-            .map_err(|e| Notice::error(format!("burst settings: {e}"), None))?;
+            .map_err(|e| Notice::error(format!("Burst settings: {}", burst_words(&e)), None))?;
         let text = patch.to_string();
         self.state
             .store

@@ -568,6 +568,32 @@ async fn settings_page_shows_and_saves_settings() {
         .await
         .unwrap();
     assert!(!n.ok && n.fix.is_some());
+    // Messages in the form's words: a port out of range is not "not a number", and burst
+    // settings name the fields as the form does, not the API's keys.
+    let n = c
+        .apply(Action::SaveListen {
+            host: "127.0.0.1".into(),
+            port: "99999".into(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        !n.ok && n.text == "Port: 99999 is not a port number",
+        "{n:?}"
+    );
+    assert!(n.fix.as_deref().unwrap().contains("1 to 65535"), "{n:?}");
+    let mut b = load(c).settings.burst;
+    b.daily_budget_usd = "-5".into();
+    let n = c.apply(Action::SaveBurst(b.clone())).await.unwrap();
+    assert!(!n.ok && n.text.contains("Daily cloud budget"), "{n:?}");
+    assert!(!n.text.contains("daily_cloud_budget_usd"), "{n:?}");
+    b.daily_budget_usd = "5".into();
+    b.local_max_queue = "-1".into();
+    let n = c.apply(Action::SaveBurst(b)).await.unwrap();
+    assert_eq!(
+        n.text, "Local queue limit: -1 is out of range for this field",
+        "{n:?}"
+    );
     // Burst settings reach the policy.
     let mut b = load(c).settings.burst;
     b.mode = "cloud_burst".into();
