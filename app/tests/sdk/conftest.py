@@ -4,10 +4,22 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import tempfile
 import urllib.request
 
 import pytest
+
+
+# Every process the tests started, stopped at the end of the session whatever happened to
+# the fixture that started it (one failing after its start must not leave a router and
+# its llama-server running).
+_STARTED = []
+
+
+def _drain(stream, sink):
+    for line in stream:
+        sink.append(line)
 
 
 def _start(cmd, env=None):
@@ -16,8 +28,23 @@ def _start(cmd, env=None):
     if "127.0.0.1" not in line:
         proc.kill()
         raise RuntimeError(f"{cmd[0]} did not start: {line!r} {proc.stderr.read()}")
+    _STARTED.append(proc)
+    # Keep reading what it prints: a full pipe would stall a chatty process mid-test.
+    proc.output = [line]
+    for stream in (proc.stdout, proc.stderr):
+        threading.Thread(target=_drain, args=(stream, proc.output), daemon=True).start()
     addr = line.split("http://")[-1].split()[0] if "http://" in line else line.split()[-1]
     return proc, addr
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for proc in _STARTED:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def _call(base, method, path, token=None, body=None):
