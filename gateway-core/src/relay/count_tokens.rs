@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::forward::{parse_json, render_error};
+use super::forward::{parse_json, read_body, render_error};
 use super::{OpenAiError, ingress};
 use crate::adapt::{Ingress, anthropic_up};
 use crate::channel_types::Protocol;
@@ -30,8 +30,9 @@ pub async fn count_tokens(State(state): State<Shared>, headers: HeaderMap, body:
         Err(e) => return err(e),
     };
     let limit = state.config.max_body_bytes;
-    let Ok(body) = axum::body::to_bytes(body, limit).await else {
-        return err(OpenAiError::too_large(limit));
+    let body = match read_body(body, limit).await {
+        Ok(b) => b,
+        Err(e) => return err(e),
     };
     let mut v = match parse_json(&body) {
         Ok(v) => v,

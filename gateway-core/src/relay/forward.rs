@@ -598,17 +598,9 @@ pub(super) async fn relay(
     let mut settle = Settle::new(state.clone(), &caller, ep, t0);
     settle.group_ratio = snap.group_ratio(&caller.group);
     let limit = state.config.max_body_bytes;
-    let body = match axum::body::to_bytes(body, limit).await {
+    let body = match read_body(body, limit).await {
         Ok(b) => b,
-        Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            return settle.reject(if too_large {
-                OpenAiError::too_large(limit)
-            } else {
-                OpenAiError::invalid_request(format!("Could not read the request body: {e}"))
-            });
-        }
+        Err(e) => return settle.reject(e),
     };
     // The client's own body, kept for an upstream of the same format (passthrough).
     let mut native: Option<serde_json::Value> = None;
@@ -1055,6 +1047,19 @@ fn responses_call(ch: &ChannelRt, native: &serde_json::Value, model: &str) -> Up
 }
 
 /// Parse a body for conversion, with the same messages as the OpenAI peek.
+/// The request body, at most `limit` bytes: 413 beyond, 400 when it cannot be read.
+pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, OpenAiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            OpenAiError::too_large(limit)
+        } else {
+            OpenAiError::invalid_request(format!("Could not read the request body: {e}"))
+        }
+    })
+}
+
 pub(super) fn parse_json(body: &Bytes) -> Result<serde_json::Value, OpenAiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(OpenAiError::invalid_request(

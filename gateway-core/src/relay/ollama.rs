@@ -247,9 +247,9 @@ async fn generate(
     body: Body,
 ) -> Response {
     let limit = state.config.max_body_bytes;
-    let bytes = match axum::body::to_bytes(body, limit).await {
+    let bytes = match super::forward::read_body(body, limit).await {
         Ok(b) => b,
-        Err(_) => return error(OpenAiError::too_large(limit)),
+        Err(e) => return error(e),
     };
     if let Ok(v) = serde_json::from_slice::<Value>(&bytes)
         && let Ok(None) = ollama::generate_to_openai(&v)
