@@ -76,9 +76,11 @@ impl GatewayController {
                         Err(e) => tracing::error!(error = %e, "first-run setup failed"),
                     }
                     let rt = crate::router::start_local_runtime(&g, &self.config.data_dir).await;
-                    let _ = self
-                        .console
-                        .set(Console::new(g.state().clone(), rt.clone()));
+                    let console = Console::new(g.state().clone(), rt.clone());
+                    // Sign-in and invitation pages at `/` (loopback only unless HOST says
+                    // otherwise); the window is this process's console (see `web::routes`).
+                    g.mount(crate::web::routes(console.clone(), false));
+                    let _ = self.console.set(console);
                     *self.runtime.lock().await = rt;
                     *gw = Some(g)
                 }

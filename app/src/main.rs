@@ -28,6 +28,7 @@ mod price;
 mod router;
 #[cfg_attr(not(feature = "desktop"), allow(dead_code))]
 mod views;
+mod web;
 
 #[cfg(feature = "desktop")]
 mod desktop;

@@ -58,21 +58,30 @@ pub fn run(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let runtime = start_local_runtime(&gateway, &data_dir).await;
+        // The web console at `/`, on the same listener and behind the same guard.
+        gateway.mount(crate::web::routes(crate::console::Console::new(
+            gateway.state().clone(),
+            runtime.clone(),
+        ), true));
         let handle = match gateway.serve().await {
             Ok(h) => h,
             Err(e) => {
                 crate::report_error(&e);
+                if let Some(rt) = &runtime {
+                    rt.shutdown().await;
+                }
                 gateway.shutdown().await;
                 return ExitCode::FAILURE;
             }
         };
         crate::instance::set_port(&lock, &handle.local_addr().to_string());
-        let runtime = start_local_runtime(&gateway, &data_dir).await;
         say(format_args!(
             "BurnCloud gateway listening on http://{} (data: {})",
             handle.local_addr(),
             data_dir.display()
         ));
+        say(format_args!("Web console: http://{}/", handle.local_addr()));
         match bootstrap {
             gateway_core::Bootstrap::Ready => {}
             gateway_core::Bootstrap::AdminCreated => {

@@ -243,6 +243,20 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
                 .unwrap_or(false)
         },
     );
+    // `/` is the sign-in page; the live web console is not served beside the window.
+    let home = reqwest::blocking::get(format!("http://127.0.0.1:{port}/")).unwrap();
+    assert_eq!(home.status(), 200);
+    assert!(home.text().unwrap().contains("<title>Sign in · BurnCloud</title>"));
+    let ws = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{port}/console/ws"))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("origin", format!("http://127.0.0.1:{port}"))
+        .send()
+        .unwrap();
+    assert_eq!(ws.status(), 404);
     let mut window = String::new();
     wait_until("the BurnCloud window", Duration::from_secs(60), || {
         let out = Command::new("xdotool")

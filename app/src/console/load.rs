@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use gateway_core::AppState;
+
 use gateway_core::burst::{self, BURST_SETTINGS_KEY};
 use gateway_core::channel_types::{CHANNEL_TYPES, Protocol, channel_type};
 use gateway_core::money::format_usd as plain_usd;
@@ -180,44 +182,7 @@ impl Console {
     }
 
     pub fn tokens(&self) -> StoreResult<Vec<TokenRow>> {
-        let (list, usage) = self.state.store.with(|c| {
-            Ok((
-                tokens::list(c, None)?,
-                logs::usage_by_token(c, 0)?
-                    .into_iter()
-                    .collect::<HashMap<_, _>>(),
-            ))
-        })?;
-        let now = gateway_core::store::now_secs();
-        Ok(list
-            .into_iter()
-            .map(|t| TokenRow {
-                id: t.id,
-                display: t.key_prefix.clone(),
-                enabled: t.status == 1,
-                quota: if t.quota_limit_nano < 0 {
-                    "unlimited".into()
-                } else {
-                    usd_text(t.quota_limit_nano)
-                },
-                used: usd_text(t.used_quota_nano),
-                expires: if t.expired_time < 0 {
-                    "never".into()
-                } else {
-                    date_time(t.expired_time * 1000)
-                },
-                expired: t.expired_time >= 0 && t.expired_time <= now,
-                models: if t.models.is_empty() {
-                    "all".into()
-                } else {
-                    t.models.join(",")
-                },
-                group: t.group.clone(),
-                local_only: t.local_only,
-                requests: usage.get(&t.id).map(|u| u.requests).unwrap_or(0),
-                name: t.name,
-            })
-            .collect())
+        token_rows(&self.state, None)
     }
 
     pub fn models(&self) -> StoreResult<ModelsData> {
@@ -328,40 +293,7 @@ impl Console {
     }
 
     pub fn logs(&self, f: &LogFilter, names: &HashMap<i64, String>) -> StoreResult<LogsData> {
-        let status = f.status.trim();
-        let channel_id = if f.channel.trim().is_empty() {
-            None
-        } else {
-            names
-                .iter()
-                .find(|(_, n)| n.as_str() == f.channel.trim())
-                .map(|(id, _)| *id)
-                .or_else(|| f.channel.trim().parse().ok())
-                .or(Some(-1))
-        };
-        let q = logs::LogQuery {
-            model_prefix: Some(f.model.trim().to_string()).filter(|s| !s.is_empty()),
-            channel_id,
-            status: status.parse().ok(),
-            failed: match status {
-                "error" => Some(true),
-                "ok" => Some(false),
-                _ => None,
-            },
-            page: f.page.max(1),
-            page_size: LOG_PAGE_SIZE,
-            ..Default::default()
-        };
-        let (rows, total) = self.state.store.with(|c| logs::query(c, &q))?;
-        Ok(LogsData {
-            filter: LogFilter {
-                page: q.page,
-                ..f.clone()
-            },
-            total,
-            page_size: LOG_PAGE_SIZE,
-            rows: rows.iter().map(|r| log_item(r, names)).collect(),
-        })
+        log_rows(&self.state, f, names, None)
     }
 
     pub fn prices(&self) -> StoreResult<Vec<PriceRow>> {
@@ -581,6 +513,92 @@ fn log_item(r: &logs::LogRow, names: &HashMap<i64, String>) -> LogItem {
         flags: l.flags.clone(),
         stream: l.stream,
     }
+}
+
+/// One page of request records: everyone's, or `user`'s only.
+pub(super) fn log_rows(
+    state: &AppState,
+    f: &LogFilter,
+    names: &HashMap<i64, String>,
+    user: Option<&str>,
+) -> StoreResult<LogsData> {
+    let status = f.status.trim();
+    let channel_id = if f.channel.trim().is_empty() {
+        None
+    } else {
+        names
+            .iter()
+            .find(|(_, n)| n.as_str() == f.channel.trim())
+            .map(|(id, _)| *id)
+            .or_else(|| f.channel.trim().parse().ok())
+            .or(Some(-1))
+    };
+    let q = logs::LogQuery {
+        model_prefix: Some(f.model.trim().to_string()).filter(|s| !s.is_empty()),
+        channel_id,
+        status: status.parse().ok(),
+        failed: match status {
+            "error" => Some(true),
+            "ok" => Some(false),
+            _ => None,
+        },
+        page: f.page.max(1),
+        page_size: LOG_PAGE_SIZE,
+        user_id: user.map(str::to_string),
+        ..Default::default()
+    };
+    let (rows, total) = state.store.with(|c| logs::query(c, &q))?;
+    Ok(LogsData {
+        filter: LogFilter {
+            page: q.page,
+            ..f.clone()
+        },
+        total,
+        page_size: LOG_PAGE_SIZE,
+        rows: rows.iter().map(|r| log_item(r, names)).collect(),
+    })
+}
+
+/// The keys' rows: every key, or `owner`'s only.
+pub(super) fn token_rows(state: &AppState, owner: Option<&str>) -> StoreResult<Vec<TokenRow>> {
+    let (list, usage) = state.store.with(|c| {
+        Ok((
+            tokens::list(c, owner)?,
+            logs::usage_by_token(c, 0)?
+                .into_iter()
+                .collect::<HashMap<_, _>>(),
+        ))
+    })?;
+    let now = gateway_core::store::now_secs();
+    Ok(list
+        .into_iter()
+        .map(|t| TokenRow {
+            id: t.id,
+            display: t.key_prefix.clone(),
+            enabled: t.status == 1,
+            quota: if t.quota_limit_nano < 0 {
+                "unlimited".into()
+            } else {
+                usd_text(t.quota_limit_nano)
+            },
+            used: usd_text(t.used_quota_nano),
+            expires: if t.expired_time < 0 {
+                "never".into()
+            } else {
+                date_time(t.expired_time * 1000)
+            },
+            expired: t.expired_time >= 0 && t.expired_time <= now,
+            models: if t.models.is_empty() {
+                "all".into()
+            } else {
+                t.models.join(",")
+            },
+            group: t.group.clone(),
+            local_only: t.local_only,
+            requests: usage.get(&t.id).map(|u| u.requests).unwrap_or(0),
+            name: t.name,
+        })
+        .collect())
 }
 
 /// `$1.50`.

@@ -9,11 +9,13 @@
 //! - [`actions`]: `Action` → store/runtime calls → `Notice`.
 //! - [`hub`]: hub search, remote fit, and the download queue with its progress.
 //! - [`first_run`]: the silent local admin and default key on an empty database.
+//! - [`user`]: what a plain user of the web console sees and may do (their own data).
 
 pub mod actions;
 pub mod first_run;
 pub mod hub;
 pub mod load;
+pub mod user;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +41,9 @@ pub struct Console {
     pub autostart: Option<crate::autostart::Entry>,
     /// The hub and this process's one download queue (created on the first download).
     pub hub: Arc<hub::Hub>,
+    /// The admin signed in to the web console (owns the keys made there); None on the
+    /// desktop, where keys belong to the first enabled admin.
+    pub acting: Option<String>,
 }
 
 impl Console {
@@ -56,6 +61,7 @@ impl Console {
             library,
             autostart,
             hub: Arc::new(hub::Hub::from_env()),
+            acting: None,
         }
     }
 

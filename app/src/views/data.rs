@@ -515,6 +515,36 @@ pub enum Action {
     /// Keep request-log records this many days (the text typed; 0: every record).
     SetLogRetention(String),
     SetTheme(Theme),
+    /// Credit a redemption code to the signed-in user (web console).
+    Redeem(String),
+    /// A single-use invitation link from the signed-in user (web console).
+    CreateInvitation,
+    DeleteInvitation(String),
+    /// End the web console's session.
+    Logout,
+}
+
+/// What a plain user sees in the web console: their own balance, keys, requests and
+/// invitations, nothing of anyone else's.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UserData {
+    pub username: String,
+    /// USD left, or `unlimited`.
+    pub balance: String,
+    pub used: String,
+    pub group: String,
+    pub tokens: Vec<TokenRow>,
+    pub logs: LogsData,
+    pub invitations: Vec<InvitationRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InvitationRow {
+    pub code: String,
+    pub link: String,
+    /// `2 of 5`, `1 of unlimited`.
+    pub uses: String,
+    pub expires: String,
 }
 
 /// What came of an action, shown where the user is.

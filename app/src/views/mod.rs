@@ -21,6 +21,7 @@ pub mod models;
 pub mod pricing;
 pub mod settings;
 pub mod tokens;
+pub mod user;
 
 use channels::ChannelsPage;
 pub use dashboard::Dashboard;
@@ -109,6 +110,9 @@ pub fn Shell(
     notice: Option<Notice>,
     on_navigate: EventHandler<Page>,
     on_action: EventHandler<Action>,
+    /// Who is signed in (the web console shows it with a Log out button).
+    #[props(default)]
+    account: Option<String>,
 ) -> Element {
     let theme = data.settings.theme.as_str();
     rsx! {
@@ -126,6 +130,9 @@ pub fn Shell(
                         span { class: "bc-nav-label", "{p.title()}" }
                     }
                 }
+                if let Some(name) = account {
+                    Account { name, on_action }
+                }
             }
             main { class: "bc-main", id: "main",
                 h1 { class: "bc-title", "{page.title()}" }
@@ -142,6 +149,17 @@ pub fn Shell(
                     Page::Settings => rsx! { SettingsPage { data: data.settings.clone(), on_action } },
                 }
             }
+        }
+    }
+}
+
+/// The signed-in account at the foot of the navigation, with Log out (web console).
+#[component]
+pub fn Account(name: String, on_action: EventHandler<Action>) -> Element {
+    rsx! {
+        div { class: "bc-account",
+            span { class: "bc-caption bc-nav-label", id: "account-name", "Signed in as {name}" }
+            button { class: "bc-button bc-button-small", id: "logout", onclick: move |_| on_action.call(Action::Logout), "Log out" }
         }
     }
 }

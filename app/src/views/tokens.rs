@@ -7,7 +7,13 @@ use super::Badge;
 use super::data::{Action, TokenForm, TokenRow};
 
 #[component]
-pub fn TokensPage(tokens: Vec<TokenRow>, on_action: EventHandler<Action>) -> Element {
+pub fn TokensPage(
+    tokens: Vec<TokenRow>,
+    on_action: EventHandler<Action>,
+    /// The group every key gets (a plain user's own): the Group field is not shown.
+    #[props(default)]
+    fixed_group: Option<String>,
+) -> Element {
     let mut f = use_signal(|| TokenForm {
         group: "default".into(),
         ..Default::default()
@@ -22,7 +28,9 @@ pub fn TokensPage(tokens: Vec<TokenRow>, on_action: EventHandler<Action>) -> Ele
                 label { "Quota in USD (empty: unlimited)" input { value: "{cur.quota_usd}", inputmode: "decimal", oninput: move |e| f.with_mut(|f| f.quota_usd = e.value()) } }
                 label { "Expires in days (empty: never)" input { r#type: "number", value: "{cur.expires_days}", oninput: move |e| f.with_mut(|f| f.expires_days = e.value()) } }
                 label { "Models (empty: all)" input { value: "{cur.models}", oninput: move |e| f.with_mut(|f| f.models = e.value()) } }
-                label { "Group" input { value: "{cur.group}", oninput: move |e| f.with_mut(|f| f.group = e.value()) } }
+                if fixed_group.is_none() {
+                    label { "Group" input { value: "{cur.group}", oninput: move |e| f.with_mut(|f| f.group = e.value()) } }
+                }
                 label { class: "bc-check",
                     input { r#type: "checkbox", checked: cur.local_only, onchange: move |e| f.with_mut(|f| f.local_only = e.checked()) }
                     "Local models only (never routed to the cloud)"

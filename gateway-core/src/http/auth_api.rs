@@ -3,10 +3,12 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::extract::SESSION_COOKIE;
 use super::{ApiError, ApiJson, ApiResult, Session, Shared, ok};
 use crate::auth;
 use crate::store::{now_secs, users};
@@ -127,6 +129,42 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult {
+    let user = verify_login(&state, peer, body).await?;
+    Ok(ok(user_payload(&state, &user)))
+}
+
+/// `POST /console/api/session`: log in for the web console. Same checks and throttle as
+/// `/api/auth/login`; the login token goes into an HttpOnly, SameSite=Strict cookie (page
+/// scripts cannot read it, other sites' requests do not carry it) and is not in the body.
+pub async fn session_login(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
+    let user = verify_login(&state, peer, body).await?;
+    let token = state
+        .jwt
+        .issue(&user.id, &user.username, user.role, now_secs());
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        auth::JWT_TTL_SECS
+    );
+    let body = json!({"id": user.id, "username": user.username, "roles": [user.role.as_str()]});
+    Ok(([(header::SET_COOKIE, cookie)], ok(body)).into_response())
+}
+
+/// `DELETE /console/api/session`: log out of the web console (the cookie is cleared).
+pub async fn session_logout() -> Response {
+    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], ok(json!({}))).into_response()
+}
+
+/// Check a name and password (throttled, constant time for unknown names).
+async fn verify_login(
+    state: &Shared,
+    peer: SocketAddr,
+    body: LoginBody,
+) -> Result<users::User, ApiError> {
     let username = body.username.trim().to_string();
     state.auth_throttle.check_login(peer.ip(), &username)?;
     let name = username.clone();
@@ -155,7 +193,7 @@ pub async fn login(
     if user.status != 1 {
         return Err(ApiError::forbidden("this account is disabled"));
     }
-    Ok(ok(user_payload(&state, &user)))
+    Ok(user)
 }
 
 pub async fn me(State(state): State<Shared>, session: Session) -> ApiResult {

@@ -101,6 +101,17 @@ impl FromRequestParts<Shared> for Session {
         let token = bearer(parts).ok_or_else(|| {
             ApiError::unauthorized("missing Authorization: Bearer <token> header: log in first")
         })?;
+        Session::for_token(state, token).await
+    }
+}
+
+/// The web console's session cookie: an HttpOnly, SameSite=Strict copy of a login token.
+pub const SESSION_COOKIE: &str = "burncloud_session";
+
+impl Session {
+    /// The user a login token names, if it is still good: signed by this gateway, not
+    /// expired, not older than the user's last password change, the user enabled.
+    pub async fn for_token(state: &Shared, token: &str) -> Result<Session, ApiError> {
         if token.starts_with("sk-") {
             return Err(ApiError::unauthorized(
                 "the console API needs a login token (from /api/auth/login), not an sk- key",
@@ -128,4 +139,28 @@ impl FromRequestParts<Shared> for Session {
         }
         Ok(Session { user })
     }
+
+    /// The web console's session: the login token in the [`SESSION_COOKIE`] cookie. Only
+    /// the web console reads it; the JSON API takes `Authorization` headers, never cookies.
+    pub async fn from_cookie(
+        state: &Shared,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Session, ApiError> {
+        let token = cookie(headers, SESSION_COOKIE)
+            .ok_or_else(|| ApiError::unauthorized("not logged in"))?;
+        Session::for_token(state, &token).await
+    }
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }

@@ -12,7 +12,7 @@ use crate::store::governance::{self, Governance, GovernanceChange, Registration}
 use crate::store::invitations::{self, Invitation};
 
 /// Where the invitation link points: this gateway's registration page.
-fn link(headers: &HeaderMap, code: &str) -> String {
+pub fn link(headers: &HeaderMap, code: &str) -> String {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -53,26 +53,39 @@ pub async fn create(
     } else {
         super::extract::parse_json(&body)?
     };
+    let inv = create_for(&state, &session.user, body.max_uses, body.expires_at).await?;
+    Ok(ok(view(&inv, &headers)))
+}
+
+/// Create an invitation from `user` (single use unless they say otherwise): refused while
+/// registration is closed unless they are an admin, and a user's code never has more uses
+/// than the admin's cap. The JSON API and the web console both create through this.
+pub async fn create_for(
+    state: &Shared,
+    user: &crate::store::users::User,
+    max_uses: Option<i64>,
+    expires_at: Option<i64>,
+) -> Result<Invitation, ApiError> {
+    let admin = user.role == crate::store::users::Role::Admin;
     let gov = state.store.run(|c| governance::load(c)).await?;
-    if gov.registration == Registration::Closed && !session.is_admin() {
+    if gov.registration == Registration::Closed && !admin {
         return Err(ApiError::forbidden(
             "registration is closed: invitations cannot be used",
         ));
     }
-    let max_uses = body.max_uses.unwrap_or(1);
+    let max_uses = max_uses.unwrap_or(1);
     // A user's code cannot open the door wide: at most the admin's cap, never unlimited.
-    if !session.is_admin() && !(1..=gov.user_invite_max_uses).contains(&max_uses) {
+    if !admin && !(1..=gov.user_invite_max_uses).contains(&max_uses) {
         return Err(ApiError::bad_request(format!(
             "max_uses must be between 1 and {} for your invitations",
             gov.user_invite_max_uses
         )));
     }
-    let id = session.user.id.clone();
-    let inv = state
+    let id = user.id.clone();
+    Ok(state
         .store
-        .run(move |c| invitations::create(c, &id, max_uses, body.expires_at.unwrap_or(-1)))
-        .await?;
-    Ok(ok(view(&inv, &headers)))
+        .run(move |c| invitations::create(c, &id, max_uses, expires_at.unwrap_or(-1)))
+        .await?)
 }
 
 pub async fn list(State(state): State<Shared>, session: Session, headers: HeaderMap) -> ApiResult {

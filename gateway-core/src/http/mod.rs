@@ -29,8 +29,10 @@ use serde::Serialize;
 use serde_json::json;
 
 pub use channels_api::view as channel_view;
-pub use extract::{ApiJson, Session};
+pub use extract::{ApiJson, SESSION_COOKIE, Session, cookie};
+pub use invitations_api::{create_for as create_invitation, link as invitation_link};
 pub use tokens_api::view as token_view;
+pub use users_api::{balance_fields, redeem_for};
 
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -41,12 +43,17 @@ pub type Shared = Arc<AppState>;
 /// Largest control-plane request body.
 const CONSOLE_BODY_LIMIT: usize = 1024 * 1024;
 
-/// The whole HTTP application, for a listener bound to `listen`.
-pub fn router(state: Shared, listen: std::net::SocketAddr) -> Router {
+/// The whole HTTP application, for a listener bound to `listen`. `extra`: routes the
+/// embedding program adds (the web console); they sit behind the same Host/Origin guard.
+pub fn router(state: Shared, listen: std::net::SocketAddr, extra: Option<Router>) -> Router {
     let policy = Arc::new(guard::HostPolicy::new(listen, &state.config.allowed_hosts));
     let console = Router::new()
         .route("/api/auth/register", post(auth_api::register))
         .route("/api/auth/login", post(auth_api::login))
+        .route(
+            "/console/api/session",
+            post(auth_api::session_login).delete(auth_api::session_logout),
+        )
         .route(
             "/api/user/self",
             get(auth_api::me).put(users_api::update_self),
@@ -143,10 +150,11 @@ pub fn router(state: Shared, listen: std::net::SocketAddr) -> Router {
         // the control plane's `/api/*`.
         .merge(crate::relay::ollama_routes())
         .fallback(not_found)
+        .with_state(state)
+        .merge(extra.unwrap_or_default())
         .layer(axum::middleware::from_fn(move |req, next| {
             guard::guard(policy.clone(), req, next)
         }))
-        .with_state(state)
 }
 
 /// `/health`: liveness for anyone; the details (version, burst state) only on a loopback

@@ -179,6 +179,26 @@ pub struct RedeemBody {
     code: String,
 }
 
+/// Redeem `code` for a user: the amount credited (nano-USD) and the user after it. The JSON
+/// API and the web console both redeem through this.
+pub async fn redeem_for(
+    state: &Shared,
+    user_id: &str,
+    code: String,
+) -> Result<(i64, User), ApiError> {
+    let id = user_id.to_string();
+    let (amount, user) = state
+        .store
+        .run(move |c| {
+            let amount = redemptions::redeem(c, &id, code.trim())?;
+            Ok((amount, users::find(c, &id)?))
+        })
+        .await?;
+    tracing::info!(user = %user.username, amount = amount, "redemption code redeemed");
+    state.config_changed().await;
+    Ok((amount, user))
+}
+
 /// Redeem a code for the caller: credited once, whoever else tries the same code.
 pub async fn redeem(
     State(state): State<Shared>,
@@ -188,16 +208,7 @@ pub async fn redeem(
     if body.code.trim().is_empty() {
         return Err(ApiError::bad_request("missing field: code"));
     }
-    let id = session.user.id.clone();
-    let (amount, user) = state
-        .store
-        .run(move |c| {
-            let amount = redemptions::redeem(c, &id, &body.code)?;
-            Ok((amount, users::find(c, &id)?))
-        })
-        .await?;
-    tracing::info!(user = %user.username, amount = amount, "redemption code redeemed");
-    state.config_changed().await;
+    let (amount, user) = redeem_for(&state, &session.user.id, body.code).await?;
     let mut v = json!({"credited_usd": nano_to_usd(amount)});
     if let (Value::Object(m), Value::Object(b)) = (&mut v, balance_fields(&state, &user)) {
         m.extend(b);
