@@ -246,7 +246,11 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
     // `/` is the sign-in page; the live web console is not served beside the window.
     let home = reqwest::blocking::get(format!("http://127.0.0.1:{port}/")).unwrap();
     assert_eq!(home.status(), 200);
-    assert!(home.text().unwrap().contains("<title>Sign in · BurnCloud</title>"));
+    assert!(
+        home.text()
+            .unwrap()
+            .contains("<title>Sign in · BurnCloud</title>")
+    );
     let ws = reqwest::blocking::Client::new()
         .get(format!("http://127.0.0.1:{port}/console/ws"))
         .header("connection", "upgrade")
