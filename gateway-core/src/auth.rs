@@ -5,7 +5,6 @@ use std::path::Path;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -244,14 +243,7 @@ pub fn load_or_create_secret(data_dir: &Path) -> Result<String, AuthError> {
     Ok(secret)
 }
 
-/// Random letters and digits.
-pub fn random_alnum(len: usize) -> String {
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
-}
+pub use crate::secure::random_alnum;
 
 /// A freshly generated token key and what is stored about it.
 pub struct NewKey {

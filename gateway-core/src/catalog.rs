@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::store::prices::Rates;
+use crate::vocab::Rates;
 
 /// The catalog shipped with this build.
 pub const SHIPPED: &str = include_str!("../data/price-catalog.json");

@@ -8,6 +8,9 @@
 //!
 //! # Layout
 //!
+//! The modules are layered (see `tests/module_graph.rs`): each imports only modules of
+//! lower layers, so there is no import circle.
+//!
 //! - [`config`]: settings from the environment.
 //! - [`store`]: SQLite store, migrations, one module per table family.
 //! - [`adapt`]: protocol adaptors (Anthropic Messages ⇄ OpenAI chat, SSE framing).
@@ -23,7 +26,10 @@
 //! - [`burst`]: burst routing policy: sensitivity classifier, load, cloud budget, decision.
 //! - [`local`]: the seam to the local runtime (start a local model on demand).
 //! - [`probe`]: a channel's 1-token test request.
-//! - [`relay`]: the data plane (ingress, routing, forwarding, usage, breakers, writer, metrics).
+//! - [`vocab`]: shared words (usage, rates, the data plane's error shape, time); a leaf.
+//! - [`throttle`]: login/registration throttling and the argon2 threads.
+//! - [`live`]: the data plane's in-memory state (breakers, ledger, limits, metrics, writer).
+//! - [`relay`]: the data plane (ingress, routing, forwarding, usage).
 //! - [`server`]: open, serve, stop.
 
 pub mod adapt;
@@ -33,6 +39,7 @@ pub mod catalog;
 pub mod channel_types;
 pub mod config;
 pub mod http;
+pub mod live;
 pub mod local;
 pub mod money;
 pub mod probe;
@@ -43,6 +50,8 @@ pub mod snapshot;
 pub mod state;
 pub mod store;
 pub mod tariff;
+pub mod throttle;
+pub mod vocab;
 
 pub use config::Config;
 pub use server::{Bootstrap, Gateway, ServeHandle, StartError};

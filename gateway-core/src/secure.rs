@@ -66,3 +66,13 @@ fn fix_files(dir: &Path, recurse: bool) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Random letters and digits.
+pub fn random_alnum(len: usize) -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use crate::auth::{self, JwtKeys};
 use crate::burst::{BURST_SETTINGS_KEY, BurstState};
 use crate::config::Config;
-use crate::relay::writer::WriterThread;
+use crate::live::writer::WriterThread;
 use crate::relay::{RelayState, UsageWriter};
 use crate::snapshot::Snapshot;
 use crate::state::AppState;

@@ -10,11 +10,11 @@ use rusqlite::Connection;
 
 use crate::catalog::CatalogEntry;
 use crate::channel_types::{Protocol, channel_type};
-use crate::store::prices::Rates;
 use crate::store::{
     Store, StoreResult, catalog, channels, governance, groups, prices, ratios, tokens, users,
 };
 use crate::tariff::{RATIO_ONE, Tariff};
+use crate::vocab::Rates;
 
 /// A channel as the relay needs it.
 #[derive(Debug)]

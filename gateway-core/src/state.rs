@@ -8,10 +8,13 @@ use arc_swap::ArcSwap;
 use crate::auth::JwtKeys;
 use crate::burst::{self, BURST_SETTINGS_KEY, BurstPolicy};
 use crate::config::Config;
+use crate::live::RelayState;
 use crate::local::LocalRuntime;
-use crate::relay::RelayState;
 use crate::snapshot::Snapshot;
 use crate::store::{Store, StoreResult, logs, now_ms, settings};
+
+/// The state as handlers hold it.
+pub type Shared = Arc<AppState>;
 
 /// One per gateway instance.
 pub struct AppState {
@@ -26,7 +29,7 @@ pub struct AppState {
     /// The local runtime, when the app wired one in (just-in-time starts).
     local_runtime: std::sync::OnceLock<Arc<dyn LocalRuntime>>,
     /// Login and registration limits, argon2 concurrency.
-    pub auth_throttle: crate::http::throttle::AuthThrottle,
+    pub auth_throttle: crate::throttle::AuthThrottle,
     /// The one-time setup token while no admin exists (see [`crate::Gateway::bootstrap`]).
     setup_token: std::sync::Mutex<Option<String>>,
 }

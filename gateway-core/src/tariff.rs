@@ -9,7 +9,7 @@
 //! ratio multiplies either.
 
 use crate::money::NANO_PER_USD;
-use crate::store::prices::Rates;
+use crate::vocab::Rates;
 
 /// Ratio 1.0 in millionths.
 pub const RATIO_ONE: i64 = 1_000_000;

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::conversion::{Conversion, hoist_system, reasoning_effort};
 use super::sse;
-use crate::relay::Usage;
+use crate::vocab::Usage;
 
 /// A request that cannot be converted: the message names the field.
 pub type ConvertResult<T> = Result<T, String>;
@@ -824,7 +824,7 @@ impl super::Stage for ToAnthropic {
                     let Ok(v) = serde_json::from_slice::<Value>(&e.data) else {
                         continue;
                     };
-                    if let Some(u) = crate::relay::usage_from_value(&v) {
+                    if let Some(u) = crate::vocab::usage_from_value(&v) {
                         self.usage = Some(u);
                     }
                     if v.get("error").is_some() {
@@ -869,7 +869,7 @@ impl super::Stage for ToAnthropic {
                 } else if (200..300).contains(&self.status) {
                     match serde_json::from_slice::<Value>(buf) {
                         Ok(v) => {
-                            self.usage = crate::relay::usage_from_value(&v);
+                            self.usage = crate::vocab::usage_from_value(&v);
                             chat_to_message(&v, &self.model, self.usage.as_ref())
                         }
                         Err(_) => error_body(502, "the upstream's answer was not valid JSON"),

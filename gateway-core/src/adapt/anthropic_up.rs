@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::anthropic::ConvertResult;
 use super::passthrough::{Dialect, Observer, Tally};
 use super::{Stage, sse};
-use crate::relay::Usage;
+use crate::vocab::Usage;
 
 /// `anthropic-version` sent when the client did not choose one.
 pub const DEFAULT_VERSION: &str = "2023-06-01";
@@ -476,7 +476,7 @@ impl FromAnthropic {
             kind,
             status,
             include_usage,
-            created: crate::store::now_secs(),
+            created: crate::vocab::now_secs(),
             usage: None,
             content_events: 0,
         }

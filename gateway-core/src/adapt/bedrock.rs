@@ -17,7 +17,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::{Stage, sse};
-use crate::relay::Usage;
+use crate::vocab::Usage;
 
 pub const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::anthropic::ConvertResult;
 use super::anthropic_up::openai_usage;
 use super::{Stage, sse};
-use crate::relay::Usage;
+use crate::vocab::Usage;
 
 /// The request URL for `model`, streaming or not.
 pub fn url(base_url: &str, model: &str, stream: bool) -> String {
@@ -539,7 +539,7 @@ impl FromGemini {
             status,
             model: model.to_string(),
             include_usage,
-            created: crate::store::now_secs(),
+            created: crate::vocab::now_secs(),
             usage: None,
             content_events: 0,
         }

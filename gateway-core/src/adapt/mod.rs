@@ -28,7 +28,7 @@ pub mod responses;
 pub mod responses_up;
 pub mod sse;
 
-use crate::relay::Usage;
+use crate::vocab::Usage;
 
 /// The wire format a client spoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use super::anthropic::ConvertResult;
 use super::conversion::{hoist_system, reasoning_effort};
 use super::{Stage, sse};
-use crate::relay::Usage;
+use crate::vocab::Usage;
 
 /// The Ollama version `/api/version` reports (the API level this ingress follows).
 pub const VERSION: &str = "0.12.0";
@@ -466,7 +466,7 @@ impl ToOllama {
         let Ok(v) = serde_json::from_slice::<Value>(&self.buf) else {
             return error_body("the upstream's answer was not valid JSON");
         };
-        self.usage = crate::relay::usage_from_value(&v);
+        self.usage = crate::vocab::usage_from_value(&v);
         if self.kind == Kind::Embed {
             let embeddings: Vec<Value> = v["data"]
                 .as_array()
@@ -529,7 +529,7 @@ impl Stage for ToOllama {
             let Ok(v) = serde_json::from_slice::<Value>(&e.data) else {
                 continue;
             };
-            if let Some(u) = crate::relay::usage_from_value(&v) {
+            if let Some(u) = crate::vocab::usage_from_value(&v) {
                 self.usage = Some(u);
             }
             if let Some(m) = v.get("error") {

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use serde_json::Value;
 
 use super::{Stage, sse};
-use crate::relay::Usage;
+use crate::vocab::Usage;
 
 /// The bodies larger than this (not streamed) are relayed but not read for usage.
 const MAX_READ_BODY: usize = 16 * 1024 * 1024;

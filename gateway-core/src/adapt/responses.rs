@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::anthropic::ConvertResult;
 use super::conversion::{Conversion, hoist_system, reasoning_effort};
 use super::{Stage, sse};
-use crate::relay::Usage;
+use crate::vocab::Usage;
 
 fn content_parts(content: &Value, role: &str, what: &str) -> ConvertResult<Value> {
     match content {
@@ -475,7 +475,7 @@ pub fn chat_to_response_with(
     let incomplete = choice["finish_reason"] == "length";
     response_object(
         &new_id("resp"),
-        crate::store::now_secs(),
+        crate::vocab::now_secs(),
         model,
         if incomplete {
             "incomplete"
@@ -543,7 +543,7 @@ impl ToResponses {
             Kind::Stream(Box::new(StreamState {
                 splitter: sse::Splitter::default(),
                 id: new_id("resp"),
-                created: crate::store::now_secs(),
+                created: crate::vocab::now_secs(),
                 seq: 0,
                 started: false,
                 ended: false,
@@ -825,7 +825,7 @@ impl Stage for ToResponses {
             let Ok(v) = serde_json::from_slice::<Value>(&e.data) else {
                 continue;
             };
-            if let Some(u) = crate::relay::usage_from_value(&v) {
+            if let Some(u) = crate::vocab::usage_from_value(&v) {
                 self.usage = Some(u);
             }
             if v.get("error").is_some() {
@@ -863,7 +863,7 @@ impl Stage for ToResponses {
                 let body = if (200..300).contains(&self.status) {
                     match serde_json::from_slice::<Value>(buf) {
                         Ok(v) => {
-                            self.usage = crate::relay::usage_from_value(&v);
+                            self.usage = crate::vocab::usage_from_value(&v);
                             chat_to_response_with(&v, &self.model, self.usage.as_ref(), &self.conv)
                         }
                         Err(_) => super::anthropic_up::openai_error(

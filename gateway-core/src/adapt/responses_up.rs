@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::passthrough::{Dialect, Observer, Tally};
 use super::sse;
-use crate::relay::Usage;
+use crate::vocab::Usage;
 
 /// A Responses `usage` object as the relay's usage.
 fn usage_of(u: &Value) -> Option<Usage> {

@@ -76,7 +76,7 @@ impl Loads {
         let load = self.get(channel);
         load.in_flight.fetch_add(1, Ordering::Relaxed);
         load.last_active_ms
-            .store(crate::store::now_ms(), Ordering::Relaxed);
+            .store(crate::vocab::now_ms(), Ordering::Relaxed);
         LoadGuard { load }
     }
 
@@ -119,7 +119,7 @@ impl Drop for LoadGuard {
     fn drop(&mut self) {
         self.load
             .last_active_ms
-            .store(crate::store::now_ms(), Ordering::Relaxed);
+            .store(crate::vocab::now_ms(), Ordering::Relaxed);
         self.load.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -17,7 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
-use crate::relay::OpenAiError;
+use crate::vocab::OpenAiError;
 
 /// The Host/Origin policy of one listener.
 #[derive(Debug, Clone)]

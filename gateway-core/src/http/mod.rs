@@ -14,7 +14,6 @@ mod ollama_settings_api;
 mod prices_api;
 mod redemptions_api;
 mod settings_api;
-pub mod throttle;
 mod tokens_api;
 mod users_api;
 
@@ -37,8 +36,7 @@ pub use users_api::{balance_fields, redeem_for};
 use crate::state::AppState;
 use crate::store::StoreError;
 
-/// Shared state handed to every handler.
-pub type Shared = Arc<AppState>;
+pub use crate::state::Shared;
 
 /// Largest control-plane request body.
 const CONSOLE_BODY_LIMIT: usize = 1024 * 1024;
@@ -144,6 +142,7 @@ pub fn router(state: Shared, listen: std::net::SocketAddr, extra: Option<Router>
 
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .merge(console)
         .merge(crate::relay::routes(state.clone()))
         // Ollama's API (`/api/version`, `/api/chat`, ...): data plane, mounted apart from
@@ -173,6 +172,29 @@ async fn health(
         "uptime_secs": state.started_at.elapsed().as_secs(),
         "burst": settings_api::burst_health(&state),
     }))
+}
+
+/// `/metrics` (Prometheus/OpenMetrics text): on a loopback listener, or for an admin.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<Shared>,
+    listener: Option<axum::Extension<guard::Listener>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if !detail_allowed(&state, listener, &headers) {
+        return crate::vocab::OpenAiError::invalid_token(
+            "/metrics on a network listener needs an admin's key: send Authorization: Bearer <admin sk- key>",
+        )
+        .into_response();
+    }
+    let body = state.relay.metrics.render(&state.relay.breakers);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Whether operational details (`/health`'s, `/metrics`) may be shown: always on a
@@ -253,6 +275,25 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         r
+    }
+}
+
+impl From<crate::throttle::Throttled> for ApiError {
+    fn from(t: crate::throttle::Throttled) -> Self {
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, t.message);
+        e.retry_after = Some(t.retry_after.as_secs_f64().ceil().max(1.0) as u64);
+        e
+    }
+}
+
+impl From<crate::throttle::HashError> for ApiError {
+    fn from(e: crate::throttle::HashError) -> Self {
+        match e {
+            crate::throttle::HashError::Busy(t) => t.into(),
+            crate::throttle::HashError::Failed => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "password hashing failed")
+            }
+        }
     }
 }
 

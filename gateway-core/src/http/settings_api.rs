@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 
 use super::{ApiError, ApiJson, ApiResult, Session, Shared, ok};
 use crate::burst::{self, BURST_SETTINGS_KEY, Side};
+use crate::live::BreakerState;
 use crate::money::nano_to_usd;
-use crate::relay::breaker::BreakerState;
 use crate::store::{now_ms, settings};
 
 fn view(state: &Shared, saved: &Map<String, Value>) -> Value {

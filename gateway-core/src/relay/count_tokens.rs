@@ -16,8 +16,8 @@ use super::forward::{parse_json, read_body, render_error};
 use super::{OpenAiError, ingress};
 use crate::adapt::{Ingress, anthropic_up};
 use crate::channel_types::Protocol;
-use crate::http::Shared;
 use crate::snapshot::ChannelRt;
+use crate::state::Shared;
 
 /// How long an upstream count may take before the estimate answers instead.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);

@@ -16,8 +16,6 @@ use futures_util::{Stream, StreamExt};
 
 use super::OpenAiError;
 use super::ingress::{self, Caller};
-use super::ledger::Admission;
-use super::metrics::{ChannelLabel, RouteLabel, StatusLabel, TokenLabel};
 use super::plan::{self, BurstInfo};
 use super::usage::{BodyCollector, SseScanner, Usage};
 use crate::adapt::conversion::{Conversion, DROPPED_TOOLS_HEADER};
@@ -27,8 +25,10 @@ use crate::adapt::{
 };
 use crate::burst::{LoadGuard, Side};
 use crate::channel_types::Protocol;
-use crate::http::Shared;
+use crate::live::ledger::Admission;
+use crate::live::metrics::{ChannelLabel, RouteLabel, StatusLabel, TokenLabel};
 use crate::snapshot::{ChannelRt, TokenRt};
+use crate::state::Shared;
 use crate::store::logs::LogRecord;
 use crate::store::{channels, now_ms};
 use crate::tariff::{Tariff, Tokens};
@@ -575,7 +575,7 @@ pub(super) async fn relay(
     let t0 = Instant::now();
     let snap = state.snapshot.load_full();
     let authenticated = if ep.ingress() == Ingress::Ollama {
-        super::ollama::authenticate(&state, &snap, &headers, addr)
+        ingress::ollama_caller(&state, &snap, &headers, addr)
     } else {
         ingress::authenticate(&state, &snap, &headers)
     };
@@ -880,13 +880,9 @@ pub(super) async fn relay(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("json"));
         let mut pipeline = match (ep, call.format) {
-            (Endpoint::Ollama(kind), _) => Some(super::ollama::pipeline(
-                kind,
-                call.format,
-                is_sse,
-                &info,
-                status,
-            )),
+            (Endpoint::Ollama(kind), _) => {
+                Some(ollama_pipeline(kind, call.format, is_sse, &info, status))
+            }
             (_, Format::OpenAiResponses) => Some(Pipeline::new(vec![Box::new(
                 responses_up::ResponsesObserver::new(is_sse),
             )])),
@@ -1652,4 +1648,44 @@ impl Drop for RelayBody {
         self.answered = answered;
         self.settle(None, None);
     }
+}
+
+/// How a channel's answer reaches an Ollama client: upstream format → OpenAI (usage
+/// included) → Ollama.
+fn ollama_pipeline(
+    kind: ollama::Kind,
+    format: Format,
+    is_sse: bool,
+    info: &ingress::RequestInfo,
+    status: axum::http::StatusCode,
+) -> Pipeline {
+    let status = status.as_u16();
+    let mut stages: Vec<Box<dyn Stage>> = Vec::new();
+    match format {
+        Format::OpenAi | Format::Azure | Format::OpenAiResponses => {}
+        Format::Anthropic => stages.push(Box::new(anthropic_up::FromAnthropic::new(
+            is_sse, status, true,
+        ))),
+        Format::Gemini => stages.push(Box::new(gemini::FromGemini::new(
+            is_sse,
+            status,
+            &info.model,
+            true,
+        ))),
+        Format::Bedrock => {
+            if is_sse {
+                stages.push(Box::new(bedrock::EventStreamToSse::default()));
+            }
+            stages.push(Box::new(anthropic_up::FromAnthropic::new(
+                is_sse, status, true,
+            )));
+        }
+    }
+    stages.push(Box::new(ollama::ToOllama::new(
+        kind,
+        is_sse,
+        status,
+        &info.model,
+    )));
+    Pipeline::new(stages)
 }

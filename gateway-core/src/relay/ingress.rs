@@ -1,17 +1,17 @@
 //! Ingress: who is calling (sk- token or login JWT), what they ask for (a peek at the JSON
 //! body, without re-serialising it), and whether they may (allow-lists, limits, quota).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::OpenAiError;
 use crate::auth::{AuthError, hash_key};
-use crate::snapshot::{Snapshot, TokenRt, UserRt};
+use crate::snapshot::{OLLAMA_KEYLESS_TOKEN, Snapshot, TokenRt, UserRt};
 use crate::state::AppState;
 use crate::store::now_secs;
 
@@ -249,6 +249,40 @@ pub fn upstream_body(body: &Bytes, info: &RequestInfo, upstream_model: &str) -> 
     }
     out.extend_from_slice(&body[pos..]);
     Bytes::from(out)
+}
+
+fn has_credential(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::AUTHORIZATION) || headers.contains_key("x-api-key")
+}
+
+/// The caller of an Ollama request: its key, or — with no key, from this machine, when
+/// the keyless setting names a token — that token.
+pub(super) fn ollama_caller(
+    state: &AppState,
+    snap: &Snapshot,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<Caller, OpenAiError> {
+    if !has_credential(headers)
+        && peer.ip().is_loopback()
+        && let Some(id) = snap.ollama_keyless_token
+    {
+        let token = snap.tokens.values().find(|t| t.id == id).ok_or_else(|| {
+            OpenAiError::invalid_token(format!(
+                "The token chosen for keyless requests (id {id}) no longer exists: choose another in the settings ({OLLAMA_KEYLESS_TOKEN})"
+            ))
+        })?;
+        return token_caller(snap, token);
+    }
+    authenticate(state, snap, headers).map_err(|mut e| {
+        if !has_credential(headers) {
+            e.message = format!(
+                "{}; or let keyless requests from this machine use a key (setting {OLLAMA_KEYLESS_TOKEN})",
+                e.message
+            );
+        }
+        e
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //!
 //! Mounted on its own ([`routes`]) so the HTTP layer can treat these `/api/*` paths apart
 //! from the control plane's. Ollama clients often send no key: the setting
-//! [`OLLAMA_KEYLESS_TOKEN`] (off by default) names the token that keyless requests from a
+//! [`crate::snapshot::OLLAMA_KEYLESS_TOKEN`] (off by default) names the token that keyless requests from a
 //! loopback peer use.
 
 use std::net::SocketAddr;
@@ -12,19 +12,17 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::OpenAiError;
 use super::forward::{Endpoint, detached, relay};
-use super::ingress::{self, Caller};
+use super::ingress::Caller;
 use crate::adapt::ollama::{self, Kind};
-use crate::adapt::{Format, Pipeline, Stage, anthropic_up, bedrock, gemini};
-use crate::http::Shared;
-use crate::snapshot::{OLLAMA_KEYLESS_TOKEN, Snapshot};
-use crate::state::AppState;
+use crate::snapshot::Snapshot;
+use crate::state::Shared;
 
 /// The Ollama routes.
 pub fn routes() -> Router<Shared> {
@@ -38,40 +36,6 @@ pub fn routes() -> Router<Shared> {
         .route("/api/embed", post(embed))
         // The relay reads bodies itself against `Config::max_body_bytes`.
         .layer(DefaultBodyLimit::disable())
-}
-
-fn has_credential(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::AUTHORIZATION) || headers.contains_key("x-api-key")
-}
-
-/// The caller of an Ollama request: its key, or — with no key, from this machine, when
-/// the keyless setting names a token — that token.
-pub(super) fn authenticate(
-    state: &AppState,
-    snap: &Snapshot,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-) -> Result<Caller, OpenAiError> {
-    if !has_credential(headers)
-        && peer.ip().is_loopback()
-        && let Some(id) = snap.ollama_keyless_token
-    {
-        let token = snap.tokens.values().find(|t| t.id == id).ok_or_else(|| {
-            OpenAiError::invalid_token(format!(
-                "The token chosen for keyless requests (id {id}) no longer exists: choose another in the settings ({OLLAMA_KEYLESS_TOKEN})"
-            ))
-        })?;
-        return ingress::token_caller(snap, token);
-    }
-    ingress::authenticate(state, snap, headers).map_err(|mut e| {
-        if !has_credential(headers) {
-            e.message = format!(
-                "{}; or let keyless requests from this machine use a key (setting {OLLAMA_KEYLESS_TOKEN})",
-                e.message
-            );
-        }
-        e
-    })
 }
 
 fn error(e: OpenAiError) -> Response {
@@ -118,7 +82,7 @@ fn caller_of(
     headers: &HeaderMap,
     peer: SocketAddr,
 ) -> Result<Caller, Box<Response>> {
-    authenticate(state, snap, headers, peer).map_err(|e| Box::new(error(e)))
+    super::ingress::ollama_caller(state, snap, headers, peer).map_err(|e| Box::new(error(e)))
 }
 
 async fn tags(
@@ -276,44 +240,4 @@ async fn generate(
         Body::from(bytes),
     )
     .await
-}
-
-/// How a channel's answer reaches an Ollama client: upstream format → OpenAI (usage
-/// included) → Ollama.
-pub(super) fn pipeline(
-    kind: Kind,
-    format: Format,
-    is_sse: bool,
-    info: &ingress::RequestInfo,
-    status: axum::http::StatusCode,
-) -> Pipeline {
-    let status = status.as_u16();
-    let mut stages: Vec<Box<dyn Stage>> = Vec::new();
-    match format {
-        Format::OpenAi | Format::Azure | Format::OpenAiResponses => {}
-        Format::Anthropic => stages.push(Box::new(anthropic_up::FromAnthropic::new(
-            is_sse, status, true,
-        ))),
-        Format::Gemini => stages.push(Box::new(gemini::FromGemini::new(
-            is_sse,
-            status,
-            &info.model,
-            true,
-        ))),
-        Format::Bedrock => {
-            if is_sse {
-                stages.push(Box::new(bedrock::EventStreamToSse::default()));
-            }
-            stages.push(Box::new(anthropic_up::FromAnthropic::new(
-                is_sse, status, true,
-            )));
-        }
-    }
-    stages.push(Box::new(ollama::ToOllama::new(
-        kind,
-        is_sse,
-        status,
-        &info.model,
-    )));
-    Pipeline::new(stages)
 }

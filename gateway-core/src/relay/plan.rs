@@ -8,7 +8,7 @@ use super::OpenAiError;
 use super::ingress::{Caller, RequestInfo};
 use super::route;
 use crate::burst::{self, BurstMode, BurstPolicy, Decision, Inputs, Sensitivity, Side, SideState};
-use crate::relay::breaker::BreakerState;
+use crate::live::BreakerState;
 use crate::snapshot::{Snapshot, Tier};
 use crate::state::AppState;
 use crate::store::now_ms;

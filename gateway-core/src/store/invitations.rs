@@ -50,7 +50,7 @@ pub fn create(
             "expires_at must be -1 (never) or a unix time in seconds in the future".into(),
         ));
     }
-    let code = crate::auth::random_alnum(16);
+    let code = crate::secure::random_alnum(16);
     conn.execute(
         "INSERT INTO invitations (code, inviter_id, max_uses, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![code, inviter_id, max_uses, expires_at, now],

@@ -2,7 +2,7 @@
 //!
 //! Control-plane writes happen here, each in one transaction. The data plane never calls
 //! into the store on a request's path: it reads the routing snapshot and hands usage to
-//! the background writer (`crate::relay::writer`).
+//! the background writer (`crate::live::writer`).
 
 pub mod catalog;
 pub mod channels;
@@ -152,21 +152,7 @@ pub fn open_connection(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
-/// Unix seconds now.
-pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Unix milliseconds now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::vocab::{now_ms, now_secs};
 
 /// Split a comma list, trimming blanks and dropping empties and duplicates (order kept).
 pub fn split_list(s: &str) -> Vec<String> {

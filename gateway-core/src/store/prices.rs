@@ -4,14 +4,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{StoreError, StoreResult, now_secs};
 
-/// Prices of one model per 1M tokens, in nano-dollars.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Rates {
-    pub input: i64,
-    pub output: i64,
-    pub cache_read: Option<i64>,
-    pub cache_write: Option<i64>,
-}
+pub use crate::vocab::Rates;
 
 /// A price row: either own rates, or an alias of another model (rates resolved from it).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -89,7 +89,7 @@ pub fn create_batch(
             "INSERT INTO redemptions (code, name, amount_nano, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for _ in 0..count {
-            let code = crate::auth::random_alnum(32);
+            let code = crate::secure::random_alnum(32);
             stmt.execute(params![
                 code,
                 name,

@@ -4,7 +4,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use crate::burst::BurstSettings;
-use crate::relay::RelaySettings;
+mod relay;
+
+pub use relay::RelaySettings;
 
 /// Everything the gateway needs to start.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::settings::RelaySettings;
+use crate::config::RelaySettings;
 
 /// What a breaker currently allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -51,15 +51,6 @@ impl MinuteCounter {
     }
 }
 
-/// Seconds until the current one-minute window ends (at least 1).
-pub fn seconds_to_next_minute() -> u64 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    (60 - secs % 60).max(1)
-}
-
 /// All limit counters of the relay.
 #[derive(Debug, Default)]
 pub struct Limits {

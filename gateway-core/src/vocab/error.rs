@@ -31,8 +31,7 @@ impl OpenAiError {
     /// A per-minute limit of `kind` (`requests`/`tokens`) was reached: 429 with
     /// `Retry-After` until the next minute and OpenAI's `x-ratelimit-*` headers.
     pub fn minute_limit(kind: &'static str, limit: i64, message: impl Into<String>) -> Self {
-        let mut e =
-            Self::rate_limited(message).with_retry_after(super::limits::seconds_to_next_minute());
+        let mut e = Self::rate_limited(message).with_retry_after(super::seconds_to_next_minute());
         e.rate_limit = Some((kind, limit));
         e
     }

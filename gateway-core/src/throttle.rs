@@ -10,10 +10,6 @@ use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
-
-use super::ApiError;
-
 /// Failed logins for one user name before it is locked.
 const FREE_PER_USER: u32 = 5;
 /// Failed logins from one address before it is locked.
@@ -91,19 +87,20 @@ fn start_hashers() -> std::sync::mpsc::SyncSender<Job> {
     tx
 }
 
-/// A refusal: 429 with `Retry-After` (as an [`ApiError`]).
+/// A refusal, answered as 429 with `Retry-After` (the HTTP layer turns it into its error).
 #[derive(Debug)]
 pub struct Throttled {
-    retry_after: Duration,
-    message: String,
+    pub retry_after: Duration,
+    pub message: String,
 }
 
-impl From<Throttled> for ApiError {
-    fn from(t: Throttled) -> Self {
-        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, t.message);
-        e.retry_after = Some(t.retry_after.as_secs_f64().ceil().max(1.0) as u64);
-        e
-    }
+/// Why a password could not be hashed or checked now.
+#[derive(Debug)]
+pub enum HashError {
+    /// Too many already wait for a hashing thread.
+    Busy(Throttled),
+    /// The hashing thread went away.
+    Failed,
 }
 
 fn lock_for(count: u32, free: u32) -> Duration {
@@ -208,7 +205,7 @@ impl AuthThrottle {
     pub async fn hash<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Vec<argon2::Block>) -> R + Send + 'static,
-    ) -> Result<R, ApiError> {
+    ) -> Result<R, HashError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |memory| {
             let _ = tx.send(f(memory));
@@ -217,14 +214,12 @@ impl AuthThrottle {
             .get_or_init(start_hashers)
             .try_send(job)
             .map_err(|_| {
-                ApiError::from(Throttled {
+                HashError::Busy(Throttled {
                     retry_after: Duration::from_secs(1),
                     message: "too many logins at once: try again in a second".into(),
                 })
             })?;
-        rx.await.map_err(|_| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "password hashing failed")
-        })
+        rx.await.map_err(|_| HashError::Failed)
     }
 }
 

@@ -1,0 +1,77 @@
+//! What the data plane keeps in memory and shares between requests: breakers, the quota
+//! ledger, per-minute limits, metrics, the usage writer, the upstream HTTP clients and the
+//! burst state. Below `state` (which holds a [`RelayState`]) and `relay` (which uses it).
+
+pub(crate) mod breaker;
+pub(crate) mod ledger;
+mod limits;
+pub(crate) mod metrics;
+pub mod writer;
+
+use std::sync::atomic::AtomicU64;
+
+pub use breaker::{BreakerState, Breakers};
+pub use ledger::Ledger;
+pub use limits::Limits;
+pub use metrics::Metrics;
+pub use writer::UsageWriter;
+
+use crate::burst::BurstState;
+use crate::config::RelaySettings;
+
+/// Data-plane runtime state (everything in memory).
+#[derive(Debug)]
+pub struct RelayState {
+    pub client: reqwest::Client,
+    /// For local channels: no connection reuse (see `forward`).
+    pub local_client: reqwest::Client,
+    pub settings: RelaySettings,
+    pub ledger: Ledger,
+    pub limits: Limits,
+    pub breakers: Breakers,
+    pub metrics: Metrics,
+    pub writer: UsageWriter,
+    /// Round-robin position for weight-0 tiers.
+    pub rr: std::sync::atomic::AtomicUsize,
+    /// Request id counter.
+    pub seq: AtomicU64,
+    /// Burst routing: policy, per-channel load, today's cloud spend.
+    pub burst: BurstState,
+}
+
+impl RelayState {
+    /// Build the relay state; `writer` must already run on the gateway's runtime.
+    pub fn new(
+        settings: RelaySettings,
+        burst: BurstState,
+        writer: UsageWriter,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .tcp_nodelay(true)
+            // A redirect would carry the channel key to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let local_client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .pool_max_idle_per_host(0)
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(RelayState {
+            client,
+            local_client,
+            breakers: Breakers::new(&settings),
+            settings,
+            ledger: Ledger::default(),
+            limits: Limits::default(),
+            metrics: Metrics::default(),
+            writer,
+            rr: Default::default(),
+            seq: AtomicU64::new(0),
+            burst,
+        })
+    }
+}
