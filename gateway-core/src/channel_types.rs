@@ -13,6 +13,8 @@ pub enum Protocol {
     Gemini,
     /// AWS Bedrock (Claude) with SigV4.
     Bedrock,
+    /// Google Vertex AI: a service account's OAuth token, Gemini and Claude models.
+    Vertex,
 }
 
 /// One row of the channel type table.
@@ -89,6 +91,13 @@ pub const CHANNEL_TYPES: &[ChannelType] = &[
         false,
     ),
     t(33, "AWS Bedrock (Claude)", Protocol::Bedrock, None, false),
+    t(
+        41,
+        "Google Vertex AI",
+        Protocol::Vertex,
+        Some("https://us-central1-aiplatform.googleapis.com"),
+        false,
+    ),
     t(
         42,
         "Mistral",

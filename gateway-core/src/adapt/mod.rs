@@ -15,6 +15,8 @@
 //! - [`responses`]: OpenAI Responses ingress (`/v1/responses`, Codex CLI) ⇄ OpenAI chat.
 //! - [`responses_up`]: Responses passthrough to upstreams that serve `/v1/responses`.
 //! - [`sse`]: server-sent event framing.
+//! - [`vertex`]: Google Vertex AI (channel type 41): service-account tokens, Gemini and
+//!   Claude models in Gemini's and Anthropic's formats.
 
 pub mod anthropic;
 pub mod anthropic_up;
@@ -27,6 +29,7 @@ pub mod passthrough;
 pub mod responses;
 pub mod responses_up;
 pub mod sse;
+pub mod vertex;
 
 use crate::vocab::Usage;
 
@@ -163,6 +166,12 @@ impl Pipeline {
     /// what the client reads).
     pub fn ended(&self) -> bool {
         self.stages.last().is_some_and(|s| s.ended())
+    }
+
+    /// The same pipeline with `stage` first (nearest the upstream).
+    pub fn with_first(mut self, stage: Box<dyn Stage>) -> Self {
+        self.stages.insert(0, stage);
+        self
     }
 
     /// Hand the request's conversion facts to every stage.

@@ -37,6 +37,8 @@ pub struct RelayState {
     pub seq: AtomicU64,
     /// Burst routing: policy, per-channel load, today's cloud spend.
     pub burst: BurstState,
+    /// Google Vertex AI access tokens by channel.
+    pub vertex_tokens: crate::adapt::vertex::Tokens,
 }
 
 impl RelayState {
@@ -72,6 +74,7 @@ impl RelayState {
             rr: Default::default(),
             seq: AtomicU64::new(0),
             burst,
+            vertex_tokens: Default::default(),
         })
     }
 }

@@ -21,7 +21,7 @@ use super::usage::{BodyCollector, SseScanner, Usage};
 use crate::adapt::conversion::{Conversion, DROPPED_TOOLS_HEADER};
 use crate::adapt::{
     Format, Ingress, OpenAiErrorBody, Pipeline, Stage, anthropic, anthropic_up, azure, bedrock,
-    gemini, ollama, responses, responses_up,
+    gemini, ollama, responses, responses_up, vertex,
 };
 use crate::burst::{LoadGuard, Side};
 use crate::channel_types::Protocol;
@@ -819,6 +819,23 @@ pub(super) async fn relay(
         if info.stream && call.format != Format::Bedrock {
             rb = rb.header(header::ACCEPT, "text/event-stream");
         }
+        if ch.protocol == Protocol::Vertex {
+            let timeout = relay.settings.first_byte_timeout;
+            match relay
+                .vertex_tokens
+                .bearer(&relay.client, id, &ch.key, timeout)
+                .await
+            {
+                Ok(bearer) => rb = rb.header(header::AUTHORIZATION, bearer),
+                Err(e) => {
+                    fail(
+                        &mut settle,
+                        format!("vertex_token: {}", e.replace(',', ";")),
+                    );
+                    continue;
+                }
+            }
+        }
         let t_send = Instant::now();
         let deadline = tokio::time::Instant::from_std(t_send + relay.settings.first_byte_timeout);
         let resp = match tokio::time::timeout_at(deadline, rb.send()).await {
@@ -842,11 +859,16 @@ pub(super) async fn relay(
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED {
             fail(&mut settle, "401".into());
-            disable_channel(
-                state.clone(),
-                id,
-                "the upstream rejected the channel key (HTTP 401)",
-            );
+            if ch.protocol == Protocol::Vertex {
+                // Vertex refused the access token, not the key: the next attempt gets a new one.
+                relay.vertex_tokens.forget(id);
+            } else {
+                disable_channel(
+                    state.clone(),
+                    id,
+                    "the upstream rejected the channel key (HTTP 401)",
+                );
+            }
             continue;
         }
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
@@ -888,6 +910,13 @@ pub(super) async fn relay(
             )])),
             _ => response_pipeline(ep.ingress(), call.format, is_sse, is_json, &info, status),
         };
+        if ch.protocol == Protocol::Vertex
+            && call.format == Format::Anthropic
+            && !status.is_success()
+        {
+            let first = Box::new(vertex::GoogleErrorToAnthropic::new(status.as_u16()));
+            pipeline = pipeline.map(|p| p.with_first(first));
+        }
         if let Some(p) = &mut pipeline {
             p.apply(&conv);
         }
@@ -1227,6 +1256,49 @@ fn upstream_call(
                 headers,
                 body: Bytes::from(body),
                 format: Format::Bedrock,
+            }))
+        }
+        // The access token is added when the attempt is sent (it may need fetching).
+        Protocol::Vertex => {
+            let sa = match vertex::ServiceAccount::parse(&ch.key) {
+                Ok(sa) => sa,
+                Err(e) => {
+                    tracing::warn!(channel = ch.id, "{e}");
+                    return Ok(Err("bad_channel_key"));
+                }
+            };
+            let chat = || serde_json::from_slice::<serde_json::Value>(canonical);
+            let converts = matches!(
+                ep,
+                Endpoint::Chat
+                    | Endpoint::Messages
+                    | Endpoint::Responses
+                    | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate)
+            );
+            let (body, format) = match (vertex::publisher(upstream_model), ep, native) {
+                (vertex::Publisher::Anthropic, Endpoint::Messages, Some(v)) => (
+                    vertex::claude_body(v.clone(), info.stream),
+                    Format::Anthropic,
+                ),
+                (vertex::Publisher::Anthropic, _, _) if converts => {
+                    let chat = chat().map_err(|e| e.to_string())?;
+                    let messages = anthropic_up::chat_to_messages(&chat, upstream_model)?;
+                    (
+                        vertex::claude_body(messages, info.stream),
+                        Format::Anthropic,
+                    )
+                }
+                (vertex::Publisher::Google, _, _) if converts => {
+                    let chat = chat().map_err(|e| e.to_string())?;
+                    (gemini::chat_to_gemini(&chat)?, Format::Gemini)
+                }
+                _ => return Ok(Err("no_adaptor")),
+            };
+            Ok(Ok(UpstreamCall {
+                url: vertex::url(&ch.base_url, &sa.project_id, upstream_model, info.stream),
+                headers,
+                body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+                format,
             }))
         }
     }

@@ -118,6 +118,9 @@ fn validate(c: &mut Channel) -> StoreResult<()> {
             c.base_url = format!("https://bedrock-runtime.{}.amazonaws.com", creds.region);
         }
     }
+    if ty.protocol == crate::channel_types::Protocol::Vertex {
+        crate::adapt::vertex::ServiceAccount::validate(&c.key).map_err(invalid)?;
+    }
     if c.base_url.is_empty() {
         c.base_url = ty
             .default_base_url

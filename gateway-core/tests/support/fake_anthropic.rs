@@ -146,7 +146,7 @@ fn validate_headers(headers: &HeaderMap) -> Result<(), (u16, String)> {
     Ok(())
 }
 
-fn validate_body(body: &Value) -> Result<(), (u16, String)> {
+pub fn validate_body(body: &Value) -> Result<(), (u16, String)> {
     let bad = |m: &str| Err((400, m.to_string()));
     if !body["model"].is_string() {
         return bad("model: Field required");
@@ -325,15 +325,21 @@ async fn messages(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes)
     if let Err((status, m)) = validate(&headers, &body) {
         return error(status, &m);
     }
+    let model = body["model"].clone();
+    answer(&fake, &body, model)
+}
+
+/// The answer to a checked Messages body for `model` (Vertex AI serves Claude models with
+/// the same answers).
+pub fn answer(fake: &Fake, body: &Value, model: Value) -> Response {
     let behavior = fake.behavior.lock().unwrap().clone();
     if let Behavior::Status(code) = behavior {
         return error(code, "Overloaded");
     }
-    let model = body["model"].clone();
-    let tool = tool_to_call(&fake, &body);
-    let reply = tool_reply(&fake, &body);
+    let tool = tool_to_call(fake, body);
+    let reply = tool_reply(fake, body);
     if body["stream"] == true {
-        return stream(model, tool, reply, usage(&body), behavior);
+        return stream(model, tool, reply, usage(body), behavior);
     }
     let content = match &tool {
         Some((name, input)) => {
@@ -346,7 +352,7 @@ async fn messages(State(fake): State<Arc<Fake>>, headers: HeaderMap, raw: Bytes)
         "content": content,
         "stop_reason": if tool.is_some() { "tool_use" } else { "end_turn" },
         "stop_sequence": null,
-        "usage": usage(&body),
+        "usage": usage(body),
     }))
     .into_response()
 }

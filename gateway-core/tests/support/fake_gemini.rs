@@ -265,16 +265,22 @@ async fn generate(
     if headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()) != Some(KEY) {
         return error(400, "API key not valid. Please pass a valid API key.");
     }
+    answer(&fake, &action, query, &body)
+}
+
+/// The answer to an authenticated `{model}:{method}` call (Vertex AI serves Gemini models
+/// with the same bodies and answers).
+pub fn answer(fake: &Fake, action: &str, query: Option<String>, body: &Value) -> Response {
     if let Behavior::Status(code) = fake.behavior.lock().unwrap().clone() {
         return error(code, "Resource has been exhausted (e.g. check quota).");
     }
-    if let Err(m) = validate(&body) {
+    if let Err(m) = validate(body) {
         return error(400, &m);
     }
     let Some((model, method)) = action.split_once(':') else {
         return error(404, "Method not found.");
     };
-    let call = wants_call(&fake, &body);
+    let call = wants_call(fake, body);
     match method {
         "generateContent" => {
             let parts = match &call {
@@ -282,7 +288,7 @@ async fn generate(
                     json!([{"functionCall": {"name": name, "args": args}}])
                 }
                 None => {
-                    let reply = tool_reply(&body).unwrap_or("Hello from gemini".into());
+                    let reply = tool_reply(body).unwrap_or("Hello from gemini".into());
                     json!([{"text": "thinking…", "thought": true}, {"text": reply}])
                 }
             };
@@ -298,7 +304,7 @@ async fn generate(
                 Some((name, args)) => events.push(json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": name, "args": args}}], "role": "model"}, "finishReason": "STOP", "index": 0}],
                     "usageMetadata": usage(), "modelVersion": model, "responseId": "fakeResp1"})),
                 None => {
-                    let reply = tool_reply(&body);
+                    let reply = tool_reply(body);
                     let pieces: Vec<&str> = match &reply {
                         // "The tool said: …" in three pieces.
                         Some(r) => vec![&r[..4], &r[4..8], &r[8..]],

@@ -4,6 +4,7 @@
 pub mod fake_anthropic;
 pub mod fake_gemini;
 pub mod fake_openai;
+pub mod fake_vertex;
 
 use std::net::SocketAddr;
 use std::time::Duration;
