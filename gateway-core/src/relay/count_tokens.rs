@@ -12,7 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::forward::{parse_json, read_body, render_error};
+use super::endpoint::render_error;
+use super::request::{parse_json, read_body};
 use super::{OpenAiError, ingress};
 use crate::adapt::{Ingress, anthropic_up};
 use crate::channel_types::Protocol;

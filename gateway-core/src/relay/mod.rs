@@ -7,12 +7,19 @@
 //! settles exactly once: ledger, metrics, and a record for the background [`writer`].
 //! Nothing on this path waits on the database.
 
+mod admission;
+mod attempt;
+mod body;
 mod count_tokens;
+mod endpoint;
 mod forward;
 mod ingress;
 mod ollama;
 mod plan;
+mod request;
 mod route;
+mod settle;
+mod upstream;
 mod usage;
 
 use axum::Router;

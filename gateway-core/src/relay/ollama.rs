@@ -18,7 +18,8 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::OpenAiError;
-use super::forward::{Endpoint, detached, relay};
+use super::endpoint::Endpoint;
+use super::forward::{detached, relay};
 use super::ingress::Caller;
 use crate::adapt::ollama::{self, Kind};
 use crate::snapshot::Snapshot;
@@ -211,7 +212,7 @@ async fn generate(
     body: Body,
 ) -> Response {
     let limit = state.config.max_body_bytes;
-    let bytes = match super::forward::read_body(body, limit).await {
+    let bytes = match super::request::read_body(body, limit).await {
         Ok(b) => b,
         Err(e) => return error(e),
     };

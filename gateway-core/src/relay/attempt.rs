@@ -1,0 +1,405 @@
+//! The attempt loop: the plan's channels in order until one answers — each attempt
+//! prepared (request in the channel's format, breaker, channel cap), admitted (quota and
+//! balance at this channel's price), sent, and either relayed ([`Attempts::respond`]) or
+//! recorded as failed and the next one tried. Failover happens only before the first byte
+//! reaches the client.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::OpenAiError;
+use super::admission::admit_attempt;
+use super::body::{Mode, RelayBody, Upstream};
+use super::endpoint::Endpoint;
+use super::ingress::Caller;
+use super::plan::Plan;
+use super::request::Inbound;
+use super::settle::{Settle, burst_headers};
+use super::upstream::{CallError, UpstreamCall, answer_pipeline, responses_call, upstream_call};
+use crate::adapt::conversion::DROPPED_TOOLS_HEADER;
+use crate::adapt::{Format, Ingress};
+use crate::burst::{LoadGuard, Side};
+use crate::channel_types::Protocol;
+use crate::live::RelayState;
+use crate::live::metrics::ChannelLabel;
+use crate::snapshot::{ChannelRt, Snapshot};
+use crate::state::Shared;
+use crate::store::channels;
+
+/// One request's attempts, with what they share.
+pub(super) struct Attempts<'a> {
+    pub(super) state: &'a Shared,
+    pub(super) snap: &'a Snapshot,
+    pub(super) ep: Endpoint,
+    pub(super) caller: &'a Caller,
+    pub(super) inbound: &'a Inbound,
+    pub(super) plan: &'a Plan,
+    /// The client's headers (some are passed on, e.g. `anthropic-beta`).
+    pub(super) headers: &'a HeaderMap,
+    /// When the request arrived.
+    pub(super) t0: Instant,
+}
+
+/// An upstream answer worth relaying: its status and headers read, and for a successful
+/// stream its first chunk.
+struct Sent {
+    status: StatusCode,
+    format: Format,
+    is_sse: bool,
+    is_json: bool,
+    content_type: Option<HeaderValue>,
+    content_length: Option<HeaderValue>,
+    upstream: Upstream,
+    first: Option<Bytes>,
+    /// When the request went out, and when the answer (its first chunk) was in.
+    t_send: Instant,
+    t_done: Instant,
+}
+
+impl Attempts<'_> {
+    /// Try the plan's channels in order; the first answer is relayed, else the request
+    /// fails with what each channel said.
+    pub(super) async fn run(&self, mut settle: Settle) -> Response {
+        let relay = &self.state.relay;
+        let mut attempts = 0usize;
+        let mut rpm_skipped = false;
+        for &id in &self.plan.order {
+            if attempts >= relay.settings.max_attempts {
+                settle.trail.push("budget_exhausted".into());
+                break;
+            }
+            let Some(ch) = self.snap.channels.get(&id) else {
+                continue;
+            };
+            let side = Side::of(&ch.locality);
+            let model = self.plan.model_for(side, &self.inbound.info.model);
+            let call = match self.prepare(id, ch, model) {
+                Ok(call) => call,
+                Err(CallError::Skip(why)) => {
+                    rpm_skipped |= why == "rpm_cap";
+                    settle.trail.push(format!("{id}:{why}"));
+                    continue;
+                }
+                Err(CallError::Refuse(m)) => {
+                    return settle.reject(OpenAiError::invalid_request(m));
+                }
+            };
+            // Admission on every attempt: this channel's model and price, reserved before
+            // it is sent (a failover from a free local model to a priced cloud one is
+            // checked).
+            let max_tokens = self.inbound.info.max_tokens;
+            let admitted = admit_attempt(
+                self.state,
+                self.caller,
+                &mut settle,
+                self.snap,
+                side,
+                model,
+                max_tokens,
+            )
+            .await;
+            if let Err(e) = admitted {
+                return settle.reject(e);
+            }
+            attempts += 1;
+            let load = relay.burst.loads.begin(id);
+            match self.send(id, ch, call).await {
+                Ok(sent) => return self.respond(id, ch, side, model, sent, load, settle),
+                Err(why) => failed(relay, &mut settle, id, why),
+            }
+        }
+        self.exhausted(settle, attempts, rpm_skipped)
+    }
+
+    /// The request for this channel, if the channel may take it now.
+    fn prepare(&self, id: i64, ch: &ChannelRt, model: &str) -> Result<UpstreamCall, CallError> {
+        let relay = &self.state.relay;
+        let inbound = self.inbound;
+        let passthrough = self.ep == Endpoint::Responses
+            && ch.protocol == Protocol::OpenAi
+            && relay.settings.speaks_responses(&ch.base_url);
+        let call = match (
+            inbound.native.as_ref().filter(|_| passthrough),
+            &inbound.unconvertible,
+        ) {
+            (Some(v), _) => responses_call(ch, v, model),
+            (None, Some(m)) => return Err(CallError::Refuse(m.clone())),
+            (None, None) => upstream_call(
+                ch,
+                self.ep,
+                &inbound.body,
+                &inbound.info,
+                inbound.native.as_ref(),
+                model,
+                self.headers,
+            )?,
+        };
+        if !relay.breakers.allow(id) {
+            return Err(CallError::Skip("breaker_open"));
+        }
+        if let Some(cap) = ch.rpm_limit
+            && !relay.limits.channel_rpm.try_add(id, 1, cap)
+        {
+            return Err(CallError::Skip("rpm_cap"));
+        }
+        Ok(call)
+    }
+
+    /// Send one attempt: an answer worth relaying, or why this channel failed.
+    async fn send(&self, id: i64, ch: &ChannelRt, call: UpstreamCall) -> Result<Sent, String> {
+        let relay = &self.state.relay;
+        // llama-server closes the connection after each streamed answer without saying
+        // so: a pooled connection would race that close. Local upstreams get a fresh
+        // loopback connection per request (tens of microseconds).
+        let client = if ch.locality == "local" {
+            &relay.local_client
+        } else {
+            &relay.client
+        };
+        let mut rb = client
+            .post(call.url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .headers(call.headers)
+            .body(call.body);
+        if self.inbound.info.stream && call.format != Format::Bedrock {
+            rb = rb.header(header::ACCEPT, "text/event-stream");
+        }
+        if ch.protocol == Protocol::Vertex {
+            let timeout = relay.settings.first_byte_timeout;
+            let bearer = relay
+                .vertex_tokens
+                .bearer(&relay.client, id, &ch.key, timeout)
+                .await
+                .map_err(|e| format!("vertex_token: {}", e.replace(',', ";")))?;
+            rb = rb.header(header::AUTHORIZATION, bearer);
+        }
+        let t_send = Instant::now();
+        let deadline = tokio::time::Instant::from_std(t_send + relay.settings.first_byte_timeout);
+        let resp = match tokio::time::timeout_at(deadline, rb.send()).await {
+            Err(_) => return Err("timeout".into()),
+            Ok(Err(e)) if e.is_connect() => return Err("connect_error".into()),
+            Ok(Err(_)) => return Err("error".into()),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED {
+            if ch.protocol == Protocol::Vertex {
+                // Vertex refused the access token, not the key: the next attempt gets a
+                // new one.
+                relay.vertex_tokens.forget(id);
+            } else {
+                disable_channel(
+                    self.state.clone(),
+                    id,
+                    "the upstream rejected the channel key (HTTP 401)",
+                );
+            }
+            return Err("401".into());
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return Err(status.as_u16().to_string());
+        }
+        // Redirects are never followed (the key would go along): a failed attempt that
+        // says where it pointed.
+        if status.is_redirection() {
+            let to = resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.parse::<axum::http::Uri>().ok())
+                .and_then(|u| u.host().map(str::to_string))
+                .unwrap_or_else(|| "?".into());
+            return Err(format!("redirect({})->{to}", status.as_u16()));
+        }
+        let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+        let type_is = |f: &dyn Fn(&str) -> bool| {
+            content_type
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(f)
+        };
+        let is_sse = type_is(&|v| {
+            v.starts_with("text/event-stream")
+                || v.starts_with("application/vnd.amazon.eventstream")
+        });
+        let is_json = type_is(&|v| v.contains("json"));
+        let content_length = resp.headers().get(header::CONTENT_LENGTH).cloned();
+        let mut upstream = resp.bytes_stream().boxed();
+        let mut first = None;
+        if is_sse && status.is_success() {
+            match tokio::time::timeout_at(deadline, upstream.next()).await {
+                Err(_) => return Err("first_byte_timeout".into()),
+                Ok(None) => return Err("empty_stream".into()),
+                Ok(Some(Err(_))) => return Err("stream_error".into()),
+                Ok(Some(Ok(b))) => first = Some(b),
+            }
+        }
+        Ok(Sent {
+            status,
+            format: call.format,
+            is_sse,
+            is_json,
+            content_type,
+            content_length,
+            upstream,
+            first,
+            t_send,
+            t_done: Instant::now(),
+        })
+    }
+
+    /// Relay a channel's answer: the request is settled by the body when it ends.
+    #[allow(clippy::too_many_arguments)]
+    fn respond(
+        &self,
+        id: i64,
+        ch: &ChannelRt,
+        side: Side,
+        model: &str,
+        sent: Sent,
+        load: LoadGuard,
+        mut settle: Settle,
+    ) -> Response {
+        let relay = &self.state.relay;
+        let info = &self.inbound.info;
+        relay.breakers.record(id, true);
+        settle.channel_id = Some(id);
+        settle.side = Some(side);
+        settle.upstream = Some(sent.format.as_str());
+        settle.load = Some(load);
+        if model != info.model {
+            settle.model = Some(model.to_string());
+        }
+        settle.ttfb = Some(sent.t_done.duration_since(self.t0));
+        let overhead = sent.t_send.duration_since(self.t0) + sent.t_done.elapsed();
+        relay.metrics.overhead.observe(overhead.as_secs_f64());
+        let pipeline = answer_pipeline(
+            self.ep,
+            ch,
+            sent.format,
+            sent.is_sse,
+            sent.is_json,
+            info,
+            sent.status,
+            &self.inbound.conv,
+        );
+        let content_type = match &pipeline {
+            Some(p) => Some(HeaderValue::from_static(p.content_type())),
+            None => sent.content_type,
+        };
+        // A JSON body passes through unchanged: keep its length so it is not re-chunked.
+        let content_length = if sent.is_sse || pipeline.is_some() {
+            None
+        } else {
+            sent.content_length
+        };
+        let request_id = settle.request_id.clone();
+        let filter = sent.is_sse && info.stream && !info.client_wants_usage;
+        let body = RelayBody::new(
+            sent.first,
+            sent.upstream,
+            Mode::for_answer(pipeline, sent.is_sse, filter),
+            sent.status.as_u16(),
+            settle,
+            relay.settings.idle_timeout,
+            content_length
+                .as_ref()
+                .and_then(|v| v.to_str().ok()?.parse().ok()),
+        );
+        let mut response = Response::new(Body::from_stream(body));
+        *response.status_mut() = sent.status;
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            content_type.unwrap_or_else(|| HeaderValue::from_static("application/json")),
+        );
+        if sent.is_sse {
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        }
+        if self.ep.ingress() == Ingress::Anthropic
+            && let Ok(v) = HeaderValue::from_str(&request_id)
+        {
+            h.insert("request-id", v);
+        }
+        if let Some(len) = content_length {
+            h.insert(header::CONTENT_LENGTH, len);
+        }
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            h.insert("x-request-id", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1000.0)) {
+            h.insert("x-burncloud-overhead-ms", v);
+        }
+        if let Some(b) = &self.plan.burst {
+            burst_headers(h, b, Some(side));
+        }
+        // Tools the channel cannot run were left out of a converted request (a native
+        // Anthropic body keeps them).
+        let native_body = sent.format == Format::OpenAiResponses
+            || (self.ep == Endpoint::Messages
+                && matches!(sent.format, Format::Anthropic | Format::Bedrock));
+        if !native_body
+            && let Some(v) = self.inbound.conv.dropped_header()
+            && let Ok(v) = HeaderValue::from_str(&v)
+        {
+            h.insert(DROPPED_TOOLS_HEADER, v);
+        }
+        response
+    }
+
+    /// No channel answered: why, in the client's words.
+    fn exhausted(&self, settle: Settle, attempts: usize, rpm_skipped: bool) -> Response {
+        let model = &self.inbound.info.model;
+        let e = if attempts == 0 && rpm_skipped {
+            OpenAiError::rate_limited(format!(
+                "Every channel serving '{model}' is at its requests-per-minute cap"
+            ))
+        } else if settle.trail.is_empty() {
+            OpenAiError::unavailable(format!("No channel available for model '{model}'"))
+        } else {
+            OpenAiError::unavailable(format!(
+                "No channel could serve model '{model}' (tried: {})",
+                settle.trail.join(", ")
+            ))
+        };
+        settle.reject(e)
+    }
+}
+
+/// A failed attempt: the breaker and the channel's error count learn of it, and the
+/// failover trail says why. A request that fails everywhere is logged on the last channel
+/// it tried, so filtering the logs by channel finds it.
+fn failed(relay: &RelayState, settle: &mut Settle, id: i64, why: String) {
+    relay.breakers.record(id, false);
+    relay
+        .metrics
+        .channel_errors
+        .get_or_create(&ChannelLabel { channel: id })
+        .inc();
+    tracing::warn!(request = %settle.request_id, channel = id, reason = %why, "upstream attempt failed");
+    settle.trail.push(format!("{id}:{why}"));
+    settle.channel_id = Some(id);
+}
+
+/// Disable a channel whose key was rejected, off the request path.
+fn disable_channel(state: Shared, id: i64, reason: &'static str) {
+    tokio::spawn(async move {
+        let why = format!("{reason} at unix time {}", crate::store::now_secs());
+        match state
+            .store
+            .run(move |c| channels::set_status(c, id, 2, Some(&why)))
+            .await
+        {
+            Ok(()) => {
+                tracing::warn!(channel = id, "channel disabled automatically: {reason}");
+                state.config_changed().await;
+            }
+            Err(e) => tracing::error!(channel = id, error = %e, "could not disable channel"),
+        }
+    });
+}
