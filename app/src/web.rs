@@ -310,6 +310,10 @@ fn AdminConsole() -> Element {
                         DESKTOP_ONLY,
                         Some("On a server, set HOST and PORT in the router's environment."),
                     )),
+                    Action::ExportRedemptions { .. } => Some(Notice::error(
+                        "Save CSV file writes on the machine BurnCloud runs on, not on this computer.",
+                        Some("Use Copy CSV: it puts the codes on this computer's clipboard."),
+                    )),
                     other => {
                         let console = ctx.console.clone();
                         ctx.rt
