@@ -121,16 +121,20 @@ const MENU_TOGGLE: &str = "burncloud-toggle";
 const MENU_QUIT: &str = "burncloud-quit";
 const MENU_MODEL: &str = "burncloud-model-";
 
-/// Alt+1..7 go to the pages (keyboard navigation besides Tab through the nav buttons).
+/// Alt+1..8 go to the pages in `Page::ALL`'s order (keyboard navigation besides Tab
+/// through the nav buttons).
 const SHORTCUTS: &str = r#"<script>
 window.addEventListener('keydown', function (e) {
-  if (e.altKey && e.key >= '1' && e.key <= '7') {
+  if (e.altKey && e.key >= '1' && e.key <= '8') {
     var items = document.querySelectorAll('.bc-nav-item');
     var i = Number(e.key) - 1;
     if (items[i]) { items[i].click(); items[i].focus(); e.preventDefault(); }
   }
 });
 </script>"#;
+
+// A page added to `Page::ALL` needs its key in SHORTCUTS (and in tests/desktop.rs PAGES).
+const _: () = assert!(Page::ALL.len() == 8, "SHORTCUTS covers Alt+1..8");
 
 /// A 32×32 flame-coloured disc for the tray (no image decoding needed).
 fn tray_icon_image() -> Option<Icon> {

@@ -354,19 +354,7 @@ fn redemption(store: &Store, cmd: RedemptionCommand) -> Result<String, String> {
             let list = store.with(|c| redemptions::list(c, unused)).map_err(e)?;
             let now = now_secs();
             if csv {
-                let mut out = String::from("code,name,amount_usd,state,expires_at,redeemed_by");
-                for r in &list {
-                    out.push_str(&format!(
-                        "\n{},{},{},{},{},{}",
-                        r.code,
-                        r.name.replace(',', " "),
-                        format_usd(r.amount_nano),
-                        r.state(now),
-                        r.expires_at,
-                        r.redeemed_by.as_deref().unwrap_or("")
-                    ));
-                }
-                return Ok(out);
+                return Ok(redemptions::csv(&list, now));
             }
             if list.is_empty() {
                 return Ok("No redemption codes.".into());

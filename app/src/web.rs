@@ -176,12 +176,19 @@ struct WebContext {
 }
 
 impl WebContext {
-    /// Whether the session still holds (not expired, same password, user enabled).
+    /// Whether the session still holds (not expired, same password, user enabled) with the
+    /// role this page was opened for: an admin demoted (or a user promoted) meanwhile
+    /// starts again from `/`, which opens the console of their new role.
     async fn session_valid(&self) -> bool {
         let state = self.console.state.clone();
         let token = self.token.clone();
+        let admin = self.admin;
         self.rt
-            .spawn(async move { Session::for_token(&state, &token).await.is_ok() })
+            .spawn(async move {
+                Session::for_token(&state, &token)
+                    .await
+                    .is_ok_and(|s| s.is_admin() == admin)
+            })
             .await
             .unwrap_or(false)
     }
@@ -302,6 +309,10 @@ fn AdminConsole() -> Element {
                     | Action::SetAutostart(_) => Some(Notice::error(
                         DESKTOP_ONLY,
                         Some("On a server, set HOST and PORT in the router's environment."),
+                    )),
+                    Action::ExportRedemptions { .. } => Some(Notice::error(
+                        "Save CSV file writes on the machine BurnCloud runs on, not on this computer.",
+                        Some("Use Copy CSV: it puts the codes on this computer's clipboard."),
                     )),
                     other => {
                         let console = ctx.console.clone();
@@ -534,4 +545,68 @@ $('form').addEventListener('submit', async (e) => {
   } catch (err) { fail(err); }
 });"#,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gateway_core::store::{now_secs, users};
+
+    fn context(console: &Console, user: &users::User, admin: bool) -> WebContext {
+        WebContext {
+            console: console.clone(),
+            user_console: UserConsole::new(console.state.clone(), user.id.clone(), "127.0.0.1"),
+            username: user.username.clone(),
+            admin,
+            token: console
+                .state
+                .jwt
+                .issue(&user.id, &user.username, user.role, now_secs()),
+            host: "127.0.0.1:3000".into(),
+            rt: tokio::runtime::Handle::current(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_open_page_ends_when_its_users_role_changes() {
+        let t = crate::console::testing::console().await;
+        let state = t.console.state.clone();
+        let (first, second) = state
+            .store
+            .with(|c| {
+                let first = users::create(c, "admin", None, "x")?;
+                let second = users::create_by_admin(
+                    c,
+                    users::NewAccount {
+                        username: "boss",
+                        email: None,
+                        password_hash: "x",
+                        role: users::Role::Admin,
+                        group: "default",
+                        balance_nano: None,
+                    },
+                )?;
+                Ok((first, second))
+            })
+            .unwrap();
+        let admin_page = context(&t.console, &second, true);
+        assert!(admin_page.session_valid().await);
+        // Demoted by the other admin: the admin page ends; a user's page would hold.
+        state
+            .store
+            .with(|c| {
+                users::update(
+                    c,
+                    &second.id,
+                    users::UserChange {
+                        role: Some(users::Role::User),
+                        ..Default::default()
+                    },
+                )
+            })
+            .unwrap();
+        assert!(!admin_page.session_valid().await);
+        assert!(context(&t.console, &second, false).session_valid().await);
+        assert!(context(&t.console, &first, true).session_valid().await);
+    }
 }

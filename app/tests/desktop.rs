@@ -1,5 +1,5 @@
 //! The real desktop binary in a real window under Xvfb: the gateway answers `/health`,
-//! the first-run key works, every page is reached with the keyboard (Alt+1..7) and drawn
+//! the first-run key works, every page is reached with the keyboard (Alt+1..8) and drawn
 //! (not blank, not an error), with one PNG per page under the target dir
 //! (`target/tmp/desktop-screenshots/`, or `BURNCLOUD_SCREENSHOT_DIR`). Needs Xvfb, dbus-launch, xdotool and ImageMagick's
 //! `import` (installed by `cargo xtask test`); a missing tool is a failure, not a skip.
@@ -13,7 +13,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_burncloud");
 #[path = "../../gateway-core/tests/support/fake_openai.rs"]
 mod fake_openai;
 
-const PAGES: [&str; 7] = [
+const PAGES: [&str; 8] = [
     "Dashboard",
     "Channels",
     "Tokens",
@@ -21,6 +21,7 @@ const PAGES: [&str; 7] = [
     "Logs",
     "Pricing",
     "Settings",
+    "Users",
 ];
 
 /// Distinct colours of a PPM screenshot.
@@ -32,10 +33,11 @@ fn distinct_colours(path: &std::path::Path) -> (usize, Vec<[u8; 3]>) {
     (colors.len(), px)
 }
 
-/// Give the state real content the pages then show: a channel to a fake upstream
-/// (through the console API, logged in as the first-run admin), requests with the
-/// first-run key, a price set with the CLI.
-fn seed(base: &str, data_dir: &std::path::Path, upstream: std::net::SocketAddr) {
+/// Give the state real content the pages then show: a channel to a fake upstream, a user,
+/// redemption codes and an invitation (through the console API, logged in as the
+/// first-run admin), requests with the first-run key, a price set with the CLI.
+/// Returns the admin's login token.
+fn seed(base: &str, data_dir: &std::path::Path, upstream: std::net::SocketAddr) -> String {
     let creds: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(data_dir.join("desktop-credentials.json"))
             .expect("first run wrote the credentials file"),
@@ -64,6 +66,29 @@ fn seed(base: &str, data_dir: &std::path::Path, upstream: std::net::SocketAddr) 
         .send()
         .unwrap();
     assert!(r.status().is_success());
+    // Accounts for the Users page: a user made by the admin, a batch of codes, an invitation.
+    for (path, body) in [
+        (
+            "/console/api/users",
+            serde_json::json!({"username": "carol", "password": "Carol-pass-1", "group": "vip", "balance_usd": 5}),
+        ),
+        (
+            "/console/api/redemptions",
+            serde_json::json!({"name": "launch", "amount_usd": 2, "count": 3}),
+        ),
+        (
+            "/console/api/invitations",
+            serde_json::json!({"max_uses": 5}),
+        ),
+    ] {
+        let r = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(jwt)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.text().unwrap());
+    }
     let status = Command::new(BIN)
         .args([
             "price",
@@ -97,6 +122,24 @@ fn seed(base: &str, data_dir: &std::path::Path, upstream: std::net::SocketAddr) 
             "request {i} with the first-run key"
         );
     }
+    jwt.to_string()
+}
+
+/// The names of the accounts, through the console API.
+fn usernames(base: &str, jwt: &str) -> Vec<String> {
+    let v: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!("{base}/console/api/users"))
+        .bearer_auth(jwt)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect()
 }
 
 struct Proc(Child);
@@ -327,7 +370,8 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
     // Real content for the pages, then every page by keyboard, one screenshot each.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let upstream = rt.block_on(fake_openai::start(fake_openai::Fake::new()));
-    seed(&format!("http://127.0.0.1:{port}"), dir.path(), upstream);
+    let base = format!("http://127.0.0.1:{port}");
+    let jwt = seed(&base, dir.path(), upstream);
     let out_dir = std::env::var("BURNCLOUD_SCREENSHOT_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| {
@@ -411,6 +455,56 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
             .success();
         assert!(ok, "convert {page} to PNG");
     }
+    // The Users page (the last one visited) in the real window, by keyboard: a refused
+    // form keeps what was typed, a successful one is emptied. From the navigation, Tab
+    // reaches Username, Password, Email, Role, Group, Starting balance, Create user.
+    xdo(&["windowfocus", "--sync", &window]);
+    let keys = |keys: &[&str]| {
+        for k in keys {
+            xdo(&["key", "--delay", "60", k]);
+        }
+    };
+    let typed = |text: &str| {
+        xdo(&["type", "--delay", "60", text]);
+    };
+    let to_button = ["Tab"; 5];
+    keys(&["Tab"]);
+    typed("erin");
+    keys(&["Tab"]);
+    typed("short");
+    keys(&to_button);
+    keys(&["Return"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !usernames(&base, &jwt).contains(&"erin".to_string()),
+        "a weak password is refused"
+    );
+    // Back to the password only: the username typed before the refusal is still there.
+    keys(&["shift+Tab"; 5]);
+    keys(&["ctrl+a"]);
+    typed("Erin-pass-1");
+    keys(&to_button);
+    keys(&["Return"]);
+    wait_until(
+        "erin, made from the kept username",
+        Duration::from_secs(10),
+        || usernames(&base, &jwt).contains(&"erin".to_string()),
+    );
+    // After the success the form is empty: a name typed at the end of the field (Tab
+    // selects a field's text; End goes past it) is not appended to the old one.
+    std::thread::sleep(Duration::from_millis(500));
+    keys(&["shift+Tab"; 6]);
+    keys(&["End"]);
+    typed("frank");
+    keys(&["Tab", "End"]);
+    typed("Frank-pass-1");
+    keys(&to_button);
+    keys(&["Return"]);
+    wait_until("frank", Duration::from_secs(10), || {
+        let names = usernames(&base, &jwt);
+        assert!(!names.contains(&"erinfrank".to_string()), "{names:?}");
+        names.contains(&"frank".to_string())
+    });
     // Keyboard focus is visible: Tab moves to a control on the page.
     xdo(&["key", "Tab"]);
     // A second launch on the same data folder: refused, naming the first, whose window

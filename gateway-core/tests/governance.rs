@@ -913,3 +913,124 @@ async fn a_password_change_needs_the_old_one_and_logs_out_old_tokens() {
     assert_eq!(s, StatusCode::OK);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn admins_create_accounts_in_any_registration_mode() {
+    let gw = TestGateway::start().await;
+    let admin = gw.register("admin").await;
+    // New installs are closed to registration; an admin still makes accounts.
+    let (s, v) = gw
+        .post(
+            "/console/api/users",
+            Some(&admin),
+            json!({"username": "carol", "password": "Carol-pass-1", "group": "vip", "balance_usd": 5}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            &v["data"]["role"],
+            &v["data"]["group"],
+            &v["data"]["balance_usd"]
+        ),
+        (&json!("user"), &json!("vip"), &json!(5.0))
+    );
+    let (s, v) = gw
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username": "carol", "password": "Carol-pass-1"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "carol signs in with her password: {v}");
+    let carol = v["data"]["token"].as_str().unwrap().to_string();
+    // No balance given: the new-user balance of the governance settings.
+    put_ok(
+        &gw,
+        &admin,
+        "/console/api/settings/governance",
+        json!({"new_user_balance_usd": 1.5}),
+    )
+    .await;
+    let (s, v) = gw
+        .post(
+            "/console/api/users",
+            Some(&admin),
+            json!({"username": "dave", "password": "Dave-pass-1", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            &v["data"]["role"],
+            &v["data"]["group"],
+            &v["data"]["balance_usd"]
+        ),
+        (&json!("admin"), &json!("default"), &json!(1.5))
+    );
+    // Registration's rules, and the balance's and group's of PUT /console/api/users/{id}.
+    for (body, status, needle) in [
+        (
+            json!({"username": "carol", "password": "Carol-pass-1"}),
+            StatusCode::CONFLICT,
+            "already taken",
+        ),
+        (
+            json!({"username": "erin", "password": "short"}),
+            StatusCode::BAD_REQUEST,
+            "at least 8 characters",
+        ),
+        (
+            json!({"username": "no spaces", "password": "Erin-pass-1"}),
+            StatusCode::BAD_REQUEST,
+            "username must be",
+        ),
+        (
+            json!({"username": "erin", "password": "Erin-pass-1", "group": "gold"}),
+            StatusCode::BAD_REQUEST,
+            "no group 'gold'",
+        ),
+        (
+            json!({"username": "erin", "password": "Erin-pass-1", "balance_usd": -5}),
+            StatusCode::BAD_REQUEST,
+            "balance_usd must be -1 (unlimited) or 0 and more",
+        ),
+        (
+            json!({"username": "erin", "password": "Erin-pass-1", "role": "root"}),
+            StatusCode::BAD_REQUEST,
+            "role must be admin or user",
+        ),
+        (
+            json!({"username": "erin", "password": "Erin-pass-1", "email": "nope"}),
+            StatusCode::BAD_REQUEST,
+            "email",
+        ),
+    ] {
+        let (s, v) = gw
+            .post("/console/api/users", Some(&admin), body.clone())
+            .await;
+        assert_eq!(s, status, "{body}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains(needle),
+            "{body}: {v}"
+        );
+    }
+    // A plain user cannot make accounts.
+    let (s, v) = gw
+        .post(
+            "/console/api/users",
+            Some(&carol),
+            json!({"username": "erin", "password": "Erin-pass-1"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    let (_, v) = gw.get("/console/api/users", Some(&admin)).await;
+    let names: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(!names.contains(&"erin"), "{names:?}");
+}

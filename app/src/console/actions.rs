@@ -124,8 +124,22 @@ impl Console {
             Action::ToggleGateway | Action::Copy(_) | Action::FilterLogs(_) | Action::Logout => {
                 return None;
             }
+            // The Users page: accounts, groups, codes, invitations, registration.
+            a @ (Action::CreateUser(_)
+            | Action::SetUserEnabled { .. }
+            | Action::SetUserRole { .. }
+            | Action::SetUserGroup { .. }
+            | Action::ChangeBalance { .. }
+            | Action::SaveGroup(_)
+            | Action::DeleteGroup(_)
+            | Action::CreateRedemptions(_)
+            | Action::DeleteRedemption(_)
+            | Action::ExportRedemptions { .. }
+            | Action::Invite(_)
+            | Action::DeleteInvitation(_)
+            | Action::SaveGovernance(_)) => self.apply_users(a).await,
             // The signed-in admin's own balance and invitations (web console).
-            a @ (Action::Redeem(_) | Action::CreateInvitation | Action::DeleteInvitation(_)) => {
+            a @ (Action::Redeem(_) | Action::CreateInvitation) => {
                 let user = match self.admin_id() {
                     Ok(id) => super::user::UserConsole::new(self.state.clone(), id, ""),
                     Err(e) => return Some(e),
@@ -317,7 +331,7 @@ impl Console {
 
     /// Who owns what this console creates: the signed-in admin in the web console, the
     /// first enabled admin on the desktop.
-    fn admin_id(&self) -> Result<String, Notice> {
+    pub(super) fn admin_id(&self) -> Result<String, Notice> {
         if let Some(id) = &self.acting {
             return Ok(id.clone());
         }

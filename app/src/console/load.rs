@@ -5,13 +5,11 @@ use std::collections::HashMap;
 
 use gateway_core::AppState;
 
-use gateway_core::burst::{self, BURST_SETTINGS_KEY};
+use gateway_core::burst;
 use gateway_core::channel_types::{CHANNEL_TYPES, Protocol, channel_type};
 use gateway_core::money::format_usd as plain_usd;
 use gateway_core::relay::BreakerState;
-use gateway_core::store::{
-    StoreResult, channels, groups, logs, now_ms, prices, redemptions, settings, tokens, users,
-};
+use gateway_core::store::{StoreResult, channels, logs, now_ms, prices, tokens};
 use llama_manager::runtime::{State, deploy, engine, process};
 
 use super::{CLOSE_TO_TRAY_KEY, Console, THEME_KEY, env_sets_listen, first_run, saved_listen};
@@ -31,6 +29,7 @@ impl Console {
             models: self.models()?,
             logs: self.logs(filter, &names)?,
             prices: self.prices()?,
+            users: self.users_page(listening)?,
             settings: self.settings(listening)?,
         })
     }
@@ -319,15 +318,7 @@ impl Console {
         let saved = saved_listen(&self.state);
         let policy = self.state.relay.burst.policy.load();
         let b = &policy.settings;
-        let (users, groups, codes, keys) = self.state.store.with(|c| {
-            let _ = settings::get(c, BURST_SETTINGS_KEY)?;
-            Ok((
-                users::list(c)?,
-                groups::list(c)?,
-                redemptions::list(c, true)?.len() as i64,
-                tokens::list(c, None)?,
-            ))
-        })?;
+        let keys = self.state.store.with(|c| tokens::list(c, None))?;
         let hub_endpoint =
             std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into());
         let hub_token = if std::env::var("HF_TOKEN").is_ok_and(|t| !t.trim().is_empty()) {
@@ -374,24 +365,6 @@ impl Console {
                 .map(|t| (t.id, format!("{} ({})", t.name, t.key_prefix)))
                 .collect(),
             data_dir: self.data_dir.display().to_string(),
-            users: users
-                .into_iter()
-                .map(|u| UserRow {
-                    balance: match u.balance_nano() {
-                        None => "unlimited".into(),
-                        Some(n) => usd_text(n),
-                    },
-                    role: u.role.as_str().into(),
-                    group: u.group,
-                    enabled: u.status == 1,
-                    name: u.username,
-                })
-                .collect(),
-            groups: groups
-                .into_iter()
-                .map(|g| (g.name.clone(), format!("{}", g.ratio_micro as f64 / 1e6)))
-                .collect(),
-            unused_codes: codes,
         })
     }
 }

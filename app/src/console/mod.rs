@@ -7,11 +7,14 @@
 //!
 //! - [`load`]: `ConsoleData` for every page from the database, relay and runtime.
 //! - [`actions`]: `Action` → store/runtime calls → `Notice`.
+//! - [`admin`]: the Users page (accounts, groups, redemption codes, invitations,
+//!   registration) through gateway-core's functions that the console API's handlers use.
 //! - [`hub`]: hub search, remote fit, and the download queue with its progress.
 //! - [`first_run`]: the silent local admin and default key on an empty database.
 //! - [`user`]: what a plain user of the web console sees and may do (their own data).
 
 pub mod actions;
+pub mod admin;
 pub mod first_run;
 pub mod hub;
 pub mod load;

@@ -9,7 +9,7 @@ use gateway_core::AppState;
 use gateway_core::store::{StoreResult, invitations, tokens, users};
 
 use super::actions::{create_token, store_err};
-use super::load::{date_time, log_rows, token_rows, usd_text};
+use super::load::{log_rows, token_rows, usd_text};
 use crate::views::data::{Action, InvitationRow, LogFilter, Notice, TokenForm, UserData};
 
 /// One signed-in user's service; cheap to clone.
@@ -77,24 +77,7 @@ impl UserConsole {
     }
 
     fn invitation_row(&self, i: &invitations::Invitation) -> InvitationRow {
-        let mut headers = axum::http::HeaderMap::new();
-        if let Ok(h) = self.host.parse() {
-            headers.insert(axum::http::header::HOST, h);
-        }
-        InvitationRow {
-            code: i.code.clone(),
-            link: gateway_core::http::invitation_link(&headers, &i.code),
-            uses: if i.max_uses == 0 {
-                format!("{} of unlimited", i.uses)
-            } else {
-                format!("{} of {}", i.uses, i.max_uses)
-            },
-            expires: if i.expires_at < 0 {
-                "never".into()
-            } else {
-                date_time(i.expires_at * 1000)
-            },
-        }
+        super::admin::invitation_row(i, &self.host, String::new())
     }
 
     /// Do what the user asked, on their own things only. `None` for what the web layer
@@ -128,14 +111,7 @@ impl UserConsole {
             }
             Action::Redeem(code) => self.redeem(code).await,
             Action::CreateInvitation => self.create_invitation().await,
-            Action::DeleteInvitation(code) => {
-                let r = self
-                    .state
-                    .store
-                    .with(|c| invitations::delete(c, &code, Some(&self.user_id)));
-                r.map(|_| Notice::ok("Invitation deleted: its link no longer registers."))
-                    .map_err(store_err)
-            }
+            Action::DeleteInvitation(code) => self.delete_invitation(&code).await,
             _ => Err(Notice::error(
                 "permission denied: this needs an admin account",
                 Some("Ask an admin of this gateway."),
@@ -178,6 +154,17 @@ impl UserConsole {
             "{} added to your balance.",
             usd_text(amount)
         )))
+    }
+
+    /// One of the user's own invitations (the API's rule: a user deletes only their own).
+    async fn delete_invitation(&self, code: &str) -> Result<Notice, Notice> {
+        let by = gateway_core::http::Session { user: self.user()? };
+        gateway_core::http::delete_invitation(&self.state, &by, code)
+            .await
+            .map_err(|e| Notice::error(e.message, None))?;
+        Ok(Notice::ok(
+            "Invitation deleted: its link no longer registers.",
+        ))
     }
 
     async fn create_invitation(&self) -> Result<Notice, Notice> {

@@ -2,6 +2,9 @@
 //! library) and what they ask for (`Action`). No gateway or desktop types here, so the
 //! views render the same in the webview, in SSR tests and in a future web console.
 
+mod accounts;
+pub use accounts::*;
+
 /// Everything the pages show, loaded in one go by the console service.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConsoleData {
@@ -12,6 +15,7 @@ pub struct ConsoleData {
     pub models: ModelsData,
     pub logs: LogsData,
     pub prices: Vec<PriceRow>,
+    pub users: UsersData,
     pub settings: SettingsData,
 }
 
@@ -444,24 +448,12 @@ pub struct SettingsData {
     pub autostart: Option<(bool, String)>,
     pub theme: Theme,
     pub data_dir: String,
-    pub users: Vec<UserRow>,
-    pub groups: Vec<(String, String)>,
-    pub unused_codes: i64,
     /// The key keyless Ollama-API requests from this machine use (None: off).
     pub ollama_keyless: Option<i64>,
     /// Enabled keys to choose from: (id, "name (sk-ab…yz)").
     pub keys: Vec<(i64, String)>,
     /// How many days request-log records are kept (0: every record).
     pub log_retention_days: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserRow {
-    pub name: String,
-    pub role: String,
-    pub group: String,
-    pub balance: String,
-    pub enabled: bool,
 }
 
 /// What a page asks the service (or the desktop) to do.
@@ -522,6 +514,43 @@ pub enum Action {
     DeleteInvitation(String),
     /// End the web console's session.
     Logout,
+    /// Users page (admins): make an account.
+    CreateUser(NewUserForm),
+    SetUserEnabled {
+        id: String,
+        enabled: bool,
+    },
+    /// `admin` or `user`.
+    SetUserRole {
+        id: String,
+        role: String,
+    },
+    SetUserGroup {
+        id: String,
+        group: String,
+    },
+    /// Add to, take from or set a user's balance (USD as typed; set `-1`: unlimited).
+    ChangeBalance {
+        id: String,
+        how: BalanceHow,
+        amount: String,
+    },
+    /// Create or change a group and its price ratio.
+    SaveGroup(GroupForm),
+    DeleteGroup(String),
+    /// A batch of redemption codes.
+    CreateRedemptions(RedemptionForm),
+    /// Revoke (delete) a redemption code.
+    DeleteRedemption(i64),
+    /// Write the codes as CSV into the data folder's `exports/` (`unused_only`: only the
+    /// codes that can still be redeemed).
+    ExportRedemptions {
+        unused_only: bool,
+    },
+    /// An invitation from the admin, with its uses and expiry.
+    Invite(InvitationForm),
+    /// Registration mode, new-user balance, invitation rewards.
+    SaveGovernance(GovernanceForm),
 }
 
 /// What a plain user sees in the web console: their own balance, keys, requests and
@@ -541,6 +570,8 @@ pub struct UserData {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct InvitationRow {
     pub code: String,
+    /// Who made it (the admins' list shows every user's).
+    pub inviter: String,
     pub link: String,
     /// `2 of 5`, `1 of unlimited`.
     pub uses: String,
@@ -556,6 +587,17 @@ pub struct Notice {
     pub fix: Option<String>,
     /// A secret shown once (a new token key), with a copy button.
     pub secret: Option<String>,
+    /// The form this success completes: the page empties it (a refused form keeps what
+    /// was typed).
+    pub completed: Option<Completed>,
+}
+
+/// A form completed by a successful action. `serial` tells two equal successes in a row
+/// apart, so each empties its form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completed {
+    pub form: String,
+    pub serial: u64,
 }
 
 impl Notice {
@@ -565,7 +607,21 @@ impl Notice {
             text: text.into(),
             fix: None,
             secret: None,
+            completed: None,
         }
+    }
+    /// This success empties `form` (a form id a page chose, e.g. `new-user`).
+    pub fn completing(mut self, form: impl Into<String>) -> Self {
+        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        self.completed = Some(Completed {
+            form: form.into(),
+            serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        });
+        self
+    }
+    /// Whether this notice is the success of `form`.
+    pub fn completes(&self, form: &str) -> bool {
+        self.ok && self.completed.as_ref().is_some_and(|c| c.form == form)
     }
     /// This notice shown in place of `previous`: a key shown once stays on screen with
     /// it (copying it, or any later message, must not take it away).
@@ -581,6 +637,7 @@ impl Notice {
             text: text.into(),
             fix: fix.map(str::to_string),
             secret: None,
+            completed: None,
         }
     }
 }

@@ -7,7 +7,9 @@
 //!
 //! - `Shell`: navigation + the current page + the last notice.
 //! - one module per page: `dashboard`, `channels`, `tokens`, `models`, `logs`,
-//!   `pricing`, `settings`; `chart` draws the dashboard's SVG bar charts.
+//!   `pricing`, `settings`, `users` (accounts, groups; `users_access`: redemption codes,
+//!   invitations, registration); `chart` draws the dashboard's SVG bar charts.
+//! - `user`: the plain user's web console (`UserShell`).
 //! - `data`: the plain data the pages show and the actions they send.
 
 use dioxus::prelude::*;
@@ -22,6 +24,8 @@ pub mod pricing;
 pub mod settings;
 pub mod tokens;
 pub mod user;
+pub mod users;
+pub mod users_access;
 
 use channels::ChannelsPage;
 pub use dashboard::Dashboard;
@@ -31,6 +35,7 @@ use models::ModelsPage;
 use pricing::PricingPage;
 use settings::SettingsPage;
 use tokens::TokensPage;
+use users::UsersPage;
 
 /// What the gateway is doing.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,10 +64,14 @@ pub enum Page {
     Logs,
     Pricing,
     Settings,
+    /// Accounts, groups, redemption codes, invitations, registration (admins).
+    Users,
 }
 
 impl Page {
-    pub const ALL: [Page; 7] = [
+    /// In the navigation's order; Alt+1..8 follow it (Users last, so the older pages keep
+    /// their keys).
+    pub const ALL: [Page; 8] = [
         Page::Dashboard,
         Page::Channels,
         Page::Tokens,
@@ -70,6 +79,7 @@ impl Page {
         Page::Logs,
         Page::Pricing,
         Page::Settings,
+        Page::Users,
     ];
 
     pub fn title(self) -> &'static str {
@@ -81,6 +91,7 @@ impl Page {
             Page::Logs => "Logs",
             Page::Pricing => "Pricing",
             Page::Settings => "Settings",
+            Page::Users => "Users",
         }
     }
 
@@ -93,6 +104,7 @@ impl Page {
             Page::Logs => "≣",
             Page::Pricing => "$",
             Page::Settings => "⚙",
+            Page::Users => "☺",
         }
     }
 }
@@ -136,7 +148,7 @@ pub fn Shell(
             }
             main { class: "bc-main", id: "main",
                 h1 { class: "bc-title", "{page.title()}" }
-                if let Some(n) = notice {
+                if let Some(n) = notice.clone() {
                     NoticeBar { notice: n, on_action }
                 }
                 match page {
@@ -147,6 +159,7 @@ pub fn Shell(
                     Page::Logs => rsx! { LogsPage { data: data.logs.clone(), on_action } },
                     Page::Pricing => rsx! { PricingPage { prices: data.prices.clone(), on_action } },
                     Page::Settings => rsx! { SettingsPage { data: data.settings.clone(), on_action } },
+                    Page::Users => rsx! { UsersPage { data: data.users.clone(), notice, on_action } },
                 }
             }
         }

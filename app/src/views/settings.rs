@@ -1,5 +1,5 @@
 //! Settings: listen address (with a LAN warning), burst routing, model hub, engine,
-//! window behaviour and theme, start with the system (not yet), data folder, accounts.
+//! window behaviour and theme, start with the system, data folder (accounts: the Users page).
 
 use dioxus::prelude::*;
 
@@ -118,23 +118,7 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
         }
         section { class: "bc-card bc-wide", id: "accounts",
             h2 { "Accounts" }
-            div { class: "bc-table-wrap",
-                table { class: "bc-table",
-                    thead { tr { th { "User" } th { "Role" } th { "Group" } th { "Balance" } th { "Status" } } }
-                    tbody {
-                        for u in data.users.clone() {
-                            tr { key: "{u.name}", td { "{u.name}" } td { "{u.role}" } td { "{u.group}" } td { "{u.balance}" } td { if u.enabled { "enabled" } else { "disabled" } } }
-                        }
-                    }
-                }
-            }
-            p { class: "bc-caption",
-                "Groups: "
-                {data.groups.iter().map(|(g, r)| format!("{g} (×{r})")).collect::<Vec<_>>().join(", ")}
-                " · unused redemption codes: {data.unused_codes}. Change them with "
-                code { "burncloud user|group|redemption" }
-                "."
-            }
+            p { "Users, groups and their price ratios, redemption codes, invitations and who may register: on the Users page (Alt+8)." }
         }
     }
 }

@@ -540,7 +540,10 @@ async fn settings_page_shows_and_saves_settings() {
         html.contains(&t.dir.path().display().to_string()),
         "data folder"
     );
-    assert!(html.contains(">admin<"), "accounts");
+    assert!(
+        html.contains("on the Users page (Alt+8)"),
+        "accounts: {html}"
+    );
     assert!(html.contains("edge_burst"));
     // Listen on every interface: saved, and the page warns.
     let n = c
@@ -671,6 +674,8 @@ fn stylesheet_uses_fluent_tokens_for_light_and_dark_and_focus_rings() {
         "narrow windows (900×600)"
     );
 }
+
+mod users;
 
 mod hub_downloads {
     //! The Models page's hub search and downloads against a fake hub on 127.0.0.1.

@@ -43,18 +43,6 @@ fn user_payload(state: &Shared, user: &users::User) -> serde_json::Value {
     })
 }
 
-fn check_username(name: &str) -> Result<(), ApiError> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_alphanumeric() || "_-.@".contains(c));
-    if name.is_empty() || name.chars().count() > 64 || !ok_chars {
-        return Err(ApiError::bad_request(
-            "username must be 1-64 characters of letters, digits, '_', '-', '.', '@'",
-        ));
-    }
-    Ok(())
-}
-
 /// Whether a request comes from this machine itself: a loopback peer that is not a
 /// reverse proxy relaying someone else (no forwarding headers).
 fn from_this_machine(peer: SocketAddr, headers: &HeaderMap) -> bool {
@@ -76,17 +64,11 @@ pub async fn register(
         state.auth_throttle.check_register(peer.ip())?;
     }
     let username = body.username.trim().to_string();
-    check_username(&username)?;
+    super::users_api::check_username(&username)?;
     if let Some(why) = auth::password_weakness(&body.password, &username) {
         return Err(ApiError::bad_request(why));
     }
-    let email = body
-        .email
-        .map(|e| e.trim().to_string())
-        .filter(|e| !e.is_empty());
-    if email.as_deref().is_some_and(|e| !e.contains('@')) {
-        return Err(ApiError::bad_request("email is not an email address"));
-    }
+    let email = super::users_api::check_email(body.email)?;
     let offered = body.setup_token.clone().or_else(|| {
         headers
             .get("x-setup-token")

@@ -100,17 +100,24 @@ pub async fn list(State(state): State<Shared>, session: Session, headers: Header
         .collect::<Vec<_>>()))
 }
 
+/// Delete an invitation as `by`: an admin any, a user only their own. The JSON API and
+/// the consoles both delete through this.
+pub async fn delete_invitation(state: &Shared, by: &Session, code: &str) -> Result<(), ApiError> {
+    let owner = by.owner_filter();
+    let code = code.to_string();
+    state
+        .store
+        .run(move |c| invitations::delete(c, &code, owner.as_deref()))
+        .await?;
+    Ok(())
+}
+
 pub async fn delete(
     State(state): State<Shared>,
     session: Session,
     Path(code): Path<String>,
 ) -> ApiResult {
-    let owner = session.owner_filter();
-    let c2 = code.clone();
-    state
-        .store
-        .run(move |c| invitations::delete(c, &c2, owner.as_deref()))
-        .await?;
+    delete_invitation(&state, &session, &code).await?;
     Ok(ok(json!({"code": code})))
 }
 
@@ -139,24 +146,29 @@ pub async fn get_settings(State(state): State<Shared>, session: Session) -> ApiR
     Ok(ok(settings_view(&g)))
 }
 
-#[derive(Deserialize)]
+/// A change to the governance settings (`PUT /console/api/settings/governance`); absent
+/// fields stay.
+#[derive(Deserialize, Debug, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsBody {
-    registration: Option<String>,
+    /// `open`, `invite_only` or `closed`.
+    pub registration: Option<String>,
     /// -1: unlimited.
-    new_user_balance_usd: Option<f64>,
-    inviter_reward_usd: Option<f64>,
-    invitee_reward_usd: Option<f64>,
-    allow_unpriced_cloud: Option<bool>,
-    user_invite_max_uses: Option<i64>,
+    pub new_user_balance_usd: Option<f64>,
+    pub inviter_reward_usd: Option<f64>,
+    pub invitee_reward_usd: Option<f64>,
+    pub allow_unpriced_cloud: Option<bool>,
+    pub user_invite_max_uses: Option<i64>,
 }
 
-pub async fn put_settings(
-    State(state): State<Shared>,
-    session: Session,
-    ApiJson(body): ApiJson<SettingsBody>,
-) -> ApiResult {
-    session.require_admin()?;
+/// Change the governance settings as the admin `by`. The JSON API and the consoles both
+/// save them through this.
+pub async fn update_governance(
+    state: &Shared,
+    by: &Session,
+    body: SettingsBody,
+) -> Result<Governance, ApiError> {
+    by.require_admin()?;
     let reward = |name: &str, v: Option<f64>| -> Result<Option<i64>, ApiError> {
         v.map(|v| usd_from_f64(v).map_err(|e| ApiError::bad_request(format!("{name}: {e}"))))
             .transpose()
@@ -185,7 +197,17 @@ pub async fn put_settings(
     state.config_changed().await;
     tracing::info!(
         registration = g.registration.as_str(),
+        by = %by.user.username,
         "governance settings changed"
     );
+    Ok(g)
+}
+
+pub async fn put_settings(
+    State(state): State<Shared>,
+    session: Session,
+    ApiJson(body): ApiJson<SettingsBody>,
+) -> ApiResult {
+    let g = update_governance(&state, &session, body).await?;
     Ok(ok(settings_view(&g)))
 }

@@ -29,9 +29,16 @@ use serde_json::json;
 
 pub use channels_api::view as channel_view;
 pub use extract::{ApiJson, SESSION_COOKIE, Session, cookie};
-pub use invitations_api::{create_for as create_invitation, link as invitation_link};
+pub use groups_api::{GroupBody, delete_group, set_group};
+pub use invitations_api::{
+    SettingsBody as GovernanceBody, create_for as create_invitation, delete_invitation,
+    link as invitation_link, update_governance,
+};
+pub use redemptions_api::{BatchBody, create_redemptions, delete_redemption};
 pub use tokens_api::view as token_view;
-pub use users_api::{balance_fields, redeem_for};
+pub use users_api::{
+    NewUserBody, UserBody, balance_fields, change_user, create_user, redeem_for, used_nano,
+};
 
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -56,7 +63,10 @@ pub fn router(state: Shared, listen: std::net::SocketAddr, extra: Option<Router>
             "/api/user/self",
             get(auth_api::me).put(users_api::update_self),
         )
-        .route("/console/api/users", get(users_api::list))
+        .route(
+            "/console/api/users",
+            get(users_api::list).post(users_api::create),
+        )
         .route(
             "/console/api/users/{id}",
             get(users_api::get_one).put(users_api::update),

@@ -25,22 +25,26 @@ pub fn view(r: &Redemption, now: i64) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+/// A batch of codes (`POST /console/api/redemptions`).
+#[derive(Deserialize, Debug, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
-    name: Option<String>,
-    amount_usd: Option<f64>,
-    count: Option<i64>,
+    pub name: Option<String>,
+    pub amount_usd: Option<f64>,
+    /// Default 1.
+    pub count: Option<i64>,
     /// Unix seconds; -1 or absent: never.
-    expires_at: Option<i64>,
+    pub expires_at: Option<i64>,
 }
 
-pub async fn create(
-    State(state): State<Shared>,
-    session: Session,
-    ApiJson(body): ApiJson<BatchBody>,
-) -> ApiResult {
-    session.require_admin()?;
+/// Generate a batch of codes as the admin `by`. The JSON API and the consoles both create
+/// codes through this.
+pub async fn create_redemptions(
+    state: &Shared,
+    by: &Session,
+    body: BatchBody,
+) -> Result<Vec<Redemption>, ApiError> {
+    by.require_admin()?;
     let name = body
         .name
         .filter(|n| !n.trim().is_empty())
@@ -54,12 +58,28 @@ pub async fn create(
     let amount = usd_from_f64(amount)?;
     let count = body.count.unwrap_or(1);
     let expires_at = body.expires_at.unwrap_or(-1);
-    let by = session.user.id.clone();
+    let id = by.user.id.clone();
     let batch = state
         .store
-        .run(move |c| redemptions::create_batch(c, &name, amount, count, expires_at, Some(&by)))
+        .run(move |c| redemptions::create_batch(c, &name, amount, count, expires_at, Some(&id)))
         .await?;
-    tracing::info!(count = batch.len(), by = %session.user.username, "redemption codes created");
+    tracing::info!(count = batch.len(), by = %by.user.username, "redemption codes created");
+    Ok(batch)
+}
+
+/// Delete (revoke) the code `id` as the admin `by`.
+pub async fn delete_redemption(state: &Shared, by: &Session, id: i64) -> Result<(), ApiError> {
+    by.require_admin()?;
+    state.store.run(move |c| redemptions::delete(c, id)).await?;
+    Ok(())
+}
+
+pub async fn create(
+    State(state): State<Shared>,
+    session: Session,
+    ApiJson(body): ApiJson<BatchBody>,
+) -> ApiResult {
+    let batch = create_redemptions(&state, &session, body).await?;
     let now = now_secs();
     Ok(ok(json!({
         "codes": batch.iter().map(|r| r.code.clone()).collect::<Vec<_>>(),
@@ -104,6 +124,6 @@ pub async fn delete(
 ) -> ApiResult {
     session.require_admin()?;
     let id = parse_id(&id)?;
-    state.store.run(move |c| redemptions::delete(c, id)).await?;
+    delete_redemption(&state, &session, id).await?;
     Ok(ok(json!({"id": id})))
 }

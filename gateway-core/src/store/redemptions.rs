@@ -126,6 +126,35 @@ pub fn list(conn: &Connection, only_unused: bool) -> StoreResult<Vec<Redemption>
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The header of [`csv`].
+pub const CSV_HEADER: &str = "code,name,amount_usd,state,expires_at,redeemed_by";
+
+/// Codes as CSV (RFC 4180: a field with a comma, quote or line break is quoted), one line
+/// per code after [`CSV_HEADER`]: `expires_at` in unix seconds (-1 never), `state` at `now`.
+/// The CLI's `--csv` and the consoles' export both write this.
+pub fn csv(list: &[Redemption], now: i64) -> String {
+    fn field(s: &str) -> String {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    }
+    let mut out = String::from(CSV_HEADER);
+    for r in list {
+        out.push_str(&format!(
+            "\n{},{},{},{},{},{}",
+            field(&r.code),
+            field(&r.name),
+            crate::money::format_usd(r.amount_nano),
+            r.state(now),
+            r.expires_at,
+            field(r.redeemed_by.as_deref().unwrap_or(""))
+        ));
+    }
+    out
+}
+
 /// Delete a code (used ones stay as a record unless deleted explicitly).
 pub fn delete(conn: &Connection, id: i64) -> StoreResult<()> {
     if conn.execute("DELETE FROM redemptions WHERE id = ?1", [id])? == 0 {
@@ -174,4 +203,35 @@ pub fn redeem(conn: &mut Connection, user_id: &str, code: &str) -> StoreResult<i
     users::credit(&tx, user_id, found.amount_nano)?;
     tx.commit()?;
     Ok(found.amount_nano)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(name: &str, redeemed_by: Option<&str>) -> Redemption {
+        Redemption {
+            id: 1,
+            code: "ABC".into(),
+            name: name.into(),
+            amount_nano: 2_500_000_000,
+            created_by: None,
+            created_at: 0,
+            expires_at: -1,
+            redeemed_by: redeemed_by.map(str::to_string),
+            redeemed_at: redeemed_by.map(|_| 5),
+        }
+    }
+
+    #[test]
+    fn csv_quotes_only_fields_that_need_it() {
+        let text = csv(
+            &[code("launch", None), code("spring, \"vip\"", Some("u-1"))],
+            10,
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], CSV_HEADER);
+        assert_eq!(lines[1], "ABC,launch,2.50,unused,-1,");
+        assert_eq!(lines[2], "ABC,\"spring, \"\"vip\"\"\",2.50,used,-1,u-1");
+    }
 }

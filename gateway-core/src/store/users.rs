@@ -189,6 +189,70 @@ pub fn register_as(
     Ok(user)
 }
 
+/// An account an admin makes (see [`create_by_admin`]).
+#[derive(Debug, Clone)]
+pub struct NewAccount<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub role: Role,
+    pub group: &'a str,
+    /// What the account may spend (nano-dollars; -1 unlimited); None: the new-user
+    /// balance of the governance settings.
+    pub balance_nano: Option<i64>,
+}
+
+/// Make an account as an admin: in any registration mode (closed means "accounts are made
+/// by an admin or by invitation"), with the role and group chosen. The name must be free,
+/// the group must exist, the balance -1 (unlimited) or 0 and more.
+pub fn create_by_admin(conn: &mut Connection, a: NewAccount<'_>) -> StoreResult<User> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let taken: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)",
+        [a.username],
+        |r| r.get(0),
+    )?;
+    if taken {
+        return Err(StoreError::Conflict(format!(
+            "username '{}' is already taken",
+            a.username
+        )));
+    }
+    let group = a.group.trim();
+    require_group(&tx, group)?;
+    let quota = match a.balance_nano {
+        Some(b) if b < -1 => {
+            return Err(StoreError::Invalid(
+                "balance must be -1 (unlimited) or 0 and more".into(),
+            ));
+        }
+        Some(b) => b,
+        None => governance::load(&tx)?.new_user_balance_nano,
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    tx.execute(
+        "INSERT INTO users (id, username, email, password_hash, role, \"group\", quota_nano, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![id, a.username, a.email, a.password_hash, a.role.as_str(), group, quota, now_secs()],
+    )?;
+    let user = tx.query_row(
+        &format!("SELECT {COLS} FROM users WHERE id = ?1"),
+        [&id],
+        from_row,
+    )?;
+    tx.commit()?;
+    Ok(user)
+}
+
+/// Refuse a group that does not exist, saying how to make it.
+fn require_group(conn: &Connection, g: &str) -> StoreResult<()> {
+    if groups::get(conn, g)?.is_none() {
+        return Err(StoreError::Invalid(format!(
+            "no group '{g}': create it first (PUT /console/api/groups/{g} or burncloud group set {g} --ratio 1)"
+        )));
+    }
+    Ok(())
+}
+
 /// The user and their password hash, by name.
 pub fn find_with_hash(conn: &Connection, username: &str) -> StoreResult<Option<(User, String)>> {
     Ok(conn
@@ -297,11 +361,7 @@ pub fn update(conn: &mut Connection, id: &str, change: UserChange) -> StoreResul
     }
     if let Some(g) = change.group {
         let g = g.trim().to_string();
-        if groups::get(&tx, &g)?.is_none() {
-            return Err(StoreError::Invalid(format!(
-                "no group '{g}': create it first (PUT /console/api/groups/{g} or burncloud group set {g} --ratio 1)"
-            )));
-        }
+        require_group(&tx, &g)?;
         u.group = g;
     }
     match change.balance {
