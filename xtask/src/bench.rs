@@ -1,10 +1,14 @@
 //! `cargo xtask bench`: the gateway against a local OpenAI mock, measured in one run next
 //! to the mock itself and to nginx `proxy_pass` in front of the same mock.
 //!
-//! Measures: req/s at 50 connections (wrk), p50/p99 at a fixed 1,000 req/s (an open-loop
-//! generator here, latency counted from each request's scheduled time), streaming time to
-//! first byte, RSS idle / peak of the headless release build, and RSS across 1,000
-//! concurrent long streams.
+//! Pinned when there are two cores: this process (the load generators: wrk and an
+//! open-loop client) and the mocks on CPU 0, the proxy under test (gateway or nginx, one
+//! worker) on CPU 1. Measures, for the mock direct, nginx and the gateway: req/s at 50
+//! connections (wrk) and the proxy's CPU time per request (`/proc/PID/stat`), streams/s
+//! (~5 KB streamed answers) at 1 and 10 connections with CPU per stream, p50/p99 at a fixed
+//! 1,000 req/s (latency counted from each request's scheduled time), stream time to first
+//! byte and to the end at 10 connections, RSS idle / peak of the headless release build,
+//! and RSS across 1,000 concurrent long streams.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +21,8 @@ use serde_json::{Value, json};
 use crate::{cache_dir, setup, sh, target_dir};
 
 const CHAT: &str = r#"{"model":"bench-model","messages":[{"role":"user","content":"Say hello to the benchmark"}],"max_tokens":16}"#;
+/// A streamed answer of ~5 KB (the stream mock sends 18 pieces).
+const STREAM_CHAT: &str = r#"{"model":"bench-stream","messages":[{"role":"user","content":"Say hello to the benchmark"}],"max_tokens":16,"stream":true}"#;
 
 struct Proc {
     child: Child,
@@ -79,11 +85,11 @@ fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
-/// wrk at 50 connections for `secs`; returns req/s.
-fn wrk(url: &str, auth: Option<&str>, secs: u64) -> Result<f64> {
-    let script = cache_dir().join("bench-post.lua");
+/// wrk with `conns` connections for `secs`, posting `body`; returns (req/s, requests).
+fn wrk(url: &str, auth: Option<&str>, conns: u32, secs: u64, body: &str) -> Result<(f64, u64)> {
+    let script = cache_dir().join(format!("bench-post-{}.lua", std::process::id()));
     let mut lua = format!(
-        "wrk.method = \"POST\"\nwrk.body = [[{CHAT}]]\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+        "wrk.method = \"POST\"\nwrk.body = [[{body}]]\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
     );
     if let Some(a) = auth {
         lua.push_str(&format!(
@@ -92,21 +98,97 @@ fn wrk(url: &str, auth: Option<&str>, secs: u64) -> Result<f64> {
     }
     std::fs::write(&script, lua)?;
     let out = Command::new("wrk")
-        .args(["-t2", "-c50", &format!("-d{secs}s"), "-s"])
+        .args(["-t1", &format!("-c{conns}"), &format!("-d{secs}s"), "-s"])
         .arg(&script)
         .arg(url)
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    if text.contains("Non-2xx") {
+    if text.contains("Non-2xx") || text.contains("Socket errors") {
         bail!("wrk saw errors against {url}:\n{text}");
     }
-    text.lines()
+    let rps = text
+        .lines()
         .find_map(|l| {
             l.strip_prefix("Requests/sec:")
                 .map(|v| v.trim().parse::<f64>())
         })
         .context("no Requests/sec in wrk output")?
-        .context("bad Requests/sec")
+        .context("bad Requests/sec")?;
+    // "  123456 requests in 10.00s, 12.34MB read"
+    let requests = text
+        .lines()
+        .find_map(|l| {
+            let l = l.trim();
+            l.contains(" requests in ")
+                .then(|| l.split_whitespace().next()?.parse::<u64>().ok())
+                .flatten()
+        })
+        .context("no request count in wrk output")?;
+    Ok((rps, requests))
+}
+
+/// CPU time (user + system) of processes, in microseconds, from `/proc/PID/stat`.
+fn cpu_us(pids: &[u32]) -> u64 {
+    // /proc counts in clock ticks of 10 ms (USER_HZ = 100 on Linux).
+    const TICK_US: u64 = 10_000;
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|s| {
+            // Fields after the command name (which may hold spaces) in parentheses.
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of the line, 12 and 13 of `rest`.
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum::<u64>()
+        * TICK_US
+}
+
+/// A process and its children (nginx's workers).
+fn with_children(pid: u32) -> Vec<u32> {
+    let mut pids = vec![pid];
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let ppid = std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let rest = s[s.rfind(')')? + 2..].to_string();
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                });
+            if ppid == Some(pid) {
+                pids.push(child);
+            }
+        }
+    }
+    pids
+}
+
+/// One wrk run against a proxy, with the proxy's CPU time per request.
+struct Run {
+    rps: f64,
+    cpu_us_per_req: Option<f64>,
+}
+
+fn measured(
+    url: &str,
+    auth: Option<&str>,
+    conns: u32,
+    secs: u64,
+    body: &str,
+    proxy: Option<&[u32]>,
+) -> Result<Run> {
+    let before = proxy.map(cpu_us);
+    let (rps, requests) = wrk(url, auth, conns, secs, body)?;
+    let cpu_us_per_req = proxy
+        .zip(before)
+        .map(|(p, b)| (cpu_us(p) - b) as f64 / requests.max(1) as f64);
+    Ok(Run {
+        rps,
+        cpu_us_per_req,
+    })
 }
 
 struct Latency {
@@ -187,29 +269,52 @@ async fn fixed_rate(url: &str, auth: Option<&str>, rate: u64, secs: u64) -> Late
     }
 }
 
-/// Median time to the first streamed byte over `n` sequential streaming requests.
-async fn ttfb(url: &str, auth: Option<&str>, n: usize) -> f64 {
-    let client = reqwest::Client::new();
-    let body = CHAT.replace("\"max_tokens\":16", "\"max_tokens\":16,\"stream\":true");
-    let mut v = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        let mut rb = client
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body.clone());
-        if let Some(a) = auth {
-            rb = rb.bearer_auth(a);
-        }
-        let Ok(resp) = rb.send().await else { continue };
-        let mut s = resp.bytes_stream();
-        if let Some(Ok(_)) = s.next().await {
-            v.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        while s.next().await.is_some() {}
+/// Streaming requests on `conns` connections, `per_conn` each in turn: the median time
+/// to the first byte and to the end of the stream.
+async fn stream_times(url: &str, auth: Option<&str>, conns: usize, per_conn: usize) -> (f64, f64) {
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let client = client.clone();
+        let url = url.to_string();
+        let auth = auth.map(str::to_string);
+        tasks.push(tokio::spawn(async move {
+            let mut v = Vec::with_capacity(per_conn);
+            for _ in 0..per_conn {
+                let t = Instant::now();
+                let mut rb = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(STREAM_CHAT);
+                if let Some(a) = &auth {
+                    rb = rb.bearer_auth(a);
+                }
+                let Ok(resp) = rb.send().await else { continue };
+                let mut s = resp.bytes_stream();
+                let Some(Ok(_)) = s.next().await else {
+                    continue;
+                };
+                let first = t.elapsed().as_secs_f64() * 1000.0;
+                while s.next().await.is_some() {}
+                v.push((first, t.elapsed().as_secs_f64() * 1000.0));
+            }
+            v
+        }));
     }
-    v.sort_by(f64::total_cmp);
-    pct(&v, 0.5)
+    let mut firsts = Vec::new();
+    let mut totals = Vec::new();
+    for t in tasks {
+        for (f, total) in t.await.unwrap_or_default() {
+            firsts.push(f);
+            totals.push(total);
+        }
+    }
+    firsts.sort_by(f64::total_cmp);
+    totals.sort_by(f64::total_cmp);
+    (pct(&firsts, 0.5), pct(&totals, 0.5))
 }
 
 /// Hold `n` streams of `model` open at once through `url`, sampling the gateway's RSS.
@@ -288,13 +393,35 @@ fn api(
     Ok(v["data"].clone())
 }
 
+/// Whether the machine has a second core for pinning (load generator and mock on CPU 0,
+/// the proxy under test on CPU 1).
+fn pinning() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+        && Command::new("taskset").arg("-V").output().is_ok()
+}
+
+/// `cmd` run on CPU 1 when pinning.
+fn on_proxy_core(program: &std::path::Path, pin: bool) -> Command {
+    if pin {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "1"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
 pub fn bench() -> Result<()> {
-    // Many sockets: raise the open-file limit by re-executing under a higher `ulimit -n`.
+    // Many sockets: raise the open-file limit by re-executing under a higher `ulimit -n`;
+    // this process (the load generators) and the mocks then run on CPU 0.
     if std::env::var_os("BURNCLOUD_BENCH_ULIMIT").is_none() {
         let exe = std::env::current_exe()?;
+        let pin = if pinning() { "taskset -c 0 " } else { "" };
         let status = Command::new("sh")
             .arg("-c")
-            .arg("ulimit -n 65536 2>/dev/null || ulimit -n 8192; exec \"$0\" bench")
+            .arg(format!(
+                "ulimit -n 65536 2>/dev/null || ulimit -n 8192; exec {pin}\"$0\" bench"
+            ))
             .arg(exe)
             .env("BURNCLOUD_BENCH_ULIMIT", "1")
             .status()?;
@@ -303,7 +430,8 @@ pub fn bench() -> Result<()> {
         }
         return Ok(());
     }
-    setup::ensure_packages(&["wrk", "nginx-light"])?;
+    let pin = pinning();
+    setup::ensure_packages(&["wrk", "nginx-light", "util-linux"])?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     sh(Command::new(&cargo)
         .args([
@@ -336,6 +464,10 @@ pub fn bench() -> Result<()> {
     let fake = target_dir().join("release/examples/fake_openai");
 
     let (_mock, mock) = start("mock", Command::new(&fake).args(["--no-record"]))?;
+    let (_stream_mock, stream_mock) = start(
+        "stream mock",
+        Command::new(&fake).args(["--no-record", "--pieces", "18"]),
+    )?;
     let (_slow_mock, slow_mock) = start(
         "slow mock",
         Command::new(&fake).args(["--no-record", "--chunk-delay-ms", "100", "--pieces", "40"]),
@@ -343,14 +475,14 @@ pub fn bench() -> Result<()> {
     let data = tempfile_dir()?;
     let (gateway, gw) = start(
         "gateway",
-        Command::new(&burncloud)
+        on_proxy_core(&burncloud, pin)
             .arg("router")
             .env("BURNCLOUD_DATA_DIR", &data)
             .env("PORT", "0")
             .env("RUST_LOG", "warn"),
     )?;
     let gw_pid = gateway.child.id();
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(1000));
     let rss_idle = rss_kb(gw_pid, "VmRSS:");
 
     let client = reqwest::blocking::Client::new();
@@ -365,27 +497,26 @@ pub fn bench() -> Result<()> {
         .as_str()
         .context("token")?
         .to_string();
-    api(
-        &client,
-        &base,
-        "/console/api/channel",
-        Some(&admin),
-        json!({"name": "mock", "type": 1, "key": "sk-mock-0123456789", "base_url": format!("http://{mock}"), "models": "bench-model"}),
-    )?;
-    api(
-        &client,
-        &base,
-        "/console/api/channel",
-        Some(&admin),
-        json!({"name": "slow", "type": 1, "key": "sk-mock-0123456789", "base_url": format!("http://{slow_mock}"), "models": "bench-slow"}),
-    )?;
-    api(
-        &client,
-        &base,
-        "/console/api/prices/bench-model",
-        Some(&admin),
-        json!({"input": 0.15, "output": 0.6}),
-    )?;
+    for (name, addr, model) in [
+        ("mock", &mock, "bench-model"),
+        ("stream", &stream_mock, "bench-stream"),
+        ("slow", &slow_mock, "bench-slow"),
+    ] {
+        api(
+            &client,
+            &base,
+            "/console/api/channel",
+            Some(&admin),
+            json!({"name": name, "type": 1, "key": "sk-mock-0123456789", "base_url": format!("http://{addr}"), "models": model}),
+        )?;
+        api(
+            &client,
+            &base,
+            &format!("/console/api/prices/{model}"),
+            Some(&admin),
+            json!({"input": 0.15, "output": 0.6}),
+        )?;
+    }
     let key = api(
         &client,
         &base,
@@ -397,21 +528,23 @@ pub fn bench() -> Result<()> {
         .context("key")?
         .to_string();
 
-    // nginx proxy_pass in front of the same mock.
+    // nginx proxy_pass in front of the same mocks, one worker on the proxy's core.
     let nginx_dir = cache_dir().join("bench-nginx");
     std::fs::create_dir_all(nginx_dir.join("logs"))?;
     let nginx_port = free_port();
     std::fs::write(
         nginx_dir.join("nginx.conf"),
         format!(
-            "daemon off;\nworker_processes auto;\npid {pid};\nerror_log stderr error;\nevents {{ worker_connections 8192; }}\n\
-             http {{ access_log off; upstream mock {{ server {mock}; keepalive 128; }}\n\
-             server {{ listen 127.0.0.1:{nginx_port}; location / {{ proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }} }} }}\n",
+            "daemon off;\nworker_processes 1;\npid {pid};\nerror_log stderr error;\nevents {{ worker_connections 8192; }}\n\
+             http {{ access_log off; upstream mock {{ server {mock}; keepalive 128; }} upstream stream {{ server {stream_mock}; keepalive 128; }}\n\
+             server {{ listen 127.0.0.1:{nginx_port}; location / {{ proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }}\n\
+             location /stream/ {{ proxy_pass http://stream/; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }} }} }}\n",
             pid = nginx_dir.join("nginx.pid").display()
         ),
     )?;
+    let nginx_bin = std::path::Path::new("/usr/sbin/nginx");
     let nginx = Proc {
-        child: Command::new("nginx")
+        child: on_proxy_core(nginx_bin, pin)
             .arg("-p")
             .arg(&nginx_dir)
             .arg("-c")
@@ -421,15 +554,37 @@ pub fn bench() -> Result<()> {
         name: "nginx",
     };
     std::thread::sleep(Duration::from_millis(500));
+    let nginx_pids = with_children(nginx.child.id());
+    let gw_pids = [gw_pid];
 
     let chat_path = "/v1/chat/completions";
     let direct_url = format!("http://{mock}{chat_path}");
     let nginx_url = format!("http://127.0.0.1:{nginx_port}{chat_path}");
     let gw_url = format!("http://{gw}{chat_path}");
+    let direct_stream = format!("http://{stream_mock}{chat_path}");
+    let nginx_stream = format!("http://127.0.0.1:{nginx_port}/stream{chat_path}");
+    let k = Some(key.as_str());
     eprintln!("xtask: wrk, 50 connections, 10 s each");
-    let rps_direct = wrk(&direct_url, None, 10)?;
-    let rps_nginx = wrk(&nginx_url, None, 10)?;
-    let rps_gw = wrk(&gw_url, Some(&key), 10)?;
+    let rps_direct = measured(&direct_url, None, 50, 10, CHAT, None)?;
+    let rps_nginx = measured(&nginx_url, None, 50, 10, CHAT, Some(&nginx_pids))?;
+    let rps_gw = measured(&gw_url, k, 50, 10, CHAT, Some(&gw_pids))?;
+    eprintln!("xtask: streams (~5 KB each), 1 and 10 connections, 10 s each");
+    let mut streams = Vec::new();
+    for conns in [1, 10] {
+        streams.push((
+            conns,
+            measured(&direct_stream, None, conns, 10, STREAM_CHAT, None)?,
+            measured(
+                &nginx_stream,
+                None,
+                conns,
+                10,
+                STREAM_CHAT,
+                Some(&nginx_pids),
+            )?,
+            measured(&gw_url, k, conns, 10, STREAM_CHAT, Some(&gw_pids))?,
+        ));
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -438,10 +593,11 @@ pub fn bench() -> Result<()> {
     eprintln!("xtask: fixed 1,000 req/s, 10 s each");
     let lat_direct = rt.block_on(fixed_rate(&direct_url, None, 1000, 10));
     let lat_nginx = rt.block_on(fixed_rate(&nginx_url, None, 1000, 10));
-    let lat_gw = rt.block_on(fixed_rate(&gw_url, Some(&key), 1000, 10));
-    eprintln!("xtask: streaming time to first byte");
-    let ttfb_direct = rt.block_on(ttfb(&direct_url, None, 200));
-    let ttfb_gw = rt.block_on(ttfb(&gw_url, Some(&key), 200));
+    let lat_gw = rt.block_on(fixed_rate(&gw_url, k, 1000, 10));
+    eprintln!("xtask: stream time to first byte and to the end, 10 connections");
+    let st_direct = rt.block_on(stream_times(&direct_stream, None, 10, 200));
+    let st_nginx = rt.block_on(stream_times(&nginx_stream, None, 10, 200));
+    let st_gw = rt.block_on(stream_times(&gw_url, k, 10, 200));
     let rss_peak_load = rss_kb(gw_pid, "VmHWM:");
     eprintln!("xtask: 1,000 concurrent streams of 4 s");
     drop(nginx);
@@ -450,24 +606,49 @@ pub fn bench() -> Result<()> {
         rt.block_on(many_streams(&gw_url, &key, 1000, gw_pid, "bench-slow"));
     let rss_peak = rss_kb(gw_pid, "VmHWM:");
 
-    let table = format!(
-        "| measure (2 cores, loopback) | mock direct | nginx proxy_pass | BurnCloud gateway |\n\
-         |---|---|---|---|\n\
-         | req/s, 50 connections (wrk, 10 s) | {rps_direct:.0} | {rps_nginx:.0} | {rps_gw:.0} |\n\
-         | p50 at 1,000 req/s | {:.3} ms | {:.3} ms | {:.3} ms |\n\
-         | p99 at 1,000 req/s | {:.3} ms | {:.3} ms | {:.3} ms |\n\
-         | added p50 / p99 vs direct | - | {:+.3} / {:+.3} ms | {:+.3} / {:+.3} ms |\n\
-         | gateway's own overhead header p50 / p99 | - | - | {} / {} ms |\n\
-         | errors at 1,000 req/s | {} | {} | {} |\n\
-         | streaming time to first byte (median of 200) | {ttfb_direct:.3} ms | - | {ttfb_gw:.3} ms |\n\
-         | gateway RSS idle / peak after the load above | - | - | {:.1} MB / {:.1} MB |\n\
-         | gateway RSS with 1,000 concurrent 4 s streams (min / max during, after) | - | - | {:.1} / {:.1} MB, {:.1} MB ({ok_streams}/1000 completed) |\n\
-         | gateway peak RSS overall | - | - | {:.1} MB |\n",
+    let cpu = |r: &Run| {
+        r.cpu_us_per_req
+            .map(|c| format!(" / {c:.0} µs"))
+            .unwrap_or_default()
+    };
+    let ratio = |gw: f64, ng: f64| format!("{:.2}×", gw / ng);
+    let mut table = format!(
+        "Pinned: {pin} (load generator and mocks on CPU 0, proxy on CPU 1).\n\n\
+         | measure (2 cores, loopback) | mock direct | nginx proxy_pass | BurnCloud gateway | gateway / nginx |\n\
+         |---|---|---|---|---|\n\
+         | req/s / CPU per request, 50 connections (wrk, 10 s) | {:.0} | {:.0}{} | {:.0}{} | {} |\n",
+        rps_direct.rps,
+        rps_nginx.rps,
+        cpu(&rps_nginx),
+        rps_gw.rps,
+        cpu(&rps_gw),
+        ratio(rps_gw.rps, rps_nginx.rps),
+    );
+    for (conns, d, n, g) in &streams {
+        table.push_str(&format!(
+            "| streams/s / CPU per stream, {conns} connection(s) | {:.0} | {:.0}{} | {:.0}{} | {} |\n",
+            d.rps,
+            n.rps,
+            cpu(n),
+            g.rps,
+            cpu(g),
+            ratio(g.rps, n.rps),
+        ));
+    }
+    table.push_str(&format!(
+        "| p50 / p99 at 1,000 req/s | {:.3} / {:.3} ms | {:.3} / {:.3} ms | {:.3} / {:.3} ms | - |\n\
+         | added p50 / p99 vs direct | - | {:+.3} / {:+.3} ms | {:+.3} / {:+.3} ms | - |\n\
+         | gateway's own overhead header p50 / p99 | - | - | {} / {} ms | - |\n\
+         | errors at 1,000 req/s | {} | {} | {} | - |\n\
+         | stream TTFB p50 / total p50, 10 connections | {:.3} / {:.3} ms | {:.3} / {:.3} ms | {:.3} / {:.3} ms | - |\n\
+         | gateway RSS idle / peak after the load above | - | - | {:.1} MB / {:.1} MB | - |\n\
+         | gateway RSS with 1,000 concurrent 4 s streams (min / max during, after) | - | - | {:.1} / {:.1} MB, {:.1} MB ({ok_streams}/1000 completed) | - |\n\
+         | gateway peak RSS overall | - | - | {:.1} MB | - |\n",
         lat_direct.p50_ms,
-        lat_nginx.p50_ms,
-        lat_gw.p50_ms,
         lat_direct.p99_ms,
+        lat_nginx.p50_ms,
         lat_nginx.p99_ms,
+        lat_gw.p50_ms,
         lat_gw.p99_ms,
         lat_nginx.p50_ms - lat_direct.p50_ms,
         lat_nginx.p99_ms - lat_direct.p99_ms,
@@ -484,13 +665,19 @@ pub fn bench() -> Result<()> {
         lat_direct.errors,
         lat_nginx.errors,
         lat_gw.errors,
+        st_direct.0,
+        st_direct.1,
+        st_nginx.0,
+        st_nginx.1,
+        st_gw.0,
+        st_gw.1,
         rss_idle as f64 / 1024.0,
         rss_peak_load as f64 / 1024.0,
         min_during as f64 / 1024.0,
         max_during as f64 / 1024.0,
         after as f64 / 1024.0,
         rss_peak as f64 / 1024.0,
-    );
+    ));
     let table = format!("{table}\n{burst_lines}");
     println!("{table}");
     let out = target_dir().join("bench.md");

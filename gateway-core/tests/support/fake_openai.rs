@@ -446,7 +446,9 @@ fn stream_chat(
             if tx.send(Ok(Bytes::from(e))).await.is_err() {
                 return;
             }
-            tokio::time::sleep(fake.chunk_delay).await;
+            if !fake.chunk_delay.is_zero() {
+                tokio::time::sleep(fake.chunk_delay).await;
+            }
         }
     });
     let stream = tokio_stream_from(rx);
