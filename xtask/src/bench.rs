@@ -394,8 +394,12 @@ fn api(
 }
 
 /// Whether the machine has a second core for pinning (load generator and mock on CPU 0,
-/// the proxy under test on CPU 1).
+/// the proxy under test on CPU 1). Decided before this process pins itself to CPU 0 (after
+/// which it sees one core) and passed on in `BURNCLOUD_BENCH_PIN`.
 fn pinning() -> bool {
+    if let Ok(v) = std::env::var("BURNCLOUD_BENCH_PIN") {
+        return v == "1";
+    }
     std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
         && Command::new("taskset").arg("-V").output().is_ok()
 }
@@ -416,7 +420,8 @@ pub fn bench() -> Result<()> {
     // this process (the load generators) and the mocks then run on CPU 0.
     if std::env::var_os("BURNCLOUD_BENCH_ULIMIT").is_none() {
         let exe = std::env::current_exe()?;
-        let pin = if pinning() { "taskset -c 0 " } else { "" };
+        let pinned = pinning();
+        let pin = if pinned { "taskset -c 0 " } else { "" };
         let status = Command::new("sh")
             .arg("-c")
             .arg(format!(
@@ -424,6 +429,7 @@ pub fn bench() -> Result<()> {
             ))
             .arg(exe)
             .env("BURNCLOUD_BENCH_ULIMIT", "1")
+            .env("BURNCLOUD_BENCH_PIN", if pinned { "1" } else { "0" })
             .status()?;
         if !status.success() {
             bail!("bench failed");
