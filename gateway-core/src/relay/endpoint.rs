@@ -49,6 +49,18 @@ impl Endpoint {
         }
     }
 
+    /// Whether the request is a conversation that converts to a chat-style upstream
+    /// (Anthropic Messages, Gemini).
+    pub(super) fn is_chat(self) -> bool {
+        matches!(
+            self,
+            Endpoint::Chat
+                | Endpoint::Messages
+                | Endpoint::Responses
+                | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate)
+        )
+    }
+
     pub(super) fn ingress(self) -> Ingress {
         match self {
             Endpoint::Messages => Ingress::Anthropic,

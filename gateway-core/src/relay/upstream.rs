@@ -85,25 +85,8 @@ pub(super) fn upstream_call(
             })
         }
         Protocol::Anthropic => {
-            let body = match (ep, native) {
-                (Endpoint::Messages, Some(v)) => {
-                    let mut v = v.clone();
-                    v["model"] = serde_json::Value::String(upstream_model.to_string());
-                    v
-                }
-                (
-                    Endpoint::Chat
-                    | Endpoint::Messages
-                    | Endpoint::Responses
-                    | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate),
-                    _,
-                ) => {
-                    let chat: serde_json::Value =
-                        serde_json::from_slice(canonical).map_err(|e| e.to_string())?;
-                    anthropic_up::chat_to_messages(&chat, upstream_model)?
-                }
-                _ => return Err(CallError::Skip("no_adaptor")),
-            };
+            let mut body = messages_body(ep, native, canonical, upstream_model)?;
+            body["model"] = serde_json::Value::String(upstream_model.to_string());
             if let Ok(v) = HeaderValue::from_str(&ch.key) {
                 headers.insert("x-api-key", v);
             }
@@ -137,13 +120,7 @@ pub(super) fn upstream_call(
             })
         }
         Protocol::Gemini => {
-            if !matches!(
-                ep,
-                Endpoint::Chat
-                    | Endpoint::Messages
-                    | Endpoint::Responses
-                    | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate)
-            ) {
+            if !ep.is_chat() {
                 return Err(CallError::Skip("no_adaptor"));
             }
             let chat: serde_json::Value =
@@ -167,21 +144,7 @@ pub(super) fn upstream_call(
                     return Err(CallError::Skip("bad_channel_key"));
                 }
             };
-            let messages = match (ep, native) {
-                (Endpoint::Messages, Some(v)) => v.clone(),
-                (
-                    Endpoint::Chat
-                    | Endpoint::Messages
-                    | Endpoint::Responses
-                    | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate),
-                    _,
-                ) => {
-                    let chat: serde_json::Value =
-                        serde_json::from_slice(canonical).map_err(|e| e.to_string())?;
-                    anthropic_up::chat_to_messages(&chat, upstream_model)?
-                }
-                _ => return Err(CallError::Skip("no_adaptor")),
-            };
+            let messages = messages_body(ep, native, canonical, upstream_model)?;
             let body = serde_json::to_vec(&bedrock::body(messages)).unwrap_or_default();
             let url = bedrock::url(&ch.base_url, &creds.region, upstream_model, info.stream);
             let signed = match bedrock::sign(
@@ -221,32 +184,20 @@ pub(super) fn upstream_call(
                     return Err(CallError::Skip("bad_channel_key"));
                 }
             };
-            let chat = || serde_json::from_slice::<serde_json::Value>(canonical);
-            let converts = matches!(
-                ep,
-                Endpoint::Chat
-                    | Endpoint::Messages
-                    | Endpoint::Responses
-                    | Endpoint::Ollama(ollama::Kind::Chat | ollama::Kind::Generate)
-            );
-            let (body, format) = match (vertex::publisher(upstream_model), ep, native) {
-                (vertex::Publisher::Anthropic, Endpoint::Messages, Some(v)) => (
-                    vertex::claude_body(v.clone(), info.stream),
+            let (body, format) = match vertex::publisher(upstream_model) {
+                vertex::Publisher::Anthropic => (
+                    vertex::claude_body(
+                        messages_body(ep, native, canonical, upstream_model)?,
+                        info.stream,
+                    ),
                     Format::Anthropic,
                 ),
-                (vertex::Publisher::Anthropic, _, _) if converts => {
-                    let chat = chat().map_err(|e| e.to_string())?;
-                    let messages = anthropic_up::chat_to_messages(&chat, upstream_model)?;
-                    (
-                        vertex::claude_body(messages, info.stream),
-                        Format::Anthropic,
-                    )
-                }
-                (vertex::Publisher::Google, _, _) if converts => {
-                    let chat = chat().map_err(|e| e.to_string())?;
+                vertex::Publisher::Google if ep.is_chat() => {
+                    let chat = serde_json::from_slice::<serde_json::Value>(canonical)
+                        .map_err(|e| e.to_string())?;
                     (gemini::chat_to_gemini(&chat)?, Format::Gemini)
                 }
-                _ => return Err(CallError::Skip("no_adaptor")),
+                vertex::Publisher::Google => return Err(CallError::Skip("no_adaptor")),
             };
             Ok(UpstreamCall {
                 url: vertex::url(&ch.base_url, &sa.project_id, upstream_model, info.stream),
@@ -260,6 +211,25 @@ pub(super) fn upstream_call(
 
 /// How the answer of a channel in `format` reaches a client of `ingress`: `None` is the
 /// plain OpenAI relay (scanned, not converted).
+/// The Anthropic Messages body of an attempt: the client's own for a Messages request,
+/// else converted from the canonical chat request.
+fn messages_body(
+    ep: Endpoint,
+    native: Option<&serde_json::Value>,
+    canonical: &Bytes,
+    upstream_model: &str,
+) -> Result<serde_json::Value, CallError> {
+    match (ep, native) {
+        (Endpoint::Messages, Some(v)) => Ok(v.clone()),
+        _ if ep.is_chat() => {
+            let chat: serde_json::Value =
+                serde_json::from_slice(canonical).map_err(|e| e.to_string())?;
+            Ok(anthropic_up::chat_to_messages(&chat, upstream_model)?)
+        }
+        _ => Err(CallError::Skip("no_adaptor")),
+    }
+}
+
 /// The stages that turn a channel's answer into what the client's ingress speaks (`None`:
 /// relayed as it is), with what the request's conversion dropped or renamed applied.
 #[allow(clippy::too_many_arguments)]
