@@ -230,6 +230,26 @@ fn copy_to_clipboard(text: &str) {
     let _ = dioxus::document::eval(&js);
 }
 
+/// What the page does itself (clipboard, log filter, logout): `Some` with the notice to
+/// show when it handled the action, `None` for an action for the console.
+fn in_page(a: &Action, mut filter: Signal<LogFilter>) -> Option<Option<Notice>> {
+    match a {
+        Action::Copy(text) => {
+            copy_to_clipboard(text);
+            Some(Some(Notice::ok("Copied to the clipboard.")))
+        }
+        Action::FilterLogs(f) => {
+            filter.set(f.clone());
+            Some(None)
+        }
+        Action::Logout => {
+            logout();
+            Some(None)
+        }
+        _ => None,
+    }
+}
+
 /// Wait up to 2 s, or less when an action asks for a reload.
 async fn next_pass(reload: Signal<u64>, seen: u64) {
     for _ in 0..20 {
@@ -254,7 +274,7 @@ fn AdminConsole() -> Element {
     let mut page = use_signal(|| Page::Dashboard);
     let mut data = use_signal(ConsoleData::default);
     let mut notice = use_signal(|| None::<Notice>);
-    let mut filter = use_signal(LogFilter::default);
+    let filter = use_signal(LogFilter::default);
     let mut reload = use_signal(|| 0u64);
     let c = ctx.clone();
     use_future(move || {
@@ -290,38 +310,29 @@ fn AdminConsole() -> Element {
         move |a: Action| {
             let ctx = ctx.clone();
             spawn(async move {
-                let result = match a {
-                    Action::Copy(text) => {
-                        copy_to_clipboard(&text);
-                        Some(Notice::ok("Copied to the clipboard."))
-                    }
-                    Action::FilterLogs(f) => {
-                        filter.set(f);
-                        None
-                    }
-                    Action::Logout => {
-                        logout();
-                        None
-                    }
-                    Action::ToggleGateway
-                    | Action::SaveListen { .. }
-                    | Action::SetCloseToTray(_)
-                    | Action::SetAutostart(_) => Some(Notice::error(
-                        DESKTOP_ONLY,
-                        Some("On a server, set HOST and PORT in the router's environment."),
-                    )),
-                    Action::ExportRedemptions { .. } => Some(Notice::error(
-                        "Save CSV file writes on the machine BurnCloud runs on, not on this computer.",
-                        Some("Use Copy CSV: it puts the codes on this computer's clipboard."),
-                    )),
-                    other => {
-                        let console = ctx.console.clone();
-                        ctx.rt
-                            .spawn(async move { console.apply(other).await })
-                            .await
-                            .ok()
-                            .flatten()
-                    }
+                let result = match in_page(&a, filter) {
+                    Some(handled) => handled,
+                    None => match a {
+                        Action::ToggleGateway
+                        | Action::SaveListen { .. }
+                        | Action::SetCloseToTray(_)
+                        | Action::SetAutostart(_) => Some(Notice::error(
+                            DESKTOP_ONLY,
+                            Some("On a server, set HOST and PORT in the router's environment."),
+                        )),
+                        Action::ExportRedemptions { .. } => Some(Notice::error(
+                            "Save CSV file writes on the machine BurnCloud runs on, not on this computer.",
+                            Some("Use Copy CSV: it puts the codes on this computer's clipboard."),
+                        )),
+                        other => {
+                            let console = ctx.console.clone();
+                            ctx.rt
+                                .spawn(async move { console.apply(other).await })
+                                .await
+                                .ok()
+                                .flatten()
+                        }
+                    },
                 };
                 if let Some(n) = result {
                     show(notice, n);
@@ -362,7 +373,7 @@ fn UserConsolePage() -> Element {
         ..Default::default()
     });
     let mut notice = use_signal(|| None::<Notice>);
-    let mut filter = use_signal(LogFilter::default);
+    let filter = use_signal(LogFilter::default);
     let mut reload = use_signal(|| 0u64);
     let c = ctx.clone();
     use_future(move || {
@@ -393,23 +404,12 @@ fn UserConsolePage() -> Element {
         move |a: Action| {
             let ctx = ctx.clone();
             spawn(async move {
-                let result = match a {
-                    Action::Copy(text) => {
-                        copy_to_clipboard(&text);
-                        Some(Notice::ok("Copied to the clipboard."))
-                    }
-                    Action::FilterLogs(f) => {
-                        filter.set(f);
-                        None
-                    }
-                    Action::Logout => {
-                        logout();
-                        None
-                    }
-                    other => {
+                let result = match in_page(&a, filter) {
+                    Some(handled) => handled,
+                    None => {
                         let user = ctx.user_console.clone();
                         ctx.rt
-                            .spawn(async move { user.apply(other).await })
+                            .spawn(async move { user.apply(a).await })
                             .await
                             .ok()
                             .flatten()

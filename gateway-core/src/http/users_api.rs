@@ -139,11 +139,7 @@ pub async fn create_user(
         .unwrap_or_else(|| "default".into());
     let balance = body.balance_usd.map(balance_usd).transpose()?;
     let password = body.password;
-    let hash = state
-        .auth_throttle
-        .hash(move |mem| auth::hash_password_with(&password, mem))
-        .await?
-        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let hash = super::auth_api::hash_password(state, password).await?;
     let u = state
         .store
         .run(move |c| {
