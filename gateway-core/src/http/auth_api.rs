@@ -52,15 +52,6 @@ fn from_this_machine(peer: SocketAddr, headers: &HeaderMap) -> bool {
             .any(|h| headers.contains_key(*h))
 }
 
-/// Hash a new password on the argon2 threads (429 when too many wait).
-pub(super) async fn hash_password(state: &Shared, password: String) -> Result<String, ApiError> {
-    state
-        .auth_throttle
-        .hash(move |mem| auth::hash_password_with(&password, mem))
-        .await?
-        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-}
-
 pub async fn register(
     State(state): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -89,7 +80,7 @@ pub async fn register(
         state.auth_throttle.registered(peer.ip());
     }
     let password = body.password;
-    let hash = hash_password(&state, password).await?;
+    let hash = super::hash_password(&state, password).await?;
     let user = state
         .store
         .run(move |c| {

@@ -237,6 +237,15 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     .into_response()
 }
 
+/// Hash a new password on the argon2 threads (429 when too many wait).
+pub(crate) async fn hash_password(state: &Shared, password: String) -> Result<String, ApiError> {
+    state
+        .auth_throttle
+        .hash(move |mem| crate::auth::hash_password_with(&password, mem))
+        .await?
+        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
 /// `{"success": true, "data": ...}`
 pub fn ok<T: Serialize>(data: T) -> Response {
     axum::Json(json!({"success": true, "data": data})).into_response()

@@ -139,7 +139,7 @@ pub async fn create_user(
         .unwrap_or_else(|| "default".into());
     let balance = body.balance_usd.map(balance_usd).transpose()?;
     let password = body.password;
-    let hash = super::auth_api::hash_password(state, password).await?;
+    let hash = super::hash_password(state, password).await?;
     let u = state
         .store
         .run(move |c| {
