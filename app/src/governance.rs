@@ -26,7 +26,7 @@ pub enum Cmd {
 
 /// Run a command; results on stdout, errors on stderr.
 pub fn run(config: &Config, cmd: Cmd) -> ExitCode {
-    let result = Store::open(&config.database_path)
+    let result = Store::connect(&config.database)
         .map_err(|e| e.to_string())
         .and_then(|store| match cmd {
             Cmd::User(c) => user(&store, c),

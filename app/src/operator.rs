@@ -44,7 +44,7 @@ fn finish(result: Result<Out, String>, json: bool) -> ExitCode {
 }
 
 fn open(config: &Config) -> Result<Store, String> {
-    Store::open(&config.database_path).map_err(|e| e.to_string())
+    Store::connect(&config.database).map_err(|e| e.to_string())
 }
 
 fn read_key_stdin() -> Result<String, String> {

@@ -64,7 +64,7 @@ pub fn run(config: &Config, cmd: PriceCommand) -> ExitCode {
 }
 
 fn execute(config: &Config, cmd: PriceCommand) -> Result<String, String> {
-    let store = Store::open(&config.database_path).map_err(|e| e.to_string())?;
+    let store = Store::connect(&config.database).map_err(|e| e.to_string())?;
     match cmd {
         PriceCommand::List => {
             let list = store.with(|c| prices::list(c)).map_err(|e| e.to_string())?;

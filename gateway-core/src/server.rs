@@ -84,8 +84,8 @@ impl Gateway {
                 path: config.data_dir.display().to_string(),
                 source,
             })?;
-        let db_path = config.database_path.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&db_path))
+        let location = config.database.clone();
+        let store = tokio::task::spawn_blocking(move || Store::connect(&location))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;
         let secret = match &config.jwt_secret {
@@ -290,9 +290,8 @@ impl ServeHandle {
 /// routing configuration: polls the `config_rev` counter twice a second. Also applies the
 /// request-log retention (at start, then hourly).
 async fn watch_config(state: Arc<AppState>) {
-    let path = state.store.path().to_path_buf();
-    let conn = match tokio::task::spawn_blocking(move || crate::store::open_connection(&path)).await
-    {
+    let location = state.store.location().clone();
+    let conn = match tokio::task::spawn_blocking(move || Store::connection(&location)).await {
         Ok(Ok(c)) => Arc::new(std::sync::Mutex::new(c)),
         _ => {
             tracing::error!(

@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::store::db::Connection;
 use axum::http::HeaderValue;
-use rusqlite::Connection;
 
 use crate::catalog::CatalogEntry;
 use crate::channel_types::{Protocol, channel_type};

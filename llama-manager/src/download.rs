@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use gateway_core::store::db::{OptionalExtension, params};
 use gateway_core::store::{Store, StoreError, now_secs};
 use reqwest::{StatusCode, header};
-use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 

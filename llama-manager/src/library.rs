@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use gateway_core::store::db::{Connection, OptionalExtension, params};
 use gateway_core::store::{Store, StoreError, now_secs};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::gguf::{self, GgufError, ModelSummary};
@@ -176,7 +176,7 @@ impl Library {
 
     /// The library of a gateway configuration (`<data dir>/models`).
     pub fn open(config: &gateway_core::Config) -> Result<Self> {
-        let store = Store::open(&config.database_path)?;
+        let store = Store::connect(&config.database)?;
         Ok(Library::new(store, config.data_dir.join("models")))
     }
 
@@ -466,7 +466,7 @@ impl Library {
                 let other: Option<(i64, String)> = c
                     .query_row(
                         "SELECT id, name FROM models WHERE alias = ?1 AND id != ?2",
-                        rusqlite::params![a, id],
+                        gateway_core::store::db::params![a, id],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
                     .optional()?;
@@ -478,7 +478,7 @@ impl Library {
             }
             c.execute(
                 "UPDATE models SET alias = ?1 WHERE id = ?2",
-                rusqlite::params![taken, id],
+                gateway_core::store::db::params![taken, id],
             )?;
             Ok(())
         })?;

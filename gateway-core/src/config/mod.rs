@@ -1,5 +1,6 @@
 //! Gateway configuration from the environment (see the contract's environment table).
 
+use crate::store::Location;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
@@ -15,8 +16,8 @@ pub struct Config {
     pub port: u16,
     /// Directory for the database, the generated JWT secret, models and logs.
     pub data_dir: PathBuf,
-    /// SQLite database file.
-    pub database_path: PathBuf,
+    /// The database: a SQLite file, or PostgreSQL.
+    pub database: Location,
     /// Explicit JWT secret (`JWT_SECRET`); when `None` one is generated and kept in the data dir.
     pub jwt_secret: Option<String>,
     /// Largest accepted request body, in bytes.
@@ -43,8 +44,14 @@ pub enum ConfigError {
     BadHost(String),
     #[error("PORT={0:?} is not a port number (0-65535)")]
     BadPort(String),
-    #[error("DATABASE_URL={0:?} is not supported: use sqlite:<path> or a file path")]
+    #[error(
+        "DATABASE_URL={0:?} is not supported: use postgres://user:password@host:port/database, sqlite:<path> or a file path"
+    )]
     BadDatabaseUrl(String),
+    #[error(
+        "DATABASE_URL names PostgreSQL, so JWT_SECRET must be set (the same value on every gateway on that database): it signs sessions and seals provider keys, e.g. `JWT_SECRET=$(openssl rand -hex 32)`"
+    )]
+    PostgresNeedsSecret,
     #[error("no data directory: set BURNCLOUD_DATA_DIR")]
     NoDataDir,
     #[error("burst routing setting: {0}")]
@@ -94,21 +101,27 @@ impl Config {
         let db_url = get("BURNCLOUD_DATABASE_URL")
             .or_else(|| get("DATABASE_URL"))
             .filter(|s| !s.is_empty());
-        let database_path = match db_url {
-            Some(url) => parse_database_url(&url)?,
-            None => data_dir.join("burncloud.db"),
-        };
         let jwt_secret = get("JWT_SECRET").filter(|s| !s.is_empty());
         if let Some(s) = &jwt_secret
             && s.len() < MIN_JWT_SECRET_BYTES
         {
             return Err(ConfigError::ShortJwtSecret(s.len()));
         }
+        let database = match db_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Location::Postgres {
+                    url,
+                    secret: jwt_secret.clone().ok_or(ConfigError::PostgresNeedsSecret)?,
+                }
+            }
+            Some(url) => Location::Sqlite(parse_database_url(&url)?),
+            None => Location::Sqlite(data_dir.join("burncloud.db")),
+        };
         Ok(Config {
             host,
             port,
             data_dir,
-            database_path,
+            database,
             jwt_secret,
             max_body_bytes: get("BURNCLOUD_MAX_BODY_BYTES")
                 .and_then(|v| v.parse().ok())
@@ -134,7 +147,7 @@ impl Config {
         Config {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port,
-            database_path: data_dir.join("burncloud.db"),
+            database: Location::Sqlite(data_dir.join("burncloud.db")),
             data_dir,
             jwt_secret: None,
             max_body_bytes: 32 * 1024 * 1024,
@@ -190,7 +203,7 @@ mod tests {
         let c = cfg(&[("BURNCLOUD_DATA_DIR", "/tmp/x")]).unwrap();
         assert_eq!(c.host.to_string(), "127.0.0.1");
         assert_eq!(c.port, 3000);
-        assert_eq!(c.database_path, PathBuf::from("/tmp/x/burncloud.db"));
+        assert_eq!(c.database, Location::Sqlite("/tmp/x/burncloud.db".into()));
     }
 
     #[test]
@@ -200,20 +213,35 @@ mod tests {
             ("DATABASE_URL", "sqlite:burncloud.db"),
         ])
         .unwrap();
-        assert_eq!(c.database_path, PathBuf::from("burncloud.db"));
+        assert_eq!(c.database, Location::Sqlite("burncloud.db".into()));
         let c = cfg(&[
             ("BURNCLOUD_DATA_DIR", "/d"),
             ("DATABASE_URL", "sqlite:///var/b.db?mode=rwc"),
         ])
         .unwrap();
-        assert_eq!(c.database_path, PathBuf::from("/var/b.db"));
+        assert_eq!(c.database, Location::Sqlite("/var/b.db".into()));
         assert!(matches!(
-            cfg(&[
-                ("BURNCLOUD_DATA_DIR", "/d"),
-                ("DATABASE_URL", "postgres://x")
-            ]),
+            cfg(&[("BURNCLOUD_DATA_DIR", "/d"), ("DATABASE_URL", "mysql://x")]),
             Err(ConfigError::BadDatabaseUrl(_))
         ));
+        // PostgreSQL: every gateway on it must share the secret.
+        assert!(matches!(
+            cfg(&[("DATABASE_URL", "postgres://bc:pw@db/bc")]),
+            Err(ConfigError::PostgresNeedsSecret)
+        ));
+        let secret = "0123456789abcdef0123456789abcdef";
+        let c = cfg(&[
+            ("BURNCLOUD_DATABASE_URL", "postgres://bc:pw@db/bc"),
+            ("JWT_SECRET", secret),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.database,
+            Location::Postgres {
+                url: "postgres://bc:pw@db/bc".into(),
+                secret: secret.into()
+            }
+        );
     }
 
     #[test]

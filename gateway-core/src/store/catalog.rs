@@ -1,7 +1,7 @@
 //! The stored price catalog (table `price_catalog`): the shipped catalog on first start
 //! (and when a newer build ships a newer one), entries from `burncloud price sync` on top.
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use crate::store::db::{Connection, TransactionBehavior, params};
 use serde_json::json;
 
 use super::prices::Rates;

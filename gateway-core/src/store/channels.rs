@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use crate::store::db::{
+    Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params,
+};
 
 use super::sealed;
 use super::{StoreError, StoreResult, now_secs, split_list};
@@ -67,7 +69,7 @@ pub struct ChannelFields {
 
 const COLS: &str = "id, name, type, key, base_url, models, \"group\", weight, priority, model_mapping, status, locality, disabled_reason, created_at, updated_at, rpm_limit";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Channel> {
+fn from_row(r: &Row<'_>) -> crate::store::db::Result<Channel> {
     let mapping: Option<String> = r.get(9)?;
     Ok(Channel {
         id: r.get(0)?,

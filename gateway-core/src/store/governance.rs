@@ -1,7 +1,7 @@
 //! Governance settings (one JSON value under the `governance` settings key): who may
 //! register, what a new user may spend, what invitations reward.
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::{StoreError, StoreResult, settings};
@@ -96,7 +96,7 @@ pub struct GovernanceChange {
 
 /// Apply a change and save the result.
 pub fn update(conn: &mut Connection, change: GovernanceChange) -> StoreResult<Governance> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(crate::store::db::TransactionBehavior::Immediate)?;
     let mut g = load(&tx)?;
     if let Some(r) = change.registration {
         g.registration = r;

@@ -1,7 +1,7 @@
 //! User groups and their price ratio (millionths). Routing uses the group through the
 //! abilities table; billing multiplies every cost by the caller's group ratio.
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use crate::store::db::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{StoreError, StoreResult, now_secs};
 
@@ -20,7 +20,7 @@ pub struct Group {
 const SELECT: &str = "SELECT g.name, g.ratio_micro, g.description, g.updated_at,
     (SELECT COUNT(*) FROM users u WHERE u.\"group\" = g.name) FROM user_groups g";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Group> {
+fn from_row(r: &Row<'_>) -> crate::store::db::Result<Group> {
     Ok(Group {
         name: r.get(0)?,
         ratio_micro: r.get(1)?,

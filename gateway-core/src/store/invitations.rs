@@ -1,7 +1,7 @@
 //! Invitation codes: any user creates them; registration with a code uses one of its uses
 //! (in the registering transaction) and credits the configured rewards.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::store::db::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::{StoreError, StoreResult, now_secs};
@@ -21,7 +21,7 @@ pub struct Invitation {
 
 const COLS: &str = "code, inviter_id, max_uses, uses, expires_at, created_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Invitation> {
+fn from_row(r: &Row<'_>) -> crate::store::db::Result<Invitation> {
     Ok(Invitation {
         code: r.get(0)?,
         inviter_id: r.get(1)?,

@@ -1,6 +1,6 @@
 //! Request logs (one record per data-plane request) and the billing summary built from them.
 
-use rusqlite::{Connection, params, params_from_iter, types::Value};
+use crate::store::db::{Connection, Value, params, params_from_iter};
 use serde::Serialize;
 
 use super::StoreResult;
@@ -233,7 +233,7 @@ pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
         )?;
         for r in records {
-            stmt.execute(rusqlite::params![
+            stmt.execute(crate::store::db::params![
                 r.request_id,
                 r.created_at_ms,
                 r.user_id,
@@ -263,14 +263,14 @@ pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult
             "UPDATE tokens SET used_quota_nano = used_quota_nano + ?1 WHERE id = ?2",
         )?;
         for (id, delta) in deltas {
-            upd.execute(rusqlite::params![delta, id])?;
+            upd.execute(crate::store::db::params![delta, id])?;
         }
         // A user's spend moves only used_quota_nano, which no config_rev trigger watches.
         let mut upd_user = tx.prepare_cached(
             "UPDATE users SET used_quota_nano = used_quota_nano + ?1 WHERE id = ?2",
         )?;
         for (id, delta) in user_deltas {
-            upd_user.execute(rusqlite::params![delta, id])?;
+            upd_user.execute(crate::store::db::params![delta, id])?;
         }
     }
     tx.commit()?;

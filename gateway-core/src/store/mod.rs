@@ -1,4 +1,7 @@
-//! SQLite store: one connection behind a mutex, WAL, busy timeout, embedded migrations.
+//! The store: one connection behind a mutex, on SQLite (the embedded default: WAL, busy
+//! timeout) or PostgreSQL (`DATABASE_URL=postgres://…`, several gateways on one database),
+//! with embedded migrations for each (`migrations/sqlite`, `migrations/postgres`). The
+//! modules below speak [`db`]'s rusqlite-shaped API, the same on both backends.
 //!
 //! Control-plane writes happen here, each in one transaction. The data plane never calls
 //! into the store on a request's path: it reads the routing snapshot and hands usage to
@@ -6,6 +9,7 @@
 
 pub mod catalog;
 pub mod channels;
+pub mod db;
 pub mod governance;
 pub mod groups;
 pub mod invitations;
@@ -20,12 +24,15 @@ pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use rusqlite::Connection;
+pub use db::{Connection, Location};
 
 mod embedded {
-    refinery::embed_migrations!("../migrations");
+    refinery::embed_migrations!("../migrations/sqlite");
+}
+
+mod embedded_pg {
+    refinery::embed_migrations!("../migrations/postgres");
 }
 
 /// Store errors. `NotFound`, `Conflict`, `Invalid` and `Forbidden` carry messages meant
@@ -41,7 +48,7 @@ pub enum StoreError {
     #[error("{0}")]
     Forbidden(String),
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Db(#[from] db::Error),
     #[error("database migration failed: {0}")]
     Migration(String),
     #[error("cannot open database {path}: {source}")]
@@ -54,9 +61,9 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// True when SQLite reported that the disk is full.
+    /// True when the database reported that the disk is full.
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DiskFull)
+        matches!(self, StoreError::Db(e) if e.is_disk_full())
     }
 }
 
@@ -67,52 +74,119 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
+    location: Location,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("location", &self.location.display())
+            .finish()
     }
 }
 
 impl Store {
-    /// Open (creating if needed) the database at `path` and apply pending migrations.
+    /// Open (creating if needed) the SQLite database at `path` and apply pending migrations.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        }
-        let mut conn = open_connection(path)?;
-        // The database holds personal data and (sealed) provider keys: owner only.
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
-            let p = PathBuf::from(p);
-            if p.exists() {
-                let _ = crate::secure::set_mode(&p, 0o600);
+        Self::connect(&Location::Sqlite(path.to_path_buf()))
+    }
+
+    /// Open the database at `location` and apply pending migrations.
+    pub fn connect(location: &Location) -> StoreResult<Self> {
+        let mut conn = Self::connection(location)?;
+        match location {
+            Location::Sqlite(path) => {
+                // The database holds personal data and (sealed) provider keys: owner only.
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.as_os_str().to_owned();
+                    p.push(suffix);
+                    let p = PathBuf::from(p);
+                    if p.exists() {
+                        let _ = crate::secure::set_mode(&p, 0o600);
+                    }
+                }
+                let lite = conn.sqlite().expect("a SQLite connection");
+                embedded::migrations::runner()
+                    .run(lite)
+                    .map_err(|e| StoreError::Migration(e.to_string()))?;
+            }
+            Location::Postgres { .. } => {
+                let pg = conn.postgres().expect("a PostgreSQL connection");
+                // Several gateways may start at once: one migrates, the others wait.
+                pg.batch_execute("SELECT pg_advisory_lock(7)")
+                    .map_err(|e| StoreError::Db(e.into()))?;
+                let migrated = embedded_pg::migrations::runner()
+                    .run(pg)
+                    .map_err(|e| StoreError::Migration(e.to_string()));
+                let unlocked = pg.batch_execute("SELECT pg_advisory_unlock(7)");
+                migrated?;
+                unlocked.map_err(|e| StoreError::Db(e.into()))?;
             }
         }
-        embedded::migrations::runner()
-            .run(&mut conn)
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
         sealed::seal_plain_keys(&mut conn)?;
         catalog::ensure_shipped(&mut conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
-            path: path.to_path_buf(),
+            location: location.clone(),
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// A new connection to `location` (no migrations): the config watcher's own.
+    pub fn connection(location: &Location) -> StoreResult<Connection> {
+        match location {
+            Location::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::Open {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                }
+                Ok(db::open_sqlite(path)?)
+            }
+            Location::Postgres { url, secret } => Connection::connect_postgres(url, secret)
+                .map_err(|e| {
+                    StoreError::Migration(format!(
+                        "cannot connect to PostgreSQL at {}: {e}",
+                        location.display()
+                    ))
+                }),
+        }
+    }
+
+    /// Where the database is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The SQLite database file (None on PostgreSQL).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.location {
+            Location::Sqlite(p) => Some(p),
+            Location::Postgres { .. } => None,
+        }
     }
 
     /// Run `f` with the connection on the current thread (CLI, start-up, blocking contexts).
-    pub fn with<R>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<R>) -> StoreResult<R> {
+    pub fn with<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send,
+        F: FnOnce(&mut Connection) -> StoreResult<R> + Send,
+    {
+        if matches!(self.location, Location::Postgres { .. })
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            // The PostgreSQL client blocks on its own small runtime, which tokio refuses
+            // inside another one: run it on a plain thread.
+            return std::thread::scope(|s| {
+                s.spawn(|| self.locked(f))
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::Task("database call panicked".into())))
+            });
+        }
+        self.locked(f)
+    }
+
+    fn locked<R>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<R>) -> StoreResult<R> {
         let mut guard = self
             .conn
             .lock()
@@ -127,7 +201,7 @@ impl Store {
         F: FnOnce(&mut Connection) -> StoreResult<R> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.with(f))
+        tokio::task::spawn_blocking(move || store.locked(f))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
@@ -140,16 +214,6 @@ impl Store {
             })?,
         )
     }
-}
-
-/// Open a connection with the project's pragmas (also used by the config watcher).
-pub fn open_connection(path: &Path) -> StoreResult<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    Ok(conn)
 }
 
 pub use crate::vocab::{now_ms, now_secs};
@@ -196,10 +260,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         {
-            let mut conn = open_connection(&path).unwrap();
+            let mut conn = db::open_sqlite(&path).unwrap();
             embedded::migrations::runner()
                 .set_target(refinery::Target::Version(4))
-                .run(&mut conn)
+                .run(conn.sqlite().unwrap())
                 .unwrap();
             conn.execute(
                 "INSERT INTO users (id, username, password_hash, role, created_at) VALUES ('u1', 'old', 'x', 'user', 0)",

@@ -1,6 +1,6 @@
 //! Model prices per 1M tokens (nano-dollars), with aliases that share another model's price.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use crate::store::db::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{StoreError, StoreResult, now_secs};
 
@@ -140,7 +140,7 @@ const SELECT: &str = "SELECT p.model, COALESCE(p.input_nano, t.input_nano), COAL
     COALESCE(p.cache_read_nano, t.cache_read_nano), COALESCE(p.cache_write_nano, t.cache_write_nano), p.alias_of, p.updated_at
     FROM prices p LEFT JOIN prices t ON t.model = p.alias_of";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Price> {
+fn row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<Price> {
     Ok(Price {
         model: r.get(0)?,
         rates: Rates {

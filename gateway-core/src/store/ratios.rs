@@ -2,7 +2,7 @@
 //! tokens cost `model_ratio` × $2 / 1M, completion tokens `completion_ratio` times that.
 //! A model that also has an absolute price is billed by the price.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::store::db::{Connection, OptionalExtension, Row, params};
 
 use super::{StoreError, StoreResult, now_secs};
 
@@ -18,7 +18,7 @@ pub struct ModelRatio {
 const SELECT: &str =
     "SELECT model, model_ratio_micro, completion_ratio_micro, updated_at FROM model_ratios";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<ModelRatio> {
+fn from_row(r: &Row<'_>) -> crate::store::db::Result<ModelRatio> {
     Ok(ModelRatio {
         model: r.get(0)?,
         model_ratio: r.get(1)?,

@@ -2,7 +2,7 @@
 //! conditional `UPDATE` inside an immediate transaction, so one code credits one user once
 //! even when many redeem it at the same moment, from any process.
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use crate::store::db::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::{StoreError, StoreResult, now_secs, users};
@@ -41,7 +41,7 @@ impl Redemption {
 const COLS: &str =
     "id, code, name, amount_nano, created_by, created_at, expires_at, redeemed_by, redeemed_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Redemption> {
+fn from_row(r: &Row<'_>) -> crate::store::db::Result<Redemption> {
     Ok(Redemption {
         id: r.get(0)?,
         code: r.get(1)?,

@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::store::db::Connection;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use rusqlite::Connection;
+use sha2::{Digest, Sha256};
 
 use super::{StoreError, StoreResult};
 
@@ -76,25 +77,41 @@ fn cache() -> &'static Mutex<HashMap<PathBuf, Arc<Sealer>>> {
     CACHE.get_or_init(Default::default)
 }
 
-/// The sealer of the database `conn` is connected to (its key file is created on first
-/// use, 0600). An in-memory database gets a key for this process only.
+/// The sealer of the database `conn` is connected to. SQLite: the key file beside it
+/// (created on first use, 0600); an in-memory database gets a key for this process only.
+/// PostgreSQL: a key derived from the secret every gateway on that database shares, so
+/// each of them opens what another sealed.
 pub fn for_conn(conn: &Connection) -> StoreResult<Arc<Sealer>> {
-    let path = conn
-        .path()
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_default();
+    let (cache_key, derived) = match conn.shared_secret() {
+        Some(secret) => {
+            let mut h = Sha256::new();
+            h.update(b"burncloud provider keys\0");
+            h.update(secret.as_bytes());
+            let key: [u8; 32] = h.finalize().into();
+            (
+                PathBuf::from(format!("postgres:{}", hex::encode(&key[..8]))),
+                Some(key),
+            )
+        }
+        None => (
+            conn.path()
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_default(),
+            None,
+        ),
+    };
     let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(s) = cache.get(&path) {
+    if let Some(s) = cache.get(&cache_key) {
         return Ok(s.clone());
     }
-    let bytes = if path.as_os_str().is_empty() {
-        rand::random()
-    } else {
-        load_or_create(&key_file(&path))?
+    let bytes = match derived {
+        Some(key) => key,
+        None if cache_key.as_os_str().is_empty() => rand::random(),
+        None => load_or_create(&key_file(&cache_key))?,
     };
     let sealer = Arc::new(Sealer::new(&bytes));
-    cache.insert(path, sealer.clone());
+    cache.insert(cache_key, sealer.clone());
     Ok(sealer)
 }
 
@@ -136,7 +153,7 @@ pub fn seal_plain_keys(conn: &mut Connection) -> StoreResult<usize> {
     for (id, key) in &plain {
         tx.execute(
             "UPDATE channels SET key = ?1 WHERE id = ?2",
-            rusqlite::params![sealer.seal(key), id],
+            crate::store::db::params![sealer.seal(key), id],
         )?;
     }
     tx.commit()?;

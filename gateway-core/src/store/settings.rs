@@ -1,6 +1,6 @@
 //! Key/value settings that the console and the desktop app change at run time.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Connection, OptionalExtension, params};
 
 use super::StoreResult;
 

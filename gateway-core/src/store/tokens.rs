@@ -1,6 +1,6 @@
 //! Tokens: the `sk-` virtual keys. Only a SHA-256 of the key is stored.
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use crate::store::db::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{StoreError, StoreResult, now_secs, split_list};
 
@@ -49,7 +49,7 @@ pub struct TokenFields {
 
 const COLS: &str = "id, user_id, name, key_hash, key_prefix, status, quota_limit_nano, used_quota_nano, expired_time, models, \"group\", allow_ips, rpm_limit, tpm_limit, created_at, local_only, burst_mode";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Token> {
+fn from_row(r: &Row<'_>) -> crate::store::db::Result<Token> {
     Ok(Token {
         id: r.get(0)?,
         user_id: r.get(1)?,

@@ -2,7 +2,7 @@
 //! follows the governance settings (open / invite-only / closed, new-user balance, invite
 //! rewards); admins change roles, status, groups and balances.
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use crate::store::db::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::governance::{self, Registration};
@@ -70,7 +70,7 @@ impl User {
 
 const COLS: &str = "id, username, email, role, \"group\", status, quota_nano, created_at, used_quota_nano, invited_by, password_changed_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+fn from_row(r: &Row<'_>) -> crate::store::db::Result<User> {
     Ok(User {
         id: r.get(0)?,
         username: r.get(1)?,

@@ -2,7 +2,7 @@
 //! user wants and what the supervisor last reported. The CLI and the UI write `desired`;
 //! only the supervisor writes the reported columns.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use gateway_core::store::db::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use gateway_core::store::{StoreError, StoreResult, now_ms, now_secs};
@@ -265,7 +265,7 @@ pub struct Deployment {
 
 const COLS: &str = "model_id, port, ctx_size, gpu_layers, threads, parallel, extra_args, jit, idle_ttl_secs, autostart, desired, desired_at, state, pid, actual_port, started_at, restarts, last_error, channel_id, updated_at, acted_at, engine, mode";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
+fn from_row(r: &Row<'_>) -> gateway_core::store::db::Result<Deployment> {
     let extra: String = r.get(6)?;
     Ok(Deployment {
         model_id: r.get(0)?,
@@ -341,7 +341,8 @@ pub fn save(
     patch: SettingsPatch,
     desired: Option<bool>,
 ) -> StoreResult<Deployment> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx =
+        conn.transaction_with_behavior(gateway_core::store::db::TransactionBehavior::Immediate)?;
     let exists: bool = tx
         .query_row("SELECT 1 FROM models WHERE id = ?1", [model_id], |_| Ok(()))
         .optional()?

@@ -180,7 +180,7 @@ impl Supervisor {
                     )?;
                     c.execute(
                         "UPDATE deployments SET desired = ?1, desired_at = ?2 WHERE model_id = ?3",
-                        rusqlite::params![
+                        gateway_core::store::db::params![
                             if d.settings.autostart {
                                 "running"
                             } else {

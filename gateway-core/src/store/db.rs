@@ -1,0 +1,993 @@
+//! One database API over two backends: SQLite (rusqlite, the embedded default) and
+//! PostgreSQL (the `postgres` client, for several gateways on one database).
+//!
+//! The surface follows rusqlite's (`Connection`, `Transaction`, `Row::get`, `params!`,
+//! `OptionalExtension`), so the store's modules read the same on both backends. SQL is
+//! written once, in the subset both speak; numbered parameters `?1` become `$1` for
+//! PostgreSQL (translated once per statement, and the prepared statement is cached).
+//! Every integer column is BIGINT on PostgreSQL, flags are 0/1 integers on both, so values
+//! cross as i64, f64, text, bytes or NULL ([`ValueRef`]).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use postgres::types::{FromSql as PgFromSql, IsNull, ToSql as PgToSql, Type, to_sql_checked};
+
+/// Database errors of either backend.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{}", pg_message(.0))]
+    Postgres(#[from] postgres::Error),
+    #[error("query returned no rows")]
+    QueryReturnedNoRows,
+    #[error("column {0}: {1}")]
+    Conversion(usize, String),
+}
+
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+impl Error {
+    /// True when the database reported that its disk is full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Error::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            Error::Postgres(e) => e.code() == Some(&postgres::error::SqlState::DISK_FULL),
+            _ => false,
+        }
+    }
+
+    /// True when a unique or primary-key constraint refused the change.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            Error::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::ConstraintViolation
+                    && (e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+            }
+            Error::Postgres(e) => e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+            _ => false,
+        }
+    }
+}
+
+/// Result alias of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A value passed to or read from the database.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+/// An owned [`ValueRef`], for parameter lists built at run time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl ValueRef<'_> {
+    /// An owned copy.
+    pub fn to_owned(self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Real(f) => Value::Real(f),
+            ValueRef::Text(s) => Value::Text(s.to_string()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        }
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef as V};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => V::Null,
+            Value::Integer(i) => V::Integer(*i),
+            Value::Real(f) => V::Real(*f),
+            Value::Text(s) => V::Text(s.as_bytes()),
+            Value::Blob(b) => V::Blob(b),
+        }))
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Integer(i)
+    }
+}
+
+impl Value {
+    fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }
+    }
+}
+
+/// A Rust value that can be a statement parameter.
+pub trait ToSql {
+    fn to_value(&self) -> ValueRef<'_>;
+}
+
+macro_rules! int_to_sql {
+    ($($t:ty),*) => {$(
+        impl ToSql for $t {
+            fn to_value(&self) -> ValueRef<'_> {
+                ValueRef::Integer(*self as i64)
+            }
+        }
+    )*};
+}
+int_to_sql!(i8, i16, i32, i64, u8, u16, u32);
+
+impl ToSql for u64 {
+    fn to_value(&self) -> ValueRef<'_> {
+        ValueRef::Integer(i64::try_from(*self).unwrap_or(i64::MAX))
+    }
+}
+
+impl ToSql for usize {
+    fn to_value(&self) -> ValueRef<'_> {
+        ValueRef::Integer(i64::try_from(*self).unwrap_or(i64::MAX))
+    }
+}
+
+impl ToSql for bool {
+    fn to_value(&self) -> ValueRef<'_> {
+        ValueRef::Integer(i64::from(*self))
+    }
+}
+
+impl ToSql for f64 {
+    fn to_value(&self) -> ValueRef<'_> {
+        ValueRef::Real(*self)
+    }
+}
+
+impl ToSql for str {
+    fn to_value(&self) -> ValueRef<'_> {
+        ValueRef::Text(self)
+    }
+}
+
+impl ToSql for String {
+    fn to_value(&self) -> ValueRef<'_> {
+        ValueRef::Text(self)
+    }
+}
+
+impl ToSql for std::borrow::Cow<'_, str> {
+    fn to_value(&self) -> ValueRef<'_> {
+        ValueRef::Text(self)
+    }
+}
+
+impl ToSql for [u8] {
+    fn to_value(&self) -> ValueRef<'_> {
+        ValueRef::Blob(self)
+    }
+}
+
+impl ToSql for Vec<u8> {
+    fn to_value(&self) -> ValueRef<'_> {
+        ValueRef::Blob(self)
+    }
+}
+
+impl ToSql for Value {
+    fn to_value(&self) -> ValueRef<'_> {
+        self.as_ref()
+    }
+}
+
+impl ToSql for ValueRef<'_> {
+    fn to_value(&self) -> ValueRef<'_> {
+        *self
+    }
+}
+
+impl<T: ToSql> ToSql for Option<T> {
+    fn to_value(&self) -> ValueRef<'_> {
+        match self {
+            Some(v) => v.to_value(),
+            None => ValueRef::Null,
+        }
+    }
+}
+
+impl<T: ToSql + ?Sized> ToSql for &T {
+    fn to_value(&self) -> ValueRef<'_> {
+        (**self).to_value()
+    }
+}
+
+impl<T: ToSql + ?Sized> ToSql for std::sync::Arc<T> {
+    fn to_value(&self) -> ValueRef<'_> {
+        (**self).to_value()
+    }
+}
+
+/// A statement's parameters: `[]`, `[a]`, `params![a, b]` or `params_from_iter(list)`.
+pub trait Params {
+    fn into_values(self) -> Vec<Value>;
+}
+
+impl Params for [&dyn ToSql; 0] {
+    fn into_values(self) -> Vec<Value> {
+        Vec::new()
+    }
+}
+
+impl Params for &[&dyn ToSql] {
+    fn into_values(self) -> Vec<Value> {
+        self.iter().map(|p| p.to_value().to_owned()).collect()
+    }
+}
+
+macro_rules! array_params {
+    ($($n:literal),*) => {$(
+        impl<T: ToSql> Params for [T; $n] {
+            fn into_values(self) -> Vec<Value> {
+                self.iter().map(|p| p.to_value().to_owned()).collect()
+            }
+        }
+    )*};
+}
+array_params!(1, 2, 3, 4, 5, 6, 7, 8);
+
+/// Parameters from an iterator of values.
+pub struct ParamsFromIter<I>(I);
+
+/// Parameters from an iterator (rusqlite's `params_from_iter`).
+pub fn params_from_iter<I>(iter: I) -> ParamsFromIter<I> {
+    ParamsFromIter(iter)
+}
+
+impl<I> Params for ParamsFromIter<I>
+where
+    I: IntoIterator,
+    I::Item: ToSql,
+{
+    fn into_values(self) -> Vec<Value> {
+        self.0
+            .into_iter()
+            .map(|p| p.to_value().to_owned())
+            .collect()
+    }
+}
+
+/// `params![a, b, c]`: a parameter list of mixed types.
+#[macro_export]
+macro_rules! params {
+    () => {
+        &[] as &[&dyn $crate::store::db::ToSql]
+    };
+    ($($p:expr),+ $(,)?) => {
+        &[$(&$p as &dyn $crate::store::db::ToSql),+] as &[&dyn $crate::store::db::ToSql]
+    };
+}
+pub use crate::params;
+
+/// A Rust value that can be read from a column.
+pub trait FromSql: Sized {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String>;
+}
+
+impl FromSql for i64 {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Integer(i) => Ok(i),
+            other => Err(format!("expected an integer, found {other:?}")),
+        }
+    }
+}
+
+macro_rules! int_from_sql {
+    ($($t:ty),*) => {$(
+        impl FromSql for $t {
+            fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+                let i = i64::from_value(v)?;
+                <$t>::try_from(i).map_err(|_| format!("{i} is out of range for {}", stringify!($t)))
+            }
+        }
+    )*};
+}
+int_from_sql!(i32, u16, u32, u64, usize);
+
+impl FromSql for bool {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        Ok(i64::from_value(v)? != 0)
+    }
+}
+
+impl FromSql for f64 {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Real(f) => Ok(f),
+            ValueRef::Integer(i) => Ok(i as f64),
+            other => Err(format!("expected a number, found {other:?}")),
+        }
+    }
+}
+
+impl FromSql for String {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Text(s) => Ok(s.to_string()),
+            other => Err(format!("expected text, found {other:?}")),
+        }
+    }
+}
+
+impl FromSql for Vec<u8> {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Blob(b) => Ok(b.to_vec()),
+            ValueRef::Text(s) => Ok(s.as_bytes().to_vec()),
+            other => Err(format!("expected bytes, found {other:?}")),
+        }
+    }
+}
+
+impl FromSql for Value {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        Ok(match v {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Real(f) => Value::Real(f),
+            ValueRef::Text(s) => Value::Text(s.to_string()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        })
+    }
+}
+
+impl<T: FromSql> FromSql for Option<T> {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Null => Ok(None),
+            v => T::from_value(v).map(Some),
+        }
+    }
+}
+
+/// A column index (a position; rusqlite's name lookup is not used by the store).
+pub trait RowIndex: Copy {
+    fn index(self) -> usize;
+}
+
+impl RowIndex for usize {
+    fn index(self) -> usize {
+        self
+    }
+}
+
+/// One result row.
+pub enum Row<'a> {
+    Sqlite(&'a rusqlite::Row<'a>),
+    Postgres(&'a postgres::Row),
+}
+
+impl Row<'_> {
+    /// The value of column `idx` as `T`.
+    pub fn get<I: RowIndex, T: FromSql>(&self, idx: I) -> Result<T> {
+        let i = idx.index();
+        match self {
+            Row::Sqlite(r) => {
+                let v = r.get_ref(i)?;
+                let v = match v {
+                    rusqlite::types::ValueRef::Null => ValueRef::Null,
+                    rusqlite::types::ValueRef::Integer(n) => ValueRef::Integer(n),
+                    rusqlite::types::ValueRef::Real(f) => ValueRef::Real(f),
+                    rusqlite::types::ValueRef::Text(t) => ValueRef::Text(
+                        std::str::from_utf8(t).map_err(|e| Error::Conversion(i, e.to_string()))?,
+                    ),
+                    rusqlite::types::ValueRef::Blob(b) => ValueRef::Blob(b),
+                };
+                T::from_value(v).map_err(|e| Error::Conversion(i, e))
+            }
+            Row::Postgres(r) => {
+                let cell: Cell = r.try_get(i)?;
+                T::from_value(cell.0.as_ref()).map_err(|e| Error::Conversion(i, e))
+            }
+        }
+    }
+}
+
+/// `.optional()` on a single-row result: no row is `None`.
+pub trait OptionalExtension<T> {
+    fn optional(self) -> Result<Option<T>>;
+}
+
+impl<T> OptionalExtension<T> for Result<T> {
+    fn optional(self) -> Result<Option<T>> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// How a transaction starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionBehavior {
+    /// Reads see one state; writes wait for the write lock when they come.
+    Deferred,
+    /// Take the write lock now: read-modify-write without a lost update. On PostgreSQL an
+    /// advisory lock held to the end of the transaction orders writers across processes,
+    /// as SQLite's single writer does.
+    Immediate,
+}
+
+/// The advisory-lock key of [`TransactionBehavior::Immediate`] on PostgreSQL.
+const WRITE_LOCK: i64 = 0x4275_726e_436c_6f75; // "BurnClou"
+
+/// Which database a store opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection string (`postgres://user:password@host:port/db`), and the
+    /// secret every gateway on it shares (`JWT_SECRET`), from which the provider-key
+    /// sealing key is derived.
+    Postgres { url: String, secret: String },
+}
+
+impl Location {
+    /// The connection string with its password masked, for messages and logs.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Sqlite(p) => p.display().to_string(),
+            Location::Postgres { url, .. } => mask_password(url),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+struct Pg {
+    client: postgres::Client,
+    /// Prepared statements by their SQLite-dialect text.
+    statements: HashMap<String, postgres::Statement>,
+}
+
+enum Inner {
+    Sqlite(rusqlite::Connection),
+    Postgres(RefCell<Pg>),
+}
+
+/// A connection to either backend.
+pub struct Connection {
+    inner: Inner,
+    /// PostgreSQL: the shared secret the provider-key sealing key derives from.
+    secret: Option<String>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            Inner::Sqlite(c) => f.debug_tuple("Sqlite").field(&c.path()).finish(),
+            Inner::Postgres(_) => f.write_str("Postgres"),
+        }
+    }
+}
+
+impl Connection {
+    /// Wrap an open SQLite connection.
+    pub fn from_sqlite(conn: rusqlite::Connection) -> Self {
+        conn.set_prepared_statement_cache_capacity(256);
+        Connection {
+            inner: Inner::Sqlite(conn),
+            secret: None,
+        }
+    }
+
+    /// Connect to PostgreSQL.
+    pub fn connect_postgres(url: &str, secret: &str) -> Result<Self> {
+        let client = postgres::Client::connect(url, postgres::NoTls)?;
+        Ok(Connection {
+            inner: Inner::Postgres(RefCell::new(Pg {
+                client,
+                statements: HashMap::new(),
+            })),
+            secret: Some(secret.to_string()),
+        })
+    }
+
+    /// The shared secret of a PostgreSQL connection.
+    pub fn shared_secret(&self) -> Option<&str> {
+        self.secret.as_deref()
+    }
+
+    /// True on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.inner, Inner::Postgres(_))
+    }
+
+    /// The SQLite file (None on PostgreSQL and for in-memory databases).
+    pub fn path(&self) -> Option<&str> {
+        match &self.inner {
+            Inner::Sqlite(c) => c.path(),
+            Inner::Postgres(_) => None,
+        }
+    }
+
+    /// The SQLite connection, for what only SQLite has (pragmas, migrations).
+    pub fn sqlite(&mut self) -> Option<&mut rusqlite::Connection> {
+        match &mut self.inner {
+            Inner::Sqlite(c) => Some(c),
+            Inner::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL client, for migrations.
+    pub fn postgres(&mut self) -> Option<&mut postgres::Client> {
+        match &mut self.inner {
+            Inner::Sqlite(_) => None,
+            Inner::Postgres(pg) => Some(&mut pg.get_mut().client),
+        }
+    }
+
+    fn with_pg<R>(
+        pg: &RefCell<Pg>,
+        sql: &str,
+        f: impl FnOnce(&mut postgres::Client, &postgres::Statement) -> Result<R>,
+    ) -> Result<R> {
+        let mut pg = pg.borrow_mut();
+        let pg = &mut *pg;
+        let stmt = match pg.statements.get(sql) {
+            Some(s) => s.clone(),
+            None => {
+                let s = pg.client.prepare(&to_postgres(sql))?;
+                pg.statements.insert(sql.to_string(), s.clone());
+                s
+            }
+        };
+        f(&mut pg.client, &stmt)
+    }
+
+    /// Run a statement; the number of rows changed.
+    pub fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
+        let values = params.into_values();
+        match &self.inner {
+            Inner::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                Ok(stmt.execute(rusqlite::params_from_iter(values.iter()))?)
+            }
+            Inner::Postgres(pg) => Self::with_pg(pg, sql, |client, stmt| {
+                let args: Vec<&(dyn PgToSql + Sync)> =
+                    values.iter().map(|v| v as &(dyn PgToSql + Sync)).collect();
+                Ok(client.execute(stmt, &args)? as usize)
+            }),
+        }
+    }
+
+    /// Run several statements without parameters.
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Inner::Postgres(pg) => Ok(pg.borrow_mut().client.batch_execute(sql)?),
+        }
+    }
+
+    /// Every row of a query, mapped by `f`.
+    pub fn query_all<T, P, F>(&self, sql: &str, params: P, mut f: F) -> Result<Vec<T>>
+    where
+        P: Params,
+        F: FnMut(&Row<'_>) -> Result<T>,
+    {
+        let values = params.into_values();
+        match &self.inner {
+            Inner::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(values.iter()))?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(f(&Row::Sqlite(r))?);
+                }
+                Ok(out)
+            }
+            Inner::Postgres(pg) => {
+                let rows = Self::with_pg(pg, sql, |client, stmt| {
+                    let args: Vec<&(dyn PgToSql + Sync)> =
+                        values.iter().map(|v| v as &(dyn PgToSql + Sync)).collect();
+                    Ok(client.query(stmt, &args)?)
+                })?;
+                rows.iter().map(|r| f(&Row::Postgres(r))).collect()
+            }
+        }
+    }
+
+    /// The first row of a query, mapped by `f`; no row is [`Error::QueryReturnedNoRows`].
+    pub fn query_row<T, P, F>(&self, sql: &str, params: P, f: F) -> Result<T>
+    where
+        P: Params,
+        F: FnOnce(&Row<'_>) -> Result<T>,
+    {
+        let values = params.into_values();
+        match &self.inner {
+            Inner::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(values.iter()))?;
+                match rows.next()? {
+                    Some(r) => f(&Row::Sqlite(r)),
+                    None => Err(Error::QueryReturnedNoRows),
+                }
+            }
+            Inner::Postgres(pg) => {
+                let row = Self::with_pg(pg, sql, |client, stmt| {
+                    let args: Vec<&(dyn PgToSql + Sync)> =
+                        values.iter().map(|v| v as &(dyn PgToSql + Sync)).collect();
+                    Ok(client.query_opt(stmt, &args)?)
+                })?;
+                match row {
+                    Some(r) => f(&Row::Postgres(&r)),
+                    None => Err(Error::QueryReturnedNoRows),
+                }
+            }
+        }
+    }
+
+    /// A statement to run several times (the text is prepared and cached on first use).
+    pub fn prepare<'c>(&'c self, sql: &str) -> Result<Statement<'c>> {
+        Ok(Statement {
+            conn: self,
+            sql: sql.to_string(),
+        })
+    }
+
+    /// Same as [`Connection::prepare`] (every statement is cached).
+    pub fn prepare_cached<'c>(&'c self, sql: &str) -> Result<Statement<'c>> {
+        self.prepare(sql)
+    }
+
+    /// The id the last INSERT into a table with a generated id received.
+    pub fn last_insert_rowid(&self) -> i64 {
+        match &self.inner {
+            Inner::Sqlite(c) => c.last_insert_rowid(),
+            Inner::Postgres(_) => self
+                .query_row("SELECT lastval()", [], |r| r.get(0))
+                .unwrap_or(0),
+        }
+    }
+
+    /// Begin a deferred transaction.
+    pub fn transaction(&mut self) -> Result<Transaction<'_>> {
+        self.transaction_with_behavior(TransactionBehavior::Deferred)
+    }
+
+    /// Begin a transaction.
+    pub fn transaction_with_behavior(
+        &mut self,
+        behavior: TransactionBehavior,
+    ) -> Result<Transaction<'_>> {
+        let begin = match (&self.inner, behavior) {
+            (Inner::Sqlite(_), TransactionBehavior::Deferred) => "BEGIN DEFERRED".to_string(),
+            (Inner::Sqlite(_), TransactionBehavior::Immediate) => "BEGIN IMMEDIATE".to_string(),
+            (Inner::Postgres(_), TransactionBehavior::Deferred) => "BEGIN".to_string(),
+            (Inner::Postgres(_), TransactionBehavior::Immediate) => {
+                format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+            }
+        };
+        self.execute_batch(&begin)?;
+        Ok(Transaction {
+            conn: self,
+            open: true,
+        })
+    }
+
+    /// Begin a read-only transaction that sees one consistent state of the database.
+    pub fn read_snapshot(&mut self) -> Result<Transaction<'_>> {
+        let begin = match &self.inner {
+            Inner::Sqlite(_) => "BEGIN DEFERRED",
+            Inner::Postgres(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        };
+        self.execute_batch(begin)?;
+        Ok(Transaction {
+            conn: self,
+            open: true,
+        })
+    }
+}
+
+/// A prepared statement (rusqlite's shape: `query_map`, `execute`).
+pub struct Statement<'c> {
+    conn: &'c Connection,
+    sql: String,
+}
+
+impl Statement<'_> {
+    /// Every row mapped by `f`.
+    pub fn query_map<T, P, F>(&mut self, params: P, f: F) -> Result<std::vec::IntoIter<Result<T>>>
+    where
+        P: Params,
+        F: FnMut(&Row<'_>) -> Result<T>,
+    {
+        let mut f = f;
+        let rows = self.conn.query_all(&self.sql, params, |r| Ok(f(r)))?;
+        Ok(rows.into_iter())
+    }
+
+    /// Run the statement.
+    pub fn execute<P: Params>(&mut self, params: P) -> Result<usize> {
+        self.conn.execute(&self.sql, params)
+    }
+}
+
+/// A transaction; rolled back when dropped without [`Transaction::commit`].
+pub struct Transaction<'c> {
+    conn: &'c mut Connection,
+    open: bool,
+}
+
+impl Transaction<'_> {
+    /// Commit.
+    pub fn commit(mut self) -> Result<()> {
+        self.open = false;
+        self.conn.execute_batch("COMMIT")
+    }
+
+    /// Roll back.
+    pub fn rollback(mut self) -> Result<()> {
+        self.open = false;
+        self.conn.execute_batch("ROLLBACK")
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl std::ops::Deref for Transaction<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+/// SQLite's `?N` and `?` parameters as PostgreSQL's `$N`, outside quotes.
+pub fn to_postgres(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    let mut next_bare = 0u32;
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '?' => {
+                out.push('$');
+                if chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                    while let Some(d) = chars.peek().copied().filter(|d| d.is_ascii_digit()) {
+                        out.push(d);
+                        chars.next();
+                    }
+                } else {
+                    next_bare += 1;
+                    out.push_str(&next_bare.to_string());
+                }
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+impl PgToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match (self.as_ref(), ty) {
+            (ValueRef::Null, _) => Ok(IsNull::Yes),
+            (ValueRef::Integer(i), t) if *t == Type::INT8 => i.to_sql(ty, out),
+            (ValueRef::Integer(i), t) if *t == Type::INT4 => i32::try_from(i)?.to_sql(ty, out),
+            (ValueRef::Integer(i), t) if *t == Type::INT2 => i16::try_from(i)?.to_sql(ty, out),
+            (ValueRef::Integer(i), t) if *t == Type::FLOAT8 => (i as f64).to_sql(ty, out),
+            (ValueRef::Integer(i), t) if *t == Type::BOOL => (i != 0).to_sql(ty, out),
+            (ValueRef::Integer(i), t) if is_text(t) => i.to_string().as_str().to_sql(ty, out),
+            (ValueRef::Real(f), t) if *t == Type::FLOAT8 => f.to_sql(ty, out),
+            (ValueRef::Real(f), t) if *t == Type::FLOAT4 => (f as f32).to_sql(ty, out),
+            (ValueRef::Real(f), t) if is_text(t) => f.to_string().as_str().to_sql(ty, out),
+            (ValueRef::Text(s), t) if is_text(t) => s.to_sql(ty, out),
+            (ValueRef::Text(s), t) if *t == Type::INT8 => s.trim().parse::<i64>()?.to_sql(ty, out),
+            (ValueRef::Blob(b), t) if *t == Type::BYTEA => b.to_sql(ty, out),
+            (v, t) => Err(format!("cannot send {v:?} as a PostgreSQL {t}").into()),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn is_text(t: &Type) -> bool {
+    [
+        Type::TEXT,
+        Type::VARCHAR,
+        Type::BPCHAR,
+        Type::NAME,
+        Type::UNKNOWN,
+    ]
+    .contains(t)
+}
+
+/// A PostgreSQL value decoded into the shared value model.
+struct Cell(Value);
+
+impl<'a> PgFromSql<'a> for Cell {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let v = match ty {
+            t if *t == Type::INT8 => Value::Integer(i64::from_sql(ty, raw)?),
+            t if *t == Type::INT4 => Value::Integer(i32::from_sql(ty, raw)?.into()),
+            t if *t == Type::INT2 => Value::Integer(i16::from_sql(ty, raw)?.into()),
+            t if *t == Type::OID => Value::Integer(u32::from_sql(ty, raw)?.into()),
+            t if *t == Type::BOOL => Value::Integer(bool::from_sql(ty, raw)?.into()),
+            t if *t == Type::FLOAT8 => Value::Real(f64::from_sql(ty, raw)?),
+            t if *t == Type::FLOAT4 => Value::Real(f32::from_sql(ty, raw)?.into()),
+            t if *t == Type::NUMERIC => numeric(raw)?,
+            t if *t == Type::BYTEA => Value::Blob(raw.to_vec()),
+            t if is_text(t) => Value::Text(String::from_sql(ty, raw)?),
+            t => return Err(format!("unsupported PostgreSQL column type {t}").into()),
+        };
+        Ok(Cell(v))
+    }
+
+    fn from_sql_null(
+        _: &Type,
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Cell(Value::Null))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// A binary NUMERIC (what `SUM` of BIGINT returns) as an integer when it has no fraction,
+/// else a float. Layout: ndigits, weight, sign, dscale (i16 each), then base-10000 digits.
+fn numeric(raw: &[u8]) -> std::result::Result<Value, Box<dyn std::error::Error + Sync + Send>> {
+    let word = |i: usize| -> std::result::Result<i16, String> {
+        raw.get(i * 2..i * 2 + 2)
+            .map(|b| i16::from_be_bytes([b[0], b[1]]))
+            .ok_or_else(|| "truncated NUMERIC".to_string())
+    };
+    let (ndigits, weight, sign, dscale) = (word(0)?, word(1)?, word(2)? as u16, word(3)?);
+    if sign == 0xC000 {
+        return Ok(Value::Real(f64::NAN));
+    }
+    let mut int: i128 = 0;
+    let mut frac = 0f64;
+    for k in 0..ndigits.max(0) as usize {
+        let d = i128::from(word(4 + k)?);
+        let power = i32::from(weight) - k as i32;
+        if power > 8 {
+            return Err("NUMERIC out of range".into());
+        } else if power >= 0 {
+            int += d * 10_000i128.pow(power as u32);
+        } else {
+            frac += d as f64 * 10_000f64.powi(power);
+        }
+    }
+    let negative = sign == 0x4000;
+    if dscale == 0 || frac == 0.0 {
+        let i = i64::try_from(if negative { -int } else { int })?;
+        Ok(Value::Integer(i))
+    } else {
+        let f = int as f64 + frac;
+        Ok(Value::Real(if negative { -f } else { f }))
+    }
+}
+
+/// Open a SQLite file with the project's pragmas.
+pub fn open_sqlite(path: &Path) -> Result<Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(Connection::from_sqlite(conn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_numbered_for_postgres_outside_quotes() {
+        assert_eq!(
+            to_postgres("SELECT a FROM t WHERE b = ?1 AND c = '?' AND \"d?\" = ?12 OR e = ?"),
+            "SELECT a FROM t WHERE b = $1 AND c = '?' AND \"d?\" = $12 OR e = $1"
+        );
+    }
+
+    #[test]
+    fn numeric_decodes_integers_and_fractions() {
+        // 123456789 = [1, 2345, 6789] base 10000, weight 2, positive, scale 0.
+        let raw: Vec<u8> = [3i16, 2, 0, 0, 1, 2345, 6789]
+            .iter()
+            .flat_map(|w| w.to_be_bytes())
+            .collect();
+        assert_eq!(numeric(&raw).unwrap(), Value::Integer(123_456_789));
+        // -12.5 = [12, 5000] weight 0, negative, scale 1.
+        let raw: Vec<u8> = [2i16, 0, 0x4000, 1, 12, 5000]
+            .iter()
+            .flat_map(|w| w.to_be_bytes())
+            .collect();
+        assert_eq!(numeric(&raw).unwrap(), Value::Real(-12.5));
+        // Zero has no digits.
+        let raw: Vec<u8> = [0i16, 0, 0, 0]
+            .iter()
+            .flat_map(|w| w.to_be_bytes())
+            .collect();
+        assert_eq!(numeric(&raw).unwrap(), Value::Integer(0));
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            mask_password("postgres://bc:s3cret@db:5432/x"),
+            "postgres://bc:***@db:5432/x"
+        );
+        assert_eq!(mask_password("postgres://db/x"), "postgres://db/x");
+    }
+}
