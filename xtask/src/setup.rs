@@ -48,7 +48,8 @@ const LLAMA_CPP_SHA256: &str = "b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd25956
 
 /// Python packages for the SDK tests (pinned): the official SDKs, and the clients the
 /// conformance tests run (the official `ollama` client, the LiteLLM SDK, LangChain's
-/// `ChatOpenAI`), and selenium to drive Chromium through chromedriver for the web console.
+/// `ChatOpenAI`), selenium to drive Chromium through chromedriver for the web console, and
+/// PyYAML for the compose file's test.
 const PYTHON_PACKAGES: &[&str] = &[
     "openai==3.54.0",
     "anthropic==2.12.0",
@@ -58,6 +59,8 @@ const PYTHON_PACKAGES: &[&str] = &[
     "litellm==1.110.2",
     "langchain-openai==1.7.4",
     "selenium==4.50.0",
+    // Reading docker-compose.yml in test_compose.py.
+    "pyyaml==6.0.4",
 ];
 
 /// The published coding agents the conformance tests run (npm package, pinned version,
