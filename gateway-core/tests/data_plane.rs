@@ -716,7 +716,7 @@ async fn changes_by_another_process_are_seen_within_a_second() {
     let (gw, admin, _fake, addr) = setup().await;
     gw.add_openai_channel(&admin, "a", addr, "m", 0, 1).await;
     // Another connection to the same file, as the CLI does.
-    let other = gateway_core::store::Store::open(&gw.dir.path().join("burncloud.db")).unwrap();
+    let other = gateway_core::store::Store::connect(gw.state().store.location()).unwrap();
     other
         .with(|c| {
             gateway_core::store::prices::set(
@@ -751,9 +751,9 @@ async fn graceful_shutdown_flushes_usage() {
             .await;
         assert_eq!(s, StatusCode::OK);
     }
-    let db = gw.dir.path().join("burncloud.db");
+    let db = gw.state().store.location().clone();
     let _dir = gw.stop().await;
-    let store = gateway_core::store::Store::open(&db).unwrap();
+    let store = gateway_core::store::Store::connect(&db).unwrap();
     let n: i64 = store
         .with(|c| Ok(c.query_row("SELECT COUNT(*) FROM logs", [], |r| r.get(0))?))
         .unwrap();
@@ -906,7 +906,7 @@ async fn request_log_retention_deletes_old_records_and_keeps_the_rest() {
     }
     assert_eq!(logs(&gw, &admin).await.len(), 3);
     // Two records age by ten days (another connection, as a second process would see them).
-    let store = gateway_core::store::Store::open(&gw.dir.path().join("burncloud.db")).unwrap();
+    let store = gateway_core::store::Store::connect(gw.state().store.location()).unwrap();
     store
         .with(|c| {
             Ok(c.execute(

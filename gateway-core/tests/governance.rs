@@ -501,7 +501,7 @@ async fn concurrent_redemption_of_one_code_credits_once() {
 
     // The same through separate database connections at once, as separate processes
     // (the CLI, a second gateway) would: still one credit.
-    let path = gw.dir.path().join("burncloud.db");
+    let path = gw.state().store.location().clone();
     let uid = user_id(&gw, &users[0]).await;
     let barrier = Arc::new(std::sync::Barrier::new(8));
     let threads: Vec<_> = (0..8)
@@ -509,7 +509,7 @@ async fn concurrent_redemption_of_one_code_credits_once() {
             let (path, uid, code, barrier) =
                 (path.clone(), uid.clone(), codes[1].clone(), barrier.clone());
             std::thread::spawn(move || {
-                let store = Store::open(&path).unwrap();
+                let store = Store::connect(&path).unwrap();
                 barrier.wait();
                 store.with(|c| redemptions::redeem(c, &uid, &code)).is_ok()
             })

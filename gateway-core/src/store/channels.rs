@@ -419,7 +419,7 @@ mod tests {
     #[test]
     fn abilities_follow_models_times_groups() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("b.db")).unwrap();
+        let store = Store::connect(&crate::store::testing::location(dir.path())).unwrap();
         let c = store.with(|c| create(c, fields())).unwrap();
         assert_eq!(c.base_url, "https://api.openai.com");
         assert_eq!(store.with(|c| abilities(c)).unwrap().len(), 4);
@@ -445,7 +445,7 @@ mod tests {
     #[test]
     fn invalid_channels_write_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("b.db")).unwrap();
+        let store = Store::connect(&crate::store::testing::location(dir.path())).unwrap();
         let mut f = fields();
         f.models = Some(" , ".into());
         assert!(matches!(

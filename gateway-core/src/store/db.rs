@@ -21,6 +21,8 @@ pub enum Error {
     Sqlite(#[from] rusqlite::Error),
     #[error("{}", pg_message(.0))]
     Postgres(#[from] postgres::Error),
+    #[error("{msg} (statement: {sql})", msg = pg_message(.1), sql = .0)]
+    Prepare(String, postgres::Error),
     #[error("query returned no rows")]
     QueryReturnedNoRows,
     #[error("column {0}: {1}")]
@@ -487,9 +489,32 @@ pub fn mask_password(url: &str) -> String {
 }
 
 struct Pg {
-    client: postgres::Client,
+    /// Always `Some` until dropped.
+    client: Option<postgres::Client>,
     /// Prepared statements by their SQLite-dialect text.
     statements: HashMap<String, postgres::Statement>,
+}
+
+impl Pg {
+    fn client(&mut self) -> &mut postgres::Client {
+        self.client.as_mut().expect("an open PostgreSQL client")
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        // Closing blocks on the client's own runtime, which tokio refuses inside another:
+        // a store dropped by an async task closes its connection on a plain thread.
+        if let Some(client) = self.client.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::Builder::new()
+                    .name("burncloud-pg-close".into())
+                    .spawn(move || drop(client));
+            } else {
+                drop(client);
+            }
+        }
+    }
 }
 
 enum Inner {
@@ -528,7 +553,7 @@ impl Connection {
         let client = postgres::Client::connect(url, postgres::NoTls)?;
         Ok(Connection {
             inner: Inner::Postgres(RefCell::new(Pg {
-                client,
+                client: Some(client),
                 statements: HashMap::new(),
             })),
             secret: Some(secret.to_string()),
@@ -565,7 +590,7 @@ impl Connection {
     pub fn postgres(&mut self) -> Option<&mut postgres::Client> {
         match &mut self.inner {
             Inner::Sqlite(_) => None,
-            Inner::Postgres(pg) => Some(&mut pg.get_mut().client),
+            Inner::Postgres(pg) => Some(pg.get_mut().client()),
         }
     }
 
@@ -579,12 +604,15 @@ impl Connection {
         let stmt = match pg.statements.get(sql) {
             Some(s) => s.clone(),
             None => {
-                let s = pg.client.prepare(&to_postgres(sql))?;
+                let s = pg
+                    .client()
+                    .prepare(&to_postgres(sql))
+                    .map_err(|e| Error::Prepare(sql.to_string(), e))?;
                 pg.statements.insert(sql.to_string(), s.clone());
                 s
             }
         };
-        f(&mut pg.client, &stmt)
+        f(pg.client(), &stmt)
     }
 
     /// Run a statement; the number of rows changed.
@@ -607,7 +635,7 @@ impl Connection {
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match &self.inner {
             Inner::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Inner::Postgres(pg) => Ok(pg.borrow_mut().client.batch_execute(sql)?),
+            Inner::Postgres(pg) => Ok(pg.borrow_mut().client().batch_execute(sql)?),
         }
     }
 

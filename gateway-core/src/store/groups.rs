@@ -70,9 +70,9 @@ pub fn set(
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
-        "INSERT INTO user_groups (name, ratio_micro, description, updated_at) VALUES (?1, ?2, COALESCE(?3, ''), ?4)
+        "INSERT INTO user_groups (name, ratio_micro, description, updated_at) VALUES (?1, ?2, COALESCE(CAST(?3 AS TEXT), ''), ?4)
          ON CONFLICT(name) DO UPDATE SET ratio_micro = excluded.ratio_micro,
-           description = COALESCE(?3, user_groups.description), updated_at = excluded.updated_at",
+           description = COALESCE(CAST(?3 AS TEXT), user_groups.description), updated_at = excluded.updated_at",
         params![name, ratio_micro, description, now_secs()],
     )?;
     let g = get(&tx, name)?.ok_or_else(|| StoreError::NotFound(name.to_string()))?;

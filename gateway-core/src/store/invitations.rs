@@ -68,7 +68,7 @@ pub fn create(
 /// Invitations of one inviter, or all when `owner` is None; newest first.
 pub fn list(conn: &Connection, owner: Option<&str>) -> StoreResult<Vec<Invitation>> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLS} FROM invitations WHERE (?1 IS NULL OR inviter_id = ?1) ORDER BY created_at DESC, code"
+        "SELECT {COLS} FROM invitations WHERE (CAST(?1 AS TEXT) IS NULL OR inviter_id = ?1) ORDER BY created_at DESC, code"
     ))?;
     let rows = stmt.query_map([owner], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -102,7 +102,7 @@ pub(crate) fn use_code(conn: &Connection, code: &str) -> StoreResult<String> {
 /// Delete an invitation; `owner` limits it to that inviter's codes.
 pub fn delete(conn: &Connection, code: &str, owner: Option<&str>) -> StoreResult<()> {
     let n = conn.execute(
-        "DELETE FROM invitations WHERE code = ?1 AND (?2 IS NULL OR inviter_id = ?2)",
+        "DELETE FROM invitations WHERE code = ?1 AND (CAST(?2 AS TEXT) IS NULL OR inviter_id = ?2)",
         params![code, owner],
     )?;
     if n == 0 {

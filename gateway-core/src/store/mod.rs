@@ -19,6 +19,7 @@ pub mod ratios;
 pub mod redemptions;
 pub mod sealed;
 pub mod settings;
+pub mod testing;
 pub mod tokens;
 pub mod users;
 
@@ -93,6 +94,13 @@ impl Store {
 
     /// Open the database at `location` and apply pending migrations.
     pub fn connect(location: &Location) -> StoreResult<Self> {
+        if matches!(location, Location::Postgres { .. }) {
+            return off_runtime(|| Self::connect_here(location));
+        }
+        Self::connect_here(location)
+    }
+
+    fn connect_here(location: &Location) -> StoreResult<Self> {
         let mut conn = Self::connection(location)?;
         match location {
             Location::Sqlite(path) => {
@@ -172,16 +180,8 @@ impl Store {
         R: Send,
         F: FnOnce(&mut Connection) -> StoreResult<R> + Send,
     {
-        if matches!(self.location, Location::Postgres { .. })
-            && tokio::runtime::Handle::try_current().is_ok()
-        {
-            // The PostgreSQL client blocks on its own small runtime, which tokio refuses
-            // inside another one: run it on a plain thread.
-            return std::thread::scope(|s| {
-                s.spawn(|| self.locked(f))
-                    .join()
-                    .unwrap_or_else(|_| Err(StoreError::Task("database call panicked".into())))
-            });
+        if matches!(self.location, Location::Postgres { .. }) {
+            return off_runtime(|| self.locked(f));
         }
         self.locked(f)
     }
@@ -217,6 +217,19 @@ impl Store {
 }
 
 pub use crate::vocab::{now_ms, now_secs};
+
+/// Run `f` where the PostgreSQL client may block: here, or on a plain thread when called
+/// from inside a tokio runtime (the client blocks on its own small runtime, which tokio
+/// refuses inside another).
+fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
 
 /// Split a comma list, trimming blanks and dropping empties and duplicates (order kept).
 pub fn split_list(s: &str) -> Vec<String> {

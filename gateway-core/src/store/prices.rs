@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn aliases_share_and_guard_their_target() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("p.db")).unwrap();
+        let store = Store::connect(&crate::store::testing::location(dir.path())).unwrap();
         let r = Rates {
             input: 30_000_000_000,
             output: 60_000_000_000,

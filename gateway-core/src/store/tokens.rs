@@ -319,7 +319,7 @@ pub fn get(conn: &Connection, id: i64, owner: Option<&str>) -> StoreResult<Optio
 /// Tokens of one user, or all tokens when `owner` is None.
 pub fn list(conn: &Connection, owner: Option<&str>) -> StoreResult<Vec<Token>> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLS} FROM tokens WHERE (?1 IS NULL OR user_id = ?1) ORDER BY id"
+        "SELECT {COLS} FROM tokens WHERE (CAST(?1 AS TEXT) IS NULL OR user_id = ?1) ORDER BY id"
     ))?;
     let rows = stmt.query_map([owner], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -25,6 +25,7 @@ pub struct TestGateway {
 /// Short timeouts so fault tests run fast.
 pub fn test_config(dir: &std::path::Path) -> Config {
     let mut c = Config::for_data_dir(dir, 0);
+    c.database = gateway_core::store::testing::location(dir);
     c.relay.connect_timeout = Duration::from_millis(500);
     c.relay.first_byte_timeout = Duration::from_millis(800);
     c.relay.idle_timeout = Duration::from_millis(800);
@@ -174,6 +175,42 @@ impl TestGateway {
     }
 
     /// Wait for the usage writer to commit everything queued so far.
+    /// Everything the database holds, as bytes: the SQLite file and its WAL, or every row
+    /// of every table of the PostgreSQL database as text.
+    pub fn database_contents(&self) -> Vec<Vec<u8>> {
+        match self.state().store.location() {
+            gateway_core::store::Location::Sqlite(path) => {
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                vec![
+                    std::fs::read(path).unwrap(),
+                    std::fs::read(wal).unwrap_or_default(),
+                ]
+            }
+            gateway_core::store::Location::Postgres { .. } => self
+                .state()
+                .store
+                .with(|c| {
+                    let tables: Vec<String> = c.query_all(
+                        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+                        [],
+                        |r| r.get(0),
+                    )?;
+                    let mut out = Vec::new();
+                    for t in tables {
+                        let rows: Vec<String> = c.query_all(
+                            &format!("SELECT t::text FROM \"{t}\" t"),
+                            [],
+                            |r| r.get(0),
+                        )?;
+                        out.push(rows.join("\n").into_bytes());
+                    }
+                    Ok(out)
+                })
+                .unwrap(),
+        }
+    }
+
     pub async fn flush(&self) {
         self.state().relay.writer.flush().await;
     }
