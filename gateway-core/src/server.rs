@@ -70,6 +70,8 @@ pub struct Gateway {
     extra: std::sync::Mutex<Option<axum::Router>>,
     writer_thread: WriterThread,
     watcher_task: JoinHandle<()>,
+    /// Several gateways on one database: this one's instance id and lease task.
+    lease: Option<(String, JoinHandle<()>)>,
 }
 
 impl Gateway {
@@ -115,11 +117,19 @@ impl Gateway {
                 }
             })
             .await?;
-        let (writer, writer_thread) =
-            UsageWriter::start(store.clone()).map_err(|e| StoreError::Task(e.to_string()))?;
+        // On PostgreSQL other gateways may share the database: quotas are spent through
+        // leases and per-minute limits are shared (see `store::leases`).
+        let instance = matches!(config.database, crate::store::Location::Postgres { .. })
+            .then(|| uuid::Uuid::new_v4().simple().to_string());
+        let (writer, writer_thread) = UsageWriter::start(store.clone(), instance.clone())
+            .map_err(|e| StoreError::Task(e.to_string()))?;
         let relay = RelayState::new(config.relay.clone(), burst, writer)
             .map_err(|e| StartError::Client(e.to_string()))?;
         relay.ledger.sync(&snapshot);
+        if let Some(id) = &instance {
+            relay.ledger.use_leases();
+            crate::live::leases::heartbeat(&store, id, &relay).await?;
+        }
         let state = AppState::new(
             config,
             store,
@@ -128,11 +138,16 @@ impl Gateway {
             relay,
         );
         let watcher_task = tokio::spawn(watch_config(state.clone()));
+        let lease = instance.map(|id| {
+            let task = tokio::spawn(lease_task(state.clone(), id.clone()));
+            (id, task)
+        });
         Ok(Gateway {
             state,
             extra: std::sync::Mutex::new(None),
             writer_thread,
             watcher_task,
+            lease,
         })
     }
 
@@ -243,6 +258,19 @@ impl Gateway {
     pub async fn shutdown(self) {
         self.state.relay.writer.flush().await;
         self.watcher_task.abort();
+        if let Some((id, task)) = &self.lease {
+            // Everything spent is stored: give the rest of the leases back at once.
+            task.abort();
+            let id = id.clone();
+            if let Err(e) = self
+                .state
+                .store
+                .run(move |c| crate::store::leases::leave(c, &id))
+                .await
+            {
+                tracing::warn!("could not return the quota leases: {e}");
+            }
+        }
         // The writer thread ends once the last sender (inside the state) is gone. Other
         // long-lived holders of the state (the desktop's console, the local runtime) keep
         // it: everything queued so far is committed by the flush above, so do not wait.
@@ -282,6 +310,27 @@ impl ServeHandle {
         if tokio::time::timeout(grace, &mut join).await.is_err() {
             tracing::warn!("in-flight requests did not finish within {grace:?}; closing them");
             join.abort();
+        }
+    }
+}
+
+/// Several gateways on one database: top up the quota leases the ledger runs low on (at
+/// once when a request waits for one, else four times a second) and beat every 2 s.
+async fn lease_task(state: Arc<AppState>, instance: String) {
+    let mut round = tokio::time::interval(Duration::from_millis(250));
+    let mut beat = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = round.tick() => {}
+            _ = state.relay.ledger.lease_wanted.notified() => {}
+            _ = beat.tick() => {
+                if let Err(e) = crate::live::leases::heartbeat(&state.store, &instance, &state.relay).await {
+                    tracing::warn!("gateway heartbeat: {e}");
+                }
+            }
+        }
+        if let Err(e) = crate::live::leases::top_up(&state.store, &instance, &state.relay).await {
+            tracing::warn!("quota leases: {e}");
         }
     }
 }

@@ -60,7 +60,7 @@ fn commit(t: &TestConsole, records: &[LogRecord]) {
     t.console
         .state
         .store
-        .with(|c| logs::commit_usage(c, records))
+        .with(|c| logs::commit_usage(c, records, None))
         .unwrap();
 }
 

@@ -2,6 +2,11 @@
 //! database up. Each quota-limited request reserves an estimate on its token and on its
 //! user's balance before it is sent, so concurrent requests on a small quota overspend by
 //! at most about one request.
+//!
+//! With several gateways on one database (PostgreSQL) the ledger runs on leases: each
+//! account spends only what the database granted this gateway (`allowance`), and asks the
+//! lease task (`live::leases`) for more before it runs out, so no request waits on the
+//! database unless a quota is nearly spent. See `store::leases` for the bound.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +24,15 @@ struct Account {
     reserved: i64,
     /// Largest single request cost seen, the basis of the next reservation.
     largest: i64,
+    /// Lease mode: what this gateway may still spend (granted minus settled costs).
+    allowance: i64,
+    /// Lease mode: the database said nothing is left beyond `allowance` (asked again on
+    /// every lease round, so a credit is noticed).
+    dry: bool,
+    /// Lease mode: more is wanted (at least this much); the lease task asks for it.
+    wanted: i64,
+    /// Lease mode: a request used this account (only used accounts are leased).
+    active: bool,
 }
 
 /// Result of asking the ledger to admit a request.
@@ -28,8 +42,16 @@ pub enum Admission {
     Admitted(i64),
     /// The quota is spent.
     Exhausted,
-    /// Quota remains but is reserved by requests in flight: wait for one to settle.
+    /// Quota remains but is reserved by requests in flight (or, with leases, is being
+    /// granted): wait for a release.
     Busy,
+}
+
+/// What the lease task should ask the database for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseWant<K> {
+    pub key: K,
+    pub at_least: i64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -72,12 +94,15 @@ impl<K: std::hash::Hash + Eq + Clone> Accounts<K> {
         accounts.entry(key.clone()).or_default().clone()
     }
 
-    fn admit(&self, key: &K, limit: i64, estimate: Option<i64>) -> Admission {
+    fn admit(&self, key: &K, limit: i64, estimate: Option<i64>, leased: bool) -> Admission {
         if limit < 0 {
             return Admission::Admitted(0);
         }
         let acc = self.account(key);
         let mut a = lock(&acc);
+        if leased {
+            return a.admit_leased(estimate);
+        }
         let remaining = limit - a.used - a.reserved;
         if a.used >= limit {
             return Admission::Exhausted;
@@ -102,8 +127,68 @@ impl<K: std::hash::Hash + Eq + Clone> Accounts<K> {
         let mut a = lock(&acc);
         a.reserved = (a.reserved - reservation).max(0);
         a.used += cost;
+        a.allowance -= cost;
         a.largest = a.largest.max(cost);
         a.released.notify_waiters();
+    }
+
+    /// Lease mode: accounts running low (and spent ones, to notice a credit).
+    fn wants(&self) -> Vec<LeaseWant<K>> {
+        let accounts = lock(&self.0);
+        accounts
+            .iter()
+            .filter_map(|(k, acc)| {
+                let a = lock(acc);
+                let unit = a.largest.max(1);
+                let low = a.allowance - a.reserved < 2 * unit;
+                (a.active && (a.wanted > 0 || low)).then(|| LeaseWant {
+                    key: k.clone(),
+                    at_least: a.wanted.max(2 * unit),
+                })
+            })
+            .collect()
+    }
+
+    /// Lease mode: the database's answer for `key`.
+    fn granted(&self, key: &K, nano: Option<i64>, last: bool) {
+        let acc = self.account(key);
+        let mut a = lock(&acc);
+        match nano {
+            Some(n) => {
+                a.allowance += n;
+                a.dry = last;
+            }
+            // No limit any more: the snapshot will say so; let waiting requests retry.
+            None => a.dry = false,
+        }
+        a.wanted = 0;
+        a.released.notify_waiters();
+    }
+}
+
+impl Account {
+    fn admit_leased(&mut self, estimate: Option<i64>) -> Admission {
+        self.active = true;
+        let free = self.allowance - self.reserved;
+        let want = match (estimate, self.largest) {
+            (Some(e), l) => e.max(l),
+            (None, 0) => free.max(1),
+            (None, l) => l.saturating_mul(2),
+        };
+        // One request may run past the lease when nothing else is in flight: the bound is
+        // the quota plus one request per gateway.
+        if want <= free || (self.reserved == 0 && self.allowance > 0) {
+            self.reserved += want;
+            return Admission::Admitted(want);
+        }
+        if self.dry {
+            if self.reserved == 0 {
+                return Admission::Exhausted;
+            }
+            return Admission::Busy;
+        }
+        self.wanted = self.wanted.max(want);
+        Admission::Busy
     }
 }
 
@@ -113,6 +198,10 @@ impl<K: std::hash::Hash + Eq + Clone> Accounts<K> {
 pub struct Ledger {
     tokens: Accounts<i64>,
     users: Accounts<String>,
+    /// Lease mode (several gateways on one database).
+    leased: std::sync::atomic::AtomicBool,
+    /// Wakes the lease task when an account wants more.
+    pub lease_wanted: tokio::sync::Notify,
 }
 
 impl Ledger {
@@ -146,12 +235,52 @@ impl Ledger {
     /// Admit a request on a token with `limit` (nano, -1 unlimited). `estimate` is the
     /// request's own upper bound when it has one (from `max_tokens`).
     pub fn admit(&self, token_id: i64, limit: i64, estimate: Option<i64>) -> Admission {
-        self.tokens.admit(&token_id, limit, estimate)
+        let a = self
+            .tokens
+            .admit(&token_id, limit, estimate, self.is_leased());
+        self.wake_leases(a);
+        a
     }
 
     /// Admit a request on a user's balance: `quota` granted (nano, -1 unlimited).
     pub fn admit_user(&self, user_id: &str, quota: i64, estimate: Option<i64>) -> Admission {
-        self.users.admit(&user_id.to_string(), quota, estimate)
+        let a = self
+            .users
+            .admit(&user_id.to_string(), quota, estimate, self.is_leased());
+        self.wake_leases(a);
+        a
+    }
+
+    fn wake_leases(&self, a: Admission) {
+        if a == Admission::Busy && self.is_leased() {
+            self.lease_wanted.notify_one();
+        }
+    }
+
+    /// Spend quotas only as leases from the database grant them (several gateways).
+    pub fn use_leases(&self) {
+        self.leased
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True in lease mode.
+    pub fn is_leased(&self) -> bool {
+        self.leased.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Lease mode: the tokens and users to ask more quota for.
+    pub fn lease_wants(&self) -> (Vec<LeaseWant<i64>>, Vec<LeaseWant<String>>) {
+        (self.tokens.wants(), self.users.wants())
+    }
+
+    /// Lease mode: `nano` more granted to a token (`None`: it has no limit).
+    pub fn token_granted(&self, token_id: i64, nano: Option<i64>, last: bool) {
+        self.tokens.granted(&token_id, nano, last);
+    }
+
+    /// Lease mode: `nano` more granted on a user's balance (`None`: no limit).
+    pub fn user_granted(&self, user_id: &str, nano: Option<i64>, last: bool) {
+        self.users.granted(&user_id.to_string(), nano, last);
     }
 
     /// Notified when a reservation of this token is released (see [`Admission::Busy`]).
@@ -213,6 +342,42 @@ mod tests {
         // A credit raises the quota: admitted again.
         assert_eq!(l.admit_user("u", 600, Some(1)), Admission::Admitted(500));
         assert_eq!(l.admit(1, 1000, Some(1)), Admission::Admitted(1));
+    }
+
+    #[test]
+    fn leases_bound_spending_and_ask_for_more_before_running_out() {
+        let l = Ledger::default();
+        l.use_leases();
+        // Nothing granted yet: wait, and the account asks.
+        assert_eq!(l.admit(1, 1000, Some(10)), Admission::Busy);
+        let (tokens, _) = l.lease_wants();
+        assert_eq!(
+            tokens,
+            vec![LeaseWant {
+                key: 1,
+                at_least: 10
+            }]
+        );
+        l.token_granted(1, Some(25), false);
+        assert_eq!(l.admit(1, 1000, Some(10)), Admission::Admitted(10));
+        assert_eq!(l.admit(1, 1000, Some(10)), Admission::Admitted(10));
+        // 5 left, 20 reserved: wait.
+        assert_eq!(l.admit(1, 1000, Some(10)), Admission::Busy);
+        l.settle(1, 10, 10);
+        l.settle(1, 10, 10);
+        // Running low (5 < twice the largest cost): asks before it runs out.
+        assert_eq!(l.lease_wants().0.len(), 1);
+        // The database has nothing more: one request may still run past the lease...
+        l.token_granted(1, Some(0), true);
+        assert_eq!(l.admit(1, 1000, Some(10)), Admission::Admitted(10));
+        assert_eq!(l.admit(1, 1000, Some(10)), Admission::Busy);
+        l.settle(1, 10, 10);
+        // ...and then the quota is spent.
+        assert_eq!(l.admit(1, 1000, Some(10)), Admission::Exhausted);
+        assert_eq!(l.used(1), 30);
+        // A credit: granted again.
+        l.token_granted(1, Some(100), false);
+        assert_eq!(l.admit(1, 1000, Some(10)), Admission::Admitted(10));
     }
 
     #[test]

@@ -57,6 +57,25 @@ pub struct Limits {
     pub token_rpm: MinuteCounter,
     pub token_tpm: MinuteCounter,
     pub channel_rpm: MinuteCounter,
+    /// Live gateways sharing the database (0 or 1: this one alone).
+    gateways: std::sync::atomic::AtomicI64,
+}
+
+impl Limits {
+    /// This gateway's part of a per-minute limit: an equal share when several gateways
+    /// share one database (at least 1), so together they keep the limit.
+    pub fn share(&self, limit: i64) -> i64 {
+        let n = self
+            .gateways
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1);
+        if n == 1 { limit } else { (limit / n).max(1) }
+    }
+
+    /// How many gateways share the database (from the heartbeat).
+    pub fn set_gateways(&self, n: i64) {
+        self.gateways.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
@@ -71,5 +90,13 @@ mod tests {
         assert!(!c.try_add(1, 1, 2));
         assert!(c.at_limit(1, 2));
         assert!(c.try_add(2, 1, 2));
+    }
+
+    #[test]
+    fn gateways_share_limits() {
+        let l = Limits::default();
+        assert_eq!(l.share(60), 60);
+        l.set_gateways(3);
+        assert_eq!((l.share(60), l.share(2)), (20, 1));
     }
 }

@@ -3,6 +3,7 @@
 //! burst state. Below `state` (which holds a [`RelayState`]) and `relay` (which uses it).
 
 pub(crate) mod breaker;
+pub(crate) mod leases;
 pub(crate) mod ledger;
 mod limits;
 pub(crate) mod metrics;

@@ -40,12 +40,16 @@ impl WriterThread {
 }
 
 impl UsageWriter {
-    /// Start the writer thread.
-    pub fn start(store: Store) -> std::io::Result<(UsageWriter, WriterThread)> {
+    /// Start the writer thread. `lease`: this gateway's instance id when gateways share
+    /// the database (stored costs then come off its quota leases).
+    pub fn start(
+        store: Store,
+        lease: Option<String>,
+    ) -> std::io::Result<(UsageWriter, WriterThread)> {
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("burncloud-usage-writer".into())
-            .spawn(move || run(store, rx))?;
+            .spawn(move || run(store, lease, rx))?;
         Ok((UsageWriter { tx }, WriterThread(handle)))
     }
 
@@ -65,7 +69,8 @@ impl UsageWriter {
     }
 }
 
-fn run(store: Store, rx: mpsc::Receiver<Msg>) {
+fn run(store: Store, lease: Option<String>, rx: mpsc::Receiver<Msg>) {
+    let lease = lease.as_deref();
     let mut batch: Vec<LogRecord> = Vec::new();
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
     while let Ok(first) = rx.recv() {
@@ -80,13 +85,13 @@ fn run(store: Store, rx: mpsc::Receiver<Msg>) {
                 Err(_) => break,
             }
         }
-        commit(&store, &mut batch);
+        commit(&store, lease, &mut batch);
         for w in waiters.drain(..) {
             let _ = w.send(());
         }
     }
     // Every sender is gone: everything received was committed above.
-    commit(&store, &mut batch);
+    commit(&store, lease, &mut batch);
 }
 
 fn push(m: Msg, batch: &mut Vec<LogRecord>, waiters: &mut Vec<oneshot::Sender<()>>) {
@@ -96,10 +101,10 @@ fn push(m: Msg, batch: &mut Vec<LogRecord>, waiters: &mut Vec<oneshot::Sender<()
     }
 }
 
-fn commit(store: &Store, batch: &mut Vec<LogRecord>) {
+fn commit(store: &Store, lease: Option<&str>, batch: &mut Vec<LogRecord>) {
     let mut delay = Duration::from_millis(50);
     while !batch.is_empty() {
-        match store.with(|c| logs::commit_usage(c, batch)) {
+        match store.with(|c| logs::commit_usage(c, batch, lease)) {
             Ok(()) => batch.clear(),
             Err(e) => {
                 tracing::error!(error = %e, pending = batch.len(), "could not store usage records; will retry");

@@ -47,7 +47,7 @@ pub(super) fn key_rate_limits(state: &Shared, caller: &Caller) -> Result<(), Ope
     };
     let limits = &state.relay.limits;
     if let Some(rpm) = t.rpm_limit
-        && !limits.token_rpm.try_add(t.id, 1, rpm)
+        && !limits.token_rpm.try_add(t.id, 1, limits.share(rpm))
     {
         return Err(OpenAiError::minute_limit(
             "requests",
@@ -56,7 +56,7 @@ pub(super) fn key_rate_limits(state: &Shared, caller: &Caller) -> Result<(), Ope
         ));
     }
     if let Some(tpm) = t.tpm_limit
-        && limits.token_tpm.at_limit(t.id, tpm)
+        && limits.token_tpm.at_limit(t.id, limits.share(tpm))
     {
         return Err(OpenAiError::minute_limit(
             "tokens",

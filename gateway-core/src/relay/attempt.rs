@@ -143,7 +143,10 @@ impl Attempts<'_> {
             return Err(CallError::Skip("breaker_open"));
         }
         if let Some(cap) = ch.rpm_limit
-            && !relay.limits.channel_rpm.try_add(id, 1, cap)
+            && !relay
+                .limits
+                .channel_rpm
+                .try_add(id, 1, relay.limits.share(cap))
         {
             return Err(CallError::Skip("rpm_cap"));
         }

@@ -212,10 +212,17 @@ pub fn billing_summary(
 }
 
 /// Store a batch of settled requests: their log records and the quota they used, in one
-/// transaction, so a record and its deduction are never written apart.
-pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult<()> {
-    let mut deltas: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
-    let mut user_deltas: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+/// transaction, so a record and its deduction are never written apart. `lease`: this
+/// gateway's instance id when gateways share the database; the costs then come off its
+/// quota leases in the same transaction (see `store::leases`).
+pub fn commit_usage(
+    conn: &mut Connection,
+    records: &[LogRecord],
+    lease: Option<&str>,
+) -> StoreResult<()> {
+    // Ordered: gateways sharing a database lock the same rows in the same order.
+    let mut deltas: std::collections::BTreeMap<i64, i64> = Default::default();
+    let mut user_deltas: std::collections::BTreeMap<&str, i64> = Default::default();
     for r in records {
         if let Some(t) = r.token_id.filter(|_| r.cost_nano != 0) {
             *deltas.entry(t).or_default() += r.cost_nano;
@@ -262,15 +269,24 @@ pub fn commit_usage(conn: &mut Connection, records: &[LogRecord]) -> StoreResult
         let mut upd = tx.prepare_cached(
             "UPDATE tokens SET used_quota_nano = used_quota_nano + ?1 WHERE id = ?2",
         )?;
-        for (id, delta) in deltas {
+        for (id, delta) in &deltas {
             upd.execute(crate::store::db::params![delta, id])?;
         }
         // A user's spend moves only used_quota_nano, which no config_rev trigger watches.
         let mut upd_user = tx.prepare_cached(
             "UPDATE users SET used_quota_nano = used_quota_nano + ?1 WHERE id = ?2",
         )?;
-        for (id, delta) in user_deltas {
+        for (id, delta) in &user_deltas {
             upd_user.execute(crate::store::db::params![delta, id])?;
+        }
+        if let Some(instance) = lease {
+            use super::leases::{Kind, spend};
+            for (id, delta) in &deltas {
+                spend(&tx, instance, Kind::Token, &id.to_string(), *delta)?;
+            }
+            for (id, delta) in &user_deltas {
+                spend(&tx, instance, Kind::User, id, *delta)?;
+            }
         }
     }
     tx.commit()?;

@@ -13,6 +13,7 @@ pub mod db;
 pub mod governance;
 pub mod groups;
 pub mod invitations;
+pub mod leases;
 pub mod logs;
 pub mod prices;
 pub mod ratios;
