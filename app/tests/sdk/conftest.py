@@ -1,7 +1,9 @@
 """Start a real fake OpenAI upstream and a real `burncloud router`, configured over HTTP."""
 
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -35,6 +37,20 @@ def _start(cmd, env=None):
         threading.Thread(target=_drain, args=(stream, proc.output), daemon=True).start()
     addr = line.split("http://")[-1].split()[0] if "http://" in line else line.split()[-1]
     return proc, addr
+
+
+def _psql():
+    found = shutil.which("psql") or (sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or [None])[-1]
+    assert found, "psql is missing: install Debian's postgresql package (cargo xtask test does)"
+    return found
+
+
+def psql(url, sql):
+    """Run one SQL statement with psql; its output, unaligned, without headers."""
+    out = subprocess.run([_psql(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, f"psql {sql!r}: {out.stderr}"
+    return out.stdout.strip()
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -7,7 +7,6 @@ test` starts (BURNCLOUD_TEST_POSTGRES).
 """
 
 import base64
-import glob
 import hashlib
 import hmac
 import json
@@ -15,15 +14,13 @@ import os
 import re
 import secrets
 import shlex
-import shutil
 import signal
-import subprocess
 import urllib.parse
 from pathlib import Path
 
 import yaml
 
-from conftest import _call, _start
+from conftest import _call, _start, psql
 
 REPO = Path(__file__).resolve().parents[3]
 # The shared docs sit beside the clone (`<clone>/../shared`), in CI too.
@@ -211,19 +208,6 @@ def test_dockerfile_builds_headless_and_runs_unprivileged():
 
 
 # --- B: the router with the compose environment on PostgreSQL ---------------------------
-
-def _psql():
-    found = shutil.which("psql") or (sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or [None])[-1]
-    assert found, "psql is missing: install Debian's postgresql package (cargo xtask test does)"
-    return found
-
-
-def psql(url, sql):
-    out = subprocess.run([_psql(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, f"psql {sql!r}: {out.stderr}"
-    return out.stdout.strip()
-
 
 def _jwt_signed_with(token, secret):
     head_payload, _, signature = token.rpartition(".")

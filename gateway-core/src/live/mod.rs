@@ -34,7 +34,7 @@ pub struct RelayState {
     pub writer: UsageWriter,
     /// Round-robin position for weight-0 tiers.
     pub rr: std::sync::atomic::AtomicUsize,
-    /// Request id counter.
+    /// Request id counter (random high half, per-process low half).
     pub seq: AtomicU64,
     /// Burst routing: policy, per-channel load, today's cloud spend.
     pub burst: BurstState,
@@ -73,7 +73,8 @@ impl RelayState {
             metrics: Metrics::default(),
             writer,
             rr: Default::default(),
-            seq: AtomicU64::new(0),
+            // Random high bits: request ids stay unique across gateways on one database.
+            seq: AtomicU64::new(rand::random::<u64>() << 32),
             burst,
             vertex_tokens: Default::default(),
         })

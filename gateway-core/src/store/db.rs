@@ -519,7 +519,7 @@ impl Drop for Pg {
 
 enum Inner {
     Sqlite(rusqlite::Connection),
-    Postgres(RefCell<Pg>),
+    Postgres(Box<RefCell<Pg>>),
 }
 
 /// A connection to either backend.
@@ -552,10 +552,10 @@ impl Connection {
     pub fn connect_postgres(url: &str, secret: &str) -> Result<Self> {
         let client = postgres::Client::connect(url, postgres::NoTls)?;
         Ok(Connection {
-            inner: Inner::Postgres(RefCell::new(Pg {
+            inner: Inner::Postgres(Box::new(RefCell::new(Pg {
                 client: Some(client),
                 statements: HashMap::new(),
-            })),
+            }))),
             secret: Some(secret.to_string()),
         })
     }

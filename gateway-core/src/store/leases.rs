@@ -111,23 +111,34 @@ pub fn top_up(
         .max(1);
     let mut grants = Vec::with_capacity(wants.len());
     for want in wants {
-        let limits: Option<(i64, i64)> = match want.kind {
+        // One statement, so one snapshot: the usage writer moves a cost from a lease to
+        // the used total in one transaction, and two reads could see it in neither or both.
+        let held = "(SELECT COALESCE(SUM(l.granted_nano), 0) FROM quota_leases l JOIN instances i ON i.id = l.instance
+                     WHERE l.kind = ?2 AND l.account = ?3 AND i.heartbeat_ms > ?4)";
+        let row: Option<(i64, i64, i64)> = match want.kind {
             Kind::Token => tx
                 .query_row(
-                    "SELECT quota_limit_nano, used_quota_nano FROM tokens WHERE id = ?1",
-                    params![want.account.parse::<i64>().unwrap_or(-1)],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    &format!(
+                        "SELECT quota_limit_nano, used_quota_nano, {held} FROM tokens WHERE id = ?1"
+                    ),
+                    params![
+                        want.account.parse::<i64>().unwrap_or(-1),
+                        want.kind.as_str(),
+                        want.account,
+                        live_since
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?,
             Kind::User => tx
                 .query_row(
-                    "SELECT quota_nano, used_quota_nano FROM users WHERE id = ?1",
-                    params![want.account],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    &format!("SELECT quota_nano, used_quota_nano, {held} FROM users WHERE id = ?1"),
+                    params![want.account, want.kind.as_str(), want.account, live_since],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?,
         };
-        let Some((limit, used)) = limits else {
+        let Some((limit, used, held)) = row else {
             grants.push(Grant::Gone);
             continue;
         };
@@ -135,12 +146,6 @@ pub fn top_up(
             grants.push(Grant::Unlimited);
             continue;
         }
-        let held: i64 = tx.query_row(
-            "SELECT COALESCE(SUM(l.granted_nano), 0) FROM quota_leases l JOIN instances i ON i.id = l.instance
-             WHERE l.kind = ?1 AND l.account = ?2 AND i.heartbeat_ms > ?3",
-            params![want.kind.as_str(), want.account, live_since],
-            |r| r.get(0),
-        )?;
         let left = limit - used - held;
         let nano = if left <= 0 {
             0

@@ -33,7 +33,7 @@ pub fn location(dir: &Path) -> Location {
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     made.entry(dir.to_path_buf())
-        .or_insert_with(|| create_database())
+        .or_insert_with(create_database)
         .clone()
 }
 
