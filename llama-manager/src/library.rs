@@ -440,7 +440,7 @@ impl Library {
         let found = self.store.with(move |c| {
             let id: Option<i64> = c
                 .query_row(
-                    "SELECT id FROM models WHERE CAST(id AS TEXT) = ?1 OR name = ?1 ORDER BY id = CAST(?1 AS INTEGER) DESC LIMIT 1",
+                    "SELECT id FROM models WHERE CAST(id AS TEXT) = ?1 OR name = ?1 ORDER BY CASE WHEN CAST(id AS TEXT) = ?1 THEN 0 ELSE 1 END, id LIMIT 1",
                     [&key],
                     |r| r.get(0),
                 )

@@ -73,7 +73,7 @@ struct Env {
 impl Env {
     fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("burncloud.db")).unwrap();
+        let store = Store::connect(&gateway_core::store::testing::location(dir.path())).unwrap();
         let lib = Library::new(store, dir.path().join("models"));
         let hub = FakeHub::start(repos());
         let client = HubClient::new(&hub.url, None).unwrap();
@@ -465,7 +465,7 @@ async fn gated_repositories_need_a_token() {
 
     env.hub.set_token("hf_good");
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("db")).unwrap();
+    let store = Store::connect(&gateway_core::store::testing::location(dir.path())).unwrap();
     let lib = Library::new(store, dir.path().join("models"));
     let wrong = HubClient::new(&env.hub.url, Some("hf_wrong".into())).unwrap();
     let on = |_: &DownloadEvent| {};
@@ -637,7 +637,7 @@ async fn a_download_into_the_shared_hugging_face_cache_uses_its_layout() {
     // Another library (or tool) reading that cache finds the same model in place.
     let other_dir = tempfile::tempdir().unwrap();
     let other = Library::new(
-        Store::open(&other_dir.path().join("burncloud.db")).unwrap(),
+        Store::connect(&gateway_core::store::testing::location(other_dir.path())).unwrap(),
         other_dir.path().join("models"),
     );
     let found = other.sync_hf_cache(&hub_cache).unwrap();

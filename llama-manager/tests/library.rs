@@ -8,7 +8,7 @@ use llama_manager::library::{Library, LibraryError, Source};
 use llama_manager::testing::gguf_writer::{TinyLlama, tiny_llama};
 
 fn library(dir: &Path) -> Library {
-    let store = Store::open(&dir.join("burncloud.db")).unwrap();
+    let store = Store::connect(&gateway_core::store::testing::location(dir)).unwrap();
     Library::new(store, dir.join("models"))
 }
 

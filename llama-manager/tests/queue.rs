@@ -45,7 +45,7 @@ struct Env {
 impl Env {
     fn new(limit: usize) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("burncloud.db")).unwrap();
+        let store = Store::connect(&gateway_core::store::testing::location(dir.path())).unwrap();
         let lib = Library::new(store, dir.path().join("models"));
         let repos = (1..=5)
             .map(|i| {
@@ -360,7 +360,7 @@ async fn one_failure_does_not_stop_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("db")).unwrap();
+    let store = Store::connect(&gateway_core::store::testing::location(dir.path())).unwrap();
     let lib = Library::new(store, dir.path().join("models"));
     let client = HubClient::new("http://127.0.0.1:9", None).unwrap();
     let err = Queue::new(lib.clone(), client.clone(), opts(), 0).unwrap_err();

@@ -43,6 +43,7 @@ impl Env {
     async fn start(engine: PathBuf, tweak: impl FnOnce(&mut RuntimeOptions, &mut Config)) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_data_dir(dir.path(), 0);
+        config.database = gateway_core::store::testing::location(dir.path());
         let mut opts = options(dir.path(), engine);
         tweak(&mut opts, &mut config);
         let gateway = Gateway::open(config).await.unwrap();
@@ -323,7 +324,7 @@ async fn a_crashed_child_is_restarted_and_registered_again() {
     let dir = env.shutdown().await;
     // Shutdown stops every child and leaves no channel behind.
     assert!(!alive(new_pid));
-    let store = Store::open(&dir.path().join("burncloud.db")).unwrap();
+    let store = Store::connect(&gateway_core::store::testing::location(dir.path())).unwrap();
     assert!(
         store
             .with(|c| channels::list(c))
@@ -650,7 +651,7 @@ fn orphans_from_a_crashed_run_are_stopped_by_pid_file_and_strangers_are_left_alo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployments_marked_autostart_start_with_the_app_and_others_do_not() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("burncloud.db")).unwrap();
+    let store = Store::connect(&gateway_core::store::testing::location(dir.path())).unwrap();
     let lib = Library::new(store.clone(), dir.path().join("models"));
     let mut ids = vec![];
     for n in ["auto", "manual"] {
@@ -675,7 +676,8 @@ async fn deployments_marked_autostart_start_with_the_app_and_others_do_not() {
         .unwrap();
     drop(lib);
     drop(store);
-    let config = Config::for_data_dir(dir.path(), 0);
+    let mut config = Config::for_data_dir(dir.path(), 0);
+    config.database = gateway_core::store::testing::location(dir.path());
     let gateway = Gateway::open(config).await.unwrap();
     let rt = Runtime::start(gateway.state().clone(), options(dir.path(), llama_server()))
         .await

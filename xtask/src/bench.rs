@@ -492,47 +492,15 @@ pub fn bench() -> Result<()> {
     let rss_idle = rss_kb(gw_pid, "VmRSS:");
 
     let client = reqwest::blocking::Client::new();
-    let base = format!("http://{gw}");
-    let admin = api(
+    let key = configure(
         &client,
-        &base,
-        "/api/auth/register",
-        None,
-        json!({"username": "bench", "password": "Bench-Password-1"}),
-    )?["token"]
-        .as_str()
-        .context("token")?
-        .to_string();
-    for (name, addr, model) in [
-        ("mock", &mock, "bench-model"),
-        ("stream", &stream_mock, "bench-stream"),
-        ("slow", &slow_mock, "bench-slow"),
-    ] {
-        api(
-            &client,
-            &base,
-            "/console/api/channel",
-            Some(&admin),
-            json!({"name": name, "type": 1, "key": "sk-mock-0123456789", "base_url": format!("http://{addr}"), "models": model}),
-        )?;
-        api(
-            &client,
-            &base,
-            &format!("/console/api/prices/{model}"),
-            Some(&admin),
-            json!({"input": 0.15, "output": 0.6}),
-        )?;
-    }
-    let key = api(
-        &client,
-        &base,
-        "/console/api/tokens",
-        Some(&admin),
-        json!({"name": "bench"}),
-    )?["key"]
-        .as_str()
-        .context("key")?
-        .to_string();
+        &gw,
+        &[
+            ("mock", &mock, "bench-model"),
+            ("stream", &stream_mock, "bench-stream"),
+            ("slow", &slow_mock, "bench-slow"),
+        ],
+    )?;
 
     // nginx proxy_pass in front of the same mocks, one worker on the proxy's core.
     let nginx_dir = cache_dir().join("bench-nginx");
@@ -591,6 +559,9 @@ pub fn bench() -> Result<()> {
             measured(&gw_url, k, conns, 10, STREAM_CHAT, Some(&gw_pids))?,
         ));
     }
+
+    eprintln!("xtask: the same gateway on PostgreSQL, 50 and 10 connections, 10 s each");
+    let (pg_rps, pg_streams) = postgres_run(&burncloud, pin, &mock, &stream_mock)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -684,12 +655,122 @@ pub fn bench() -> Result<()> {
         after as f64 / 1024.0,
         rss_peak as f64 / 1024.0,
     ));
+    let sqlite_streams = &streams[1].3;
+    table.push_str(&format!(
+        "\nThe gateway on PostgreSQL (one instance, a local temporary server pinned with the load generator) against SQLite, same mocks:\n\n\
+         | measure | SQLite | PostgreSQL | PostgreSQL / SQLite |\n|---|---|---|---|\n\
+         | req/s / CPU per request, 50 connections | {:.0}{} | {:.0}{} | {} |\n\
+         | streams/s / CPU per stream, 10 connections | {:.0}{} | {:.0}{} | {} |\n",
+        rps_gw.rps,
+        cpu(&rps_gw),
+        pg_rps.rps,
+        cpu(&pg_rps),
+        ratio(pg_rps.rps, rps_gw.rps),
+        sqlite_streams.rps,
+        cpu(sqlite_streams),
+        pg_streams.rps,
+        cpu(&pg_streams),
+        ratio(pg_streams.rps, sqlite_streams.rps),
+    ));
     let table = format!("{table}\n{burst_lines}");
     println!("{table}");
     let out = target_dir().join("bench.md");
     std::fs::write(&out, &table)?;
     eprintln!("xtask: table written to {}", out.display());
     Ok(())
+}
+
+/// Register the admin, add a priced channel per mock, create a key: the key.
+fn configure(
+    client: &reqwest::blocking::Client,
+    gw: &str,
+    channels: &[(&str, &String, &str)],
+) -> Result<String> {
+    let base = format!("http://{gw}");
+    let admin = api(
+        client,
+        &base,
+        "/api/auth/register",
+        None,
+        json!({"username": "bench", "password": "Bench-Password-1"}),
+    )?["token"]
+        .as_str()
+        .context("token")?
+        .to_string();
+    for (name, addr, model) in channels {
+        api(
+            client,
+            &base,
+            "/console/api/channel",
+            Some(&admin),
+            json!({"name": name, "type": 1, "key": "sk-mock-0123456789", "base_url": format!("http://{addr}"), "models": model}),
+        )?;
+        api(
+            client,
+            &base,
+            &format!("/console/api/prices/{model}"),
+            Some(&admin),
+            json!({"input": 0.15, "output": 0.6}),
+        )?;
+    }
+    Ok(api(
+        client,
+        &base,
+        "/console/api/tokens",
+        Some(&admin),
+        json!({"name": "bench"}),
+    )?["key"]
+        .as_str()
+        .context("key")?
+        .to_string())
+}
+
+/// The same gateway on PostgreSQL (a temporary server, pinned beside the load generator:
+/// in production the database is another machine): req/s and CPU per request at 50
+/// connections, and streams/s at 10, to set beside the SQLite run.
+fn postgres_run(
+    burncloud: &std::path::Path,
+    pin: bool,
+    mock: &String,
+    stream_mock: &String,
+) -> Result<(Run, Run)> {
+    let pg = crate::postgres::PgServer::start()?;
+    if pin && let Some(pid) = pg.postmaster_pid() {
+        // Backends are forked from the postmaster and inherit its CPU.
+        let _ = Command::new("taskset")
+            .args(["-a", "-p", "0x1", &pid.to_string()])
+            .output();
+    }
+    pg.psql("postgres", "CREATE DATABASE bench")?;
+    let data = tempfile_dir()?;
+    let (gateway, gw) = start(
+        "gateway-postgres",
+        on_proxy_core(burncloud, pin)
+            .arg("router")
+            .env("BURNCLOUD_DATA_DIR", &data)
+            .env("DATABASE_URL", pg.url_for("bench"))
+            .env(
+                "JWT_SECRET",
+                "bench-secret-0123456789abcdef0123456789abcdef",
+            )
+            .env("PORT", "0")
+            .env("RUST_LOG", "warn"),
+    )?;
+    let client = reqwest::blocking::Client::new();
+    let key = configure(
+        &client,
+        &gw,
+        &[
+            ("mock", mock, "bench-model"),
+            ("stream", stream_mock, "bench-stream"),
+        ],
+    )?;
+    let pids = [gateway.child.id()];
+    let url = format!("http://{gw}/v1/chat/completions");
+    let rps = measured(&url, Some(&key), 50, 10, CHAT, Some(&pids))?;
+    let streams = measured(&url, Some(&key), 10, 10, STREAM_CHAT, Some(&pids))?;
+    drop(gateway);
+    Ok((rps, streams))
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf> {

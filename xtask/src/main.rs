@@ -163,7 +163,7 @@ fn bump_clients(no_test: bool) -> Result<()> {
 
 /// The packages whose tests run a second time on the PostgreSQL backend
 /// (`BURNCLOUD_TEST_BACKEND=postgres`).
-const POSTGRES_BACKEND_PACKAGES: &[&str] = &["gateway-core"];
+const POSTGRES_BACKEND_PACKAGES: &[&str] = &["gateway-core", "llama-manager"];
 
 /// `cargo xtask postgres -- CMD [ARGS]`: CMD with `BURNCLOUD_TEST_POSTGRES` pointing at a
 /// temporary PostgreSQL server, e.g. `cargo xtask postgres -- cargo test -p gateway-core`.

@@ -212,7 +212,7 @@ impl PgServer {
     }
 
     /// The postmaster's pid while it runs.
-    fn postmaster_pid(&self) -> Option<u32> {
+    pub fn postmaster_pid(&self) -> Option<u32> {
         std::fs::read_to_string(self.data().join("postmaster.pid"))
             .ok()?
             .lines()

@@ -33,6 +33,9 @@ struct Account {
     wanted: i64,
     /// Lease mode: a request used this account (only used accounts are leased).
     active: bool,
+    /// Lease mode: the limit of the last admission; a new one (a credit, a raised quota)
+    /// clears `dry`, so the next request waits for a lease round instead of a refusal.
+    limit_seen: i64,
 }
 
 /// Result of asking the ledger to admit a request.
@@ -101,6 +104,10 @@ impl<K: std::hash::Hash + Eq + Clone> Accounts<K> {
         let acc = self.account(key);
         let mut a = lock(&acc);
         if leased {
+            if a.limit_seen != limit {
+                a.limit_seen = limit;
+                a.dry = false;
+            }
             return a.admit_leased(estimate);
         }
         let remaining = limit - a.used - a.reserved;
@@ -378,6 +385,11 @@ mod tests {
         // A credit: granted again.
         l.token_granted(1, Some(100), false);
         assert_eq!(l.admit(1, 1000, Some(10)), Admission::Admitted(10));
+        // A raised limit is not refused on the old answer: the request waits for a round.
+        assert_eq!(l.admit(2, 10, Some(10)), Admission::Busy);
+        l.token_granted(2, Some(0), true);
+        assert_eq!(l.admit(2, 10, Some(10)), Admission::Exhausted);
+        assert_eq!(l.admit(2, 50, Some(10)), Admission::Busy);
     }
 
     #[test]

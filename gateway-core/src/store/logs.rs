@@ -211,6 +211,29 @@ pub fn billing_summary(
     Ok((models, without_usage))
 }
 
+/// Columns of a stored log record, in `insert_logs_sql`'s order.
+const LOG_COLUMNS: usize = 23;
+
+/// `INSERT INTO logs … VALUES (…), (…)` for `rows` records.
+fn insert_logs_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO logs (request_id, created_at_ms, user_id, token_id, model, channel_id, endpoint, status, stream,
+         latency_ms, ttfb_ms, prompt_tokens, completion_tokens, cost_nano, error, failover, flags, locality, burst,
+         ingress, upstream, cache_read_tokens, cache_write_tokens) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..LOG_COLUMNS {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("?{}", row * LOG_COLUMNS + col + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// Store a batch of settled requests: their log records and the quota they used, in one
 /// transaction, so a record and its deduction are never written apart. `lease`: this
 /// gateway's instance id when gateways share the database; the costs then come off its
@@ -233,38 +256,52 @@ pub fn commit_usage(
     }
     let tx = conn.transaction()?;
     {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO logs (request_id, created_at_ms, user_id, token_id, model, channel_id, endpoint, status, stream,
-             latency_ms, ttfb_ms, prompt_tokens, completion_tokens, cost_nano, error, failover, flags, locality, burst,
-             ingress, upstream, cache_read_tokens, cache_write_tokens)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
-        )?;
-        for r in records {
-            stmt.execute(crate::store::db::params![
-                r.request_id,
-                r.created_at_ms,
-                r.user_id,
-                r.token_id,
-                r.model,
-                r.channel_id,
-                r.endpoint,
-                r.status,
-                r.stream,
-                r.latency_ms,
-                r.ttfb_ms,
-                r.prompt_tokens,
-                r.completion_tokens,
-                r.cost_nano,
-                r.error,
-                r.failover,
-                r.flags,
-                r.locality,
-                r.burst,
-                r.ingress,
-                r.upstream,
-                r.cache_read_tokens,
-                r.cache_write_tokens
-            ])?;
+        // Many rows per statement (one round trip on PostgreSQL): chunks of 64, then the
+        // rest by powers of two, so a handful of statement shapes are prepared and cached.
+        let mut rest = records;
+        while !rest.is_empty() {
+            let n = if rest.len() >= 64 {
+                64
+            } else {
+                1 << (usize::BITS - 1 - rest.len().leading_zeros())
+            };
+            let (chunk, tail) = rest.split_at(n);
+            let values: Vec<crate::store::db::Value> = chunk
+                .iter()
+                .flat_map(|r| {
+                    let fields: [&dyn crate::store::db::ToSql; LOG_COLUMNS] = [
+                        &r.request_id,
+                        &r.created_at_ms,
+                        &r.user_id,
+                        &r.token_id,
+                        &r.model,
+                        &r.channel_id,
+                        &r.endpoint,
+                        &r.status,
+                        &r.stream,
+                        &r.latency_ms,
+                        &r.ttfb_ms,
+                        &r.prompt_tokens,
+                        &r.completion_tokens,
+                        &r.cost_nano,
+                        &r.error,
+                        &r.failover,
+                        &r.flags,
+                        &r.locality,
+                        &r.burst,
+                        &r.ingress,
+                        &r.upstream,
+                        &r.cache_read_tokens,
+                        &r.cache_write_tokens,
+                    ];
+                    fields.map(|f| f.to_value().to_owned())
+                })
+                .collect();
+            tx.execute(
+                &insert_logs_sql(n),
+                crate::store::db::params_from_iter(values.iter()),
+            )?;
+            rest = tail;
         }
         let mut upd = tx.prepare_cached(
             "UPDATE tokens SET used_quota_nano = used_quota_nano + ?1 WHERE id = ?2",
