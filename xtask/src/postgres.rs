@@ -7,7 +7,6 @@
 //! says what to install.
 
 use std::io::Read;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -58,9 +57,7 @@ impl PgServer {
             std::env::temp_dir()
         };
         let dir = parent.join(format!("burncloud-pg-{}", random_hex(6)?));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
+        private_dir(&dir)
             .with_context(|| format!("cannot create the PostgreSQL folder {}", dir.display()))?;
         let mut server = PgServer {
             url: String::new(),
@@ -306,13 +303,23 @@ fn random_hex(bytes: usize) -> Result<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// A folder only its owner can enter (the workspace also cross-builds for Windows, where
+/// this module is never run).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(text.as_bytes())?;
