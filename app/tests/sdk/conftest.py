@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 import tempfile
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -86,10 +87,22 @@ class Gateway:
         return _call(self.base, method, path, token or self.admin, body)
 
 
+def postgres_database():
+    """A fresh database on the test server (BURNCLOUD_TEST_POSTGRES): its URL."""
+    server = os.environ.get("BURNCLOUD_TEST_POSTGRES")
+    assert server, "BURNCLOUD_TEST_POSTGRES must be the URL of a PostgreSQL server the test may create databases on (cargo xtask test starts one)"
+    db = f"burncloud_sdk_{os.urandom(4).hex()}"
+    psql(server, f'CREATE DATABASE "{db}"')
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(server)._replace(path="/" + db))
+
+
 def start_router():
-    """A fresh `burncloud router` on a free port with its own data dir; returns (process, base URL)."""
+    """A fresh `burncloud router` on a free port with its own data dir (and, with
+    BURNCLOUD_TEST_BACKEND=postgres, its own PostgreSQL database); returns (process, base URL)."""
     data_dir = tempfile.mkdtemp(prefix="burncloud-sdk-")
     env = dict(os.environ, BURNCLOUD_DATA_DIR=data_dir, PORT="0", HOST="127.0.0.1")
+    if os.environ.get("BURNCLOUD_TEST_BACKEND") == "postgres":
+        env.update(DATABASE_URL=postgres_database(), JWT_SECRET=os.urandom(32).hex())
     router, addr = _start([os.environ["BURNCLOUD_BIN"], "router"], env)
     return router, f"http://{addr}"
 

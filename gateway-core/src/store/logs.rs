@@ -395,7 +395,7 @@ pub fn per_minute(conn: &Connection, since_ms: i64) -> StoreResult<Vec<MinuteTot
     let mut stmt = conn.prepare(
         "SELECT created_at_ms / 60000 AS m, COUNT(*),
                 COALESCE(SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0)), 0),
-                COALESCE(SUM(cost_nano), 0), COALESCE(SUM(status >= 400), 0)
+                COALESCE(SUM(cost_nano), 0), COALESCE(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), 0)
          FROM logs WHERE created_at_ms >= ?1 GROUP BY m ORDER BY m",
     )?;
     let rows = stmt.query_map([since_ms], |r| {
@@ -446,4 +446,45 @@ pub fn usage_by_channel(conn: &Connection, since_ms: i64) -> StoreResult<Vec<(i6
 /// Usage per token since `since_ms`.
 pub fn usage_by_token(conn: &Connection, since_ms: i64) -> StoreResult<Vec<(i64, Usage)>> {
     usage_by(conn, "token_id", since_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minutes_count_requests_and_errors_on_either_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            crate::store::Store::connect(&crate::store::testing::location(dir.path())).unwrap();
+        let record = |id: &str, status: i64| LogRecord {
+            request_id: id.into(),
+            created_at_ms: 120_000 + status,
+            status,
+            prompt_tokens: Some(3),
+            completion_tokens: Some(4),
+            cost_nano: 10,
+            ..Default::default()
+        };
+        let minutes = store
+            .with(|c| {
+                commit_usage(
+                    c,
+                    &[record("a", 200), record("b", 500), record("c", 200)],
+                    None,
+                )?;
+                per_minute(c, 0)
+            })
+            .unwrap();
+        assert_eq!(
+            minutes,
+            vec![MinuteTotals {
+                minute: 2,
+                requests: 3,
+                tokens: 21,
+                cost_nano: 30,
+                errors: 1,
+            }]
+        );
+    }
 }
