@@ -597,7 +597,12 @@ impl Connection {
     fn with_pg<R>(
         pg: &RefCell<Pg>,
         sql: &str,
-        f: impl FnOnce(&mut postgres::Client, &postgres::Statement) -> Result<R>,
+        values: &[Value],
+        f: impl FnOnce(
+            &mut postgres::Client,
+            &postgres::Statement,
+            &[&(dyn PgToSql + Sync)],
+        ) -> Result<R>,
     ) -> Result<R> {
         let mut pg = pg.borrow_mut();
         let pg = &mut *pg;
@@ -612,7 +617,9 @@ impl Connection {
                 s
             }
         };
-        f(pg.client(), &stmt)
+        let args: Vec<&(dyn PgToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn PgToSql + Sync)).collect();
+        f(pg.client(), &stmt, &args)
     }
 
     /// Run a statement; the number of rows changed.
@@ -623,10 +630,8 @@ impl Connection {
                 let mut stmt = c.prepare_cached(sql)?;
                 Ok(stmt.execute(rusqlite::params_from_iter(values.iter()))?)
             }
-            Inner::Postgres(pg) => Self::with_pg(pg, sql, |client, stmt| {
-                let args: Vec<&(dyn PgToSql + Sync)> =
-                    values.iter().map(|v| v as &(dyn PgToSql + Sync)).collect();
-                Ok(client.execute(stmt, &args)? as usize)
+            Inner::Postgres(pg) => Self::with_pg(pg, sql, &values, |client, stmt, args| {
+                Ok(client.execute(stmt, args)? as usize)
             }),
         }
     }
@@ -657,10 +662,8 @@ impl Connection {
                 Ok(out)
             }
             Inner::Postgres(pg) => {
-                let rows = Self::with_pg(pg, sql, |client, stmt| {
-                    let args: Vec<&(dyn PgToSql + Sync)> =
-                        values.iter().map(|v| v as &(dyn PgToSql + Sync)).collect();
-                    Ok(client.query(stmt, &args)?)
+                let rows = Self::with_pg(pg, sql, &values, |client, stmt, args| {
+                    Ok(client.query(stmt, args)?)
                 })?;
                 rows.iter().map(|r| f(&Row::Postgres(r))).collect()
             }
@@ -684,10 +687,8 @@ impl Connection {
                 }
             }
             Inner::Postgres(pg) => {
-                let row = Self::with_pg(pg, sql, |client, stmt| {
-                    let args: Vec<&(dyn PgToSql + Sync)> =
-                        values.iter().map(|v| v as &(dyn PgToSql + Sync)).collect();
-                    Ok(client.query_opt(stmt, &args)?)
+                let row = Self::with_pg(pg, sql, &values, |client, stmt, args| {
+                    Ok(client.query_opt(stmt, args)?)
                 })?;
                 match row {
                     Some(r) => f(&Row::Postgres(&r)),
