@@ -3,6 +3,7 @@
 //! within a second). `--json` prints exactly what the console API returns (keys masked).
 //! Exit codes: 0 done; 1 refused or failed (the reason on stderr); 2 bad usage.
 
+use gateway_core::vocab::status;
 use std::io::BufRead;
 use std::process::ExitCode;
 
@@ -305,7 +306,7 @@ fn owner_id(store: &Store, user: Option<String>) -> Result<String, String> {
             Some(u) => users::find(c, u).map(|u| u.id),
             None => users::list(c)?
                 .into_iter()
-                .find(|u| u.role == users::Role::Admin && u.status == 1)
+                .find(|u| u.role == users::Role::Admin && u.status == status::ENABLED)
                 .map(|u| u.id)
                 .ok_or_else(|| {
                     gateway_core::store::StoreError::NotFound(

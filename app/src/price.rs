@@ -8,7 +8,7 @@ use gateway_core::money::{format_usd, parse_usd};
 use gateway_core::store::Store;
 use gateway_core::store::prices::{self, Price, Rates};
 use gateway_core::store::ratios::{self, ModelRatio};
-use gateway_core::tariff::{RATIO_ONE, Tariff, Tokens, format_ratio, parse_ratio};
+use gateway_core::tariff::{RATIO_ONE, Tariff, format_ratio, parse_ratio};
 
 use crate::cli::{PriceCommand, PriceSet};
 
@@ -29,20 +29,7 @@ fn describe(p: &Price) -> String {
 
 /// What a model's ratios come to per 1M prompt (or completion) tokens.
 fn per_million(r: &ModelRatio, completion: bool) -> i64 {
-    let t = Tariff::from_ratios(r.model_ratio, r.completion_ratio);
-    let n = 1_000_000;
-    let tokens = if completion {
-        Tokens {
-            completion: n,
-            ..Default::default()
-        }
-    } else {
-        Tokens {
-            prompt: n,
-            ..Default::default()
-        }
-    };
-    t.cost(tokens, RATIO_ONE)
+    Tariff::from_ratios(r.model_ratio, r.completion_ratio).per_million(completion)
 }
 
 fn usd(flag: &str, v: &str) -> Result<i64, String> {

@@ -2,6 +2,7 @@
 //! that the data plane reads without touching the database. Rebuilt and swapped whole
 //! (`ArcSwap`) whenever the control plane, the CLI or another process changes something.
 
+use crate::vocab::status;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -142,7 +143,7 @@ impl Snapshot {
             ..Default::default()
         };
         for c in channels::list(&tx)? {
-            if c.status != 1 {
+            if c.status != status::ENABLED {
                 continue;
             }
             let protocol = channel_type(c.channel_type)
@@ -200,7 +201,7 @@ impl Snapshot {
             snap.users.insert(
                 u.id.clone(),
                 Arc::new(UserRt {
-                    enabled: u.status == 1,
+                    enabled: u.status == status::ENABLED,
                     admin: u.role == users::Role::Admin,
                     quota_nano: u.quota_nano,
                     used_quota_nano: u.used_quota_nano,
@@ -217,7 +218,7 @@ impl Snapshot {
                     id: t.id,
                     user_id: t.user_id,
                     name: t.name,
-                    enabled: t.status == 1,
+                    enabled: t.status == status::ENABLED,
                     quota_limit_nano: t.quota_limit_nano,
                     used_quota_nano: t.used_quota_nano,
                     expired_time: t.expired_time,

@@ -9,7 +9,7 @@
 //! ratio multiplies either.
 
 use crate::money::NANO_PER_USD;
-use crate::vocab::Rates;
+use crate::vocab::{Rates, Usage};
 
 /// Ratio 1.0 in millionths.
 pub const RATIO_ONE: i64 = 1_000_000;
@@ -118,18 +118,6 @@ pub struct Tariff {
     cache_write: i128,
 }
 
-/// Tokens of one request, as usage reported them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tokens {
-    /// All prompt tokens, cached and cache-written ones included.
-    pub prompt: i64,
-    pub completion: i64,
-    /// Prompt tokens read from the provider's cache.
-    pub cached: i64,
-    /// Prompt tokens written to the provider's cache.
-    pub cache_write: i64,
-}
-
 const SCALE: i128 = RATIO_ONE as i128;
 
 impl Tariff {
@@ -164,9 +152,27 @@ impl Tariff {
         self.input == 0 && self.output == 0 && self.cache_read == 0 && self.cache_write == 0
     }
 
+    /// What 1M prompt (or completion) tokens cost at this tariff, in nano-dollars (how ratio
+    /// prices compare with absolute ones).
+    pub fn per_million(&self, completion: bool) -> i64 {
+        let n = 1_000_000;
+        let tokens = if completion {
+            Usage {
+                completion: n,
+                ..Default::default()
+            }
+        } else {
+            Usage {
+                prompt: n,
+                ..Default::default()
+            }
+        };
+        self.cost(tokens, RATIO_ONE)
+    }
+
     /// Exact cost in nano-dollars of `t` for a caller in a group with `group_ratio`
     /// (millionths), rounded half up once.
-    pub fn cost(&self, t: Tokens, group_ratio: i64) -> i64 {
+    pub fn cost(&self, t: Usage, group_ratio: i64) -> i64 {
         let prompt = t.prompt.max(0);
         let cached = t.cached.clamp(0, prompt);
         let written = t.cache_write.clamp(0, prompt - cached);
@@ -210,8 +216,8 @@ mod tests {
         assert_eq!(format_ratio(1), "0.000001");
     }
 
-    fn tokens(prompt: i64, completion: i64) -> Tokens {
-        Tokens {
+    fn tokens(prompt: i64, completion: i64) -> Usage {
+        Usage {
             prompt,
             completion,
             ..Default::default()
@@ -254,7 +260,7 @@ mod tests {
             cache_read: Some(300_000_000),
             cache_write: Some(3_750_000_000),
         });
-        let u = Tokens {
+        let u = Usage {
             prompt: 1000,
             completion: 100,
             cached: 600,

@@ -1,6 +1,7 @@
 //! Carrying out what the pages ask: form text → store/runtime calls → a `Notice` that
 //! says what happened and, on failure, what fixes it. Routing changes reload the snapshot.
 
+use gateway_core::vocab::status;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -340,7 +341,7 @@ impl Console {
             .with(|c| users::list(c))
             .map_err(store_err)?
             .into_iter()
-            .find(|u| u.role == users::Role::Admin && u.status == 1)
+            .find(|u| u.role == users::Role::Admin && u.status == status::ENABLED)
             .map(|u| u.id)
             .ok_or_else(|| Notice::error("no enabled admin to own the key", None))
     }

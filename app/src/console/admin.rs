@@ -5,6 +5,7 @@
 //! rules and the refusals are the API's. This module only turns form text into those
 //! calls and their answers into notices.
 
+use gateway_core::vocab::status;
 use std::collections::HashMap;
 
 use gateway_core::http::{self as api, ApiError, Session};
@@ -197,7 +198,7 @@ impl Console {
             },
             unlimited: u.quota_nano < 0,
             spent: usd_text(used),
-            enabled: u.status == 1,
+            enabled: u.status == status::ENABLED,
             invited_by: u.invited_by.as_deref().map(name).unwrap_or_default(),
         }
     }
@@ -217,7 +218,7 @@ impl Console {
                     Some("Sign in with an admin account."),
                 )
             })?;
-        if user.status != 1 {
+        if user.status != status::ENABLED {
             return Err(Notice::error(
                 "this account is disabled",
                 Some("Sign in with an enabled admin account."),

@@ -7,6 +7,7 @@
 //! the key only while its token still exists and is enabled; otherwise it says so and
 //! offers "Create a new key", which replaces the file's key.
 
+use gateway_core::vocab::status;
 use std::path::{Path, PathBuf};
 
 use gateway_core::AppState;
@@ -116,7 +117,7 @@ pub fn dashboard_key(state: &AppState) -> (Option<String>, Option<String>) {
         .with(|c| tokens::list(c, None))
         .unwrap_or_default();
     match all.iter().find(|t| t.key_hash == hash) {
-        Some(t) if t.status == 1 => (Some(creds.key), None),
+        Some(t) if t.status == status::ENABLED => (Some(creds.key), None),
         Some(_) => (None, Some("The desktop key is disabled.".into())),
         None => (None, Some("The desktop key was revoked.".into())),
     }
@@ -128,7 +129,7 @@ pub fn new_key(state: &AppState) -> StoreResult<String> {
     let admin = store
         .with(|c| users::list(c))?
         .into_iter()
-        .find(|u| u.role == users::Role::Admin && u.status == 1)
+        .find(|u| u.role == users::Role::Admin && u.status == status::ENABLED)
         .ok_or_else(|| StoreError::NotFound("no enabled admin to own the key".into()))?;
     let key = create_key(store, &admin.id)?;
     let mut creds = read_credentials(&state.config.data_dir).unwrap_or(Credentials {

@@ -1,6 +1,7 @@
 //! Loading what the pages show: one blocking pass over the database (small queries, the
 //! logs page bounded by its page size) plus the relay's and the runtime's in-memory state.
 
+use gateway_core::vocab::status;
 use std::collections::HashMap;
 
 use gateway_core::AppState;
@@ -158,7 +159,7 @@ impl Console {
                     priority: c.priority,
                     weight: c.weight,
                     locality: c.locality.clone(),
-                    enabled: c.status == 1,
+                    enabled: c.status == status::ENABLED,
                     disabled_reason: c.disabled_reason.clone(),
                     breaker: match relay.breakers.state(c.id) {
                         BreakerState::Closed => "closed",
@@ -361,7 +362,7 @@ impl Console {
                 .unwrap_or(0),
             keys: keys
                 .into_iter()
-                .filter(|t| t.status == 1)
+                .filter(|t| t.status == status::ENABLED)
                 .map(|t| (t.id, format!("{} ({})", t.name, t.key_prefix)))
                 .collect(),
             data_dir: self.data_dir.display().to_string(),
@@ -548,7 +549,7 @@ pub(super) fn token_rows(state: &AppState, owner: Option<&str>) -> StoreResult<V
         .map(|t| TokenRow {
             id: t.id,
             display: t.key_prefix.clone(),
-            enabled: t.status == 1,
+            enabled: t.status == status::ENABLED,
             quota: if t.quota_limit_nano < 0 {
                 "unlimited".into()
             } else {

@@ -1,5 +1,6 @@
 //! Register, login, who am I.
 
+use crate::vocab::status;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
@@ -168,7 +169,7 @@ async fn verify_login(
         return Err(ApiError::unauthorized("wrong username or password"));
     };
     state.auth_throttle.login_succeeded(&username);
-    if user.status != 1 {
+    if user.status != status::ENABLED {
         return Err(ApiError::forbidden("this account is disabled"));
     }
     Ok(user)

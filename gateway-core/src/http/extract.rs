@@ -1,5 +1,6 @@
 //! Extractors: JSON bodies with precise errors, and the logged-in session.
 
+use crate::vocab::status;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use bytes::Bytes;
@@ -129,7 +130,7 @@ impl Session {
             })
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid token: the user no longer exists"))?;
-        if user.status != 1 {
+        if user.status != status::ENABLED {
             return Err(ApiError::forbidden("this account is disabled"));
         }
         if claims.iat < user.password_changed_at {

@@ -43,14 +43,7 @@ pub fn view(model: &str, p: Option<&Price>, r: Option<&ModelRatio>) -> Value {
     {
         // What the ratios come to per 1M tokens, for comparison with absolute prices.
         let t = crate::tariff::Tariff::from_ratios(r.model_ratio, r.completion_ratio);
-        let per_m = |completion: bool| {
-            let tokens = crate::tariff::Tokens {
-                prompt: if completion { 0 } else { 1_000_000 },
-                completion: if completion { 1_000_000 } else { 0 },
-                ..Default::default()
-            };
-            nano_to_usd(t.cost(tokens, RATIO_ONE))
-        };
+        let per_m = |completion: bool| nano_to_usd(t.per_million(completion));
         v["input"] = json!(per_m(false));
         v["output"] = json!(per_m(true));
     }

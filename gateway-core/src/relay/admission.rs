@@ -14,7 +14,7 @@ use crate::burst::Side;
 use crate::live::ledger::Admission;
 use crate::snapshot::Snapshot;
 use crate::state::Shared;
-use crate::tariff::Tokens;
+use crate::vocab::Usage;
 
 /// The key's own allow-lists: the caller's address, and the model (as resolved or as
 /// asked).
@@ -217,7 +217,7 @@ pub(super) async fn admit_attempt(
     }
     let estimate = match (max_tokens, &tariff) {
         (Some(max), Some(t)) => Some(t.cost(
-            Tokens {
+            Usage {
                 prompt: settle.prompt_estimate,
                 completion: max,
                 ..Default::default()

@@ -4,6 +4,7 @@
 //! recorded as failed and the next one tried. Failover happens only before the first byte
 //! reaches the client.
 
+use crate::vocab::status;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -395,7 +396,7 @@ fn disable_channel(state: Shared, id: i64, reason: &'static str) {
         let why = format!("{reason} at unix time {}", crate::store::now_secs());
         match state
             .store
-            .run(move |c| channels::set_status(c, id, 2, Some(&why)))
+            .run(move |c| channels::set_status(c, id, status::DISABLED, Some(&why)))
             .await
         {
             Ok(()) => {

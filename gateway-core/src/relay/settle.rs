@@ -20,7 +20,7 @@ use crate::snapshot::TokenRt;
 use crate::state::Shared;
 use crate::store::logs::LogRecord;
 use crate::store::now_ms;
-use crate::tariff::{Tariff, Tokens};
+use crate::tariff::Tariff;
 
 /// Settles one request exactly once: ledger, limits, metrics, log record.
 pub(super) struct Settle {
@@ -140,15 +140,7 @@ impl Settle {
             flags.push("usage_estimated");
         }
         let cost = match (o.usage, &self.tariff) {
-            (Some(u), Some(t)) => t.cost(
-                Tokens {
-                    prompt: u.prompt,
-                    completion: u.completion,
-                    cached: u.cached,
-                    cache_write: u.cache_write,
-                },
-                self.group_ratio,
-            ),
+            (Some(u), Some(t)) => t.cost(u, self.group_ratio),
             (Some(_), None) => {
                 flags.push("unpriced");
                 0

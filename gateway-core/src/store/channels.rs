@@ -1,5 +1,6 @@
 //! Channels (upstreams) and the abilities table derived from them.
 
+use crate::vocab::status;
 use std::collections::BTreeMap;
 
 use crate::store::db::{
@@ -148,7 +149,7 @@ fn validate(c: &mut Channel) -> StoreResult<()> {
     if c.weight < 0 {
         return Err(invalid("weight must be 0 or more"));
     }
-    if c.status != 1 && c.status != 2 {
+    if c.status != status::ENABLED && c.status != status::DISABLED {
         return Err(invalid("status must be 1 (enabled) or 2 (disabled)"));
     }
     if c.rpm_limit.is_some_and(|r| r < 1) {
@@ -210,7 +211,14 @@ fn write_abilities(tx: &Transaction<'_>, c: &Channel) -> StoreResult<()> {
     )?;
     for g in &c.groups {
         for m in &c.models {
-            stmt.execute(params![g, m, c.id, c.status == 1, c.priority, c.weight])?;
+            stmt.execute(params![
+                g,
+                m,
+                c.id,
+                c.status == status::ENABLED,
+                c.priority,
+                c.weight
+            ])?;
         }
     }
     Ok(())
@@ -237,7 +245,7 @@ pub fn create(conn: &mut Connection, fields: ChannelFields) -> StoreResult<Chann
         weight: 1,
         priority: 0,
         model_mapping: BTreeMap::new(),
-        status: 1,
+        status: status::ENABLED,
         locality: if channel_type(ty).is_some_and(|t| t.local_by_default) {
             "local".into()
         } else {
@@ -316,7 +324,7 @@ pub fn set_status(
     }
     tx.execute(
         "UPDATE abilities SET enabled = ?1 WHERE channel_id = ?2",
-        params![status == 1, id],
+        params![status == status::ENABLED, id],
     )?;
     tx.commit()?;
     Ok(())

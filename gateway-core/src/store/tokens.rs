@@ -1,6 +1,7 @@
 //! Tokens: the `sk-` virtual keys. Only a SHA-256 of the key is stored.
 
 use crate::store::db::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use crate::vocab::status;
 
 use super::{StoreError, StoreResult, now_secs, split_list};
 
@@ -119,7 +120,7 @@ fn apply(t: &mut Token, f: TokenFields) -> StoreResult<()> {
     if t.group.is_empty() {
         t.group = "default".into();
     }
-    if t.status != 1 && t.status != 2 {
+    if t.status != status::ENABLED && t.status != status::DISABLED {
         return Err(StoreError::Invalid(
             "status must be 1 (enabled) or 2 (disabled)".into(),
         ));
@@ -158,7 +159,7 @@ pub fn create(
         name: String::new(),
         key_hash: key_hash.to_string(),
         key_prefix: key_prefix.to_string(),
-        status: 1,
+        status: status::ENABLED,
         quota_limit_nano: -1,
         used_quota_nano: 0,
         expired_time: -1,
@@ -276,7 +277,7 @@ fn check_tighter(before: &Token, after: &Token) -> StoreResult<()> {
         Some("allow_ips")
     } else if before.local_only && !after.local_only {
         Some("local_only")
-    } else if before.status != 1 && after.status == 1 {
+    } else if before.status != status::ENABLED && after.status == status::ENABLED {
         Some("status")
     } else {
         None

@@ -3,6 +3,7 @@
 //! rewards); admins change roles, status, groups and balances.
 
 use crate::store::db::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use crate::vocab::status;
 use serde::Serialize;
 
 use super::governance::{self, Registration};
@@ -346,7 +347,7 @@ pub fn update(conn: &mut Connection, id: &str, change: UserChange) -> StoreResul
         [id],
         |r| r.get(0),
     )?;
-    if was_admin && (u.role != Role::Admin || u.status != 1) {
+    if was_admin && (u.role != Role::Admin || u.status != status::ENABLED) {
         let admins: i64 = tx.query_row(
             "SELECT COUNT(*) FROM users WHERE role = 'admin' AND status = 1",
             [],

@@ -19,3 +19,12 @@ pub struct Rates {
     pub cache_read: Option<i64>,
     pub cache_write: Option<i64>,
 }
+
+/// The `status` column of channels, users and keys (numbered as New API numbers them, so
+/// exported configurations carry over).
+pub mod status {
+    /// In use.
+    pub const ENABLED: i64 = 1;
+    /// Switched off, by a person or automatically (a channel whose key was rejected).
+    pub const DISABLED: i64 = 2;
+}
