@@ -1,28 +1,21 @@
-//! Channel types, numbered as New API numbers them so configurations carry over.
+//! Channel types, numbered as New API numbers them so configurations carry over. Each
+//! row names the [`Upstream`] that speaks to its provider.
 
-/// How the data plane talks to a channel's upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// OpenAI wire format, forwarded as is ("don't touch the body").
-    OpenAi,
-    /// Azure OpenAI: deployment URLs, `api-version`, `api-key` header.
-    Azure,
-    /// Anthropic Messages API.
-    Anthropic,
-    /// Google Gemini `generateContent`.
-    Gemini,
-    /// AWS Bedrock (Claude) with SigV4.
-    Bedrock,
-    /// Google Vertex AI: a service account's OAuth token, Gemini and Claude models.
-    Vertex,
-}
+use crate::upstream::Upstream;
+use crate::upstream::anthropic::Anthropic;
+use crate::upstream::azure::Azure;
+use crate::upstream::bedrock::Bedrock;
+use crate::upstream::gemini::Gemini;
+use crate::upstream::openai::OpenAi;
+use crate::upstream::vertex::Vertex;
 
 /// One row of the channel type table.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct ChannelType {
     pub id: i64,
     pub name: &'static str,
-    pub protocol: Protocol,
+    /// How the data plane talks to the provider.
+    pub upstream: &'static dyn Upstream,
     /// Base URL used when the channel leaves `base_url` empty (`None`: the user must give one).
     pub default_base_url: Option<&'static str>,
     /// Whether channels of this type are local by default.
@@ -32,16 +25,26 @@ pub struct ChannelType {
 const fn t(
     id: i64,
     name: &'static str,
-    protocol: Protocol,
+    upstream: &'static dyn Upstream,
     default_base_url: Option<&'static str>,
     local_by_default: bool,
 ) -> ChannelType {
     ChannelType {
         id,
         name,
-        protocol,
+        upstream,
         default_base_url,
         local_by_default,
+    }
+}
+
+impl std::fmt::Debug for ChannelType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelType")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("upstream", &self.upstream)
+            .finish()
     }
 }
 
@@ -50,69 +53,63 @@ pub const CHANNEL_TYPES: &[ChannelType] = &[
     t(
         1,
         "OpenAI / OpenAI-compatible",
-        Protocol::OpenAi,
+        &OpenAi,
         Some("https://api.openai.com"),
         false,
     ),
-    t(3, "Azure OpenAI", Protocol::Azure, None, false),
-    t(
-        4,
-        "Ollama",
-        Protocol::OpenAi,
-        Some("http://127.0.0.1:11434"),
-        true,
-    ),
+    t(3, "Azure OpenAI", &Azure, None, false),
+    t(4, "Ollama", &OpenAi, Some("http://127.0.0.1:11434"), true),
     t(
         14,
         "Anthropic",
-        Protocol::Anthropic,
+        &Anthropic,
         Some("https://api.anthropic.com"),
         false,
     ),
     t(
         17,
         "Ali / Qwen",
-        Protocol::OpenAi,
+        &OpenAi,
         Some("https://dashscope.aliyuncs.com/compatible-mode"),
         false,
     ),
     t(
         20,
         "OpenRouter",
-        Protocol::OpenAi,
+        &OpenAi,
         Some("https://openrouter.ai/api"),
         false,
     ),
     t(
         24,
         "Google Gemini",
-        Protocol::Gemini,
+        &Gemini,
         Some("https://generativelanguage.googleapis.com"),
         false,
     ),
-    t(33, "AWS Bedrock (Claude)", Protocol::Bedrock, None, false),
+    t(33, "AWS Bedrock (Claude)", &Bedrock, None, false),
     t(
         41,
         "Google Vertex AI",
-        Protocol::Vertex,
+        &Vertex,
         Some("https://us-central1-aiplatform.googleapis.com"),
         false,
     ),
     t(
         42,
         "Mistral",
-        Protocol::OpenAi,
+        &OpenAi,
         Some("https://api.mistral.ai"),
         false,
     ),
     t(
         43,
         "DeepSeek",
-        Protocol::OpenAi,
+        &OpenAi,
         Some("https://api.deepseek.com"),
         false,
     ),
-    t(48, "xAI", Protocol::OpenAi, Some("https://api.x.ai"), false),
+    t(48, "xAI", &OpenAi, Some("https://api.x.ai"), false),
 ];
 
 /// Look a type up by its number.
@@ -151,7 +148,7 @@ mod tests {
 
     #[test]
     fn known_types() {
-        assert_eq!(channel_type(14).unwrap().protocol, Protocol::Anthropic);
+        assert_eq!(channel_type(14).unwrap().upstream.name(), "Anthropic");
         assert!(channel_type(4).unwrap().local_by_default);
         assert!(channel_type(2).is_none());
     }

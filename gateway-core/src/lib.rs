@@ -13,7 +13,9 @@
 //!
 //! - [`config`]: settings from the environment.
 //! - [`store`]: SQLite store, migrations, one module per table family.
-//! - [`adapt`]: protocol adaptors (Anthropic Messages ⇄ OpenAI chat, SSE framing).
+//! - [`wire`]: what protocol conversions share (answer stages, endpoints, SSE, error shapes).
+//! - [`ingress`]: client protocols (Anthropic Messages, Responses, Ollama) ⇄ OpenAI chat.
+//! - [`upstream`]: one file per provider: its requests, answers, key rules.
 //! - [`auth`]: passwords, JWTs, `sk-` keys.
 //! - [`catalog`]: the price catalog (LiteLLM's format), shipped and synced.
 //! - [`secure`]: owner-only files and folders.
@@ -32,13 +34,13 @@
 //! - [`relay`]: the data plane (ingress, routing, forwarding, usage).
 //! - [`server`]: open, serve, stop.
 
-pub mod adapt;
 pub mod auth;
 pub mod burst;
 pub mod catalog;
 pub mod channel_types;
 pub mod config;
 pub mod http;
+pub mod ingress;
 pub mod live;
 pub mod local;
 pub mod money;
@@ -51,7 +53,9 @@ pub mod state;
 pub mod store;
 pub mod tariff;
 pub mod throttle;
+pub mod upstream;
 pub mod vocab;
+pub mod wire;
 
 pub use config::Config;
 pub use server::{Bootstrap, Gateway, ServeHandle, StartError};

@@ -3,8 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::channel_types::{Protocol, channel_type};
+use axum::http::{HeaderMap, HeaderValue, header};
+
+use crate::channel_types::channel_type;
 use crate::store::channels::Channel;
+use crate::upstream::vertex::Tokens;
+use crate::upstream::{CallError, Request, Target};
+use crate::wire::Endpoint;
+use crate::wire::openai::peek;
 
 /// A successful probe.
 #[derive(Debug, Clone)]
@@ -21,6 +27,8 @@ pub enum ProbeError {
     NoModel,
     #[error("testing {0} channels is not supported yet")]
     Unsupported(&'static str),
+    #[error("the channel cannot send a request as configured ({0})")]
+    Misconfigured(&'static str),
     #[error("cannot reach {url}: {error}")]
     Unreachable { url: String, error: String },
     #[error("the upstream answered {status}: {body}")]
@@ -35,6 +43,7 @@ impl ProbeError {
             ProbeError::Unsupported(_) => {
                 Some("Send a request through the gateway and check the logs.")
             }
+            ProbeError::Misconfigured(_) => Some("Edit the channel: check its key and base URL."),
             ProbeError::Unreachable { .. } => {
                 Some("Check the base URL and your network connection.")
             }
@@ -68,23 +77,43 @@ pub async fn probe_channel(c: &Channel) -> Result<Probe, ProbeError> {
             url: c.base_url.clone(),
             error: e.to_string(),
         })?;
-    let messages = serde_json::json!([{"role": "user", "content": "ping"}]);
-    let body = serde_json::json!({"model": upstream, "messages": messages, "max_tokens": 1});
-    let req = match ty.protocol {
-        Protocol::OpenAi => client
-            .post(format!("{}/v1/chat/completions", c.base_url))
-            .bearer_auth(&c.key)
-            .json(&body),
-        Protocol::Anthropic => client
-            .post(format!("{}/v1/messages", c.base_url))
-            .header("x-api-key", &c.key)
-            .header(
-                "anthropic-version",
-                crate::adapt::anthropic_up::DEFAULT_VERSION,
-            )
-            .json(&body),
-        _ => return Err(ProbeError::Unsupported(ty.name)),
+    let body = serde_json::json!({
+        "model": upstream,
+        "messages": [{"role": "user", "content": "ping"}],
+        "max_tokens": 1,
+    });
+    let canonical = bytes::Bytes::from(body.to_string());
+    let info = peek(&canonical).map_err(|_| ProbeError::Unsupported(ty.name))?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {}", c.key)).ok();
+    let target = Target {
+        id: c.id,
+        base_url: &c.base_url,
+        key: &c.key,
+        bearer: bearer.as_ref().filter(|_| !c.key.is_empty()),
     };
+    let request = Request {
+        ep: Endpoint::Chat,
+        canonical: &canonical,
+        info: &info,
+        native: None,
+        model: &upstream,
+        client: &HeaderMap::new(),
+    };
+    let call = ty.upstream.call(&target, &request).map_err(|e| match e {
+        CallError::Skip(why) => ProbeError::Misconfigured(why),
+        CallError::Refuse(_) => ProbeError::Unsupported(ty.name),
+    })?;
+    let mut req = client.post(&call.url).headers(call.headers).body(call.body);
+    if call.google_token {
+        let token = Tokens::default()
+            .bearer(&client, c.id, &c.key, Duration::from_secs(20))
+            .await
+            .map_err(|error| ProbeError::Unreachable {
+                url: "the service account's token endpoint".into(),
+                error,
+            })?;
+        req = req.header(header::AUTHORIZATION, token);
+    }
     let started = Instant::now();
     let resp = req.send().await.map_err(|e| ProbeError::Unreachable {
         url: c.base_url.clone(),

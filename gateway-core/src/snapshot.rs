@@ -10,11 +10,13 @@ use crate::store::db::Connection;
 use axum::http::HeaderValue;
 
 use crate::catalog::CatalogEntry;
-use crate::channel_types::{Protocol, channel_type};
+use crate::channel_types::channel_type;
 use crate::store::{
     Store, StoreResult, catalog, channels, governance, groups, prices, ratios, tokens, users,
 };
 use crate::tariff::{RATIO_ONE, Tariff};
+use crate::upstream::openai::OpenAi;
+use crate::upstream::{Target, Upstream};
 use crate::vocab::Rates;
 
 /// A channel as the relay needs it.
@@ -23,7 +25,8 @@ pub struct ChannelRt {
     pub id: i64,
     pub name: String,
     pub channel_type: i64,
-    pub protocol: Protocol,
+    /// The provider's upstream (from the channel type table).
+    pub upstream: &'static dyn Upstream,
     pub key: String,
     /// `Authorization: Bearer <key>`, prepared once.
     pub auth_header: Option<HeaderValue>,
@@ -34,6 +37,16 @@ pub struct ChannelRt {
 }
 
 impl ChannelRt {
+    /// The channel as its upstream sees it.
+    pub fn target(&self) -> Target<'_> {
+        Target {
+            id: self.id,
+            base_url: &self.base_url,
+            key: &self.key,
+            bearer: self.auth_header.as_ref(),
+        }
+    }
+
     /// The upstream model name for a requested model.
     pub fn upstream_model<'a>(&'a self, model: &'a str) -> &'a str {
         self.model_mapping
@@ -146,9 +159,8 @@ impl Snapshot {
             if c.status != status::ENABLED {
                 continue;
             }
-            let protocol = channel_type(c.channel_type)
-                .map(|t| t.protocol)
-                .unwrap_or(Protocol::OpenAi);
+            let upstream =
+                channel_type(c.channel_type).map_or(&OpenAi as &dyn Upstream, |t| t.upstream);
             let auth_header = (!c.key.is_empty())
                 .then(|| HeaderValue::from_str(&format!("Bearer {}", c.key)).ok())
                 .flatten()
@@ -162,7 +174,7 @@ impl Snapshot {
                     id: c.id,
                     name: c.name,
                     channel_type: c.channel_type,
-                    protocol,
+                    upstream,
                     key: c.key,
                     auth_header,
                     base_url: c.base_url,

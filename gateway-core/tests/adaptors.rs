@@ -1441,3 +1441,31 @@ async fn count_tokens_asks_an_anthropic_upstream_and_estimates_elsewhere() {
     let (_, logs) = t.gw.get("/console/api/logs", Some(&t.admin)).await;
     assert_eq!(logs["data"]["total"], 0, "{logs}");
 }
+
+/// The channel Test on a Gemini channel sends Gemini's own request with the channel's key.
+#[tokio::test]
+async fn the_channel_test_speaks_gemini() {
+    let t = setup().await;
+    let fake = gemini_setup(&t).await;
+    let channel =
+        t.gw.state()
+            .store
+            .run(|c| gateway_core::store::channels::list(c))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.channel_type == 24)
+            .unwrap();
+    let probe = gateway_core::probe::probe_channel(&channel)
+        .await
+        .expect("the probe succeeds");
+    assert_eq!(probe.model, "gemini-x");
+    let seen = fake.last().expect("Gemini was called");
+    assert!(
+        seen.path.ends_with("/models/gemini-x:generateContent"),
+        "{}",
+        seen.path
+    );
+    assert_eq!(seen.headers["x-goog-api-key"], support::fake_gemini::KEY);
+    assert_eq!(seen.body["contents"][0]["parts"][0]["text"], "ping");
+}

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use gateway_core::adapt::{Pipeline, Stage, anthropic, anthropic_up};
+use gateway_core::ingress::anthropic;
+use gateway_core::upstream::anthropic as anthropic_up;
+use gateway_core::wire::{Pipeline, Stage};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
@@ -216,7 +218,7 @@ fn requests_convert_both_ways() {
 
 #[test]
 fn gemini_answers_to_openai() {
-    use gateway_core::adapt::gemini;
+    use gateway_core::upstream::gemini;
     let out = golden(
         &|| {
             vec![Box::new(gemini::FromGemini::new(
@@ -296,7 +298,7 @@ fn captured_client_requests_convert() {
     assert!(chat.get("reasoning_effort").is_none());
     assert!(conv.dropped_tools.is_empty());
     // Passed natively to Bedrock, only the fields Bedrock takes remain.
-    let b = gateway_core::adapt::bedrock::body(claude.clone());
+    let b = gateway_core::upstream::bedrock::body(claude.clone());
     let keys: Vec<&String> = b.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
@@ -312,7 +314,7 @@ fn captured_client_requests_convert() {
 
     let codex: Value =
         serde_json::from_slice(&read("responses/request_codex_0.169.0.json")).unwrap();
-    let (chat, conv) = gateway_core::adapt::responses::responses_to_chat_with(&codex).unwrap();
+    let (chat, conv) = gateway_core::ingress::responses::responses_to_chat_with(&codex).unwrap();
     compare(
         "responses/request_codex_0.169.0.expected.openai.json",
         &pretty(&chat),

@@ -15,11 +15,15 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // Leaves: plain vocabulary with no knowledge of the rest (`local`: the seam to the
     // local runtime and the names of its channels).
-    &["money", "secure", "channel_types", "vocab", "local"],
-    // Pure transformations: the price catalog's format; the protocol adaptors (provider
-    // wire formats, key formats).
-    &["catalog", "adapt"],
-    // The database (it asks an adaptor whether a provider key is well formed).
+    &["money", "secure", "vocab", "local"],
+    // Pure transformations: the price catalog's format; what every protocol conversion
+    // shares (answer stages, endpoints, SSE, error shapes).
+    &["catalog", "wire"],
+    // The client protocols; the providers (one file each). Neither knows the other.
+    &["ingress", "upstream"],
+    // The channel type table (each row names its provider's upstream).
+    &["channel_types"],
+    // The database (it asks a channel's upstream whether its key is well formed).
     &["store"],
     // Passwords and tokens; what a request costs; burst policy; login throttling.
     &["auth", "tariff", "burst", "throttle"],

@@ -756,3 +756,43 @@ async fn vertex_keys_are_checked_when_the_channel_is_saved() {
     );
     assert!(!v.to_string().contains("PRIVATE KEY"), "{v}");
 }
+
+/// The channel Test (the desktop's and the CLI's) on a Vertex channel: the upstream builds
+/// the 1-token request in Vertex's format, a fresh access token goes with it, and an
+/// upstream refusal comes back as the status it was.
+#[tokio::test]
+async fn the_channel_test_asks_vertex_itself() {
+    let s = setup().await;
+    let id = s.channel;
+    let channel =
+        s.gw.state()
+            .store
+            .run(move |c| gateway_core::store::channels::get(c, id))
+            .await
+            .unwrap()
+            .unwrap();
+    let probe = gateway_core::probe::probe_channel(&channel)
+        .await
+        .expect("the probe succeeds");
+    assert_eq!(probe.model, GEMINI);
+    assert_eq!(s.fake.tokens(), 1, "one token fetched for the probe");
+    let seen = s.fake.last().expect("Vertex was called");
+    assert_eq!(
+        (
+            seen.publisher.as_str(),
+            seen.model.as_str(),
+            seen.method.as_str()
+        ),
+        ("google", GEMINI, "generateContent")
+    );
+    let auth = seen.headers["authorization"].to_str().unwrap();
+    assert!(auth.starts_with("Bearer "), "{auth}");
+    assert_eq!(seen.body["contents"][0]["parts"][0]["text"], "ping");
+    assert_eq!(seen.body["generationConfig"]["maxOutputTokens"], 1);
+
+    *s.fake.vertex_error.lock().unwrap() = Some(403);
+    match gateway_core::probe::probe_channel(&channel).await {
+        Err(gateway_core::probe::ProbeError::Status { status: 403, .. }) => {}
+        other => panic!("expected the upstream's 403, got {other:?}"),
+    }
+}

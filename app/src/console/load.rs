@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use gateway_core::AppState;
 
 use gateway_core::burst;
-use gateway_core::channel_types::{CHANNEL_TYPES, Protocol, channel_type};
+use gateway_core::channel_types::{CHANNEL_TYPES, channel_type};
 use gateway_core::money::format_usd as plain_usd;
 use gateway_core::relay::BreakerState;
 use gateway_core::store::{StoreResult, channels, logs, now_ms, prices, tokens};
@@ -172,9 +172,8 @@ impl Console {
                     today_requests: u.requests,
                     today_tokens: u.tokens,
                     today_cost: usd_text(u.cost_nano),
-                    testable: ty.is_some_and(|t| {
-                        matches!(t.protocol, Protocol::OpenAi | Protocol::Anthropic)
-                    }),
+                    // Every provider's upstream builds its own test request.
+                    testable: ty.is_some(),
                     name: c.name,
                 }
             })

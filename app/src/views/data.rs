@@ -82,7 +82,7 @@ pub struct ChannelRow {
     pub today_requests: i64,
     pub today_tokens: i64,
     pub today_cost: String,
-    /// The test button works for this channel's protocol.
+    /// The channel has a known type (every type can be tested).
     pub testable: bool,
 }
 

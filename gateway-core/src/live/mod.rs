@@ -39,7 +39,7 @@ pub struct RelayState {
     /// Burst routing: policy, per-channel load, today's cloud spend.
     pub burst: BurstState,
     /// Google Vertex AI access tokens by channel.
-    pub vertex_tokens: crate::adapt::vertex::Tokens,
+    pub google_tokens: crate::upstream::vertex::Tokens,
 }
 
 impl RelayState {
@@ -76,7 +76,7 @@ impl RelayState {
             // Random high bits: request ids stay unique across gateways on one database.
             seq: AtomicU64::new(rand::random::<u64>() << 32),
             burst,
-            vertex_tokens: Default::default(),
+            google_tokens: Default::default(),
         })
     }
 }

@@ -15,22 +15,22 @@ use futures_util::StreamExt;
 
 use super::OpenAiError;
 use super::admission::admit_attempt;
+use super::answer::{Received, answer_pipeline};
 use super::body::{Mode, RelayBody, Upstream};
 use super::endpoint::Endpoint;
 use super::ingress::Caller;
 use super::plan::Plan;
 use super::request::Inbound;
 use super::settle::{Settle, burst_headers};
-use super::upstream::{CallError, UpstreamCall, answer_pipeline, responses_call, upstream_call};
-use crate::adapt::conversion::DROPPED_TOOLS_HEADER;
-use crate::adapt::{Format, Ingress};
 use crate::burst::{LoadGuard, Side};
-use crate::channel_types::Protocol;
 use crate::live::RelayState;
 use crate::live::metrics::ChannelLabel;
 use crate::snapshot::{ChannelRt, Snapshot};
 use crate::state::Shared;
 use crate::store::channels;
+use crate::upstream::{Call, CallError, Request};
+use crate::wire::Ingress;
+use crate::wire::conversion::DROPPED_TOOLS_HEADER;
 
 /// One request's attempts, with what they share.
 pub(super) struct Attempts<'a> {
@@ -50,7 +50,9 @@ pub(super) struct Attempts<'a> {
 /// stream its first chunk.
 struct Sent {
     status: StatusCode,
-    format: Format,
+    /// The format the answer came in (for the log), and whether it is the client's own.
+    wire: &'static str,
+    native: bool,
     is_sse: bool,
     is_json: bool,
     content_type: Option<HeaderValue>,
@@ -118,26 +120,32 @@ impl Attempts<'_> {
     }
 
     /// The request for this channel, if the channel may take it now.
-    fn prepare(&self, id: i64, ch: &ChannelRt, model: &str) -> Result<UpstreamCall, CallError> {
+    fn prepare(&self, id: i64, ch: &ChannelRt, model: &str) -> Result<Call, CallError> {
         let relay = &self.state.relay;
         let inbound = self.inbound;
-        let passthrough = self.ep == Endpoint::Responses
-            && ch.protocol == Protocol::OpenAi
-            && relay.settings.speaks_responses(&ch.base_url);
-        let call = match (
-            inbound.native.as_ref().filter(|_| passthrough),
-            &inbound.unconvertible,
-        ) {
-            (Some(v), _) => responses_call(ch, v, model),
+        let target = ch.target();
+        let upstream_model = ch.upstream_model(model);
+        // A Responses request goes as it is to an upstream that serves the Responses API.
+        let passthrough = inbound
+            .native
+            .as_ref()
+            .filter(|_| {
+                self.ep == Endpoint::Responses && relay.settings.speaks_responses(&ch.base_url)
+            })
+            .and_then(|native| ch.upstream.responses(&target, native, upstream_model));
+        let call = match (passthrough, &inbound.unconvertible) {
+            (Some(call), _) => call,
             (None, Some(m)) => return Err(CallError::Refuse(m.clone())),
-            (None, None) => upstream_call(
-                ch,
-                self.ep,
-                &inbound.body,
-                &inbound.info,
-                inbound.native.as_ref(),
-                model,
-                self.headers,
+            (None, None) => ch.upstream.call(
+                &target,
+                &Request {
+                    ep: self.ep,
+                    canonical: &inbound.body,
+                    info: &inbound.info,
+                    native: inbound.native.as_ref(),
+                    model: upstream_model,
+                    client: self.headers,
+                },
             )?,
         };
         if !relay.breakers.allow(id) {
@@ -155,7 +163,7 @@ impl Attempts<'_> {
     }
 
     /// Send one attempt: an answer worth relaying, or why this channel failed.
-    async fn send(&self, id: i64, ch: &ChannelRt, call: UpstreamCall) -> Result<Sent, String> {
+    async fn send(&self, id: i64, ch: &ChannelRt, call: Call) -> Result<Sent, String> {
         let relay = &self.state.relay;
         // llama-server closes the connection after each streamed answer without saying
         // so: a pooled connection would race that close. Local upstreams get a fresh
@@ -165,18 +173,12 @@ impl Attempts<'_> {
         } else {
             &relay.client
         };
-        let mut rb = client
-            .post(call.url)
-            .header(header::CONTENT_TYPE, "application/json")
-            .headers(call.headers)
-            .body(call.body);
-        if self.inbound.info.stream && call.format != Format::Bedrock {
-            rb = rb.header(header::ACCEPT, "text/event-stream");
-        }
-        if ch.protocol == Protocol::Vertex {
+        let (wire, native, google_token) = (call.wire, call.native, call.google_token);
+        let mut rb = client.post(call.url).headers(call.headers).body(call.body);
+        if google_token {
             let timeout = relay.settings.first_byte_timeout;
             let bearer = relay
-                .vertex_tokens
+                .google_tokens
                 .bearer(&relay.client, id, &ch.key, timeout)
                 .await
                 .map_err(|e| format!("vertex_token: {}", e.replace(',', ";")))?;
@@ -192,10 +194,10 @@ impl Attempts<'_> {
         };
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED {
-            if ch.protocol == Protocol::Vertex {
-                // Vertex refused the access token, not the key: the next attempt gets a
+            if google_token {
+                // Google refused the access token, not the key: the next attempt gets a
                 // new one.
-                relay.vertex_tokens.forget(id);
+                relay.google_tokens.forget(id);
             } else {
                 disable_channel(
                     self.state.clone(),
@@ -245,7 +247,8 @@ impl Attempts<'_> {
         }
         Ok(Sent {
             status,
-            format: call.format,
+            wire,
+            native,
             is_sse,
             is_json,
             content_type,
@@ -274,7 +277,7 @@ impl Attempts<'_> {
         relay.breakers.record(id, true);
         settle.channel_id = Some(id);
         settle.side = Some(side);
-        settle.upstream = Some(sent.format.as_str());
+        settle.upstream = Some(sent.wire);
         settle.load = Some(load);
         if model != info.model {
             settle.model = Some(model.to_string());
@@ -282,16 +285,14 @@ impl Attempts<'_> {
         settle.ttfb = Some(sent.t_done.duration_since(self.t0));
         let overhead = sent.t_send.duration_since(self.t0) + sent.t_done.elapsed();
         relay.metrics.overhead.observe(overhead.as_secs_f64());
-        let pipeline = answer_pipeline(
-            self.ep,
-            ch,
-            sent.format,
-            sent.is_sse,
-            sent.is_json,
-            info,
-            sent.status,
-            &self.inbound.conv,
-        );
+        let received = Received {
+            native: sent.native,
+            is_sse: sent.is_sse,
+            is_json: sent.is_json,
+            status: sent.status,
+            upstream_model: ch.upstream_model(model),
+        };
+        let pipeline = answer_pipeline(self.ep, ch.upstream, &received, info, &self.inbound.conv);
         let content_type = match &pipeline {
             Some(p) => Some(HeaderValue::from_static(p.content_type())),
             None => sent.content_type,
@@ -342,12 +343,9 @@ impl Attempts<'_> {
         if let Some(b) = &self.plan.burst {
             burst_headers(h, b, Some(side));
         }
-        // Tools the channel cannot run were left out of a converted request (a native
-        // Anthropic body keeps them).
-        let native_body = sent.format == Format::OpenAiResponses
-            || (self.ep == Endpoint::Messages
-                && matches!(sent.format, Format::Anthropic | Format::Bedrock));
-        if !native_body
+        // Tools the channel cannot run were left out of a converted request (the client's
+        // own body, sent as it is, keeps them).
+        if !sent.native
             && let Some(v) = self.inbound.conv.dropped_header()
             && let Ok(v) = HeaderValue::from_str(&v)
         {

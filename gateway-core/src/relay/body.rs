@@ -11,7 +11,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::settle::{Outcome, Settle};
 use super::usage::{BodyCollector, SseScanner, Usage};
-use crate::adapt::Pipeline;
+use crate::wire::Pipeline;
 
 /// How the answer passes: SSE scanned as it is, JSON collected for its usage, or
 /// converted between formats.

@@ -1,6 +1,6 @@
 //! `POST /v1/messages/count_tokens`, Anthropic's token counting (Claude Code asks it how
-//! full its context is). The first Anthropic channel serving the model counts it upstream;
-//! for any other channel, or when that upstream fails, the count is estimated from the
+//! full its context is). The first channel serving the model whose provider counts tokens
+//! (Anthropic) counts it upstream; for any other channel, or when that upstream fails, the count is estimated from the
 //! request's size and the answer says so (`x-burncloud-estimated: true`). Free, like
 //! Anthropic's: not billed, not logged, no quota used.
 
@@ -8,17 +8,16 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::endpoint::render_error;
 use super::request::{parse_json, read_body};
 use super::{OpenAiError, ingress};
-use crate::adapt::{Ingress, anthropic_up};
-use crate::channel_types::Protocol;
-use crate::snapshot::ChannelRt;
 use crate::state::Shared;
+use crate::upstream::Call;
+use crate::wire::Ingress;
 
 /// How long an upstream count may take before the estimate answers instead.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,7 +34,7 @@ pub async fn count_tokens(State(state): State<Shared>, headers: HeaderMap, body:
         Ok(b) => b,
         Err(e) => return err(e),
     };
-    let mut v = match parse_json(&body) {
+    let v = match parse_json(&body) {
         Ok(v) => v,
         Err(e) => return err(e),
     };
@@ -55,50 +54,38 @@ pub async fn count_tokens(State(state): State<Shared>, headers: HeaderMap, body:
     if tiers.is_none() && !snap.jit_models.contains_key(&model) {
         return err(OpenAiError::model_not_found(&asked));
     }
-    let anthropic = tiers
+    let counted = tiers
         .into_iter()
         .flatten()
         .flat_map(|t| t.members.iter())
         .filter_map(|(id, _)| snap.channels.get(id))
-        .find(|c| {
-            c.protocol == Protocol::Anthropic
-                && state.relay.breakers.state(c.id) != super::BreakerState::Open
+        .filter(|c| state.relay.breakers.state(c.id) != super::BreakerState::Open)
+        .find_map(|c| {
+            let mut body = v.clone();
+            body["model"] = json!(c.upstream_model(&model));
+            let call = c.upstream.count_tokens(&c.target(), &headers, &body)?;
+            Some((c.id, call))
         });
-    if let Some(ch) = anthropic {
-        v["model"] = json!(ch.upstream_model(&model));
-        match upstream(&state, ch, &headers, &v).await {
+    if let Some((id, call)) = counted {
+        match upstream(&state, call).await {
             Ok(resp) => return resp,
             Err(why) => {
-                tracing::warn!(channel = ch.id, %why, "count_tokens upstream failed; estimating")
+                tracing::warn!(channel = id, %why, "count_tokens upstream failed; estimating")
             }
         }
     }
     estimate(&v)
 }
 
-/// Ask the Anthropic channel; its answer (count or client error) goes back as it is.
-async fn upstream(
-    state: &Shared,
-    ch: &ChannelRt,
-    client: &HeaderMap,
-    body: &Value,
-) -> Result<Response, String> {
-    let version = client
-        .get("anthropic-version")
-        .cloned()
-        .unwrap_or(HeaderValue::from_static(anthropic_up::DEFAULT_VERSION));
-    let mut rb = state
+/// Ask the channel; its answer (count or client error) goes back as it is.
+async fn upstream(state: &Shared, call: Call) -> Result<Response, String> {
+    let rb = state
         .relay
         .client
-        .post(format!("{}/v1/messages/count_tokens", ch.base_url))
-        .header("x-api-key", &ch.key)
-        .header("anthropic-version", version)
-        .header(header::CONTENT_TYPE, "application/json")
+        .post(call.url)
+        .headers(call.headers)
         .timeout(UPSTREAM_TIMEOUT)
-        .body(serde_json::to_vec(body).unwrap_or_default());
-    if let Some(b) = client.get("anthropic-beta") {
-        rb = rb.header("anthropic-beta", b);
-    }
+        .body(call.body);
     let resp = rb.send().await.map_err(|e| e.to_string())?;
     let status = resp.status();
     // The upstream's own failures (5xx, 429) fall back to the estimate; a client error

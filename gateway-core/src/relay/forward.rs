@@ -20,10 +20,10 @@ use super::ingress::{self, Caller};
 use super::plan;
 use super::request;
 use super::settle::Settle;
-use crate::adapt::Ingress;
 use crate::live::metrics::StatusLabel;
 use crate::snapshot::Snapshot;
 use crate::state::Shared;
+use crate::wire::Ingress;
 
 pub async fn chat_completions(
     State(state): State<Shared>,

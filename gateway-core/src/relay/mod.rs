@@ -8,6 +8,7 @@
 //! Nothing on this path waits on the database.
 
 mod admission;
+mod answer;
 mod attempt;
 mod body;
 mod count_tokens;
@@ -19,7 +20,6 @@ mod plan;
 mod request;
 mod route;
 mod settle;
-mod upstream;
 mod usage;
 
 use axum::Router;

@@ -1,6 +1,6 @@
 //! Ollama's API on the gateway's port (`/api/version`, `/api/tags`, `/api/show`, `/api/ps`,
 //! `/api/chat`, `/api/generate`, `/api/embed`): the same keys, routing, billing and logs as
-//! `/v1`, every channel type behind it (conversion in [`crate::adapt::ollama`]).
+//! `/v1`, every channel type behind it (conversion in [`crate::ingress::ollama`]).
 //!
 //! Mounted on its own ([`routes`]) so the HTTP layer can treat these `/api/*` paths apart
 //! from the control plane's. Ollama clients often send no key: the setting
@@ -21,7 +21,7 @@ use super::OpenAiError;
 use super::endpoint::Endpoint;
 use super::forward::{detached, relay};
 use super::ingress::Caller;
-use crate::adapt::ollama::{self, Kind};
+use crate::ingress::ollama::{self, Kind};
 use crate::snapshot::Snapshot;
 use crate::state::Shared;
 

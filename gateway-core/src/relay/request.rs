@@ -8,9 +8,10 @@ use serde_json::Value;
 use super::OpenAiError;
 use super::endpoint::Endpoint;
 use super::ingress::{self, RequestInfo};
-use crate::adapt::conversion::Conversion;
-use crate::adapt::{Ingress, anthropic, ollama, responses};
+use crate::ingress::{anthropic, ollama, responses};
 use crate::snapshot::Snapshot;
+use crate::wire::Ingress;
+use crate::wire::conversion::Conversion;
 
 /// A request as the relay routes it.
 pub(super) struct Inbound {

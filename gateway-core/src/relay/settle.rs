@@ -13,7 +13,6 @@ use super::endpoint::{Endpoint, render_error};
 use super::ingress::Caller;
 use super::plan::BurstInfo;
 use super::usage::Usage;
-use crate::adapt::Ingress;
 use crate::burst::{LoadGuard, Side};
 use crate::live::metrics::{RouteLabel, StatusLabel, TokenLabel};
 use crate::snapshot::TokenRt;
@@ -21,6 +20,7 @@ use crate::state::Shared;
 use crate::store::logs::LogRecord;
 use crate::store::now_ms;
 use crate::tariff::Tariff;
+use crate::wire::Ingress;
 
 /// Settles one request exactly once: ledger, limits, metrics, log record.
 pub(super) struct Settle {

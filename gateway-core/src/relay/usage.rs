@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::adapt::sse::find_event_end;
+use crate::wire::sse::find_event_end;
 
 use crate::vocab::{RawUsage, WithUsage};
 pub use crate::vocab::{Usage, usage_from_json, usage_from_value};

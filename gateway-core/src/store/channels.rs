@@ -114,16 +114,9 @@ fn validate(c: &mut Channel) -> StoreResult<()> {
         return Err(invalid("key must not be empty"));
     }
     c.base_url = normalize_base_url(&c.base_url);
-    if ty.protocol == crate::channel_types::Protocol::Bedrock {
-        // The key carries the region; the endpoint follows from it unless given.
-        let creds = crate::adapt::bedrock::Credentials::parse(&c.key).map_err(invalid)?;
-        if c.base_url.is_empty() {
-            c.base_url = format!("https://bedrock-runtime.{}.amazonaws.com", creds.region);
-        }
-    }
-    if ty.protocol == crate::channel_types::Protocol::Vertex {
-        crate::adapt::vertex::ServiceAccount::validate(&c.key).map_err(invalid)?;
-    }
+    ty.upstream
+        .check_key(&c.key, &mut c.base_url)
+        .map_err(invalid)?;
     if c.base_url.is_empty() {
         c.base_url = ty
             .default_base_url

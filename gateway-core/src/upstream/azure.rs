@@ -7,6 +7,34 @@
 //! deployments) or a full deployment URL (`…/openai/deployments/NAME`). An `api-version`
 //! query on the base URL wins over [`DEFAULT_API_VERSION`].
 
+use axum::http::{HeaderMap, HeaderValue};
+
+use super::{Answer, Call, CallError, Decode, Request, Target, Upstream};
+use crate::wire::openai::upstream_body;
+
+/// Azure OpenAI.
+pub struct Azure;
+
+impl Upstream for Azure {
+    fn name(&self) -> &'static str {
+        "Azure OpenAI"
+    }
+
+    fn call(&self, t: &Target<'_>, r: &Request<'_>) -> Result<Call, CallError> {
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(t.key) {
+            headers.insert("api-key", v);
+        }
+        let url = url(t.base_url, r.model, r.ep.openai_path());
+        let body = upstream_body(r.canonical, r.info, r.model);
+        Ok(Call::new(url, headers, body, "azure").streaming(r.info.stream))
+    }
+
+    fn answer(&self, _a: &Answer<'_>) -> Decode {
+        Decode::OpenAi
+    }
+}
+
 /// The GA version used when the channel does not name one (supports `stream_options`).
 pub const DEFAULT_API_VERSION: &str = "2024-10-21";
 

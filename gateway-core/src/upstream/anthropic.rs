@@ -5,17 +5,88 @@
 //! <https://docs.anthropic.com/en/docs/build-with-claude/streaming>,
 //! <https://docs.anthropic.com/en/api/errors>.
 
+use axum::http::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
 
-use super::anthropic::ConvertResult;
-use super::passthrough::{Dialect, Observer, Tally};
-use super::{Stage, sse};
+use super::{Answer, Call, CallError, Decode, Request, Target, Upstream};
 use crate::vocab::Usage;
+use crate::wire::Endpoint;
+use crate::wire::errors::{anthropic_error, openai_error};
+use crate::wire::openai::openai_usage;
+use crate::wire::passthrough::{Dialect, Observer, Tally};
+use crate::wire::{ConvertResult, Stage, sse};
 
 /// `anthropic-version` sent when the client did not choose one.
 pub const DEFAULT_VERSION: &str = "2023-06-01";
 /// Anthropic requires `max_tokens`; used when an OpenAI client left it out.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+impl Upstream for Anthropic {
+    fn name(&self) -> &'static str {
+        "Anthropic"
+    }
+
+    fn call(&self, t: &Target<'_>, r: &Request<'_>) -> Result<Call, CallError> {
+        let (mut body, native) = messages_body(r)?;
+        body["model"] = Value::String(r.model.to_string());
+        let mut headers = headers(r.client, r.ep == Endpoint::Messages);
+        if let Ok(v) = HeaderValue::from_str(t.key) {
+            headers.insert("x-api-key", v);
+        }
+        let url = format!("{}/v1/messages", t.base_url);
+        Ok(Call::new(url, headers, Call::json(&body), "anthropic")
+            .streaming(r.info.stream)
+            .native(native))
+    }
+
+    fn answer(&self, a: &Answer<'_>) -> Decode {
+        if a.native {
+            Decode::Native(vec![Box::new(AnthropicObserver::new(a.is_sse))])
+        } else {
+            let from = FromAnthropic::new(a.is_sse, a.status, a.usage);
+            Decode::ToOpenAi(vec![Box::new(from)])
+        }
+    }
+
+    fn count_tokens(&self, t: &Target<'_>, client: &HeaderMap, body: &Value) -> Option<Call> {
+        let mut headers = headers(client, true);
+        if let Ok(v) = HeaderValue::from_str(t.key) {
+            headers.insert("x-api-key", v);
+        }
+        let url = format!("{}/v1/messages/count_tokens", t.base_url);
+        Some(Call::new(url, headers, Call::json(body), "anthropic"))
+    }
+}
+
+/// `anthropic-version` (the client's, when it spoke Messages, else ours) and the client's
+/// `anthropic-beta` when it spoke Messages.
+fn headers(client: &HeaderMap, from_messages_client: bool) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let version = client
+        .get("anthropic-version")
+        .filter(|_| from_messages_client)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static(DEFAULT_VERSION));
+    headers.insert("anthropic-version", version);
+    if from_messages_client && let Some(b) = client.get("anthropic-beta") {
+        headers.insert("anthropic-beta", b.clone());
+    }
+    headers
+}
+
+/// The Messages body of an attempt (Anthropic's, and Claude's on Bedrock and Vertex): the
+/// client's own for a Messages request (`true`: native), else converted from the chat
+/// request.
+pub fn messages_body(r: &Request<'_>) -> Result<(Value, bool), CallError> {
+    match (r.ep, r.native) {
+        (Endpoint::Messages, Some(v)) => Ok((v.clone(), true)),
+        (ep, _) if ep.is_chat() => {
+            let chat: Value = serde_json::from_slice(r.canonical).map_err(|e| e.to_string())?;
+            Ok((chat_to_messages(&chat, r.model)?, false))
+        }
+        _ => Err(CallError::Skip("no_adaptor")),
+    }
+}
 
 fn text_of(content: &Value) -> String {
     match content {
@@ -338,58 +409,6 @@ pub fn usage_of(u: &Value) -> Option<Usage> {
     })
 }
 
-/// Usage in OpenAI's shape (cache writes under `prompt_tokens_details.cache_creation_tokens`).
-pub fn openai_usage(u: &Usage) -> Value {
-    json!({
-        "prompt_tokens": u.prompt,
-        "completion_tokens": u.completion,
-        "total_tokens": u.prompt + u.completion,
-        "prompt_tokens_details": {"cached_tokens": u.cached, "cache_creation_tokens": u.cache_write},
-    })
-}
-
-/// Anthropic error type → the contract's OpenAI `code`.
-fn openai_code(status: u16, kind: &str) -> &'static str {
-    match (status, kind) {
-        (_, "authentication_error") => "invalid_token",
-        (_, "permission_error") => "permission_denied",
-        (_, "not_found_error") => "model_not_found",
-        (_, "rate_limit_error") => "rate_limit_exceeded",
-        (_, "overloaded_error") => "service_unavailable",
-        (400..=499, _) => "invalid_request",
-        _ => "server_error",
-    }
-}
-
-/// An Anthropic error body (or anything else) in OpenAI's error shape.
-pub fn openai_error(status: u16, body: &[u8]) -> Value {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let kind = v["error"]["type"].as_str().unwrap_or("");
-    // Anthropic's `error.message`, or Bedrock's top-level `message`.
-    let message = v["error"]["message"]
-        .as_str()
-        .or_else(|| v["message"].as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            let t = String::from_utf8_lossy(body);
-            let t = t.trim();
-            if t.is_empty() {
-                format!("upstream error (HTTP {status})")
-            } else {
-                t.chars().take(500).collect()
-            }
-        });
-    let code = openai_code(status, kind);
-    let ty = match code {
-        "invalid_token" | "invalid_request" => "invalid_request_error",
-        "permission_denied" => "permission_error",
-        "model_not_found" => "not_found_error",
-        "rate_limit_exceeded" => "rate_limit_error",
-        _ => "server_error",
-    };
-    json!({"error": {"message": message, "type": ty, "code": code}})
-}
-
 fn chat_id(msg_id: &str) -> String {
     format!("chatcmpl-{}", msg_id.strip_prefix("msg_").unwrap_or(msg_id))
 }
@@ -684,7 +703,7 @@ impl Stage for FromAnthropic {
 /// Passthrough of an Anthropic answer to an Anthropic client, reading usage on the way.
 pub type AnthropicObserver = Observer<Anthropic>;
 
-/// Where an Anthropic answer keeps its usage.
+/// Anthropic's API (the upstream), and where its answers keep usage (the dialect).
 pub struct Anthropic;
 
 impl Dialect for Anthropic {
@@ -712,6 +731,6 @@ impl Dialect for Anthropic {
     }
 
     fn error_event(message: &str, out: &mut Vec<u8>) {
-        sse::write_event(out, "error", &super::anthropic::error_body(500, message));
+        sse::write_event(out, "error", &anthropic_error(500, message));
     }
 }

@@ -5,11 +5,59 @@
 //! its usage (`response.completed` / `response.incomplete` / `response.failed` events, or
 //! the JSON object's `usage`).
 
+use axum::http::{HeaderMap, header};
 use serde_json::{Value, json};
 
-use super::passthrough::{Dialect, Observer, Tally};
-use super::sse;
+use super::{Answer, Call, CallError, Decode, Request, Target, Upstream};
 use crate::vocab::Usage;
+use crate::wire::openai::upstream_body;
+use crate::wire::passthrough::{Dialect, Observer, Tally};
+use crate::wire::sse;
+
+/// OpenAI, and every API that speaks its format (OpenRouter, DeepSeek, llama-server, …).
+pub struct OpenAi;
+
+/// `Authorization: Bearer <key>`, when the channel has a key.
+fn bearer(t: &Target<'_>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(h) = t.bearer {
+        headers.insert(header::AUTHORIZATION, h.clone());
+    }
+    headers
+}
+
+impl Upstream for OpenAi {
+    fn name(&self) -> &'static str {
+        "OpenAI"
+    }
+
+    /// The client's bytes, edited only where the gateway must (model, usage for streams).
+    fn call(&self, t: &Target<'_>, r: &Request<'_>) -> Result<Call, CallError> {
+        let url = format!("{}{}", t.base_url, r.ep.openai_path());
+        let body = upstream_body(r.canonical, r.info, r.model);
+        Ok(Call::new(url, bearer(t), body, "openai").streaming(r.info.stream))
+    }
+
+    fn answer(&self, a: &Answer<'_>) -> Decode {
+        if a.native {
+            // A Responses passthrough: relayed as it is, its usage read on the way.
+            Decode::Native(vec![Box::new(ResponsesObserver::new(a.is_sse))])
+        } else {
+            Decode::OpenAi
+        }
+    }
+
+    fn responses(&self, t: &Target<'_>, native: &Value, model: &str) -> Option<Call> {
+        let url = format!("{}/v1/responses", t.base_url.trim_end_matches("/v1"));
+        let stream = native["stream"].as_bool() == Some(true);
+        let body = Call::json(&request(native, model));
+        Some(
+            Call::new(url, bearer(t), body, "openai-responses")
+                .streaming(stream)
+                .native(true),
+        )
+    }
+}
 
 /// A Responses `usage` object as the relay's usage.
 fn usage_of(u: &Value) -> Option<Usage> {
@@ -67,7 +115,7 @@ impl Dialect for Responses {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapt::Stage;
+    use crate::wire::Stage;
 
     #[test]
     fn usage_from_the_completed_event_bytes_unchanged() {

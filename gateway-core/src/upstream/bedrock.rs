@@ -16,10 +16,82 @@ use std::time::SystemTime;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{Stage, sse};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+use super::anthropic::{AnthropicObserver, FromAnthropic, messages_body};
+use super::{Answer, Call, CallError, Decode, Request, Target, Upstream};
 use crate::vocab::Usage;
+use crate::wire::{Stage, sse};
 
 pub const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+
+/// AWS Bedrock, Claude models.
+pub struct Bedrock;
+
+impl Upstream for Bedrock {
+    fn name(&self) -> &'static str {
+        "AWS Bedrock"
+    }
+
+    /// The key carries the region; the endpoint follows from it unless given.
+    fn check_key(&self, key: &str, base_url: &mut String) -> Result<(), String> {
+        let creds = Credentials::parse(key)?;
+        if base_url.is_empty() {
+            *base_url = format!("https://bedrock-runtime.{}.amazonaws.com", creds.region);
+        }
+        Ok(())
+    }
+
+    fn call(&self, t: &Target<'_>, r: &Request<'_>) -> Result<Call, CallError> {
+        let creds = Credentials::parse(t.key).map_err(|e| {
+            tracing::warn!(channel = t.id, "{e}");
+            CallError::Skip("bad_channel_key")
+        })?;
+        let (messages, native) = messages_body(r)?;
+        let body = serde_json::to_vec(&body(messages)).unwrap_or_default();
+        let url = url(t.base_url, &creds.region, r.model, r.info.stream);
+        let content_type = [("content-type", "application/json")];
+        let now = SystemTime::now();
+        let signed = sign(&creds, &url, &content_type, &body, now).map_err(|e| {
+            tracing::warn!(channel = t.id, "SigV4 signing failed: {e}");
+            CallError::Skip("signing_failed")
+        })?;
+        let mut headers = HeaderMap::new();
+        for (k, v) in signed {
+            if let (Ok(k), Ok(v)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(&v),
+            ) {
+                headers.insert(k, v);
+            }
+        }
+        // A stream comes as AWS event-stream frames, not server-sent events.
+        Ok(Call::new(url, headers, body.into(), "bedrock").native(native))
+    }
+
+    fn answer(&self, a: &Answer<'_>) -> Decode {
+        let frames = || -> Vec<Box<dyn Stage>> {
+            if a.is_sse {
+                vec![Box::new(EventStreamToSse::default())]
+            } else {
+                Vec::new()
+            }
+        };
+        if a.native {
+            if a.status >= 400 {
+                // Bedrock's error body (`{"message": …}`) goes to the Messages client's
+                // converter, which reads any error shape.
+                return Decode::OpenAi;
+            }
+            let mut stages = frames();
+            stages.push(Box::new(AnthropicObserver::new(a.is_sse)));
+            return Decode::Native(stages);
+        }
+        let mut stages = frames();
+        stages.push(Box::new(FromAnthropic::new(a.is_sse, a.status, a.usage)));
+        Decode::ToOpenAi(stages)
+    }
+}
 
 /// Parsed channel credentials.
 #[derive(Debug, Clone)]

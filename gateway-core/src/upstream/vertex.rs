@@ -15,7 +15,7 @@
 //!   on `…/publishers/google/models/{model}:generateContent` (`:streamGenerateContent?alt=sse`);
 //!   Claude models take the Anthropic Messages body without `model`, with
 //!   `anthropic_version: vertex-2023-10-16` ([`claude_body`]) on `:rawPredict`
-//!   (`:streamRawPredict`) and answer as Anthropic does ([`super::anthropic_up`]).
+//!   (`:streamRawPredict`) and answer as Anthropic does ([`super::anthropic`]).
 //!   <https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/inference>,
 //!   <https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude>.
 //! - Vertex's own errors (quota, permission, unknown model) are Google's shape
@@ -37,8 +37,13 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::Stage;
+use axum::http::HeaderMap;
+
+use super::anthropic::{Anthropic, messages_body};
+use super::gemini::{Gemini, request_body};
+use super::{Answer, Call, CallError, Decode, Request, Target, Upstream};
 use crate::vocab::Usage;
+use crate::wire::Stage;
 
 /// The `anthropic_version` Vertex takes in Claude bodies.
 pub const ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
@@ -184,6 +189,60 @@ fn pem_pkcs8(pem: &str) -> Result<Vec<u8>, String> {
     STANDARD
         .decode(b64)
         .map_err(|e| format!("is not valid base64 inside its PEM armour ({e})"))
+}
+
+/// Google Vertex AI: Gemini models in Gemini's format, Claude models in Anthropic's.
+pub struct Vertex;
+
+impl Upstream for Vertex {
+    fn name(&self) -> &'static str {
+        "Google Vertex AI"
+    }
+
+    fn check_key(&self, key: &str, _base_url: &mut String) -> Result<(), String> {
+        ServiceAccount::validate(key).map(|_| ())
+    }
+
+    /// The access token is added when the call is sent (it may need fetching).
+    fn call(&self, t: &Target<'_>, r: &Request<'_>) -> Result<Call, CallError> {
+        let sa = ServiceAccount::parse(t.key).map_err(|e| {
+            tracing::warn!(channel = t.id, "{e}");
+            CallError::Skip("bad_channel_key")
+        })?;
+        let (body, wire, native) = match publisher(r.model) {
+            Publisher::Anthropic => {
+                let (messages, native) = messages_body(r)?;
+                (claude_body(messages, r.info.stream), "anthropic", native)
+            }
+            Publisher::Google => (request_body(r)?, "gemini", false),
+        };
+        let url = url(t.base_url, &sa.project_id, r.model, r.info.stream);
+        let mut call = Call::new(url, HeaderMap::new(), Call::json(&body), wire)
+            .streaming(r.info.stream)
+            .native(native);
+        call.google_token = true;
+        Ok(call)
+    }
+
+    fn answer(&self, a: &Answer<'_>) -> Decode {
+        match publisher(a.upstream_model) {
+            Publisher::Google => Gemini.answer(a),
+            // Vertex's own errors (before Claude is reached) are Google's shape.
+            Publisher::Anthropic if a.status >= 400 => {
+                let first: Box<dyn Stage> = Box::new(GoogleErrorToAnthropic::new(a.status));
+                let after = |mut stages: Vec<Box<dyn Stage>>| {
+                    stages.insert(0, first);
+                    stages
+                };
+                match Anthropic.answer(a) {
+                    Decode::Native(s) => Decode::Native(after(s)),
+                    Decode::ToOpenAi(s) => Decode::ToOpenAi(after(s)),
+                    Decode::OpenAi => Decode::ToOpenAi(after(Vec::new())),
+                }
+            }
+            Publisher::Anthropic => Anthropic.answer(a),
+        }
+    }
 }
 
 /// Who publishes a model on Vertex.

@@ -12,21 +12,13 @@ use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
-use super::anthropic::ConvertResult;
-use super::conversion::{hoist_system, reasoning_effort};
-use super::{Stage, sse};
 use crate::vocab::Usage;
+use crate::wire::conversion::{hoist_system, reasoning_effort};
+use crate::wire::{ConvertResult, Stage, sse};
 
 /// The Ollama version `/api/version` reports (the API level this ingress follows).
 pub const VERSION: &str = "0.12.0";
-
-/// Which Ollama endpoint a request came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Chat,
-    Generate,
-    Embed,
-}
+pub use crate::wire::OllamaKind as Kind;
 
 /// A model name as Ollama clients write it: `name:latest` is `name`.
 pub fn model_name(m: &str) -> &str {
@@ -459,7 +451,7 @@ impl ToOllama {
 
     fn json_answer(&mut self) -> Value {
         if !(200..300).contains(&self.status) {
-            let e = super::anthropic_up::openai_error(self.status, &self.buf);
+            let e = crate::wire::errors::openai_error(self.status, &self.buf);
             let m = e["error"]["message"].as_str().unwrap_or("upstream error");
             return error_body(m);
         }

@@ -11,10 +11,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::anthropic::ConvertResult;
-use super::conversion::{Conversion, hoist_system, reasoning_effort};
-use super::{Stage, sse};
 use crate::vocab::Usage;
+use crate::wire::conversion::{Conversion, hoist_system, reasoning_effort};
+use crate::wire::{ConvertResult, Stage, sse};
 
 fn content_parts(content: &Value, role: &str, what: &str) -> ConvertResult<Value> {
     match content {
@@ -866,13 +865,13 @@ impl Stage for ToResponses {
                             self.usage = crate::vocab::usage_from_value(&v);
                             chat_to_response_with(&v, &self.model, self.usage.as_ref(), &self.conv)
                         }
-                        Err(_) => super::anthropic_up::openai_error(
+                        Err(_) => crate::wire::errors::openai_error(
                             502,
                             b"the upstream's answer was not valid JSON",
                         ),
                     }
                 } else {
-                    super::anthropic_up::openai_error(self.status, buf)
+                    crate::wire::errors::openai_error(self.status, buf)
                 };
                 let _ = serde_json::to_writer(&mut *out, &body);
             }

@@ -9,12 +9,14 @@
 
 use serde_json::{Map, Value, json};
 
-use super::conversion::{Conversion, hoist_system, reasoning_effort};
-use super::sse;
 use crate::vocab::Usage;
-
-/// A request that cannot be converted: the message names the field.
-pub type ConvertResult<T> = Result<T, String>;
+pub use crate::wire::ConvertResult;
+use crate::wire::conversion::{Conversion, hoist_system, reasoning_effort};
+pub use crate::wire::errors::{
+    anthropic_error as error_body, anthropic_error_type as error_type,
+    to_anthropic_error as convert_error,
+};
+use crate::wire::sse;
 
 fn text_of_blocks(v: &Value, what: &str) -> ConvertResult<String> {
     match v {
@@ -553,46 +555,6 @@ pub fn chat_to_message(resp: &Value, model: &str, usage: Option<&Usage>) -> Valu
     })
 }
 
-/// Anthropic's error type for an HTTP status.
-pub fn error_type(status: u16) -> &'static str {
-    match status {
-        400 | 422 => "invalid_request_error",
-        401 => "authentication_error",
-        402 => "billing_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
-        _ => "api_error",
-    }
-}
-
-/// `{"type":"error","error":{"type","message"}}`.
-pub fn error_body(status: u16, message: &str) -> Value {
-    json!({"type": "error", "error": {"type": error_type(status), "message": message}})
-}
-
-/// An upstream's error body (any shape) re-expressed in Anthropic's.
-pub fn convert_error(status: u16, body: &[u8]) -> Value {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let message = v["error"]["message"]
-        .as_str()
-        .or_else(|| v["message"].as_str())
-        .or_else(|| v["error"].as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            if text.is_empty() {
-                format!("upstream error (HTTP {status})")
-            } else {
-                text.chars().take(500).collect()
-            }
-        });
-    error_body(status, &message)
-}
-
 #[derive(Debug, PartialEq, Eq)]
 enum Block {
     Text,
@@ -783,7 +745,7 @@ impl ToAnthropic {
     }
 }
 
-impl super::Stage for ToAnthropic {
+impl crate::wire::Stage for ToAnthropic {
     fn ended(&self) -> bool {
         matches!(self.kind, OutKind::Stream { ended: true, .. })
     }

@@ -1,35 +1,21 @@
-//! Protocol adaptors: "all to OpenAI" in both directions. The relay's canonical format is
-//! OpenAI chat completions. An ingress in another format is converted into it on the way
-//! in; an upstream in another format gets the canonical request converted into its own.
-//! Answers flow back through a [`Pipeline`] of [`Stage`]s (upstream format → OpenAI →
-//! client format) event by event as the stream arrives, never buffered whole. A client and
-//! an upstream that speak the same non-OpenAI format are passed through (observed only).
+//! What every protocol conversion shares: the [`Stage`]s an answer flows through
+//! (upstream format → OpenAI chat → client format, event by event as the stream arrives,
+//! never buffered whole) and their [`Pipeline`]; the endpoints and client protocols; SSE
+//! framing; what a conversion dropped or renamed; error bodies in each protocol's shape;
+//! OpenAI's chat format (the relay's canonical one). No provider and no client protocol
+//! lives here: those are [`crate::ingress`] and [`crate::upstream`].
 //!
-//! - [`anthropic`]: Anthropic Messages ingress (`/v1/messages`) ⇄ OpenAI chat.
-//! - [`anthropic_up`]: Anthropic Messages upstreams (channel type 14) ⇄ OpenAI chat.
-//! - [`azure`]: Azure OpenAI deployments (channel type 3): OpenAI's format, Azure's URLs.
-//! - [`bedrock`]: AWS Bedrock Claude (channel type 33): SigV4, event-stream frames.
 //! - [`conversion`]: what an ingress conversion dropped or renamed (tools), system hoisting.
-//! - [`gemini`]: Google Gemini `generateContent` upstreams (channel type 24) ⇄ OpenAI chat.
-//! - [`ollama`]: Ollama's API ingress (`/api/chat`, `/api/generate`, `/api/embed`) ⇄ OpenAI.
-//! - [`responses`]: OpenAI Responses ingress (`/v1/responses`, Codex CLI) ⇄ OpenAI chat.
-//! - [`responses_up`]: Responses passthrough to upstreams that serve `/v1/responses`.
+//! - [`errors`]: error bodies in OpenAI's and Anthropic's shapes, from any upstream body.
+//! - [`openai`]: a peek at an OpenAI body, the gateway's edits to it, usage in its shape.
+//! - [`passthrough`]: relaying an answer unchanged to a client of the same protocol.
 //! - [`sse`]: server-sent event framing.
-//! - [`vertex`]: Google Vertex AI (channel type 41): service-account tokens, Gemini and
-//!   Claude models in Gemini's and Anthropic's formats.
 
-pub mod anthropic;
-pub mod anthropic_up;
-pub mod azure;
-pub mod bedrock;
 pub mod conversion;
-pub mod gemini;
-pub mod ollama;
+pub mod errors;
+pub mod openai;
 pub mod passthrough;
-pub mod responses;
-pub mod responses_up;
 pub mod sse;
-pub mod vertex;
 
 use crate::vocab::Usage;
 
@@ -57,27 +43,78 @@ impl Ingress {
     }
 }
 
-/// The wire format of an upstream channel (recorded in each log).
+/// A request that cannot be converted: the message names the field.
+pub type ConvertResult<T> = Result<T, String>;
+
+/// Which of Ollama's endpoints a request came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    OpenAi,
-    /// An OpenAI-format upstream's own Responses API (passthrough).
-    OpenAiResponses,
-    Azure,
-    Anthropic,
-    Gemini,
-    Bedrock,
+pub enum OllamaKind {
+    Chat,
+    Generate,
+    Embed,
 }
 
-impl Format {
-    pub fn as_str(self) -> &'static str {
+/// The endpoints the relay serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Chat,
+    Completions,
+    Embeddings,
+    /// Rerank (Jina/Cohere shape, as llama-server serves it): OpenAI-format channels only.
+    Rerank,
+    /// Anthropic Messages, converted to chat for non-Anthropic channels.
+    Messages,
+    /// OpenAI Responses, converted to chat for every channel.
+    Responses,
+    /// Ollama's `/api/chat`, `/api/generate`, `/api/embed`, converted for every channel.
+    Ollama(OllamaKind),
+}
+
+impl Endpoint {
+    pub fn path(self) -> &'static str {
         match self {
-            Format::OpenAi => "openai",
-            Format::OpenAiResponses => "openai-responses",
-            Format::Azure => "azure",
-            Format::Anthropic => "anthropic",
-            Format::Gemini => "gemini",
-            Format::Bedrock => "bedrock",
+            Endpoint::Chat => "/v1/chat/completions",
+            Endpoint::Completions => "/v1/completions",
+            Endpoint::Embeddings => "/v1/embeddings",
+            Endpoint::Rerank => "/v1/rerank",
+            Endpoint::Messages => "/v1/messages",
+            Endpoint::Responses => "/v1/responses",
+            Endpoint::Ollama(OllamaKind::Chat) => "/api/chat",
+            Endpoint::Ollama(OllamaKind::Generate) => "/api/generate",
+            Endpoint::Ollama(OllamaKind::Embed) => "/api/embed",
+        }
+    }
+
+    /// The OpenAI path a request to this endpoint takes on an OpenAI-format channel.
+    pub fn openai_path(self) -> &'static str {
+        match self {
+            Endpoint::Messages
+            | Endpoint::Responses
+            | Endpoint::Ollama(OllamaKind::Chat | OllamaKind::Generate) => "/v1/chat/completions",
+            Endpoint::Ollama(OllamaKind::Embed) => "/v1/embeddings",
+            e => e.path(),
+        }
+    }
+
+    /// Whether the request is a conversation that converts to a chat-style upstream
+    /// (Anthropic Messages, Gemini).
+    pub fn is_chat(self) -> bool {
+        matches!(
+            self,
+            Endpoint::Chat
+                | Endpoint::Messages
+                | Endpoint::Responses
+                | Endpoint::Ollama(OllamaKind::Chat | OllamaKind::Generate)
+        )
+    }
+
+    /// The protocol the client speaks.
+    pub fn ingress(self) -> Ingress {
+        match self {
+            Endpoint::Messages => Ingress::Anthropic,
+            Endpoint::Responses => Ingress::Responses,
+            Endpoint::Ollama(_) => Ingress::Ollama,
+            _ => Ingress::OpenAi,
         }
     }
 }
@@ -217,7 +254,7 @@ impl Stage for OpenAiErrorBody {
         self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
     fn finish(&mut self, out: &mut Vec<u8>) {
-        let body = anthropic_up::openai_error(self.status, &self.buf);
+        let body = errors::openai_error(self.status, &self.buf);
         let _ = serde_json::to_writer(&mut *out, &body);
     }
     fn fail(&mut self, _message: &str, _out: &mut Vec<u8>) {}

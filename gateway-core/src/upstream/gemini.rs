@@ -11,10 +11,44 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::anthropic::ConvertResult;
-use super::anthropic_up::openai_usage;
-use super::{Stage, sse};
+use axum::http::{HeaderMap, HeaderValue};
+
+use super::{Answer, Call, CallError, Decode, Request, Target, Upstream};
 use crate::vocab::Usage;
+use crate::wire::openai::openai_usage;
+use crate::wire::{ConvertResult, Stage, sse};
+/// Google Gemini's API.
+pub struct Gemini;
+
+impl Upstream for Gemini {
+    fn name(&self) -> &'static str {
+        "Google Gemini"
+    }
+
+    fn call(&self, t: &Target<'_>, r: &Request<'_>) -> Result<Call, CallError> {
+        let body = request_body(r)?;
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(t.key) {
+            headers.insert("x-goog-api-key", v);
+        }
+        let url = url(t.base_url, r.model, r.info.stream);
+        Ok(Call::new(url, headers, Call::json(&body), "gemini").streaming(r.info.stream))
+    }
+
+    fn answer(&self, a: &Answer<'_>) -> Decode {
+        let from = FromGemini::new(a.is_sse, a.status, a.model, a.usage);
+        Decode::ToOpenAi(vec![Box::new(from)])
+    }
+}
+
+/// A conversation's `generateContent` body (Gemini has no other endpoint here).
+pub fn request_body(r: &Request<'_>) -> Result<Value, CallError> {
+    if !r.ep.is_chat() {
+        return Err(CallError::Skip("no_adaptor"));
+    }
+    let chat: Value = serde_json::from_slice(r.canonical).map_err(|e| e.to_string())?;
+    Ok(chat_to_gemini(&chat)?)
+}
 
 /// The request URL for `model`, streaming or not.
 pub fn url(base_url: &str, model: &str, stream: bool) -> String {
@@ -416,7 +450,7 @@ pub fn openai_error(status: u16, body: &[u8]) -> Value {
         &v["error"]
     };
     let Some(message) = e["message"].as_str() else {
-        return super::anthropic_up::openai_error(status, body);
+        return crate::wire::errors::openai_error(status, body);
     };
     let (ty, code) = match e["status"].as_str().unwrap_or_default() {
         "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => {
@@ -652,7 +686,7 @@ impl Stage for FromGemini {
                             self.usage = usage;
                             chat
                         }
-                        Err(_) => super::anthropic_up::openai_error(
+                        Err(_) => crate::wire::errors::openai_error(
                             502,
                             b"the upstream's answer was not valid JSON",
                         ),
