@@ -206,7 +206,7 @@ fn channel_cmd(store: &Store, cmd: ChannelCommand) -> Result<Out, String> {
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            match rt.block_on(gateway_core::probe::probe_channel(&c)) {
+            match rt.block_on(gateway_core::console::channels::probe_channel(&c)) {
                 Ok(p) => Ok(Out {
                     text: format!("{} answered {} in {} ms", c.name, p.model, p.millis),
                     json: json!({"id": c.id, "ok": true, "model": p.model, "ms": p.millis}),

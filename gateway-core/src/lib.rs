@@ -24,6 +24,7 @@
 //! - [`channel_types`]: the New API channel type table.
 //! - [`snapshot`]: the immutable routing snapshot the data plane reads.
 //! - [`state`]: shared state handed to handlers.
+//! - [`console`]: the console service: control-plane rules for the API and the consoles.
 //! - [`http`]: control-plane handlers and the router.
 //! - [`burst`]: burst routing policy: sensitivity classifier, load, cloud budget, decision.
 //! - [`local`]: the seam to the local runtime (start a local model on demand).
@@ -33,29 +34,32 @@
 //! - [`live`]: the data plane's in-memory state (breakers, ledger, limits, metrics, writer).
 //! - [`relay`]: the data plane (ingress, routing, forwarding, usage).
 //! - [`server`]: open, serve, stop.
+//! - [`testing`]: the conversions the golden tests and the fake providers use directly.
 
 pub mod auth;
 pub mod burst;
 pub mod catalog;
 pub mod channel_types;
 pub mod config;
+pub mod console;
 pub mod http;
-pub mod ingress;
-pub mod live;
+pub(crate) mod ingress;
+pub(crate) mod live;
 pub mod local;
 pub mod money;
-pub mod probe;
-pub mod relay;
+pub(crate) mod probe;
+pub(crate) mod relay;
 pub mod secure;
 pub mod server;
-pub mod snapshot;
+pub(crate) mod snapshot;
 pub mod state;
 pub mod store;
 pub mod tariff;
-pub mod throttle;
-pub mod upstream;
+pub mod testing;
+pub(crate) mod throttle;
+pub(crate) mod upstream;
 pub mod vocab;
-pub mod wire;
+pub(crate) mod wire;
 
 pub use config::Config;
 pub use server::{Bootstrap, Gateway, ServeHandle, StartError};

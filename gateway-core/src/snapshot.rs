@@ -24,7 +24,6 @@ use crate::vocab::Rates;
 pub struct ChannelRt {
     pub id: i64,
     pub name: String,
-    pub channel_type: i64,
     /// The provider's upstream (from the channel type table).
     pub upstream: &'static dyn Upstream,
     pub key: String,
@@ -68,7 +67,6 @@ pub struct Tier {
 pub struct TokenRt {
     pub id: i64,
     pub user_id: String,
-    pub name: String,
     pub enabled: bool,
     pub quota_limit_nano: i64,
     pub used_quota_nano: i64,
@@ -122,7 +120,7 @@ pub struct Snapshot {
     pub catalog: HashMap<String, Arc<CatalogEntry>>,
     /// Whether non-admins may use cloud models that have no price (off by default).
     pub allow_unpriced_cloud: bool,
-    /// Library models by their `local-<id>` name: readable name and context windows.
+    /// Library models by their `local-<id>` name: their context windows.
     pub local_models: HashMap<String, LocalModelMeta>,
     /// Other names a model answers to (`local-<slug of the model name>`) → its name.
     pub aliases: HashMap<String, String>,
@@ -135,8 +133,6 @@ pub struct Snapshot {
 /// deployment).
 #[derive(Debug, Clone)]
 pub struct LocalModelMeta {
-    /// The library name (`burncloud model list`).
-    pub name: String,
     /// The context the model was trained for (GGUF header).
     pub trained_context: i64,
     /// The context llama-server runs it with (`model run --ctx`), when set.
@@ -173,7 +169,6 @@ impl Snapshot {
                 Arc::new(ChannelRt {
                     id: c.id,
                     name: c.name,
-                    channel_type: c.channel_type,
                     upstream,
                     key: c.key,
                     auth_header,
@@ -229,7 +224,6 @@ impl Snapshot {
                 Arc::new(TokenRt {
                     id: t.id,
                     user_id: t.user_id,
-                    name: t.name,
                     enabled: t.status == status::ENABLED,
                     quota_limit_nano: t.quota_limit_nano,
                     used_quota_nano: t.used_quota_nano,
@@ -303,7 +297,6 @@ impl Snapshot {
             snap.local_models.insert(
                 canonical,
                 LocalModelMeta {
-                    name,
                     trained_context: trained,
                     served_context: served.filter(|c| *c > 0),
                 },

@@ -23,13 +23,13 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub started_at: Instant,
     /// What the data plane reads: swapped whole when the control plane changes something.
-    pub snapshot: ArcSwap<Snapshot>,
+    pub(crate) snapshot: ArcSwap<Snapshot>,
     /// Data-plane runtime state: HTTP client, breakers, quota ledger, usage writer, metrics.
-    pub relay: RelayState,
+    pub(crate) relay: RelayState,
     /// The local runtime, when the app wired one in (just-in-time starts).
     local_runtime: std::sync::OnceLock<Arc<dyn LocalRuntime>>,
     /// Login and registration limits, argon2 concurrency.
-    pub auth_throttle: crate::throttle::AuthThrottle,
+    pub(crate) auth_throttle: crate::throttle::AuthThrottle,
     /// The one-time setup token while no admin exists (see [`crate::Gateway::bootstrap`]).
     setup_token: std::sync::Mutex<Option<String>>,
 }
@@ -98,6 +98,33 @@ impl AppState {
     /// The local runtime, if one is wired in.
     pub fn local_runtime(&self) -> Option<&Arc<dyn LocalRuntime>> {
         self.local_runtime.get()
+    }
+
+    /// Requests now in flight on a channel (the local runtime unloads idle models).
+    pub fn channel_in_flight(&self, channel: i64) -> i64 {
+        self.relay.burst.loads.get(channel).in_flight()
+    }
+
+    /// When a request last began or ended on a channel (unix ms; 0: never).
+    pub fn channel_last_active_ms(&self, channel: i64) -> i64 {
+        self.relay.burst.loads.get(channel).last_active_ms()
+    }
+
+    /// A health check's result for a channel, from the local runtime's supervisor: burst
+    /// routing treats a channel that is down as busy.
+    pub fn report_channel_health(&self, channel: i64, up: bool) {
+        self.relay.burst.loads.set_health(channel, up);
+    }
+
+    /// Forget a channel's health reports (its model was stopped).
+    pub fn forget_channel_health(&self, channel: i64) {
+        self.relay.burst.loads.clear_health(channel);
+    }
+
+    /// Store every usage record handed to the writer so far (before reading totals that
+    /// must include them).
+    pub async fn flush_usage(&self) {
+        self.relay.writer.flush().await;
     }
 
     /// Rebuild the routing snapshot from the database and publish it.

@@ -1447,16 +1447,19 @@ async fn count_tokens_asks_an_anthropic_upstream_and_estimates_elsewhere() {
 async fn the_channel_test_speaks_gemini() {
     let t = setup().await;
     let fake = gemini_setup(&t).await;
-    let channel =
-        t.gw.state()
-            .store
-            .run(|c| gateway_core::store::channels::list(c))
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|c| c.channel_type == 24)
-            .unwrap();
-    let probe = gateway_core::probe::probe_channel(&channel)
+    let (_, list) = t.gw.get("/console/api/channel", Some(&t.admin)).await;
+    let id = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == 24)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let admin = gateway_core::http::Session::for_token(t.gw.state(), &t.admin)
+        .await
+        .unwrap();
+    let probe = gateway_core::console::channels::test_channel(t.gw.state(), &admin, id)
         .await
         .expect("the probe succeeds");
     assert_eq!(probe.model, "gemini-x");

@@ -160,7 +160,7 @@ fn occupy(b: &Burst, n: usize, mode: Option<&'static str>) -> Vec<tokio::task::J
 
 async fn wait_in_flight(b: &Burst, channel: i64, n: i64) {
     for _ in 0..200 {
-        if b.gw.state().relay.burst.loads.get(channel).in_flight() >= n {
+        if b.gw.state().channel_in_flight(channel) >= n {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -257,14 +257,9 @@ async fn slow_primary_by_latency_ewma_bursts_too() {
         "local",
         "local_primary",
     );
-    let ewma =
-        b.gw.state()
-            .relay
-            .burst
-            .loads
-            .get(b.local_id)
-            .latency_ms()
-            .unwrap();
+    let ewma = gateway_core::console::channels::channel_health(b.gw.state(), b.local_id)
+        .latency_ms
+        .unwrap();
     assert!(ewma >= 250.0, "EWMA {ewma}");
     is(
         &ask(&b, chat("m", "two"), None).await,
@@ -308,7 +303,7 @@ async fn sensitive_prompts_stay_local_even_when_local_is_overloaded() {
     )
     .await;
     assert!(
-        b.gw.state().relay.burst.loads.get(b.local_id).in_flight() <= 1,
+        b.gw.state().channel_in_flight(b.local_id) <= 1,
         "all answered"
     );
     for a in &answers {
@@ -364,12 +359,7 @@ async fn local_down_sends_public_to_cloud_and_refuses_sensitive() {
     );
     // A supervisor's failed health check counts as down too.
     let gw2 = setup().await;
-    gw2.gw
-        .state()
-        .relay
-        .burst
-        .loads
-        .set_health(gw2.local_id, false);
+    gw2.gw.state().report_channel_health(gw2.local_id, false);
     is(
         &ask(&gw2, chat("m", "Hello!"), None).await,
         "cloud",
@@ -412,7 +402,10 @@ async fn exhausted_budget_routes_local_and_survives_a_restart() {
     assert_eq!(health["burst"]["cloud_spend_today_usd"], 0.03);
     assert_eq!(health["burst"]["cloud_budget_left_usd"], 0.0);
     // Local requests do not count against the budget.
-    assert_eq!(b.gw.state().relay.burst.spend.today(now_ms()), 30_000_000);
+    assert_eq!(
+        gateway_core::console::routing::cloud_spend_today_nano(b.gw.state()),
+        30_000_000
+    );
 
     // Restart on the same database: the spend is rebuilt from the logs.
     let Burst { gw, key, .. } = b;
@@ -428,13 +421,6 @@ async fn exhausted_budget_routes_local_and_survives_a_restart() {
     );
     let (_, health) = gw.get("/health", None).await;
     assert_eq!(health["burst"]["cloud_spend_today_usd"], 0.03);
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 #[tokio::test]

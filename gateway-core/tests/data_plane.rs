@@ -436,7 +436,9 @@ async fn rejected_channel_key_disables_the_channel_with_a_reason() {
             .get(&format!("/console/api/channel/{bad}"), Some(&admin))
             .await;
         // Stored first, then the routing snapshot reloads (a few ms later).
-        if v["data"]["status"] == 2 && !gw.state().snapshot.load().channels.contains_key(&bad) {
+        if v["data"]["status"] == 2
+            && !gateway_core::console::channels::channel_health(gw.state(), bad).routable
+        {
             disabled = v["data"].clone();
             break;
         }

@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use gateway_core::ingress::anthropic;
-use gateway_core::upstream::anthropic as anthropic_up;
-use gateway_core::wire::{Pipeline, Stage};
+use gateway_core::testing::{
+    FromAnthropic, FromGemini, Pipeline, Stage, ToAnthropic, bedrock_body, chat_to_messages,
+    messages_to_chat, messages_to_chat_with, responses_to_chat_with,
+};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
@@ -81,7 +82,7 @@ fn data_lines(sse: &str) -> Vec<Value> {
 #[test]
 fn anthropic_text_stream_to_openai_chunks() {
     let out = golden(
-        &|| vec![Box::new(anthropic_up::FromAnthropic::new(true, 200, true))],
+        &|| vec![Box::new(FromAnthropic::new(true, 200, true))],
         "anthropic/stream_text.sse",
         "anthropic/stream_text.expected.openai.sse",
     );
@@ -98,9 +99,7 @@ fn anthropic_text_stream_to_openai_chunks() {
 
 #[test]
 fn anthropic_tool_use_stream_to_openai_chunks() {
-    let make = || -> Vec<Box<dyn Stage>> {
-        vec![Box::new(anthropic_up::FromAnthropic::new(true, 200, false))]
-    };
+    let make = || -> Vec<Box<dyn Stage>> { vec![Box::new(FromAnthropic::new(true, 200, false))] };
     let out = golden(
         &make,
         "anthropic/stream_tool_use.sse",
@@ -126,20 +125,12 @@ fn anthropic_tool_use_stream_to_openai_chunks() {
 #[test]
 fn anthropic_messages_to_openai_completions() {
     golden(
-        &|| {
-            vec![Box::new(anthropic_up::FromAnthropic::new(
-                false, 200, false,
-            ))]
-        },
+        &|| vec![Box::new(FromAnthropic::new(false, 200, false))],
         "anthropic/message_tool_use.json",
         "anthropic/message_tool_use.expected.openai.json",
     );
     let out = golden(
-        &|| {
-            vec![Box::new(anthropic_up::FromAnthropic::new(
-                false, 200, false,
-            ))]
-        },
+        &|| vec![Box::new(FromAnthropic::new(false, 200, false))],
         "anthropic/message_cached.json",
         "anthropic/message_cached.expected.openai.json",
     );
@@ -150,11 +141,7 @@ fn anthropic_messages_to_openai_completions() {
         188_086
     );
     golden(
-        &|| {
-            vec![Box::new(anthropic_up::FromAnthropic::new(
-                false, 529, false,
-            ))]
-        },
+        &|| vec![Box::new(FromAnthropic::new(false, 529, false))],
         "anthropic/error_overloaded.json",
         "anthropic/error_overloaded.expected.openai.json",
     );
@@ -163,27 +150,21 @@ fn anthropic_messages_to_openai_completions() {
 #[test]
 fn openai_streams_to_anthropic_events() {
     let out = golden(
-        &|| {
-            vec![Box::new(anthropic::ToAnthropic::new(
-                true,
-                200,
-                "gpt-4o-mini",
-            ))]
-        },
+        &|| vec![Box::new(ToAnthropic::new(true, 200, "gpt-4o-mini"))],
         "openai/chat_stream.sse",
         "openai/chat_stream.expected.anthropic.sse",
     );
     assert!(out.starts_with("event: message_start\n"));
     assert!(out.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
     let out = golden(
-        &|| vec![Box::new(anthropic::ToAnthropic::new(true, 200, "gpt-4o"))],
+        &|| vec![Box::new(ToAnthropic::new(true, 200, "gpt-4o"))],
         "openai/chat_stream_tools.sse",
         "openai/chat_stream_tools.expected.anthropic.sse",
     );
     // Parallel calls become two tool_use blocks.
     assert_eq!(out.matches("\"type\":\"tool_use\"").count(), 2);
     golden(
-        &|| vec![Box::new(anthropic::ToAnthropic::new(false, 200, "gpt-4o"))],
+        &|| vec![Box::new(ToAnthropic::new(false, 200, "gpt-4o"))],
         "openai/chat_completion.json",
         "openai/chat_completion.expected.anthropic.json",
     );
@@ -197,13 +178,13 @@ fn pretty(v: &Value) -> String {
 fn requests_convert_both_ways() {
     let claude_code: Value =
         serde_json::from_slice(&read("anthropic/request_claude_code.json")).unwrap();
-    let chat = anthropic::messages_to_chat(&claude_code).unwrap();
+    let chat = messages_to_chat(&claude_code).unwrap();
     compare(
         "anthropic/request_claude_code.expected.openai.json",
         &pretty(&chat),
     );
     let openai: Value = serde_json::from_slice(&read("openai/request_vision_tools.json")).unwrap();
-    let messages = anthropic_up::chat_to_messages(&openai, "claude-sonnet-4-5").unwrap();
+    let messages = chat_to_messages(&openai, "claude-sonnet-4-5").unwrap();
     compare(
         "openai/request_vision_tools.expected.anthropic.json",
         &pretty(&messages),
@@ -218,10 +199,9 @@ fn requests_convert_both_ways() {
 
 #[test]
 fn gemini_answers_to_openai() {
-    use gateway_core::upstream::gemini;
     let out = golden(
         &|| {
-            vec![Box::new(gemini::FromGemini::new(
+            vec![Box::new(FromGemini::new(
                 true,
                 200,
                 "gemini-2.0-flash",
@@ -240,7 +220,7 @@ fn gemini_answers_to_openai() {
     assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 11);
     let out = golden(
         &|| {
-            vec![Box::new(gemini::FromGemini::new(
+            vec![Box::new(FromGemini::new(
                 false,
                 200,
                 "gemini-2.0-flash",
@@ -258,7 +238,7 @@ fn gemini_answers_to_openai() {
     );
     let out = golden(
         &|| {
-            vec![Box::new(gemini::FromGemini::new(
+            vec![Box::new(FromGemini::new(
                 false,
                 400,
                 "gemini-2.0-flash",
@@ -278,7 +258,7 @@ fn gemini_answers_to_openai() {
 fn captured_client_requests_convert() {
     let claude: Value =
         serde_json::from_slice(&read("anthropic/request_claude_code_2.1.332.json")).unwrap();
-    let (chat, conv) = anthropic::messages_to_chat_with(&claude).unwrap();
+    let (chat, conv) = messages_to_chat_with(&claude).unwrap();
     compare(
         "anthropic/request_claude_code_2.1.332.expected.openai.json",
         &pretty(&chat),
@@ -298,7 +278,7 @@ fn captured_client_requests_convert() {
     assert!(chat.get("reasoning_effort").is_none());
     assert!(conv.dropped_tools.is_empty());
     // Passed natively to Bedrock, only the fields Bedrock takes remain.
-    let b = gateway_core::upstream::bedrock::body(claude.clone());
+    let b = bedrock_body(claude.clone());
     let keys: Vec<&String> = b.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
@@ -314,7 +294,7 @@ fn captured_client_requests_convert() {
 
     let codex: Value =
         serde_json::from_slice(&read("responses/request_codex_0.169.0.json")).unwrap();
-    let (chat, conv) = gateway_core::ingress::responses::responses_to_chat_with(&codex).unwrap();
+    let (chat, conv) = responses_to_chat_with(&codex).unwrap();
     compare(
         "responses/request_codex_0.169.0.expected.openai.json",
         &pretty(&chat),

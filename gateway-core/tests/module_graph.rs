@@ -33,12 +33,15 @@ const LAYERS: &[&[&str]] = &[
     &["live", "probe"],
     // The shared application state.
     &["state"],
-    // The request path.
-    &["relay"],
+    // The request path; the console service (the control plane's rules, for the API and
+    // the consoles).
+    &["relay", "console"],
     // The HTTP surface (control plane, and the router that mounts the data plane).
     &["http"],
     // Open, serve, shut down.
     &["server"],
+    // The protocol pieces the workspace's tests use directly.
+    &["testing"],
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -762,16 +762,12 @@ async fn vertex_keys_are_checked_when_the_channel_is_saved() {
 /// upstream refusal comes back as the status it was.
 #[tokio::test]
 async fn the_channel_test_asks_vertex_itself() {
+    use gateway_core::console::channels::test_channel;
     let s = setup().await;
-    let id = s.channel;
-    let channel =
-        s.gw.state()
-            .store
-            .run(move |c| gateway_core::store::channels::get(c, id))
-            .await
-            .unwrap()
-            .unwrap();
-    let probe = gateway_core::probe::probe_channel(&channel)
+    let admin = gateway_core::http::Session::for_token(s.gw.state(), &s.admin)
+        .await
+        .unwrap();
+    let probe = test_channel(s.gw.state(), &admin, s.channel)
         .await
         .expect("the probe succeeds");
     assert_eq!(probe.model, GEMINI);
@@ -791,8 +787,17 @@ async fn the_channel_test_asks_vertex_itself() {
     assert_eq!(seen.body["generationConfig"]["maxOutputTokens"], 1);
 
     *s.fake.vertex_error.lock().unwrap() = Some(403);
-    match gateway_core::probe::probe_channel(&channel).await {
-        Err(gateway_core::probe::ProbeError::Status { status: 403, .. }) => {}
-        other => panic!("expected the upstream's 403, got {other:?}"),
-    }
+    let failed = test_channel(s.gw.state(), &admin, s.channel)
+        .await
+        .expect_err("Vertex refused");
+    assert!(
+        failed.message.starts_with("the upstream answered 403"),
+        "{}",
+        failed.message
+    );
+    assert!(
+        failed.fix.is_some_and(|f| f.contains("key")),
+        "{:?}",
+        failed.fix
+    );
 }

@@ -257,14 +257,7 @@ async fn run_chat_through_the_gateway_then_stop_removes_the_channel() {
     let (s, body, _) = env.chat(&name, true).await;
     assert_eq!(s, 200);
     assert!(body.contains("data: [DONE]"), "{body}");
-    env.gateway
-        .as_ref()
-        .unwrap()
-        .state()
-        .relay
-        .writer
-        .flush()
-        .await;
+    env.gateway.as_ref().unwrap().state().flush_usage().await;
     let logs = usage_of_logs(&env.store());
     assert_eq!(logs.len(), 2, "{logs:?}");
     for (model, status, p, c) in &logs {
@@ -770,14 +763,7 @@ async fn embeddings_and_rerank_deployments_serve_through_the_gateway() {
         assert!(r["relevance_score"].is_number(), "{v}");
     }
     // Both requests are logged against their models like any other.
-    env.gateway
-        .as_ref()
-        .unwrap()
-        .state()
-        .relay
-        .writer
-        .flush()
-        .await;
+    env.gateway.as_ref().unwrap().state().flush_usage().await;
     let logs = usage_of_logs(&env.store());
     assert!(
         logs.iter()

@@ -6,11 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use gateway_core::auth::new_token_key;
-use gateway_core::burst::{self, BURST_SETTINGS_KEY};
 use gateway_core::money::parse_usd;
-use gateway_core::store::{
-    StoreError, channels, now_secs, prices, settings, split_list, tokens, users,
-};
+use gateway_core::store::{StoreError, channels, now_secs, prices, split_list, tokens, users};
 use llama_manager::runtime::{SettingsPatch, deploy, engine};
 
 use super::{CLOSE_TO_TRAY_KEY, Console, LISTEN_KEY, THEME_KEY, first_run};
@@ -227,7 +224,8 @@ impl Console {
                 .map_err(store_err),
             Action::SetOllamaKeyless(id) => {
                 let value = id.map(|i| i.to_string()).unwrap_or_default();
-                let r = self.set_setting(gateway_core::snapshot::OLLAMA_KEYLESS_TOKEN, &value);
+                let r =
+                    self.set_setting(gateway_core::console::routing::OLLAMA_KEYLESS_TOKEN, &value);
                 self.routing_changed(
                     r,
                     if id.is_some() {
@@ -321,7 +319,7 @@ impl Console {
             .with(|c| channels::get(c, id))
             .map_err(store_err)?
             .ok_or_else(|| Notice::error(format!("channel {id} not found"), None))?;
-        match gateway_core::probe::probe_channel(&c).await {
+        match gateway_core::console::channels::probe_channel(&c).await {
             Ok(p) => Ok(Notice::ok(format!(
                 "{} answered {} in {} ms.",
                 c.name, p.model, p.millis
@@ -486,31 +484,21 @@ impl Console {
     }
 
     async fn save_burst(&self, f: BurstForm) -> Result<Notice, Notice> {
-        let saved = self
-            .state
-            .store
-            .with(|c| settings::get(c, BURST_SETTINGS_KEY))
-            .map_err(store_err)?;
-        let mut patch = saved
-            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-            .filter(|v| v.is_object())
-            .unwrap_or_else(|| serde_json::json!({}));
         let budget: f64 = number("Daily cloud budget", &f.daily_budget_usd, 5.0)?;
         let lq: u32 = number("Local queue limit", &f.local_max_queue, 5)?;
         let cq: u32 = number("Cloud queue limit", &f.cloud_max_queue, 50)?;
-        patch["mode"] = f.mode.trim().into();
-        patch["alias"] = f.alias.trim().into();
-        patch["daily_cloud_budget_usd"] = budget.into();
-        patch["local_max_queue"] = lq.into();
-        patch["cloud_max_queue"] = cq.into();
-        burst::apply_patch(&self.state.relay.burst.base, &patch)
-            .map_err(|e| Notice::error(format!("Burst settings: {}", burst_words(&e)), None))?;
-        let text = patch.to_string();
-        self.state
-            .store
-            .with(|c| settings::set(c, BURST_SETTINGS_KEY, &text))
-            .map_err(store_err)?;
-        self.state.config_changed().await;
+        let mut fields = serde_json::Map::new();
+        fields.insert("mode".into(), f.mode.trim().into());
+        fields.insert("alias".into(), f.alias.trim().into());
+        fields.insert("daily_cloud_budget_usd".into(), budget.into());
+        fields.insert("local_max_queue".into(), lq.into());
+        fields.insert("cloud_max_queue".into(), cq.into());
+        let by = self.admin_session()?;
+        gateway_core::console::settings::change_burst(&self.state, &by, fields)
+            .await
+            .map_err(|e| {
+                Notice::error(format!("Burst settings: {}", burst_words(&e.message)), None)
+            })?;
         Ok(Notice::ok("Burst settings saved."))
     }
 

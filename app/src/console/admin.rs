@@ -8,7 +8,7 @@
 use gateway_core::vocab::status;
 use std::collections::HashMap;
 
-use gateway_core::http::{self as api, ApiError, Session};
+use gateway_core::console::{self as api, ApiError, Session};
 use gateway_core::money::format_usd;
 use gateway_core::store::{
     StoreResult, governance, groups, invitations, now_secs, redemptions, users,
@@ -205,7 +205,7 @@ impl Console {
 
     /// The admin these changes are made as, read afresh for every action (as the API reads
     /// the session's user for every request): a demoted or disabled admin is refused.
-    fn admin_session(&self) -> Result<Session, Notice> {
+    pub(super) fn admin_session(&self) -> Result<Session, Notice> {
         let id = self.admin_id()?;
         let user = self
             .state

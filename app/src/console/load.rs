@@ -8,8 +8,8 @@ use gateway_core::AppState;
 
 use gateway_core::burst;
 use gateway_core::channel_types::{CHANNEL_TYPES, channel_type};
+use gateway_core::console::channels::channel_health;
 use gateway_core::money::format_usd as plain_usd;
-use gateway_core::relay::BreakerState;
 use gateway_core::store::{StoreResult, channels, logs, now_ms, prices, tokens};
 use llama_manager::runtime::{State, deploy, engine, process};
 
@@ -47,15 +47,7 @@ impl Console {
 
     /// Start of today (unix ms) in the burst budget's time zone (the system's by default).
     fn today_start_ms(&self) -> i64 {
-        let tz = self
-            .state
-            .relay
-            .burst
-            .policy
-            .load()
-            .settings
-            .timezone
-            .clone();
+        let tz = gateway_core::console::settings::burst_settings(&self.state).timezone;
         let now = now_ms();
         match burst::spend::zone(&tz) {
             Ok(zone) => burst::spend::day_bounds(now, &zone).0,
@@ -85,11 +77,7 @@ impl Console {
                 };
             }
         }
-        let snap = self.state.snapshot.load();
-        let example_model = snap
-            .group_models
-            .get("default")
-            .and_then(|m| m.iter().next().cloned())
+        let example_model = gateway_core::console::routing::example_model(&self.state)
             .unwrap_or_else(|| "gpt-4o-mini".into());
         let running = self
             .models()?
@@ -135,12 +123,11 @@ impl Console {
                     .collect::<HashMap<_, _>>(),
             ))
         })?;
-        let relay = &self.state.relay;
         Ok(list
             .into_iter()
             .map(|c| {
                 let ty = channel_type(c.channel_type);
-                let load = relay.burst.loads.get(c.id);
+                let health = channel_health(&self.state, c.id);
                 let u = usage.get(&c.id).copied().unwrap_or_default();
                 ChannelRow {
                     id: c.id,
@@ -161,14 +148,9 @@ impl Console {
                     locality: c.locality.clone(),
                     enabled: c.status == status::ENABLED,
                     disabled_reason: c.disabled_reason.clone(),
-                    breaker: match relay.breakers.state(c.id) {
-                        BreakerState::Closed => "closed",
-                        BreakerState::Open => "open",
-                        BreakerState::HalfOpen => "half-open",
-                    }
-                    .into(),
-                    latency_ms: load.latency_ms(),
-                    in_flight: load.in_flight(),
+                    breaker: health.breaker.into(),
+                    latency_ms: health.latency_ms,
+                    in_flight: health.in_flight,
                     today_requests: u.requests,
                     today_tokens: u.tokens,
                     today_cost: usd_text(u.cost_nano),
@@ -316,8 +298,7 @@ impl Console {
     pub fn settings(&self, listening: &str) -> StoreResult<SettingsData> {
         let cfg = &self.state.config;
         let saved = saved_listen(&self.state);
-        let policy = self.state.relay.burst.policy.load();
-        let b = &policy.settings;
+        let b = &gateway_core::console::settings::burst_settings(&self.state);
         let keys = self.state.store.with(|c| tokens::list(c, None))?;
         let hub_endpoint =
             std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into());
@@ -353,7 +334,7 @@ impl Console {
                 )
             }),
             theme: Theme::parse(self.setting(THEME_KEY).as_deref().unwrap_or("")),
-            ollama_keyless: self.state.snapshot.load().ollama_keyless_token,
+            ollama_keyless: gateway_core::console::routing::ollama_keyless_token(&self.state),
             log_retention_days: self
                 .state
                 .store

@@ -41,7 +41,7 @@ impl UserConsole {
     /// Everything the user's pages show.
     pub fn load(&self, filter: &LogFilter) -> StoreResult<UserData> {
         let user = self.state.store.with(|c| users::find(c, &self.user_id))?;
-        let money = gateway_core::http::balance_fields(&self.state, &user);
+        let money = gateway_core::console::balance_fields(&self.state, &user);
         let used = money["used_usd"].as_f64().unwrap_or(0.0);
         let balance = match money["balance_usd"].as_f64() {
             Some(b) if b >= 0.0 => format!("${b:.2}"),
@@ -147,7 +147,7 @@ impl UserConsole {
                 Some("Paste the code you were given."),
             ));
         }
-        let (amount, _) = gateway_core::http::redeem_for(&self.state, &self.user_id, code)
+        let (amount, _) = gateway_core::console::redeem_for(&self.state, &self.user_id, code)
             .await
             .map_err(|e| Notice::error(e.message, None))?;
         Ok(Notice::ok(format!(
@@ -158,8 +158,8 @@ impl UserConsole {
 
     /// One of the user's own invitations (the API's rule: a user deletes only their own).
     async fn delete_invitation(&self, code: &str) -> Result<Notice, Notice> {
-        let by = gateway_core::http::Session { user: self.user()? };
-        gateway_core::http::delete_invitation(&self.state, &by, code)
+        let by = gateway_core::console::Session { user: self.user()? };
+        gateway_core::console::delete_invitation(&self.state, &by, code)
             .await
             .map_err(|e| Notice::error(e.message, None))?;
         Ok(Notice::ok(
@@ -169,7 +169,7 @@ impl UserConsole {
 
     async fn create_invitation(&self) -> Result<Notice, Notice> {
         let user = self.user()?;
-        let inv = gateway_core::http::create_invitation(&self.state, &user, None, None)
+        let inv = gateway_core::console::create_invitation(&self.state, &user, None, None)
             .await
             .map_err(|e| Notice::error(e.message, None))?;
         let row = self.invitation_row(&inv);

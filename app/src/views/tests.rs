@@ -2,6 +2,7 @@
 //! database, and the effect of the pages' actions on that state.
 
 use dioxus::prelude::*;
+use gateway_core::console::routing;
 use gateway_core::store::logs::{self, LogRecord};
 use gateway_core::store::now_ms;
 
@@ -176,7 +177,7 @@ async fn channels_page_lists_live_state_and_its_actions_change_it() {
         .unwrap();
     assert!(n.ok, "{n:?}");
     // The snapshot routes the new channel's model.
-    assert!(t.console.state.snapshot.load().model_exists("gpt-4o-mini"));
+    assert!(routing::model_exists(&t.console.state, "gpt-4o-mini"));
     let id = load(&t.console).channels[0].id;
     commit(
         &t,
@@ -220,7 +221,7 @@ async fn channels_page_lists_live_state_and_its_actions_change_it() {
         .await
         .unwrap();
     assert!(page(&t.console, Page::Channels).contains(">disabled<"));
-    assert!(!t.console.state.snapshot.load().model_exists("gpt-4o-mini"));
+    assert!(!routing::model_exists(&t.console.state, "gpt-4o-mini"));
     t.console.apply(Action::DeleteChannel(id)).await.unwrap();
     assert!(page(&t.console, Page::Channels).contains("No channels yet"));
 }
@@ -241,12 +242,7 @@ async fn tokens_page_creates_a_key_shown_once_and_revokes_it() {
     assert!(n.ok, "{n:?}");
     let key = n.secret.clone().unwrap();
     assert!(key.starts_with("sk-"));
-    let snap = t.console.state.snapshot.load();
-    let tok = snap
-        .tokens
-        .get(&gateway_core::auth::hash_key(&key))
-        .unwrap();
-    assert!(tok.local_only);
+    assert_eq!(routing::key_local_only(&t.console.state, &key), Some(true));
     // The notice shows the key once with a copy button; the list only its display form.
     let data = load(&t.console);
     let with_notice = render_page(
@@ -288,14 +284,7 @@ async fn tokens_page_creates_a_key_shown_once_and_revokes_it() {
     assert!(page(&t.console, Page::Tokens).contains(">disabled<"));
     t.console.apply(Action::RevokeToken(id)).await.unwrap();
     assert!(!page(&t.console, Page::Tokens).contains("<td>my-ide"));
-    assert!(
-        !t.console
-            .state
-            .snapshot
-            .load()
-            .tokens
-            .contains_key(&gateway_core::auth::hash_key(&key))
-    );
+    assert!(!routing::key_accepted(&t.console.state, &key));
     // Bad input is refused with the field named.
     let n = t
         .console
@@ -491,12 +480,7 @@ async fn pricing_page_edits_prices_and_aliases() {
     assert!(html.contains("gpt-4-turbo"), "{html}");
     assert!(html.contains("$30"), "{html}");
     assert!(
-        t.console
-            .state
-            .snapshot
-            .load()
-            .prices
-            .contains_key("gpt-4-turbo"),
+        routing::priced(&t.console.state, "gpt-4-turbo"),
         "alias priced in the snapshot"
     );
     let n = c
@@ -602,7 +586,7 @@ async fn settings_page_shows_and_saves_settings() {
     b.mode = "cloud_burst".into();
     b.daily_budget_usd = "2.5".into();
     assert!(c.apply(Action::SaveBurst(b)).await.unwrap().ok);
-    let s = &c.state.relay.burst.policy.load().settings;
+    let s = &gateway_core::console::settings::burst_settings(&c.state);
     assert_eq!(
         (s.mode.as_str(), s.daily_cloud_budget_usd),
         ("cloud_burst", 2.5)
@@ -613,7 +597,7 @@ async fn settings_page_shows_and_saves_settings() {
     let (id, _) = data.settings.keys[0].clone();
     let n = c.apply(Action::SetOllamaKeyless(Some(id))).await.unwrap();
     assert!(n.ok, "{n:?}");
-    assert_eq!(c.state.snapshot.load().ollama_keyless_token, Some(id));
+    assert_eq!(routing::ollama_keyless_token(&c.state), Some(id));
     let data = load(c);
     assert_eq!(data.settings.ollama_keyless, Some(id));
     assert!(
@@ -621,7 +605,7 @@ async fn settings_page_shows_and_saves_settings() {
             .contains("ollama-keyless")
     );
     assert!(c.apply(Action::SetOllamaKeyless(None)).await.unwrap().ok);
-    assert_eq!(c.state.snapshot.load().ollama_keyless_token, None);
+    assert_eq!(routing::ollama_keyless_token(&c.state), None);
     // Request-log retention: every record by default; words refused with a fix; a number
     // of days saved, shown, and applied at once (the gateway's API reads the same setting).
     assert_eq!(load(c).settings.log_retention_days, 0);

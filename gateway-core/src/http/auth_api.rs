@@ -65,11 +65,11 @@ pub async fn register(
         state.auth_throttle.check_register(peer.ip())?;
     }
     let username = body.username.trim().to_string();
-    super::users_api::check_username(&username)?;
+    crate::console::users::check_username(&username)?;
     if let Some(why) = auth::password_weakness(&body.password, &username) {
         return Err(ApiError::bad_request(why));
     }
-    let email = super::users_api::check_email(body.email)?;
+    let email = crate::console::users::check_email(body.email)?;
     let offered = body.setup_token.clone().or_else(|| {
         headers
             .get("x-setup-token")
@@ -81,7 +81,7 @@ pub async fn register(
         state.auth_throttle.registered(peer.ip());
     }
     let password = body.password;
-    let hash = super::hash_password(&state, password).await?;
+    let hash = crate::console::hash_password(&state, password).await?;
     let user = state
         .store
         .run(move |c| {

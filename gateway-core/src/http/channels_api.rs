@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiJson, ApiResult, Session, Shared, ok};
 use crate::channel_types::CHANNEL_TYPES;
+use crate::console::channels::{create_channel, delete_channel, update_channel};
 use crate::store::channels::{self, Channel, ChannelFields};
 
 /// A comma list given either as `"a,b"` or `["a","b"]`.
@@ -168,13 +169,7 @@ pub async fn create(
             missing.join(", ")
         )));
     }
-    let fields = body.into_fields()?;
-    let c = state
-        .store
-        .run(move |c| channels::create(c, fields))
-        .await?;
-    tracing::info!(channel = c.id, name = %c.name, "channel created");
-    state.config_changed().await;
+    let c = create_channel(&state, &session, body.into_fields()?).await?;
     Ok(ok(view(&c)))
 }
 
@@ -187,7 +182,8 @@ pub async fn update(
     let id = body
         .id
         .ok_or_else(|| ApiError::bad_request("missing field: id"))?;
-    apply_update(state, id, body).await
+    let c = update_channel(&state, &session, id, body.into_fields()?).await?;
+    Ok(ok(view(&c)))
 }
 
 pub async fn update_by_path(
@@ -203,16 +199,7 @@ pub async fn update_by_path(
             "id in the body differs from the id in the path",
         ));
     }
-    apply_update(state, id, body).await
-}
-
-async fn apply_update(state: Shared, id: i64, body: ChannelBody) -> ApiResult {
-    let fields = body.into_fields()?;
-    let c = state
-        .store
-        .run(move |c| channels::update(c, id, fields))
-        .await?;
-    state.config_changed().await;
+    let c = update_channel(&state, &session, id, body.into_fields()?).await?;
     Ok(ok(view(&c)))
 }
 
@@ -223,8 +210,7 @@ pub async fn delete(
 ) -> ApiResult {
     session.require_admin()?;
     let id = parse_id(&id)?;
-    state.store.run(move |c| channels::delete(c, id)).await?;
-    state.config_changed().await;
+    delete_channel(&state, &session, id).await?;
     Ok(ok(json!({"id": id})))
 }
 

@@ -6,9 +6,9 @@ use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use super::{ApiError, Shared};
+use super::{ApiError, Session, Shared};
 use crate::auth::AuthError;
-use crate::store::users::{self, Role, User};
+use crate::store::users::{self};
 
 /// A JSON body; malformed JSON, wrong types and oversize bodies become clear `ApiError`s.
 /// The content type is not checked, so `curl -d` works as in the seed guide.
@@ -48,34 +48,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::bad_request(format!("invalid field '{path}': {inner}"))
         }
     })
-}
-
-/// The caller, authenticated by a login JWT (`Authorization: Bearer ...`).
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub user: User,
-}
-
-impl Session {
-    pub fn is_admin(&self) -> bool {
-        self.user.role == Role::Admin
-    }
-
-    /// Refuse non-admins.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(
-                "permission denied: this needs an admin account",
-            ))
-        }
-    }
-
-    /// `None` for admins (see everything), the caller's id otherwise.
-    pub fn owner_filter(&self) -> Option<String> {
-        (!self.is_admin()).then(|| self.user.id.clone())
-    }
 }
 
 /// The bearer credential of a request, if any (`Authorization: Bearer x` or `x-api-key`).

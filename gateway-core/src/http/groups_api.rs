@@ -2,12 +2,12 @@
 //! may read them, since the ratio is part of what they pay).
 
 use axum::extract::{Path, State};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiJson, ApiResult, Session, Shared, ok};
+use crate::console::groups::{GroupBody, delete_group, set_group};
 use crate::store::groups::{self, Group};
-use crate::tariff::{ratio_from_f64, ratio_to_f64};
+use crate::tariff::ratio_to_f64;
 
 pub fn view(g: &Group) -> Value {
     json!({
@@ -36,47 +36,6 @@ pub async fn get_one(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no group '{name}'")))?;
     Ok(ok(view(&g)))
-}
-
-/// A group's price ratio and description (`PUT /console/api/groups/{name}`).
-#[derive(Deserialize, Debug, Clone, Default)]
-#[serde(deny_unknown_fields)]
-pub struct GroupBody {
-    /// Price multiplier, e.g. 1.0 (required).
-    pub ratio: Option<f64>,
-    /// Absent: keep the current one.
-    pub description: Option<String>,
-}
-
-/// Create or change the group `name` as the admin `by`. The JSON API and the consoles both
-/// save groups through this.
-pub async fn set_group(
-    state: &Shared,
-    by: &Session,
-    name: &str,
-    body: GroupBody,
-) -> Result<Group, ApiError> {
-    by.require_admin()?;
-    let ratio = body.ratio.ok_or_else(|| {
-        ApiError::bad_request("missing field: ratio (price multiplier, e.g. 1.0)")
-    })?;
-    let ratio = ratio_from_f64(ratio).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let name = name.to_string();
-    let g = state
-        .store
-        .run(move |c| groups::set(c, &name, ratio, body.description.as_deref()))
-        .await?;
-    state.config_changed().await;
-    Ok(g)
-}
-
-/// Delete the group `name` as the admin `by`: never `default`, never one that has users.
-pub async fn delete_group(state: &Shared, by: &Session, name: &str) -> Result<(), ApiError> {
-    by.require_admin()?;
-    let n = name.to_string();
-    state.store.run(move |c| groups::delete(c, &n)).await?;
-    state.config_changed().await;
-    Ok(())
 }
 
 pub async fn put(

@@ -1,6 +1,6 @@
 //! HTTP surface: the control plane (`/api/*`, `/console/api/*`), `/health`, and the router
-//! that mounts the data plane (`/v1/*`). Handlers are thin: extract, call the store or a
-//! service, map errors in one place ([`ApiError`]).
+//! that mounts the data plane (`/v1/*`). Handlers are thin: extract, call the console
+//! service (or the store for plain reads), answer in the API's JSON shape.
 
 mod auth_api;
 mod billing_api;
@@ -28,20 +28,11 @@ use serde::Serialize;
 use serde_json::json;
 
 pub use channels_api::view as channel_view;
-pub use extract::{ApiJson, SESSION_COOKIE, Session, cookie};
-pub use groups_api::{GroupBody, delete_group, set_group};
-pub use invitations_api::{
-    SettingsBody as GovernanceBody, create_for as create_invitation, delete_invitation,
-    link as invitation_link, update_governance,
-};
-pub use redemptions_api::{BatchBody, create_redemptions, delete_redemption};
+pub use extract::{ApiJson, SESSION_COOKIE, cookie};
 pub use tokens_api::view as token_view;
-pub use users_api::{
-    NewUserBody, UserBody, balance_fields, change_user, create_user, redeem_for, used_nano,
-};
 
+pub use crate::console::{ApiError, Session};
 use crate::state::AppState;
-use crate::store::StoreError;
 
 pub use crate::state::Shared;
 
@@ -237,114 +228,9 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     .into_response()
 }
 
-/// Hash a new password on the argon2 threads (429 when too many wait).
-pub(crate) async fn hash_password(state: &Shared, password: String) -> Result<String, ApiError> {
-    state
-        .auth_throttle
-        .hash(move |mem| crate::auth::hash_password_with(&password, mem))
-        .await?
-        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-}
-
 /// `{"success": true, "data": ...}`
 pub fn ok<T: Serialize>(data: T) -> Response {
     axum::Json(json!({"success": true, "data": data})).into_response()
-}
-
-/// A control-plane error: `{"success": false, "message": "..."}` with a fitting status.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-    /// `Retry-After` seconds, for 429s.
-    pub retry_after: Option<u64>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, message)
-    }
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, message)
-    }
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut r = (
-            self.status,
-            axum::Json(json!({"success": false, "message": self.message})),
-        )
-            .into_response();
-        if let Some(secs) = self.retry_after {
-            r.headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, secs.into());
-        }
-        r
-    }
-}
-
-impl From<crate::throttle::Throttled> for ApiError {
-    fn from(t: crate::throttle::Throttled) -> Self {
-        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, t.message);
-        e.retry_after = Some(t.retry_after.as_secs_f64().ceil().max(1.0) as u64);
-        e
-    }
-}
-
-impl From<crate::throttle::HashError> for ApiError {
-    fn from(e: crate::throttle::HashError) -> Self {
-        match e {
-            crate::throttle::HashError::Busy(t) => t.into(),
-            crate::throttle::HashError::Failed => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "password hashing failed")
-            }
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(m) => ApiError::not_found(m),
-            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
-            StoreError::Invalid(m) => ApiError::bad_request(m),
-            StoreError::Forbidden(m) => ApiError::forbidden(m),
-            e if e.is_disk_full() => {
-                tracing::error!(error = %e, "disk full");
-                ApiError::new(
-                    StatusCode::INSUFFICIENT_STORAGE,
-                    "disk full: the change was not saved",
-                )
-            }
-            e => {
-                tracing::error!(error = %e, "store error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error: the change was not saved (see the gateway log)",
-                )
-            }
-        }
-    }
-}
-
-impl From<crate::money::MoneyError> for ApiError {
-    fn from(e: crate::money::MoneyError) -> Self {
-        ApiError::bad_request(e.to_string())
-    }
 }
 
 /// Result type of control-plane handlers.

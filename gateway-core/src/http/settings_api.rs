@@ -5,37 +5,23 @@ use axum::extract::State;
 use serde_json::{Map, Value, json};
 
 use super::{ApiError, ApiJson, ApiResult, Session, Shared, ok};
-use crate::burst::{self, BURST_SETTINGS_KEY, Side};
+use crate::burst::Side;
+use crate::console::settings::{burst_settings, change_burst, reset_burst, saved_burst};
 use crate::live::BreakerState;
 use crate::money::nano_to_usd;
-use crate::store::{now_ms, settings};
+use crate::store::now_ms;
 
 fn view(state: &Shared, saved: &Map<String, Value>) -> Value {
-    let policy = state.relay.burst.policy.load();
-    let mut v = serde_json::to_value(&policy.settings).unwrap_or_default();
+    let mut v = serde_json::to_value(burst_settings(state)).unwrap_or_default();
     v["overridden"] = json!(saved.keys().collect::<Vec<_>>());
     v
-}
-
-async fn saved(state: &Shared) -> Result<Map<String, Value>, ApiError> {
-    let raw = state
-        .store
-        .run(|c| settings::get(c, BURST_SETTINGS_KEY))
-        .await?;
-    Ok(raw
-        .and_then(|r| serde_json::from_str::<Value>(&r).ok())
-        .and_then(|v| match v {
-            Value::Object(m) => Some(m),
-            _ => None,
-        })
-        .unwrap_or_default())
 }
 
 /// The settings in effect, and which fields the console changed (the rest come from the
 /// environment or the defaults).
 pub async fn get_burst(State(state): State<Shared>, session: Session) -> ApiResult {
     session.require_admin()?;
-    let saved = saved(&state).await?;
+    let saved = saved_burst(&state).await?;
     Ok(ok(view(&state, &saved)))
 }
 
@@ -45,42 +31,19 @@ pub async fn put_burst(
     session: Session,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult {
-    session.require_admin()?;
     let Value::Object(fields) = body else {
+        session.require_admin()?;
         return Err(ApiError::bad_request(
             "expected a JSON object of burst settings",
         ));
     };
-    let mut patch = saved(&state).await?;
-    for (k, v) in fields {
-        if v.is_null() {
-            patch.remove(&k);
-        } else {
-            patch.insert(k, v);
-        }
-    }
-    let patch = Value::Object(patch);
-    burst::apply_patch(&state.relay.burst.base, &patch).map_err(ApiError::bad_request)?;
-    let text = patch.to_string();
-    state
-        .store
-        .run(move |c| settings::set(c, BURST_SETTINGS_KEY, &text))
-        .await?;
-    state.config_changed().await;
-    let Value::Object(patch) = patch else {
-        unreachable!("built as an object")
-    };
-    Ok(ok(view(&state, &patch)))
+    let saved = change_burst(&state, &session, fields).await?;
+    Ok(ok(view(&state, &saved)))
 }
 
 /// Forget every console change: back to the environment's settings.
 pub async fn delete_burst(State(state): State<Shared>, session: Session) -> ApiResult {
-    session.require_admin()?;
-    state
-        .store
-        .run(|c| settings::set(c, BURST_SETTINGS_KEY, "{}"))
-        .await?;
-    state.config_changed().await;
+    reset_burst(&state, &session).await?;
     Ok(ok(view(&state, &Map::new())))
 }
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::channels_api::{ListField, nullable, parse_id};
 use super::{ApiError, ApiJson, ApiResult, Session, Shared, ok};
-use crate::auth;
+use crate::console::tokens::{create_token, delete_token, update_token};
 use crate::money::{nano_to_usd, usd_from_f64};
 use crate::store::tokens::{self, Token, TokenFields};
 
@@ -32,7 +32,7 @@ pub struct TokenBody {
 }
 
 impl TokenBody {
-    fn into_fields(self, session: &Session) -> Result<TokenFields, ApiError> {
+    fn into_fields(self) -> Result<TokenFields, ApiError> {
         let quota_limit_nano = match self.quota_limit {
             None => None,
             Some(-1.0) => Some(-1),
@@ -43,16 +43,6 @@ impl TokenBody {
             }
             Some(q) => Some(usd_from_f64(q)?),
         };
-        if let Some(g) = &self.group
-            && !session.is_admin()
-            && g.trim() != session.user.group
-            && !g.trim().is_empty()
-        {
-            return Err(ApiError::forbidden(format!(
-                "permission denied: your tokens can only use your group '{}'",
-                session.user.group
-            )));
-        }
         Ok(TokenFields {
             name: self.name,
             status: self.status,
@@ -113,21 +103,7 @@ pub async fn create(
     session: Session,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> ApiResult {
-    if body.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
-        return Err(ApiError::bad_request("missing field: name"));
-    }
-    let mut fields = body.into_fields(&session)?;
-    if fields.group.as_deref().is_none_or(|g| g.trim().is_empty()) {
-        fields.group = Some(session.user.group.clone());
-    }
-    let key = auth::new_token_key();
-    let user_id = session.user.id.clone();
-    let (hash, display) = (key.hash.clone(), key.display.clone());
-    let t = state
-        .store
-        .run(move |c| tokens::create(c, &user_id, &hash, &display, fields))
-        .await?;
-    state.config_changed().await;
+    let (t, key) = create_token(&state, &session, body.into_fields()?).await?;
     let mut v = view(&t);
     v["key"] = json!(key.key);
     v["key_masked"] = json!(t.key_prefix);
@@ -165,20 +141,7 @@ pub async fn update(
     ApiJson(body): ApiJson<TokenBody>,
 ) -> ApiResult {
     let id = parse_id(&id)?;
-    let fields = body.into_fields(&session)?;
-    let (admin, me) = (session.is_admin(), session.user.id.clone());
-    let t = state
-        .store
-        .run(move |c| {
-            let actor = if admin {
-                tokens::Actor::Admin(&me)
-            } else {
-                tokens::Actor::Owner(&me)
-            };
-            tokens::update_as(c, id, actor, fields)
-        })
-        .await?;
-    state.config_changed().await;
+    let t = update_token(&state, &session, id, body.into_fields()?).await?;
     Ok(ok(view(&t)))
 }
 
@@ -188,11 +151,6 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult {
     let id = parse_id(&id)?;
-    let owner = session.owner_filter();
-    state
-        .store
-        .run(move |c| tokens::delete(c, id, owner.as_deref()))
-        .await?;
-    state.config_changed().await;
+    delete_token(&state, &session, id).await?;
     Ok(ok(json!({"id": id})))
 }

@@ -12,10 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::vocab::Usage;
 pub use crate::wire::ConvertResult;
 use crate::wire::conversion::{Conversion, hoist_system, reasoning_effort};
-pub use crate::wire::errors::{
-    anthropic_error as error_body, anthropic_error_type as error_type,
-    to_anthropic_error as convert_error,
-};
+pub use crate::wire::errors::{anthropic_error as error_body, to_anthropic_error as convert_error};
 use crate::wire::sse;
 
 fn text_of_blocks(v: &Value, what: &str) -> ConvertResult<String> {

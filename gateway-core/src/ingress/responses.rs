@@ -71,11 +71,6 @@ fn content_parts(content: &Value, role: &str, what: &str) -> ConvertResult<Value
     }
 }
 
-/// Convert a Responses request into a chat completions request.
-pub fn responses_to_chat(req: &Value) -> ConvertResult<Value> {
-    responses_to_chat_with(req).map(|(chat, _)| chat)
-}
-
 /// One tool call of the input as a chat tool call (parallel calls join one assistant turn).
 fn push_call(messages: &mut Vec<Value>, call: Value) {
     let joined = messages.last_mut().is_some_and(|last| {
@@ -101,7 +96,8 @@ fn function_tool(t: &Value, name: &str) -> Value {
     json!({"type": "function", "function": f})
 }
 
-/// [`responses_to_chat`], with what the conversion left out or renamed.
+/// Convert a Responses request into a chat completions request, with what the conversion
+/// left out or renamed.
 ///
 /// Fields of current clients (Codex CLI) are accepted: `developer` messages (hoisted with
 /// the instructions into the system prompt), `namespace` tools (flattened into functions
@@ -443,12 +439,7 @@ fn call_item(
     item
 }
 
-/// A whole chat completion as a Response object.
-pub fn chat_to_response(chat: &Value, model: &str, usage: Option<&Usage>) -> Value {
-    chat_to_response_with(chat, model, usage, &Conversion::default())
-}
-
-/// [`chat_to_response`], mapping flattened tool names back.
+/// A whole chat completion as a Response object, mapping flattened tool names back.
 pub fn chat_to_response_with(
     chat: &Value,
     model: &str,
@@ -532,11 +523,6 @@ pub struct ToResponses {
 
 impl ToResponses {
     /// Map flattened tool names back as `conv` recorded them.
-    pub fn with_conversion(mut self, conv: &Conversion) -> Self {
-        Stage::apply(&mut self, conv);
-        self
-    }
-
     pub fn new(stream: bool, status: u16, model: &str) -> Self {
         let kind = if stream && (200..300).contains(&status) {
             Kind::Stream(Box::new(StreamState {

@@ -224,11 +224,13 @@ impl Ledger {
     }
 
     /// Used quota of a token as the ledger knows it.
+    #[cfg(test)]
     pub fn used(&self, token_id: i64) -> i64 {
         lock(&self.tokens.account(&token_id)).used
     }
 
     /// Spent by a user as the ledger knows it.
+    #[cfg(test)]
     pub fn user_used(&self, user_id: &str) -> i64 {
         lock(&self.users.account(&user_id.to_string())).used
     }

@@ -29,11 +29,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-pub use crate::config::RelaySettings;
-pub use crate::live::{BreakerState, Breakers, Ledger, Limits, Metrics, RelayState, UsageWriter};
+pub use crate::live::{BreakerState, RelayState, UsageWriter};
 pub use crate::vocab::OpenAiError;
 pub(crate) use ingress::authenticate;
-pub use usage::{SseScanner, Usage, usage_from_value};
 
 use crate::state::Shared;
 

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use crate::wire::sse::find_event_end;
 
 use crate::vocab::{RawUsage, WithUsage};
-pub use crate::vocab::{Usage, usage_from_json, usage_from_value};
+pub use crate::vocab::{Usage, usage_from_json};
 
 /// Largest JSON body kept for reading usage at its end.
 const MAX_COLLECT: usize = 16 * 1024 * 1024;

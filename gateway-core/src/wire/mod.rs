@@ -206,11 +206,6 @@ impl Pipeline {
     }
 
     /// The same pipeline with `stage` first (nearest the upstream).
-    pub fn with_first(mut self, stage: Box<dyn Stage>) -> Self {
-        self.stages.insert(0, stage);
-        self
-    }
-
     /// Hand the request's conversion facts to every stage.
     pub fn apply(&mut self, conv: &conversion::Conversion) {
         for s in &mut self.stages {

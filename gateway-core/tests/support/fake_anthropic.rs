@@ -660,7 +660,7 @@ async fn bedrock_invoke(
             if let Behavior::ExceptionAfter(n) = behavior
                 && i == n
             {
-                frames.push(Bytes::from(gateway_core::upstream::bedrock::encode_frame(
+                frames.push(Bytes::from(gateway_core::testing::encode_frame(
                     &[
                         (":message-type", "exception"),
                         (":exception-type", "throttlingException"),
@@ -674,7 +674,7 @@ async fn bedrock_invoke(
             }
             use base64::Engine;
             let payload = json!({"bytes": base64::engine::general_purpose::STANDARD.encode(data.to_string()), "p": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0"});
-            frames.push(Bytes::from(gateway_core::upstream::bedrock::encode_frame(
+            frames.push(Bytes::from(gateway_core::testing::encode_frame(
                 &[
                     (":event-type", "chunk"),
                     (":content-type", "application/json"),

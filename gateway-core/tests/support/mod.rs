@@ -212,7 +212,7 @@ impl TestGateway {
     }
 
     pub async fn flush(&self) {
-        self.state().relay.writer.flush().await;
+        self.state().flush_usage().await;
     }
 
     /// Stop gracefully; the data dir is handed back so its database can be inspected.

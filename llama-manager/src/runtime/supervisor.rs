@@ -363,12 +363,11 @@ impl Supervisor {
             if slot.status.state != State::Ready || slot.stopping {
                 continue;
             }
-            let load = self.gateway.relay.burst.loads.get(ch);
-            if load.in_flight() > 0 {
+            if self.gateway.channel_in_flight(ch) > 0 {
                 continue;
             }
             let since_ready = ready_at.elapsed().as_millis() as i64;
-            let since_use = match load.last_active_ms() {
+            let since_use = match self.gateway.channel_last_active_ms(ch) {
                 0 => since_ready,
                 t => (now_ms() - t).min(since_ready),
             };
@@ -667,7 +666,7 @@ impl Supervisor {
                     && s.generation == generation
                     && let Some(ch) = s.status.channel_id
                 {
-                    self.gateway.relay.burst.loads.set_health(ch, up);
+                    self.gateway.report_channel_health(ch, up);
                 }
             }
             Event::Exited {
@@ -714,7 +713,7 @@ impl Supervisor {
                     "[burncloud] ready on port {port}: registered channel {name} (id {})",
                     ch.id
                 ));
-                self.gateway.relay.burst.loads.set_health(ch.id, true);
+                self.gateway.report_channel_health(ch.id, true);
                 // The snapshot must show the channel before any waiter routes to it.
                 self.gateway.config_changed().await;
                 let slot = self.slots.get_mut(&id).expect("slot");
@@ -741,7 +740,7 @@ impl Supervisor {
         let Some(ch) = slot.status.channel_id.take() else {
             return false;
         };
-        self.gateway.relay.burst.loads.clear_health(ch);
+        self.gateway.forget_channel_health(ch);
         if let Err(e) = self.store.with(|c| channels::delete(c, ch).or(Ok(()))) as StoreResult<()> {
             tracing::warn!(error = %e, "cannot remove the local channel");
         }

@@ -566,7 +566,7 @@ async fn users_page_lists_creates_and_deletes_invitations_and_saves_registration
         }
     );
     assert!(
-        c.state.snapshot.load().allow_unpriced_cloud,
+        gateway_core::console::routing::allow_unpriced_cloud(&c.state),
         "the data plane sees it"
     );
     let shown = load(c).users.governance;

@@ -1,0 +1,130 @@
+//! Channels: the upstreams requests are routed to (admins only). A change reaches the
+//! data plane before the call returns; keys never leave the gateway (see
+//! `Channel::masked_key`).
+
+use super::{ApiError, Session};
+use crate::live::BreakerState;
+pub use crate::probe::{Probe, ProbeError, probe_channel};
+use crate::state::Shared;
+use crate::store::channels::{self, Channel, ChannelFields};
+use crate::vocab::status;
+
+/// Add a channel.
+pub async fn create_channel(
+    state: &Shared,
+    by: &Session,
+    fields: ChannelFields,
+) -> Result<Channel, ApiError> {
+    by.require_admin()?;
+    let c = state
+        .store
+        .run(move |c| channels::create(c, fields))
+        .await?;
+    tracing::info!(channel = c.id, name = %c.name, by = %by.user.username, "channel created");
+    state.config_changed().await;
+    Ok(c)
+}
+
+/// Change a channel; absent fields stay (an empty key keeps the stored one).
+pub async fn update_channel(
+    state: &Shared,
+    by: &Session,
+    id: i64,
+    fields: ChannelFields,
+) -> Result<Channel, ApiError> {
+    by.require_admin()?;
+    let c = state
+        .store
+        .run(move |c| channels::update(c, id, fields))
+        .await?;
+    state.config_changed().await;
+    Ok(c)
+}
+
+/// Switch a channel on or off (switching on clears an automatic disable's reason).
+pub async fn set_channel_enabled(
+    state: &Shared,
+    by: &Session,
+    id: i64,
+    enabled: bool,
+) -> Result<(), ApiError> {
+    by.require_admin()?;
+    let value = if enabled {
+        status::ENABLED
+    } else {
+        status::DISABLED
+    };
+    state
+        .store
+        .run(move |c| channels::set_status(c, id, value, None))
+        .await?;
+    state.config_changed().await;
+    Ok(())
+}
+
+/// Delete a channel.
+pub async fn delete_channel(state: &Shared, by: &Session, id: i64) -> Result<(), ApiError> {
+    by.require_admin()?;
+    state.store.run(move |c| channels::delete(c, id)).await?;
+    state.config_changed().await;
+    Ok(())
+}
+
+/// Why a channel test failed, and what the person can do about it.
+#[derive(Debug, Clone)]
+pub struct TestFailure {
+    pub message: String,
+    pub fix: Option<&'static str>,
+}
+
+impl From<ApiError> for TestFailure {
+    fn from(e: ApiError) -> Self {
+        TestFailure {
+            message: e.message,
+            fix: None,
+        }
+    }
+}
+
+/// Send one 1-token request to a channel's upstream, in its own format.
+pub async fn test_channel(state: &Shared, by: &Session, id: i64) -> Result<Probe, TestFailure> {
+    by.require_admin()?;
+    let channel = state
+        .store
+        .run(move |c| channels::get(c, id))
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::not_found(format!("channel {id} not found")))?;
+    probe_channel(&channel).await.map_err(|e| TestFailure {
+        message: e.to_string(),
+        fix: e.fix(),
+    })
+}
+
+/// How a channel is doing in the data plane right now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelHealth {
+    /// `closed` (in use), `open` (failing: skipped) or `half-open` (one probe allowed).
+    pub breaker: &'static str,
+    /// Recent latency (moving average), once it has answered.
+    pub latency_ms: Option<f64>,
+    pub in_flight: i64,
+    /// Whether the routing snapshot has it (enabled and loaded).
+    pub routable: bool,
+}
+
+/// A channel's health (no database access: it reads the data plane's counters).
+pub fn channel_health(state: &Shared, id: i64) -> ChannelHealth {
+    let relay = &state.relay;
+    let load = relay.burst.loads.get(id);
+    ChannelHealth {
+        breaker: match relay.breakers.state(id) {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half-open",
+        },
+        latency_ms: load.latency_ms(),
+        in_flight: load.in_flight(),
+        routable: state.snapshot.load().channels.contains_key(&id),
+    }
+}
