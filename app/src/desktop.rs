@@ -213,6 +213,14 @@ fn copy_to_clipboard(text: &str) {
     let _ = dioxus::document::eval(&js);
 }
 
+/// Where the gateway listens (`host:port`), as the Settings page shows it.
+fn listening(info: &GatewayInfo) -> String {
+    match &info.state {
+        GatewayState::Running => info.url.trim_start_matches("http://").to_string(),
+        _ => "not listening".to_string(),
+    }
+}
+
 #[component]
 fn App() -> Element {
     let ctx = use_context::<AppContext>();
@@ -267,12 +275,7 @@ fn App() -> Element {
                     last_reload = asked;
                     if let Some(console) = ctx.controller.console() {
                         let f = filter.peek().clone();
-                        let listening = match &info.peek().state {
-                            GatewayState::Running => {
-                                info.peek().url.trim_start_matches("http://").to_string()
-                            }
-                            _ => "not listening".to_string(),
-                        };
+                        let listening = listening(&info.peek());
                         // A download that failed since the last pass: say why, with a fix.
                         if let Some(n) = console.hub.take_notices().pop() {
                             let shown = n.keeping_secret_of(notice.peek().as_ref());
@@ -403,12 +406,19 @@ fn App() -> Element {
                             Action::SetCloseToTray(on) => Some(*on),
                             _ => None,
                         };
+                        let reader = console.clone();
                         let n = ctx
                             .rt
                             .spawn(async move { console.apply(other).await })
                             .await
                             .ok()
                             .flatten();
+                        // The lists change with the message, not at the next reload.
+                        let (f, at) = (filter.peek().clone(), listening(&info.peek()));
+                        if let Ok(Ok(d)) = ctx.rt.spawn_blocking(move || reader.load(&f, &at)).await
+                        {
+                            data.set(d);
+                        }
                         if n.as_ref().is_some_and(|n| n.ok) {
                             if restart {
                                 let c = ctx.controller.clone();

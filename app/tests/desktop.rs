@@ -2,7 +2,7 @@
 //! the first-run key works, every page is reached with the keyboard (Alt+1..8) and drawn
 //! (not blank, not an error), with one PNG per page under the target dir
 //! (`target/tmp/desktop-screenshots/`, or `BURNCLOUD_SCREENSHOT_DIR`). Needs Xvfb, dbus-launch, xdotool and ImageMagick's
-//! `import` (installed by `cargo xtask test`); a missing tool is a failure, not a skip.
+//! `import` and xclip (installed by `cargo xtask test`); a missing tool is a failure, not a skip.
 #![cfg(feature = "desktop")]
 
 use std::process::{Child, Command, Stdio};
@@ -142,6 +142,49 @@ fn usernames(base: &str, jwt: &str) -> Vec<String> {
         .collect()
 }
 
+/// A user's balance in USD through the console API (None: unknown user or unlimited).
+fn user_balance(base: &str, jwt: &str, name: &str) -> Option<f64> {
+    let v: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!("{base}/console/api/users"))
+        .bearer_auth(jwt)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == name)
+        .and_then(|u| u["balance_usd"].as_f64())
+}
+
+/// The channels through the console API.
+fn channels(base: &str, jwt: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!("{base}/console/api/channel"))
+        .bearer_auth(jwt)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["data"].as_array().unwrap().clone()
+}
+
+fn channel_names(base: &str, jwt: &str) -> Vec<String> {
+    channels(base, jwt)
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn channel(base: &str, jwt: &str, name: &str) -> serde_json::Value {
+    channels(base, jwt)
+        .into_iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no channel {name}"))
+}
+
 struct Proc(Child);
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -221,7 +264,14 @@ fn ppm_pixels(bytes: &[u8]) -> (usize, usize, Vec<[u8; 3]>) {
 
 #[test]
 fn desktop_window_runs_the_gateway_and_draws_every_page() {
-    for tool in ["Xvfb", "dbus-launch", "xdotool", "import", "convert"] {
+    for tool in [
+        "Xvfb",
+        "dbus-launch",
+        "xdotool",
+        "import",
+        "convert",
+        "xclip",
+    ] {
         require(tool);
     }
     let display = free_display();
@@ -369,7 +419,8 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
 
     // Real content for the pages, then every page by keyboard, one screenshot each.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let upstream = rt.block_on(fake_openai::start(fake_openai::Fake::new()));
+    let fake = fake_openai::Fake::new();
+    let upstream = rt.block_on(fake_openai::start(fake.clone()));
     let base = format!("http://127.0.0.1:{port}");
     let jwt = seed(&base, dir.path(), upstream);
     let out_dir = std::env::var("BURNCLOUD_SCREENSHOT_DIR")
@@ -465,7 +516,45 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
         }
     };
     let typed = |text: &str| {
-        xdo(&["type", "--delay", "60", text]);
+        xdo(&["type", "--delay", "60", "--", text]);
+    };
+    // A password manager's auto-type: 10 ms per key.
+    let fast = |text: &str| {
+        xdo(&["type", "--delay", "10", "--", text]);
+    };
+    // xclip -i stays in the background to serve the clipboard: no pipe of ours open in it.
+    let set_clipboard = |text: &str| {
+        let mut child = Command::new("xclip")
+            .args(["-i", "-selection", "clipboard"])
+            .env("DISPLAY", format!(":{display}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(text.as_bytes()).unwrap();
+        }
+        assert!(child.wait().unwrap().success(), "xclip -i");
+    };
+    let clipboard = || {
+        let out = Command::new("xclip")
+            .args(["-o", "-selection", "clipboard"])
+            .env("DISPLAY", format!(":{display}"))
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // What the window holds where the focus is: a field's text, or (from a button) the
+    // page's text. Select all, copy, read the clipboard.
+    let copy_all = || {
+        set_clipboard("");
+        keys(&["ctrl+a", "ctrl+c"]);
+        std::thread::sleep(Duration::from_millis(400));
+        clipboard()
     };
     let to_button = ["Tab"; 5];
     keys(&["Tab"]);
@@ -505,6 +594,130 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
         assert!(!names.contains(&"erinfrank".to_string()), "{names:?}");
         names.contains(&"frank".to_string())
     });
+    // Credit erin's balance in the window. From "Create user", Tab goes through the rows
+    // in the table's order: the admin (unlimited: group, amount, Set, role, Disable),
+    // carol (group, amount, Add, Subtract, Set, role, Disable), then erin's group and
+    // amount; after the amount comes Add.
+    keys(&["Tab"; 14]);
+    typed("2.75");
+    keys(&["Tab", "Return"]);
+    wait_until(
+        "erin's balance credited in the database",
+        Duration::from_secs(10),
+        || user_balance(&base, &jwt, "erin") == Some(2.75),
+    );
+    // The window shows the new balance in erin's row together with the message (the
+    // page's text, selected and copied, once the message is there).
+    let mut text = String::new();
+    wait_until("the message of the credit", Duration::from_secs(10), || {
+        text = copy_all();
+        text.contains("erin now has $2.75 left.")
+    });
+    let table = &text[text.find("Balance").expect("the users table")..];
+    let erin_row = match (table.find("erin"), table.find("frank")) {
+        (Some(a), Some(b)) if a < b => &table[a..b],
+        _ => panic!("erin's row, then frank's, in\n{text}"),
+    };
+    assert!(
+        erin_row.contains("$2.75"),
+        "erin's row shows the new balance: {erin_row:?} in\n{text}"
+    );
+
+    // Channels: a new channel typed at 10 ms per key (a password manager's auto-type),
+    // its key pasted. Every character arrives; a refused Save keeps the form open with
+    // every field as typed and each refused field marked; fixed, it saves what was typed.
+    xdo(&["windowfocus", "--sync", &window]);
+    xdo(&["key", "alt+2"]);
+    wait_until("the Channels page", Duration::from_secs(20), || {
+        !xdo(&["search", "--name", "^BurnCloud · Channels$"])
+            .stdout
+            .is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    // From the navigation (past Tokens … Users): Add channel, then Provider, Name.
+    keys(&["Tab"; 7]);
+    keys(&["Return"]);
+    std::thread::sleep(Duration::from_millis(800));
+    keys(&["Tab", "Tab"]);
+    let name = "typed-at-10ms-per-key-abcdefghijklmnopqrstuvwxyz-0123456789";
+    fast(name);
+    std::thread::sleep(Duration::from_millis(1000));
+    let held = copy_all();
+    let found = name
+        .chars()
+        .zip(held.chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    eprintln!(
+        "typed {} characters at 10 ms per key; the field holds {} ({held:?}), the first {found} in order",
+        name.len(),
+        held.chars().count()
+    );
+    assert_eq!(held, name, "every character typed at 10 ms per key");
+    // The key, pasted.
+    let key = "sk-pasted-key-0123456789-abcdefghijklmnop";
+    set_clipboard(key);
+    keys(&["Tab", "ctrl+v"]);
+    keys(&["Tab"]);
+    fast(&format!("http://{upstream}"));
+    // Models left empty (refused), then Mapping, Group(s), Priority, Weight: -2 (refused).
+    keys(&["Tab", "Tab", "Tab", "Tab", "Tab", "ctrl+a"]);
+    fast("-2");
+    // Locality, Save.
+    keys(&["Tab", "Tab", "Return"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !channel_names(&base, &jwt).contains(&name.to_string()),
+        "a channel without models is refused"
+    );
+    let text = copy_all();
+    assert!(
+        text.contains("Model mapping"),
+        "the form is still open: {text}"
+    );
+    for message in [
+        "models must list at least one model",
+        "weight must be 0 or more",
+    ] {
+        assert!(
+            text.contains(message),
+            "{message:?} is shown with the form: {text}"
+        );
+    }
+    // Back from Save to Weight (Locality between) and Models (Group, Priority, Mapping
+    // between): the fixes; the name, pasted key and base URL are still as typed.
+    keys(&["shift+Tab", "shift+Tab", "ctrl+a"]);
+    fast("3");
+    keys(&["shift+Tab"; 4]);
+    fast("fast-model");
+    keys(&["Tab"; 6]);
+    keys(&["Return"]);
+    wait_until(
+        "the channel saved from the kept fields",
+        Duration::from_secs(10),
+        || channel_names(&base, &jwt).contains(&name.to_string()),
+    );
+    let saved = channel(&base, &jwt, name);
+    assert_eq!(saved["base_url"], format!("http://{upstream}"), "{saved}");
+    assert_eq!(saved["models"], "fast-model", "{saved}");
+    assert_eq!(saved["weight"], 3, "{saved}");
+    // The pasted key is the channel's key: the upstream receives it.
+    let creds: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("desktop-credentials.json")).unwrap(),
+    )
+    .unwrap();
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(creds["key"].as_str().unwrap())
+        .json(&serde_json::json!({"model": "fast-model", "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
+    assert_eq!(
+        fake.last().unwrap().authorization.as_deref(),
+        Some(format!("Bearer {key}").as_str())
+    );
+
     // Keyboard focus is visible: Tab moves to a control on the page.
     xdo(&["key", "Tab"]);
     // A second launch on the same data folder: refused, naming the first, whose window

@@ -25,6 +25,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "at-spi2-core",
     "x11-utils",
     "xdotool",
+    // The desktop test reads the window's text and fields through the clipboard.
+    "xclip",
     "imagemagick",
     "python3",
     "python3-venv",

@@ -7,11 +7,16 @@ use std::time::Duration;
 
 use gateway_core::auth::new_token_key;
 use gateway_core::money::parse_usd;
-use gateway_core::store::{StoreError, channels, now_secs, prices, split_list, tokens, users};
+use gateway_core::store::{
+    FieldError, StoreError, channels, now_secs, prices, settings, split_list, tokens, users,
+};
 use llama_manager::runtime::{SettingsPatch, deploy, engine};
 
 use super::{CLOSE_TO_TRAY_KEY, Console, LISTEN_KEY, THEME_KEY, first_run};
+use crate::views::channels::CHANNEL_FORM;
 use crate::views::data::*;
+use crate::views::pricing::PRICE_FORM;
+use crate::views::tokens::TOKEN_FORM;
 
 pub(super) fn store_err(e: StoreError) -> Notice {
     let fix = match &e {
@@ -24,18 +29,25 @@ pub(super) fn store_err(e: StoreError) -> Notice {
 }
 
 /// A new key for `owner` from the Tokens form; the notice carries the key (shown once).
+/// A refusal names every field to correct (gateway-core's checks, as the API's).
 pub(super) async fn create_token(
     state: &gateway_core::AppState,
     owner: &str,
     f: TokenForm,
 ) -> Result<Notice, Notice> {
-    let quota = usd("quota", &f.quota_usd)?.unwrap_or(-1);
-    let days: Option<i64> = opt_number("expires in days", &f.expires_days)?;
+    let mut refused = Refusals::default();
+    let quota = refused
+        .parsed("quota_limit", usd("quota", &f.quota_usd))
+        .map(|q| q.unwrap_or(-1));
+    let days: Option<Option<i64>> = refused.parsed(
+        "expired_time",
+        opt_number("expires in days", &f.expires_days),
+    );
     let key = new_token_key();
     let fields = tokens::TokenFields {
         name: Some(f.name.clone()),
-        quota_limit_nano: Some(quota),
-        expired_time: Some(days.map(|d| now_secs() + d * 86_400).unwrap_or(-1)),
+        quota_limit_nano: quota,
+        expired_time: days.map(|d| d.map(|d| now_secs() + d * 86_400).unwrap_or(-1)),
         models: Some(f.models.clone()),
         group: Some(if f.group.trim().is_empty() {
             "default".into()
@@ -45,6 +57,8 @@ pub(super) async fn create_token(
         local_only: Some(f.local_only),
         ..Default::default()
     };
+    refused.add(tokens::field_errors(fields.clone()));
+    refused.refuse(TOKEN_FORM, "Key not created")?;
     state
         .store
         .with(|c| tokens::create(c, owner, &key.hash, &key.display, fields))
@@ -53,9 +67,53 @@ pub(super) async fn create_token(
     let mut n = Notice::ok(format!(
         "Key {} created. Copy it now: it is shown only once.",
         f.name.trim()
-    ));
+    ))
+    .completing(TOKEN_FORM);
     n.secret = Some(key.key);
     Ok(n)
+}
+
+/// The refused fields of a form: its text that does not parse, then what gateway-core's
+/// checks refuse (the same checks as the console API's); all shown at once.
+#[derive(Default)]
+struct Refusals(Vec<(String, String)>);
+
+impl Refusals {
+    /// A parsed field's value, or None with its message (and how to write it) kept.
+    fn parsed<T>(&mut self, field: &str, r: Result<T, Notice>) -> Option<T> {
+        r.map_err(|n| {
+            let message = match n.fix {
+                Some(fix) => format!("{}. {fix}", n.text),
+                None => n.text,
+            };
+            self.0.push((field.to_string(), message));
+        })
+        .ok()
+    }
+    /// gateway-core's refusals (a field that did not parse keeps its own message).
+    fn add(&mut self, errors: Vec<FieldError>) {
+        for e in errors {
+            if !self.0.iter().any(|(f, _)| f == e.field) {
+                self.0.push((e.field.to_string(), e.message));
+            }
+        }
+    }
+    /// Err with a notice naming every refused field of `form`, if there is one.
+    fn refuse(self, form: &str, what: &str) -> Result<(), Notice> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(Notice::refusing(
+                form,
+                format!("{what}: {}.", self.0[0].1),
+                self.0,
+            )),
+            n => Err(Notice::refusing(
+                form,
+                format!("{what}: {n} fields to correct (marked below)."),
+                self.0,
+            )),
+        }
+    }
 }
 
 fn number<T: std::str::FromStr>(field: &str, text: &str, default: T) -> Result<T, Notice> {
@@ -285,6 +343,7 @@ impl Console {
     }
 
     async fn save_channel(&self, f: ChannelForm) -> Result<Notice, Notice> {
+        let mut refused = Refusals::default();
         let fields = channels::ChannelFields {
             name: Some(f.name.clone()),
             channel_type: Some(f.type_id),
@@ -296,19 +355,27 @@ impl Console {
             } else {
                 f.group.clone()
             }),
-            weight: Some(number("weight", &f.weight, 1)?),
-            priority: Some(number("priority", &f.priority, 0)?),
-            model_mapping: Some(parse_mapping(&f.mapping)?),
+            weight: refused.parsed("weight", number("weight", &f.weight, 1)),
+            priority: refused.parsed("priority", number("priority", &f.priority, 0)),
+            model_mapping: refused.parsed("model_mapping", parse_mapping(&f.mapping)),
             locality: Some(f.locality.trim().to_string()).filter(|l| !l.is_empty()),
             ..Default::default()
         };
+        let checked = fields.clone();
+        refused.add(
+            self.state
+                .store
+                .with(|c| channels::field_errors(c, f.id, checked))
+                .map_err(store_err)?,
+        );
+        refused.refuse(CHANNEL_FORM, "Channel not saved")?;
         let r = match f.id {
             None => self.state.store.with(|c| channels::create(c, fields)),
             Some(id) => self.state.store.with(|c| channels::update(c, id, fields)),
         };
         let c = r.map_err(store_err)?;
         self.state.config_changed().await;
-        Ok(Notice::ok(format!("Channel {} saved.", c.name)))
+        Ok(Notice::ok(format!("Channel {} saved.", c.name)).completing(CHANNEL_FORM))
     }
 
     /// A one-token request straight to the channel's upstream, reported in words.
@@ -443,22 +510,37 @@ impl Console {
 
     async fn save_price(&self, f: PriceForm) -> Result<Notice, Notice> {
         let model = f.model.trim().to_string();
+        let mut refused = Refusals::default();
         let r = if !f.alias_of.trim().is_empty() {
             let target = f.alias_of.trim().to_string();
+            refused.add(
+                self.state
+                    .store
+                    .with(|c| prices::alias_errors(c, &model, &target))
+                    .map_err(store_err)?,
+            );
+            refused.refuse(PRICE_FORM, "Price not saved")?;
             self.state
                 .store
                 .with(|c| prices::set_alias(c, &model, &target))
         } else {
+            let input = refused.parsed("input", usd("input", &f.input));
+            let output = refused.parsed("output", usd("output", &f.output));
+            let cache_read = refused.parsed("cache_read", usd("cache read", &f.cache_read));
+            let cache_write = refused.parsed("cache_write", usd("cache write", &f.cache_write));
             let rates = prices::Rates {
-                input: usd("input", &f.input)?.unwrap_or(0),
-                output: usd("output", &f.output)?.unwrap_or(0),
-                cache_read: usd("cache read", &f.cache_read)?,
-                cache_write: usd("cache write", &f.cache_write)?,
+                input: input.flatten().unwrap_or(0),
+                output: output.flatten().unwrap_or(0),
+                cache_read: cache_read.flatten(),
+                cache_write: cache_write.flatten(),
             };
+            refused.add(prices::rate_errors(&model, &rates));
+            refused.refuse(PRICE_FORM, "Price not saved")?;
             self.state.store.with(|c| prices::set(c, &model, rates))
         };
-        self.routing_changed(r, &format!("Price of {model} saved."))
-            .await
+        r.map_err(store_err)?;
+        self.state.config_changed().await;
+        Ok(Notice::ok(format!("Price of {model} saved.")).completing(PRICE_FORM))
     }
 
     fn save_listen(&self, host: &str, port: &str) -> Result<Notice, Notice> {

@@ -590,6 +590,16 @@ pub struct Notice {
     /// The form this success completes: the page empties it (a refused form keeps what
     /// was typed).
     pub completed: Option<Completed>,
+    /// The fields a refused form must change, each with its message (all of them).
+    pub refused: Option<Box<RefusedFields>>,
+}
+
+/// A refused form's fields: (field id, message), in the form's order. Field ids are the
+/// API's names (`base_url`, `weight`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedFields {
+    pub form: String,
+    pub fields: Vec<(String, String)>,
 }
 
 /// A form completed by a successful action. `serial` tells two equal successes in a row
@@ -608,6 +618,7 @@ impl Notice {
             fix: None,
             secret: None,
             completed: None,
+            refused: None,
         }
     }
     /// This success empties `form` (a form id a page chose, e.g. `new-user`).
@@ -631,6 +642,35 @@ impl Notice {
         }
         self
     }
+    /// A refusal of `form` naming every field to change, each with its message. Empty
+    /// `fields`: a plain error.
+    pub fn refusing(
+        form: impl Into<String>,
+        text: impl Into<String>,
+        fields: Vec<(String, String)>,
+    ) -> Self {
+        let mut n = Notice::error(
+            text,
+            Some("Correct the marked fields and save again: the form keeps what you typed."),
+        );
+        if !fields.is_empty() {
+            n.refused = Some(Box::new(RefusedFields {
+                form: form.into(),
+                fields,
+            }));
+        }
+        n
+    }
+    /// The message for `field` of `form`, when this notice refused it.
+    pub fn field_error(&self, form: &str, field: &str) -> Option<&str> {
+        self.refused
+            .as_ref()
+            .filter(|r| r.form == form)?
+            .fields
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
     pub fn error(text: impl Into<String>, fix: Option<&str>) -> Self {
         Notice {
             ok: false,
@@ -638,6 +678,7 @@ impl Notice {
             fix: fix.map(str::to_string),
             secret: None,
             completed: None,
+            refused: None,
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use dioxus::prelude::*;
 
+use super::form::TextInput;
+
 use super::data::{Action, LogFilter, LogItem, LogsData};
 
 #[component]
@@ -27,7 +29,7 @@ pub fn LogsPage(data: LogsData, on_action: EventHandler<Action>) -> Element {
     rsx! {
         section { class: "bc-card bc-form", id: "log-filter",
             div { class: "bc-fields bc-fields-inline",
-                label { "Model" input { value: "{cur.model}", oninput: move |e| f.with_mut(|f| f.model = e.value()) } }
+                label { "Model" TextInput { value: cur.model.clone(), oninput: move |v: String| f.with_mut(|f| f.model = v) } }
                 label { "Status"
                     select { onchange: move |e| f.with_mut(|f| f.status = e.value()),
                         option { value: "", selected: cur.status.is_empty(), "all" }
@@ -35,7 +37,7 @@ pub fn LogsPage(data: LogsData, on_action: EventHandler<Action>) -> Element {
                         option { value: "error", selected: cur.status == "error", "failed" }
                     }
                 }
-                label { "Channel" input { value: "{cur.channel}", placeholder: "name or id", oninput: move |e| f.with_mut(|f| f.channel = e.value()) } }
+                label { "Channel" TextInput { value: cur.channel.clone(), placeholder: "name or id", oninput: move |v: String| f.with_mut(|f| f.channel = v) } }
                 button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::FilterLogs(LogFilter { page: 1, ..f() })), "Apply" }
             }
         }

@@ -11,6 +11,8 @@
 //!   invitations, registration); `chart` draws the dashboard's SVG bar charts.
 //! - `user`: the plain user's web console (`UserShell`).
 //! - `data`: the plain data the pages show and the actions they send.
+//! - `form`: what the forms share: `TextInput` (keeps every keystroke), refused fields'
+//!   marks, emptying a form after its success.
 
 use dioxus::prelude::*;
 
@@ -18,6 +20,7 @@ pub mod channels;
 pub mod chart;
 pub mod dashboard;
 pub mod data;
+pub mod form;
 pub mod logs;
 pub mod models;
 pub mod pricing;
@@ -153,11 +156,11 @@ pub fn Shell(
                 }
                 match page {
                     Page::Dashboard => rsx! { Dashboard { info: info.clone(), data: data.dashboard.clone(), on_action } },
-                    Page::Channels => rsx! { ChannelsPage { channels: data.channels.clone(), types: data.channel_types.clone(), on_action } },
-                    Page::Tokens => rsx! { TokensPage { tokens: data.tokens.clone(), on_action } },
+                    Page::Channels => rsx! { ChannelsPage { channels: data.channels.clone(), types: data.channel_types.clone(), notice: notice.clone(), on_action } },
+                    Page::Tokens => rsx! { TokensPage { tokens: data.tokens.clone(), notice: notice.clone(), on_action } },
                     Page::Models => rsx! { ModelsPage { data: data.models.clone(), on_action } },
                     Page::Logs => rsx! { LogsPage { data: data.logs.clone(), on_action } },
-                    Page::Pricing => rsx! { PricingPage { prices: data.prices.clone(), on_action } },
+                    Page::Pricing => rsx! { PricingPage { prices: data.prices.clone(), notice: notice.clone(), on_action } },
                     Page::Settings => rsx! { SettingsPage { data: data.settings.clone(), on_action } },
                     Page::Users => rsx! { UsersPage { data: data.users.clone(), notice, on_action } },
                 }

@@ -5,6 +5,8 @@
 
 use dioxus::prelude::*;
 
+use super::form::TextInput;
+
 use super::Badge;
 use super::data::{Action, DeployForm, DownloadRow, HubData, ModelRow, ModelsData};
 
@@ -165,11 +167,11 @@ fn DeployDialog(
             h2 { "Deploy" }
             p { class: "bc-caption", "Prefilled from how the model fits this machine." }
             div { class: "bc-fields",
-                label { "Port (blank: first free)" input { r#type: "number", value: "{cur.port}", oninput: move |e| f.with_mut(|f| f.port = e.value()) } }
-                label { "Context size (-c)" input { r#type: "number", value: "{cur.ctx}", oninput: move |e| f.with_mut(|f| f.ctx = e.value()) } }
-                label { "GPU layers (-ngl: auto, all or a number)" input { r#type: "text", value: "{cur.gpu_layers}", oninput: move |e| f.with_mut(|f| f.gpu_layers = e.value()) } }
-                label { "Threads (blank: llama-server's choice)" input { r#type: "number", value: "{cur.threads}", oninput: move |e| f.with_mut(|f| f.threads = e.value()) } }
-                label { "Parallel slots" input { r#type: "number", value: "{cur.parallel}", oninput: move |e| f.with_mut(|f| f.parallel = e.value()) } }
+                label { "Port (blank: first free)" TextInput { r#type: "number", value: cur.port.clone(), oninput: move |v: String| f.with_mut(|f| f.port = v) } }
+                label { "Context size (-c)" TextInput { r#type: "number", value: cur.ctx.clone(), oninput: move |v: String| f.with_mut(|f| f.ctx = v) } }
+                label { "GPU layers (-ngl: auto, all or a number)" TextInput { r#type: "text", value: cur.gpu_layers.clone(), oninput: move |v: String| f.with_mut(|f| f.gpu_layers = v) } }
+                label { "Threads (blank: llama-server's choice)" TextInput { r#type: "number", value: cur.threads.clone(), oninput: move |v: String| f.with_mut(|f| f.threads = v) } }
+                label { "Parallel slots" TextInput { r#type: "number", value: cur.parallel.clone(), oninput: move |v: String| f.with_mut(|f| f.parallel = v) } }
                 label { "Engine"
                     select { value: "{cur.engine}", onchange: move |e| f.with_mut(|f| f.engine = e.value()),
                         for b in ["auto", "cpu", "cuda", "vulkan", "hip", "sycl", "metal"] {
@@ -184,7 +186,7 @@ fn DeployDialog(
                         }
                     }
                 }
-                label { "Stop after idle seconds (0: never)" input { r#type: "number", value: "{cur.idle_ttl_secs}", oninput: move |e| f.with_mut(|f| f.idle_ttl_secs = e.value()) } }
+                label { "Stop after idle seconds (0: never)" TextInput { r#type: "number", value: cur.idle_ttl_secs.clone(), oninput: move |v: String| f.with_mut(|f| f.idle_ttl_secs = v) } }
                 label { class: "bc-check", input { r#type: "checkbox", checked: cur.jit, onchange: move |e| f.with_mut(|f| f.jit = e.checked()) } "Start on the first request (JIT)" }
                 label { class: "bc-check", input { r#type: "checkbox", checked: cur.start, onchange: move |e| f.with_mut(|f| f.start = e.checked()) } "Start now" }
             }
@@ -205,7 +207,7 @@ fn HubSection(hub: HubData, on_action: EventHandler<Action>) -> Element {
             div { class: "bc-card-header", h2 { "Find models on the hub" } }
             form { class: "bc-toolbar", role: "search",
                 onsubmit: move |e| { e.prevent_default(); on_action.call(Action::HubSearch { query: query(), sort: sort() }); },
-                input { r#type: "search", placeholder: "Search GGUF models", "aria-label": "Search the hub", value: "{query}", oninput: move |e| query.set(e.value()) }
+                TextInput { r#type: "search", placeholder: "Search GGUF models", aria_label: "Search the hub", value: query(), oninput: move |v: String| query.set(v) }
                 select { "aria-label": "Sort by", value: "{sort}", onchange: move |e| sort.set(e.value()),
                     option { value: "downloads", selected: sort() == "downloads", "Most downloads" }
                     option { value: "likes", selected: sort() == "likes", "Most likes" }

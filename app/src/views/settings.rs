@@ -3,6 +3,8 @@
 
 use dioxus::prelude::*;
 
+use super::form::TextInput;
+
 use super::Badge;
 use super::data::{Action, BurstForm, SettingsData, Theme};
 
@@ -19,8 +21,8 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
             h2 { "Gateway address" }
             p { class: "bc-caption", "Listening now: {data.listening}" }
             div { class: "bc-fields bc-fields-inline",
-                label { "Listen address" input { value: "{host}", oninput: move |e| host.set(e.value()) } }
-                label { "Port" input { r#type: "number", value: "{port}", oninput: move |e| port.set(e.value()) } }
+                label { "Listen address" TextInput { value: host(), oninput: move |v: String| host.set(v) } }
+                label { "Port" TextInput { r#type: "number", value: port(), oninput: move |v: String| port.set(v) } }
                 button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::SaveListen { host: host(), port: port() }), "Save and restart the gateway" }
             }
             if lan {
@@ -41,10 +43,10 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
                         option { value: "cloud_burst", selected: b.mode == "cloud_burst", "cloud burst: cloud first, local for sensitive requests" }
                     }
                 }
-                label { "Alias model name" input { value: "{b.alias}", oninput: move |e| burst.with_mut(|b| b.alias = e.value()) } }
-                label { "Daily cloud budget, USD (-1: none)" input { value: "{b.daily_budget_usd}", oninput: move |e| burst.with_mut(|b| b.daily_budget_usd = e.value()) } }
-                label { "Local queue limit" input { r#type: "number", value: "{b.local_max_queue}", oninput: move |e| burst.with_mut(|b| b.local_max_queue = e.value()) } }
-                label { "Cloud queue limit" input { r#type: "number", value: "{b.cloud_max_queue}", oninput: move |e| burst.with_mut(|b| b.cloud_max_queue = e.value()) } }
+                label { "Alias model name" TextInput { value: b.alias.clone(), oninput: move |v: String| burst.with_mut(|b| b.alias = v) } }
+                label { "Daily cloud budget, USD (-1: none)" TextInput { value: b.daily_budget_usd.clone(), oninput: move |v: String| burst.with_mut(|b| b.daily_budget_usd = v) } }
+                label { "Local queue limit" TextInput { r#type: "number", value: b.local_max_queue.clone(), oninput: move |v: String| burst.with_mut(|b| b.local_max_queue = v) } }
+                label { "Cloud queue limit" TextInput { r#type: "number", value: b.cloud_max_queue.clone(), oninput: move |v: String| burst.with_mut(|b| b.cloud_max_queue = v) } }
             }
             div { class: "bc-toolbar", button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::SaveBurst(burst())), "Save burst settings" } }
         }
@@ -64,7 +66,7 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
             h2 { "Request logs" }
             p { class: "bc-caption", "Every request is recorded (model, tokens, cost, errors). Records older than this are deleted every hour; 0 keeps every record." }
             div { class: "bc-fields bc-fields-inline",
-                label { "Days to keep request logs" input { r#type: "number", min: "0", value: "{retention}", oninput: move |e| retention.set(e.value()) } }
+                label { "Days to keep request logs" TextInput { r#type: "number", min: "0", value: retention(), oninput: move |v: String| retention.set(v) } }
                 button { class: "bc-button", onclick: move |_| on_action.call(Action::SetLogRetention(retention())), "Save" }
             }
         }

@@ -659,6 +659,7 @@ fn stylesheet_uses_fluent_tokens_for_light_and_dark_and_focus_rings() {
     );
 }
 
+mod forms;
 mod users;
 
 mod hub_downloads {

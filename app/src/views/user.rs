@@ -4,6 +4,8 @@
 
 use dioxus::prelude::*;
 
+use super::form::TextInput;
+
 use super::data::{Action, Notice, UserData};
 use super::logs::LogsPage;
 use super::tokens::TokensPage;
@@ -73,12 +75,12 @@ pub fn UserShell(
             }
             main { class: "bc-main", id: "main",
                 h1 { class: "bc-title", "{page.title()}" }
-                if let Some(n) = notice {
+                if let Some(n) = notice.clone() {
                     NoticeBar { notice: n, on_action }
                 }
                 match page {
                     UserPage::Overview => rsx! { Overview { data: data.clone(), base_url, on_action } },
-                    UserPage::Keys => rsx! { TokensPage { tokens: data.tokens.clone(), on_action, fixed_group: Some(data.group.clone()) } },
+                    UserPage::Keys => rsx! { TokensPage { tokens: data.tokens.clone(), notice: notice.clone(), on_action, fixed_group: Some(data.group.clone()) } },
                     UserPage::Logs => rsx! { LogsPage { data: data.logs.clone(), on_action } },
                     UserPage::Invitations => rsx! { Invitations { data: data.clone(), on_action } },
                 }
@@ -112,7 +114,7 @@ fn Invitations(data: UserData, on_action: EventHandler<Action>) -> Element {
             h2 { "Redeem a code" }
             p { class: "bc-caption", "Balance: {data.balance}" }
             div { class: "bc-fields bc-fields-inline",
-                label { "Code" input { id: "redeem-code", value: "{code}", oninput: move |e| code.set(e.value()) } }
+                label { "Code" TextInput { id: "redeem-code", value: code(), oninput: move |v: String| code.set(v) } }
                 button { class: "bc-button bc-button-primary", id: "redeem",
                     onclick: move |_| { on_action.call(Action::Redeem(code())); code.set(String::new()); },
                     "Redeem"

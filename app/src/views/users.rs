@@ -5,6 +5,8 @@
 
 use dioxus::prelude::*;
 
+use super::form::TextInput;
+
 use super::Badge;
 use super::data::{
     Action, BalanceHow, GroupForm, GroupRow, NewUserForm, Notice, UserRow, UsersData,
@@ -23,19 +25,7 @@ pub fn balance_form(user_id: &str) -> String {
     format!("balance:{user_id}")
 }
 
-/// Run `empty` once for each success notice of `form` (two equal successes in a row are
-/// two notices: their serials differ).
-pub fn use_on_success(notice: &Option<Notice>, form: &str, mut empty: impl FnMut() + 'static) {
-    let done = notice
-        .as_ref()
-        .filter(|n| n.completes(form))
-        .and_then(|n| n.completed.clone());
-    use_effect(use_reactive((&done,), move |(done,)| {
-        if done.is_some() {
-            empty();
-        }
-    }));
-}
+pub use super::form::use_on_success;
 
 #[component]
 pub fn UsersPage(
@@ -90,9 +80,9 @@ fn NewUser(
             h2 { "Add a user" }
             p { class: "bc-caption", "Accounts made here do not need registration to be open. The password follows the registration rules: at least 8 characters of two kinds (letters, digits, symbols)." }
             div { class: "bc-fields",
-                label { "Username" input { id: "new-user-name", value: "{cur.username}", autocomplete: "off", oninput: move |e| f.with_mut(|f| f.username = e.value()) } }
-                label { "Password" input { id: "new-user-password", r#type: "password", value: "{cur.password}", autocomplete: "new-password", oninput: move |e| f.with_mut(|f| f.password = e.value()) } }
-                label { "Email (optional)" input { r#type: "email", value: "{cur.email}", oninput: move |e| f.with_mut(|f| f.email = e.value()) } }
+                label { "Username" TextInput { id: "new-user-name", value: cur.username.clone(), autocomplete: "off", oninput: move |v: String| f.with_mut(|f| f.username = v) } }
+                label { "Password" TextInput { id: "new-user-password", r#type: "password", value: cur.password.clone(), autocomplete: "new-password", oninput: move |v: String| f.with_mut(|f| f.password = v) } }
+                label { "Email (optional)" TextInput { r#type: "email", value: cur.email.clone(), oninput: move |v: String| f.with_mut(|f| f.email = v) } }
                 label { "Role"
                     select { onchange: move |e| f.with_mut(|f| f.role = e.value()),
                         option { value: "user", selected: cur.role == "user", "user" }
@@ -106,7 +96,7 @@ fn NewUser(
                         }
                     }
                 }
-                label { "Starting balance, USD (-1: unlimited)" input { inputmode: "decimal", value: "{cur.balance_usd}", placeholder: "{balance_hint}", oninput: move |e| f.with_mut(|f| f.balance_usd = e.value()) } }
+                label { "Starting balance, USD (-1: unlimited)" TextInput { inputmode: "decimal", value: cur.balance_usd.clone(), placeholder: "{balance_hint}", oninput: move |v: String| f.with_mut(|f| f.balance_usd = v) } }
             }
             div { class: "bc-toolbar",
                 button { class: "bc-button bc-button-primary", id: "create-user", onclick: move |_| on_action.call(Action::CreateUser(f())), "Create user" }
@@ -167,7 +157,7 @@ fn UserLine(
             td {
                 div { "{u.balance}" span { class: "bc-caption", " · spent {u.spent}" } }
                 div { class: "bc-actions",
-                    input { class: "bc-input-amount", inputmode: "decimal", placeholder: "USD", "aria-label": "Amount for {u.name}", value: "{amount}", oninput: move |e| amount.set(e.value()) }
+                    TextInput { class: "bc-input-amount", inputmode: "decimal", placeholder: "USD", aria_label: "Amount for {u.name}", value: amount(), oninput: move |v: String| amount.set(v) }
                     if asking("take") {
                         button { class: "bc-button bc-button-small bc-button-danger", onclick: move |_| { on_action.call(b2(BalanceHow::Subtract)); confirm.set(None); }, "Take ${amount} from {u.name}?" }
                         button { class: "bc-button bc-button-small", onclick: move |_| confirm.set(None), "Cancel" }
@@ -253,9 +243,9 @@ fn Groups(
                 }
             }
             div { class: "bc-fields bc-fields-inline", id: "group-form",
-                label { "Group" input { value: "{cur.name}", placeholder: "vip", oninput: move |e| f.with_mut(|f| f.name = e.value()) } }
-                label { "Ratio" input { inputmode: "decimal", value: "{cur.ratio}", placeholder: "1", oninput: move |e| f.with_mut(|f| f.ratio = e.value()) } }
-                label { "Description" input { value: "{cur.description}", oninput: move |e| f.with_mut(|f| f.description = e.value()) } }
+                label { "Group" TextInput { value: cur.name.clone(), placeholder: "vip", oninput: move |v: String| f.with_mut(|f| f.name = v) } }
+                label { "Ratio" TextInput { inputmode: "decimal", value: cur.ratio.clone(), placeholder: "1", oninput: move |v: String| f.with_mut(|f| f.ratio = v) } }
+                label { "Description" TextInput { value: cur.description.clone(), oninput: move |v: String| f.with_mut(|f| f.description = v) } }
                 button { class: "bc-button bc-button-primary", id: "save-group", onclick: move |_| on_action.call(Action::SaveGroup(f())), "Save group" }
             }
         }

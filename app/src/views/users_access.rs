@@ -4,6 +4,8 @@
 
 use dioxus::prelude::*;
 
+use super::form::TextInput;
+
 use super::Badge;
 use super::data::{
     Action, GovernanceForm, InvitationForm, InvitationRow, Notice, RedemptionForm, UsersData,
@@ -40,10 +42,10 @@ pub fn Codes(
             h2 { "Redemption codes" }
             p { class: "bc-caption", "A code credits its amount to the balance of the first user who redeems it (web console: Balance & invitations)." }
             div { class: "bc-fields bc-fields-inline", id: "redemption-form",
-                label { "Name" input { value: "{cur.name}", placeholder: "launch", oninput: move |e| f.with_mut(|f| f.name = e.value()) } }
-                label { "Amount, USD" input { inputmode: "decimal", value: "{cur.amount_usd}", oninput: move |e| f.with_mut(|f| f.amount_usd = e.value()) } }
-                label { "How many" input { r#type: "number", min: "1", value: "{cur.count}", oninput: move |e| f.with_mut(|f| f.count = e.value()) } }
-                label { "Expires in days (empty: never)" input { r#type: "number", min: "1", value: "{cur.expires_days}", oninput: move |e| f.with_mut(|f| f.expires_days = e.value()) } }
+                label { "Name" TextInput { value: cur.name.clone(), placeholder: "launch", oninput: move |v: String| f.with_mut(|f| f.name = v) } }
+                label { "Amount, USD" TextInput { inputmode: "decimal", value: cur.amount_usd.clone(), oninput: move |v: String| f.with_mut(|f| f.amount_usd = v) } }
+                label { "How many" TextInput { r#type: "number", min: "1", value: cur.count.clone(), oninput: move |v: String| f.with_mut(|f| f.count = v) } }
+                label { "Expires in days (empty: never)" TextInput { r#type: "number", min: "1", value: cur.expires_days.clone(), oninput: move |v: String| f.with_mut(|f| f.expires_days = v) } }
                 button { class: "bc-button bc-button-primary", id: "create-codes", onclick: move |_| on_action.call(Action::CreateRedemptions(f())), "Create codes" }
             }
             div { class: "bc-toolbar", id: "codes-export",
@@ -111,8 +113,8 @@ pub fn Invitations(
             h2 { "Invitations" }
             p { class: "bc-caption", "An invitation link opens the registration page with its code filled in; it works while registration is open or invite-only." }
             div { class: "bc-fields bc-fields-inline", id: "invitation-form",
-                label { "Uses (0: unlimited)" input { r#type: "number", min: "0", value: "{cur.max_uses}", oninput: move |e| f.with_mut(|f| f.max_uses = e.value()) } }
-                label { "Expires in days (empty: never)" input { r#type: "number", min: "1", value: "{cur.expires_days}", oninput: move |e| f.with_mut(|f| f.expires_days = e.value()) } }
+                label { "Uses (0: unlimited)" TextInput { r#type: "number", min: "0", value: cur.max_uses.clone(), oninput: move |v: String| f.with_mut(|f| f.max_uses = v) } }
+                label { "Expires in days (empty: never)" TextInput { r#type: "number", min: "1", value: cur.expires_days.clone(), oninput: move |v: String| f.with_mut(|f| f.expires_days = v) } }
                 button { class: "bc-button bc-button-primary", id: "create-admin-invitation", onclick: move |_| on_action.call(Action::Invite(f())), "Create invitation" }
             }
             if invitations.is_empty() {
@@ -179,10 +181,10 @@ pub fn Registration(
                         option { value: "closed", selected: cur.registration == "closed", "closed: accounts are made here" }
                     }
                 }
-                label { "New-user balance, USD (-1: unlimited)" input { inputmode: "decimal", value: "{cur.new_user_balance_usd}", oninput: move |e| edit.set(Some(GovernanceForm { new_user_balance_usd: e.value(), ..f2.clone() })) } }
-                label { "Reward to the inviter, USD" input { inputmode: "decimal", value: "{cur.inviter_reward_usd}", oninput: move |e| edit.set(Some(GovernanceForm { inviter_reward_usd: e.value(), ..f3.clone() })) } }
-                label { "Reward to the invited user, USD" input { inputmode: "decimal", value: "{cur.invitee_reward_usd}", oninput: move |e| edit.set(Some(GovernanceForm { invitee_reward_usd: e.value(), ..f4.clone() })) } }
-                label { "Uses of a user's invitation (at most)" input { r#type: "number", min: "1", value: "{cur.user_invite_max_uses}", oninput: move |e| edit.set(Some(GovernanceForm { user_invite_max_uses: e.value(), ..f5.clone() })) } }
+                label { "New-user balance, USD (-1: unlimited)" TextInput { inputmode: "decimal", value: cur.new_user_balance_usd.clone(), oninput: move |v: String| edit.set(Some(GovernanceForm { new_user_balance_usd: v, ..f2.clone() })) } }
+                label { "Reward to the inviter, USD" TextInput { inputmode: "decimal", value: cur.inviter_reward_usd.clone(), oninput: move |v: String| edit.set(Some(GovernanceForm { inviter_reward_usd: v, ..f3.clone() })) } }
+                label { "Reward to the invited user, USD" TextInput { inputmode: "decimal", value: cur.invitee_reward_usd.clone(), oninput: move |v: String| edit.set(Some(GovernanceForm { invitee_reward_usd: v, ..f4.clone() })) } }
+                label { "Uses of a user's invitation (at most)" TextInput { r#type: "number", min: "1", value: cur.user_invite_max_uses.clone(), oninput: move |v: String| edit.set(Some(GovernanceForm { user_invite_max_uses: v, ..f5.clone() })) } }
                 label { class: "bc-check",
                     input { r#type: "checkbox", checked: cur.allow_unpriced_cloud, onchange: move |e| edit.set(Some(GovernanceForm { allow_unpriced_cloud: e.checked(), ..f6.clone() })) }
                     "Users may use cloud models that have no price (billed $0)"

@@ -8,7 +8,7 @@ use crate::store::db::{
 };
 
 use super::sealed;
-use super::{StoreError, StoreResult, now_secs, split_list};
+use super::{FieldError, StoreError, StoreResult, first_refusal, now_secs, split_list};
 use crate::channel_types::{channel_type, normalize_base_url};
 
 /// A channel as stored, key included. Never serialise this to a client: use `crate::http` views.
@@ -98,60 +98,127 @@ fn invalid(msg: impl Into<String>) -> StoreError {
     StoreError::Invalid(msg.into())
 }
 
-/// Check a complete channel and fill defaults (base URL, locality).
-fn validate(c: &mut Channel) -> StoreResult<()> {
+/// Check a complete channel and fill defaults (base URL, locality): every refused field,
+/// in the order the API reports them (it reports the first).
+fn check(c: &mut Channel) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut refuse = |field, message: String| errors.push(FieldError::invalid(field, message));
     c.name = c.name.trim().to_string();
     if c.name.is_empty() {
-        return Err(invalid("name must not be empty"));
+        refuse("name", "name must not be empty".into());
     }
-    let ty = channel_type(c.channel_type).ok_or_else(|| {
-        invalid(format!(
-            "type {} is not a supported channel type (see GET /console/api/channel/types)",
-            c.channel_type
-        ))
-    })?;
-    if c.key.trim().is_empty() && c.locality != "local" && !ty.local_by_default {
-        return Err(invalid("key must not be empty"));
+    let ty = channel_type(c.channel_type);
+    if ty.is_none() {
+        refuse(
+            "type",
+            format!(
+                "type {} is not a supported channel type (see GET /console/api/channel/types)",
+                c.channel_type
+            ),
+        );
     }
     c.base_url = normalize_base_url(&c.base_url);
-    ty.upstream
-        .check_key(&c.key, &mut c.base_url)
-        .map_err(invalid)?;
-    if c.base_url.is_empty() {
-        c.base_url = ty
-            .default_base_url
-            .ok_or_else(|| {
-                invalid(format!(
-                    "base_url is required for type {} ({})",
-                    ty.id, ty.name
-                ))
-            })?
-            .to_string();
+    if let Some(ty) = ty {
+        if c.key.trim().is_empty() && c.locality != "local" && !ty.local_by_default {
+            refuse("key", "key must not be empty".into());
+        } else if let Err(e) = ty.upstream.check_key(&c.key, &mut c.base_url) {
+            // The provider's own rule (Bedrock's key carries the region, which gives the
+            // endpoint unless one is set; Vertex's is a service-account JSON).
+            refuse("key", e);
+        }
+        if c.base_url.is_empty() {
+            match ty.default_base_url {
+                Some(url) => c.base_url = url.to_string(),
+                None => refuse(
+                    "base_url",
+                    format!("base_url is required for type {} ({})", ty.id, ty.name),
+                ),
+            }
+        }
     }
-    if !(c.base_url.starts_with("http://") || c.base_url.starts_with("https://")) {
-        return Err(invalid("base_url must start with http:// or https://"));
+    let web = c.base_url.starts_with("http://") || c.base_url.starts_with("https://");
+    if !c.base_url.is_empty() && !web {
+        refuse(
+            "base_url",
+            "base_url must start with http:// or https://".into(),
+        );
     }
     if c.models.is_empty() {
-        return Err(invalid(
-            "models must list at least one model (comma separated)",
-        ));
+        refuse(
+            "models",
+            "models must list at least one model (comma separated)".into(),
+        );
     }
     if c.groups.is_empty() {
         c.groups = vec!["default".to_string()];
     }
     if c.weight < 0 {
-        return Err(invalid("weight must be 0 or more"));
+        refuse("weight", "weight must be 0 or more".into());
     }
     if c.status != status::ENABLED && c.status != status::DISABLED {
-        return Err(invalid("status must be 1 (enabled) or 2 (disabled)"));
+        refuse(
+            "status",
+            "status must be 1 (enabled) or 2 (disabled)".into(),
+        );
     }
     if c.rpm_limit.is_some_and(|r| r < 1) {
-        return Err(invalid("rpm_limit must be 1 or more, or null"));
+        refuse("rpm_limit", "rpm_limit must be 1 or more, or null".into());
     }
     if c.locality != "local" && c.locality != "cloud" {
-        return Err(invalid("locality must be \"local\" or \"cloud\""));
+        refuse("locality", "locality must be \"local\" or \"cloud\"".into());
     }
-    Ok(())
+    errors
+}
+
+/// Check a complete channel and fill defaults; the first refusal is the error.
+fn validate(c: &mut Channel) -> StoreResult<()> {
+    first_refusal(check(c))
+}
+
+/// Every field `create` (`id` None) or `update` would refuse in `fields`, without writing.
+/// Forms use it to mark all refused fields at once; the writes report the first.
+pub fn field_errors(
+    conn: &Connection,
+    id: Option<i64>,
+    fields: ChannelFields,
+) -> StoreResult<Vec<FieldError>> {
+    let mut c = match id {
+        None => match fields.channel_type {
+            Some(ty) => new_channel(ty),
+            None => return Ok(vec![FieldError::invalid("type", "type is required")]),
+        },
+        Some(id) => {
+            get(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("channel {id} not found")))?
+        }
+    };
+    apply(&mut c, fields);
+    Ok(check(&mut c))
+}
+
+/// A channel of type `ty` with the defaults of a new one.
+fn new_channel(ty: i64) -> Channel {
+    Channel {
+        id: 0,
+        name: String::new(),
+        channel_type: ty,
+        key: String::new(),
+        base_url: String::new(),
+        models: vec![],
+        groups: vec![],
+        weight: 1,
+        priority: 0,
+        model_mapping: BTreeMap::new(),
+        status: status::ENABLED,
+        locality: if channel_type(ty).is_some_and(|t| t.local_by_default) {
+            "local".into()
+        } else {
+            "cloud".into()
+        },
+        disabled_reason: None,
+        rpm_limit: None,
+        created_at: now_secs(),
+        updated_at: now_secs(),
+    }
 }
 
 fn apply(c: &mut Channel, f: ChannelFields) {
@@ -227,28 +294,7 @@ pub fn create(conn: &mut Connection, fields: ChannelFields) -> StoreResult<Chann
     let ty = fields
         .channel_type
         .ok_or_else(|| invalid("type is required"))?;
-    let mut c = Channel {
-        id: 0,
-        name: String::new(),
-        channel_type: ty,
-        key: String::new(),
-        base_url: String::new(),
-        models: vec![],
-        groups: vec![],
-        weight: 1,
-        priority: 0,
-        model_mapping: BTreeMap::new(),
-        status: status::ENABLED,
-        locality: if channel_type(ty).is_some_and(|t| t.local_by_default) {
-            "local".into()
-        } else {
-            "cloud".into()
-        },
-        disabled_reason: None,
-        rpm_limit: None,
-        created_at: now_secs(),
-        updated_at: now_secs(),
-    };
+    let mut c = new_channel(ty);
     apply(&mut c, fields);
     validate(&mut c)?;
     let sealed = sealed::for_conn(conn)?.seal(&c.key);
@@ -460,6 +506,63 @@ mod tests {
             Err(StoreError::Invalid(_))
         ));
         assert!(store.with(|c| list(c)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_refused_field_is_found_at_once_and_the_write_reports_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&crate::store::testing::location(dir.path())).unwrap();
+        let bad = ChannelFields {
+            name: Some("  ".into()),
+            key: Some(String::new()),
+            base_url: Some("ftp://x".into()),
+            models: Some(String::new()),
+            weight: Some(-2),
+            ..fields()
+        };
+        let errors = store.with(|c| field_errors(c, None, bad.clone())).unwrap();
+        let named: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(named, ["name", "key", "base_url", "models", "weight"]);
+        assert_eq!(
+            errors[3].message,
+            "models must list at least one model (comma separated)"
+        );
+        match store.with(|c| create(c, bad)) {
+            Err(StoreError::Invalid(m)) => assert_eq!(m, "name must not be empty"),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            store
+                .with(|c| field_errors(c, None, fields()))
+                .unwrap()
+                .is_empty()
+        );
+        let no_type = ChannelFields {
+            channel_type: None,
+            ..fields()
+        };
+        assert_eq!(
+            store.with(|c| field_errors(c, None, no_type)).unwrap()[0].field,
+            "type"
+        );
+        // An edit is checked against the stored channel: an empty key keeps it.
+        let c = store.with(|c| create(c, fields())).unwrap();
+        let edit = ChannelFields {
+            key: Some(String::new()),
+            weight: Some(-1),
+            ..Default::default()
+        };
+        let errors = store
+            .with(|conn| field_errors(conn, Some(c.id), edit))
+            .unwrap();
+        assert_eq!(
+            errors,
+            [FieldError::invalid("weight", "weight must be 0 or more")]
+        );
+        assert!(matches!(
+            store.with(|conn| field_errors(conn, Some(c.id + 1), ChannelFields::default())),
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     #[test]

@@ -62,6 +62,66 @@ pub enum StoreError {
     Task(String),
 }
 
+/// A refused field of a write: the API's name for it (`base_url`, `weight`, …) and why, in
+/// the words of the API's error message. A write's checks find every refused field (a
+/// form marks them all at once); the write itself reports the first, as the API does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+    /// How the write reports it (`Invalid`, or `NotFound`/`Conflict` for what the
+    /// database holds).
+    pub kind: Refusal,
+}
+
+/// The kind of a [`FieldError`] as the write's [`StoreError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Invalid,
+    NotFound,
+    Conflict,
+}
+
+impl FieldError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            field,
+            message: message.into(),
+            kind: Refusal::Invalid,
+        }
+    }
+    pub fn not_found(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            kind: Refusal::NotFound,
+            ..FieldError::invalid(field, message)
+        }
+    }
+    pub fn conflict(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            kind: Refusal::Conflict,
+            ..FieldError::invalid(field, message)
+        }
+    }
+}
+
+impl From<FieldError> for StoreError {
+    fn from(e: FieldError) -> Self {
+        match e.kind {
+            Refusal::Invalid => StoreError::Invalid(e.message),
+            Refusal::NotFound => StoreError::NotFound(e.message),
+            Refusal::Conflict => StoreError::Conflict(e.message),
+        }
+    }
+}
+
+/// Ok when no field was refused, else the first refusal (what the API reports).
+pub fn first_refusal(errors: Vec<FieldError>) -> StoreResult<()> {
+    match errors.into_iter().next() {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
 impl StoreError {
     /// True when the database reported that the disk is full.
     pub fn is_disk_full(&self) -> bool {

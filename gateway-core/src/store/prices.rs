@@ -2,7 +2,7 @@
 
 use crate::store::db::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{StoreError, StoreResult, now_secs};
+use super::{FieldError, StoreError, StoreResult, first_refusal, now_secs};
 
 pub use crate::vocab::Rates;
 
@@ -15,29 +15,32 @@ pub struct Price {
     pub updated_at: i64,
 }
 
-fn validate_model(model: &str) -> StoreResult<()> {
+fn model_errors(model: &str) -> Vec<FieldError> {
     if model.trim().is_empty() {
-        return Err(StoreError::Invalid("model name must not be empty".into()));
+        return vec![FieldError::invalid("model", "model name must not be empty")];
     }
-    Ok(())
+    vec![]
+}
+
+/// Every field `set` would refuse (a form marks them all; the write reports the first).
+pub fn rate_errors(model: &str, rates: &Rates) -> Vec<FieldError> {
+    let mut errors = model_errors(model);
+    for (field, v) in [
+        ("input", Some(rates.input)),
+        ("output", Some(rates.output)),
+        ("cache_read", rates.cache_read),
+        ("cache_write", rates.cache_write),
+    ] {
+        if v.is_some_and(|v| v < 0) {
+            errors.push(FieldError::invalid(field, "prices must not be negative"));
+        }
+    }
+    errors
 }
 
 /// Set a model's own rates (replacing an alias if it was one).
 pub fn set(conn: &mut Connection, model: &str, rates: Rates) -> StoreResult<Price> {
-    validate_model(model)?;
-    for v in [
-        Some(rates.input),
-        Some(rates.output),
-        rates.cache_read,
-        rates.cache_write,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if v < 0 {
-            return Err(StoreError::Invalid("prices must not be negative".into()));
-        }
-    }
+    first_refusal(rate_errors(model, &rates))?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
         "INSERT INTO prices (model, input_nano, output_nano, cache_read_nano, cache_write_nano, alias_of, updated_at)
@@ -51,16 +54,18 @@ pub fn set(conn: &mut Connection, model: &str, rates: Rates) -> StoreResult<Pric
     Ok(price)
 }
 
-/// Make `model` share `target`'s price. The target must have its own price.
-pub fn set_alias(conn: &mut Connection, model: &str, target: &str) -> StoreResult<Price> {
-    validate_model(model)?;
+/// Every field `set_alias` would refuse, from the prices as they are (a form marks them
+/// all; the write reports the first).
+pub fn alias_errors(conn: &Connection, model: &str, target: &str) -> StoreResult<Vec<FieldError>> {
+    let mut errors = model_errors(model);
     if model == target {
-        return Err(StoreError::Invalid(format!(
-            "{model} cannot be an alias of itself"
-        )));
+        errors.push(FieldError::invalid(
+            "alias_of",
+            format!("{model} cannot be an alias of itself"),
+        ));
+        return Ok(errors);
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let target_alias: Option<Option<String>> = tx
+    let target_alias: Option<Option<String>> = conn
         .query_row(
             "SELECT alias_of FROM prices WHERE model = ?1",
             [target],
@@ -68,25 +73,35 @@ pub fn set_alias(conn: &mut Connection, model: &str, target: &str) -> StoreResul
         )
         .optional()?;
     match target_alias {
-        None => {
-            return Err(StoreError::NotFound(format!(
+        None => errors.push(FieldError::not_found(
+            "alias_of",
+            format!(
                 "no price for {target}: set one first (burncloud price set {target} --input X --output Y)"
-            )));
-        }
-        Some(Some(root)) => {
-            return Err(StoreError::Invalid(format!(
-                "{target} is itself an alias of {root}: alias {model} to {root} instead"
-            )));
-        }
+            ),
+        )),
+        Some(Some(root)) => errors.push(FieldError::invalid(
+            "alias_of",
+            format!("{target} is itself an alias of {root}: alias {model} to {root} instead"),
+        )),
         Some(None) => {}
     }
-    let dependants = aliases_of(&tx, model)?;
+    let dependants = aliases_of(conn, model)?;
     if !dependants.is_empty() {
-        return Err(StoreError::Conflict(format!(
-            "{model} has its own aliases ({}); point them elsewhere first",
-            dependants.join(", ")
-        )));
+        errors.push(FieldError::conflict(
+            "model",
+            format!(
+                "{model} has its own aliases ({}); point them elsewhere first",
+                dependants.join(", ")
+            ),
+        ));
     }
+    Ok(errors)
+}
+
+/// Make `model` share `target`'s price. The target must have its own price.
+pub fn set_alias(conn: &mut Connection, model: &str, target: &str) -> StoreResult<Price> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    first_refusal(alias_errors(&tx, model, target)?)?;
     tx.execute(
         "INSERT INTO prices (model, input_nano, output_nano, cache_read_nano, cache_write_nano, alias_of, updated_at)
          VALUES (?1, NULL, NULL, NULL, NULL, ?2, ?3)
@@ -206,5 +221,27 @@ mod tests {
         store.with(|c| delete(c, "gpt-4-turbo")).unwrap();
         store.with(|c| delete(c, "gpt-4")).unwrap();
         assert!(store.with(|c| list(c)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_refused_field_is_found_at_once_and_the_write_reports_the_first() {
+        let rates = Rates {
+            input: -1,
+            output: 5,
+            cache_write: Some(-3),
+            ..Default::default()
+        };
+        let named: Vec<&str> = rate_errors(" ", &rates).iter().map(|e| e.field).collect();
+        assert_eq!(named, ["model", "input", "cache_write"]);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&crate::store::testing::location(dir.path())).unwrap();
+        match store.with(|c| set(c, " ", rates)) {
+            Err(StoreError::Invalid(m)) => assert_eq!(m, "model name must not be empty"),
+            other => panic!("{other:?}"),
+        }
+        let errors = store.with(|c| alias_errors(c, "", "nope")).unwrap();
+        let named: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(named, ["model", "alias_of"]);
+        assert!(errors[1].message.starts_with("no price for nope"));
     }
 }

@@ -3,7 +3,7 @@
 use crate::store::db::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use crate::vocab::status;
 
-use super::{StoreError, StoreResult, now_secs, split_list};
+use super::{FieldError, StoreError, StoreResult, first_refusal, now_secs, split_list};
 
 /// A token row.
 #[derive(Debug, Clone)]
@@ -73,6 +73,11 @@ fn from_row(r: &Row<'_>) -> crate::store::db::Result<Token> {
 }
 
 fn apply(t: &mut Token, f: TokenFields) -> StoreResult<()> {
+    set_fields(t, f);
+    first_refusal(check(t))
+}
+
+fn set_fields(t: &mut Token, f: TokenFields) {
     if let Some(v) = f.name {
         t.name = v.trim().to_string();
     }
@@ -106,54 +111,68 @@ fn apply(t: &mut Token, f: TokenFields) -> StoreResult<()> {
     if let Some(v) = f.burst_mode {
         t.burst_mode = v.map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
     }
+}
+
+/// Every refused field of a token (the API reports the first); fills the default group.
+fn check(t: &mut Token) -> Vec<FieldError> {
+    let mut errors = Vec::new();
     if let Some(m) = &t.burst_mode
         && m != "edge_burst"
         && m != "cloud_burst"
     {
-        return Err(StoreError::Invalid(format!(
-            "burst_mode must be edge_burst, cloud_burst or null (the global mode), not '{m}'"
-        )));
+        errors.push(FieldError::invalid(
+            "burst_mode",
+            format!(
+                "burst_mode must be edge_burst, cloud_burst or null (the global mode), not '{m}'"
+            ),
+        ));
     }
     if t.name.is_empty() {
-        return Err(StoreError::Invalid("name must not be empty".into()));
+        errors.push(FieldError::invalid("name", "name must not be empty"));
     }
     if t.group.is_empty() {
         t.group = "default".into();
     }
     if t.status != status::ENABLED && t.status != status::DISABLED {
-        return Err(StoreError::Invalid(
-            "status must be 1 (enabled) or 2 (disabled)".into(),
+        errors.push(FieldError::invalid(
+            "status",
+            "status must be 1 (enabled) or 2 (disabled)",
         ));
     }
     if t.quota_limit_nano < -1 {
-        return Err(StoreError::Invalid(
-            "quota_limit must be -1 (unlimited) or 0 and more".into(),
+        errors.push(FieldError::invalid(
+            "quota_limit",
+            "quota_limit must be -1 (unlimited) or 0 and more",
         ));
     }
     if t.expired_time < -1 || t.expired_time == 0 {
-        return Err(StoreError::Invalid(
-            "expired_time must be -1 (never) or a unix time in seconds".into(),
+        errors.push(FieldError::invalid(
+            "expired_time",
+            "expired_time must be -1 (never) or a unix time in seconds",
         ));
     }
     for (name, v) in [("rpm_limit", t.rpm_limit), ("tpm_limit", t.tpm_limit)] {
         if v.is_some_and(|v| v < 1) {
-            return Err(StoreError::Invalid(format!(
-                "{name} must be 1 or more, or null"
-            )));
+            errors.push(FieldError::invalid(
+                name,
+                format!("{name} must be 1 or more, or null"),
+            ));
         }
     }
-    Ok(())
+    errors
 }
 
-/// Create a token for `user_id` with an already generated key (hash + display prefix).
-pub fn create(
-    conn: &mut Connection,
-    user_id: &str,
-    key_hash: &str,
-    key_prefix: &str,
-    fields: TokenFields,
-) -> StoreResult<Token> {
-    let mut t = Token {
+/// Every field `create` would refuse in `fields` (a form marks them all; the write
+/// reports the first).
+pub fn field_errors(fields: TokenFields) -> Vec<FieldError> {
+    let mut t = new_token("", "", "");
+    set_fields(&mut t, fields);
+    check(&mut t)
+}
+
+/// A token with the defaults of a new one.
+fn new_token(user_id: &str, key_hash: &str, key_prefix: &str) -> Token {
+    Token {
         id: 0,
         user_id: user_id.to_string(),
         name: String::new(),
@@ -171,7 +190,18 @@ pub fn create(
         created_at: now_secs(),
         local_only: false,
         burst_mode: None,
-    };
+    }
+}
+
+/// Create a token for `user_id` with an already generated key (hash + display prefix).
+pub fn create(
+    conn: &mut Connection,
+    user_id: &str,
+    key_hash: &str,
+    key_prefix: &str,
+    fields: TokenFields,
+) -> StoreResult<Token> {
+    let mut t = new_token(user_id, key_hash, key_prefix);
     apply(&mut t, fields)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
@@ -324,4 +354,34 @@ pub fn list(conn: &Connection, owner: Option<&str>) -> StoreResult<Vec<Token>> {
     ))?;
     let rows = stmt.query_map([owner], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refused_field_is_found_at_once_and_the_write_reports_the_first() {
+        let bad = TokenFields {
+            name: Some(" ".into()),
+            quota_limit_nano: Some(-5),
+            rpm_limit: Some(Some(0)),
+            ..Default::default()
+        };
+        let errors = field_errors(bad.clone());
+        let named: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(named, ["name", "quota_limit", "rpm_limit"]);
+        let mut t = new_token("u", "h", "p");
+        match apply(&mut t, bad) {
+            Err(StoreError::Invalid(m)) => assert_eq!(m, "name must not be empty"),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            field_errors(TokenFields {
+                name: Some("ok".into()),
+                ..Default::default()
+            })
+            .is_empty()
+        );
+    }
 }
