@@ -5,7 +5,7 @@ use gateway_core::vocab::status;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gateway_core::auth::new_token_key;
+use gateway_core::console::{self, ApiError, Session};
 use gateway_core::money::parse_usd;
 use gateway_core::store::{
     FieldError, StoreError, channels, now_secs, prices, settings, split_list, tokens, users,
@@ -28,11 +28,24 @@ pub(super) fn store_err(e: StoreError) -> Notice {
     Notice::error(e.to_string(), fix)
 }
 
-/// A new key for `owner` from the Tokens form; the notice carries the key (shown once).
+/// A refusal from gateway-core's console service, with what fixes it.
+pub(super) fn api_err(e: ApiError) -> Notice {
+    let fix = match e.status.as_u16() {
+        400 => Some("Correct the field and save again."),
+        403 => Some("Sign in with an enabled admin account."),
+        404 => Some("It was deleted meanwhile: the list shows what is left."),
+        409 => Some("Choose another name."),
+        507 => Some("Free some disk space, then try again."),
+        _ => None,
+    };
+    Notice::error(e.message, fix)
+}
+
+/// A new key for `by` from the Tokens form; the notice carries the key (shown once).
 /// A refusal names every field to correct (gateway-core's checks, as the API's).
 pub(super) async fn create_token(
-    state: &gateway_core::AppState,
-    owner: &str,
+    state: &gateway_core::console::Shared,
+    by: &Session,
     f: TokenForm,
 ) -> Result<Notice, Notice> {
     let mut refused = Refusals::default();
@@ -43,7 +56,6 @@ pub(super) async fn create_token(
         "expired_time",
         opt_number("expires in days", &f.expires_days),
     );
-    let key = new_token_key();
     let fields = tokens::TokenFields {
         name: Some(f.name.clone()),
         quota_limit_nano: quota,
@@ -59,11 +71,9 @@ pub(super) async fn create_token(
     };
     refused.add(tokens::field_errors(fields.clone()));
     refused.refuse(TOKEN_FORM, "Key not created")?;
-    state
-        .store
-        .with(|c| tokens::create(c, owner, &key.hash, &key.display, fields))
-        .map_err(store_err)?;
-    state.config_changed().await;
+    let (_, key) = gateway_core::console::tokens::create_token(state, by, fields)
+        .await
+        .map_err(api_err)?;
     let mut n = Notice::ok(format!(
         "Key {} created. Copy it now: it is shown only once.",
         f.name.trim()
@@ -204,12 +214,10 @@ impl Console {
             }
             Action::SaveChannel(f) => self.save_channel(f).await,
             Action::SetChannelEnabled(id, on) => {
-                let r = self
-                    .state
-                    .store
-                    .with(|c| channels::set_status(c, id, if on { 1 } else { 2 }, None));
-                self.routing_changed(
-                    r,
+                self.as_admin(
+                    |state, by| async move {
+                        console::channels::set_channel_enabled(&state, &by, id, on).await
+                    },
                     if on {
                         "Channel enabled."
                     } else {
@@ -219,30 +227,35 @@ impl Console {
                 .await
             }
             Action::DeleteChannel(id) => {
-                let r = self.state.store.with(|c| channels::delete(c, id));
-                self.routing_changed(r, "Channel deleted.").await
+                self.as_admin(
+                    |state, by| async move {
+                        console::channels::delete_channel(&state, &by, id).await
+                    },
+                    "Channel deleted.",
+                )
+                .await
             }
             Action::TestChannel(id) => self.test_channel(id).await,
             Action::CreateToken(f) => self.create_token(f).await,
             Action::SetTokenEnabled(id, on) => {
-                let r = self.state.store.with(|c| {
-                    tokens::update(
-                        c,
-                        id,
-                        None,
-                        tokens::TokenFields {
-                            status: Some(if on { 1 } else { 2 }),
-                            ..Default::default()
-                        },
-                    )
-                });
-                self.routing_changed(r, if on { "Key enabled." } else { "Key disabled." })
-                    .await
+                let fields = tokens::TokenFields {
+                    status: Some(if on { status::ENABLED } else { status::DISABLED }),
+                    ..Default::default()
+                };
+                self.as_admin(
+                    |state, by| async move {
+                        console::tokens::update_token(&state, &by, id, fields).await
+                    },
+                    if on { "Key enabled." } else { "Key disabled." },
+                )
+                .await
             }
             Action::RevokeToken(id) => {
-                let r = self.state.store.with(|c| tokens::delete(c, id, None));
-                self.routing_changed(r, "Key revoked: requests with it now fail with 401.")
-                    .await
+                self.as_admin(
+                    |state, by| async move { console::tokens::delete_token(&state, &by, id).await },
+                    "Key revoked: requests with it now fail with 401.",
+                )
+                .await
             }
             Action::NewDashboardKey => match first_run::new_key(&self.state) {
                 Ok(_) => {
@@ -332,6 +345,17 @@ impl Console {
         Some(out.unwrap_or_else(|e| e))
     }
 
+    /// Carry out a console-service call as this console's admin; `ok` is the notice.
+    async fn as_admin<T, F, Fut>(&self, call: F, ok: &str) -> Result<Notice, Notice>
+    where
+        F: FnOnce(console::Shared, Session) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let by = self.admin_session()?;
+        call(self.state.clone(), by).await.map_err(api_err)?;
+        Ok(Notice::ok(ok))
+    }
+
     async fn routing_changed<T>(
         &self,
         r: Result<T, StoreError>,
@@ -369,12 +393,12 @@ impl Console {
                 .map_err(store_err)?,
         );
         refused.refuse(CHANNEL_FORM, "Channel not saved")?;
-        let r = match f.id {
-            None => self.state.store.with(|c| channels::create(c, fields)),
-            Some(id) => self.state.store.with(|c| channels::update(c, id, fields)),
-        };
-        let c = r.map_err(store_err)?;
-        self.state.config_changed().await;
+        let by = self.admin_session()?;
+        let c = match f.id {
+            None => console::channels::create_channel(&self.state, &by, fields).await,
+            Some(id) => console::channels::update_channel(&self.state, &by, id, fields).await,
+        }
+        .map_err(api_err)?;
         Ok(Notice::ok(format!("Channel {} saved.", c.name)).completing(CHANNEL_FORM))
     }
 
@@ -412,8 +436,8 @@ impl Console {
     }
 
     async fn create_token(&self, f: TokenForm) -> Result<Notice, Notice> {
-        let owner = self.admin_id()?;
-        create_token(&self.state, &owner, f).await
+        let by = self.admin_session()?;
+        create_token(&self.state, &by, f).await
     }
 
     fn runtime_or_err(&self) -> Result<&llama_manager::runtime::Runtime, Notice> {

@@ -134,10 +134,10 @@ impl UserConsole {
     async fn create_token(&self, f: TokenForm) -> Result<Notice, Notice> {
         let user = self.user()?;
         let f = TokenForm {
-            group: user.group,
+            group: user.group.clone(),
             ..f
         };
-        create_token(&self.state, &self.user_id, f).await
+        create_token(&self.state, &gateway_core::console::Session { user }, f).await
     }
 
     async fn redeem(&self, code: String) -> Result<Notice, Notice> {

@@ -30,7 +30,7 @@ pub use users::{
     NewUserBody, UserBody, balance_fields, change_user, create_user, redeem_for, used_nano,
 };
 
-use crate::state::Shared;
+pub use crate::state::Shared;
 use crate::store::users::{Role, User};
 
 /// Who acts: a logged-in user.
