@@ -281,9 +281,6 @@ fn test() -> Result<()> {
         .args([
             "--ignore=app/tests/sdk/test_compose.py",
             "--ignore=app/tests/sdk/test_scale_out.py",
-            // Failed once in four runs on PostgreSQL (the user's redemption notice did not
-            // appear in time); excluded from this pass until that is understood.
-            "--ignore=app/tests/sdk/test_web_console.py",
         ])
         .env(postgres::BACKEND_ENV, "postgres"))?;
     drop(pg);
