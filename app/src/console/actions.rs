@@ -8,7 +8,7 @@ use std::time::Duration;
 use gateway_core::console::{self, ApiError, Session};
 use gateway_core::money::parse_usd;
 use gateway_core::store::{
-    FieldError, StoreError, channels, now_secs, prices, settings, split_list, tokens, users,
+    FieldError, StoreError, channels, now_secs, prices, split_list, tokens, users,
 };
 use llama_manager::runtime::{SettingsPatch, deploy, engine};
 
