@@ -432,7 +432,12 @@ impl Console {
             .into_iter()
             .find(|u| u.role == users::Role::Admin && u.status == status::ENABLED)
             .map(|u| u.id)
-            .ok_or_else(|| Notice::error("no enabled admin to own the key", None))
+            .ok_or_else(|| {
+                Notice::error(
+                    "This console has no enabled admin account to act as: every admin is disabled.",
+                    None,
+                )
+            })
     }
 
     async fn create_token(&self, f: TokenForm) -> Result<Notice, Notice> {

@@ -167,6 +167,8 @@ async fn rejecting_upstream() -> String {
 #[tokio::test]
 async fn channels_page_lists_live_state_and_its_actions_change_it() {
     let t = console().await;
+    // The desktop's local admin (made at first start) is who changes channels.
+    first_run::ensure(&t.console.state).unwrap();
     let html = page(&t.console, Page::Channels);
     assert!(html.contains("No channels yet"));
     let base = rejecting_upstream().await;
@@ -364,6 +366,8 @@ async fn models_page_shows_the_library_fit_and_deployment() {
 #[tokio::test]
 async fn logs_page_filters_pages_and_details_a_failover() {
     let t = console().await;
+    // The desktop's local admin (made at first start) is who changes channels.
+    first_run::ensure(&t.console.state).unwrap();
     let base = rejecting_upstream().await;
     t.console
         .apply(Action::SaveChannel(channel_form("primary", &base)))

@@ -46,6 +46,8 @@ fn render_editor(form: ChannelForm, sent: Option<ChannelForm>, notice: Option<No
 #[tokio::test]
 async fn a_refused_channel_names_every_field_and_the_form_keeps_and_marks_them() {
     let t = console().await;
+    // The desktop's local admin (made at first start) is who changes channels.
+    first_run::ensure(&t.console.state).unwrap();
     let c = &t.console;
     let mut typed = channel_form("pasted-key-channel", "ftp://upstream");
     typed.models = " ".into();
