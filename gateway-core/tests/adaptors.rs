@@ -1472,3 +1472,89 @@ async fn the_channel_test_speaks_gemini() {
     assert_eq!(seen.headers["x-goog-api-key"], support::fake_gemini::KEY);
     assert_eq!(seen.body["contents"][0]["parts"][0]["text"], "ping");
 }
+
+/// `GET /console/api/channel/{id}/models`: each provider's own model list, read with the
+/// channel's key (OpenAI's and Anthropic's ids, Gemini's content models without
+/// `models/`); a provider without one, and a refused key, answer in the API's shape.
+#[tokio::test]
+async fn each_provider_lists_its_models_for_the_channel() {
+    let t = setup().await;
+    gemini_setup(&t).await;
+    let (_, list) = t.gw.get("/console/api/channel", Some(&t.admin)).await;
+    let id_of = |ty: i64| {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == ty)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let models = |id: i64| {
+        let gw = &t.gw;
+        let admin = t.admin.clone();
+        async move {
+            gw.get(&format!("/console/api/channel/{id}/models"), Some(&admin))
+                .await
+        }
+    };
+    let (s, v) = models(id_of(1)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["data"],
+        json!(["gpt-4o-mini", "gpt-x", "text-embedding-3-small"])
+    );
+    let (s, v) = models(id_of(14)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["data"],
+        json!([
+            "claude-sonnet-4-5-20250929",
+            "claude-haiku-4-5-20251001",
+            "claude-opus-4-1-20250805"
+        ])
+    );
+    let (s, v) = models(id_of(24)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"], json!(["gemini-2.5-flash", "gemini-x"]));
+
+    // Bedrock lists its models on another AWS service: the person types them.
+    let bedrock =
+        t.gw.add_channel(
+            &t.admin,
+            json!({"name": "br", "type": 33, "key": fake_anthropic::BEDROCK_KEY,
+                   "base_url": "http://127.0.0.1:9", "models": "anthropic.claude-x"}),
+        )
+        .await;
+    let (s, v) = models(bedrock).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("has no model list"),
+        "{v}"
+    );
+
+    // A refused key: the upstream's answer, as a bad gateway.
+    let (s, v) =
+        t.gw.put(
+            &format!("/console/api/channel/{}", id_of(14)),
+            Some(&t.admin),
+            json!({"key": "sk-ant-wrong"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = models(id_of(14)).await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{v}");
+    let m = v["message"].as_str().unwrap();
+    assert!(m.contains("401") && m.contains("invalid x-api-key"), "{m}");
+
+    // Admins only.
+    let user = t.gw.register("someone").await;
+    let (s, _) =
+        t.gw.get(
+            &format!("/console/api/channel/{}/models", id_of(1)),
+            Some(&user),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}

@@ -4,7 +4,7 @@
 
 use super::{ApiError, Session};
 use crate::live::BreakerState;
-pub use crate::probe::{Probe, ProbeError, probe_channel};
+pub use crate::probe::{Probe, ProbeError, list_models, probe_channel};
 use crate::state::Shared;
 use crate::store::channels::{self, Channel, ChannelFields};
 use crate::vocab::status;
@@ -70,9 +70,12 @@ pub async fn delete_channel(state: &Shared, by: &Session, id: i64) -> Result<(),
     Ok(())
 }
 
-/// Why a channel test failed, and what the person can do about it.
+/// Why a channel test (or model list) failed, and what the person can do about it.
 #[derive(Debug, Clone)]
 pub struct TestFailure {
+    /// The API's status for it: 4xx for the request or the channel's setup, 502 when the
+    /// upstream could not be reached or refused.
+    pub status: u16,
     pub message: String,
     pub fix: Option<&'static str>,
 }
@@ -80,25 +83,50 @@ pub struct TestFailure {
 impl From<ApiError> for TestFailure {
     fn from(e: ApiError) -> Self {
         TestFailure {
+            status: e.status.as_u16(),
             message: e.message,
             fix: None,
         }
     }
 }
 
-/// Send one 1-token request to a channel's upstream, in its own format.
-pub async fn test_channel(state: &Shared, by: &Session, id: i64) -> Result<Probe, TestFailure> {
+impl From<ProbeError> for TestFailure {
+    fn from(e: ProbeError) -> Self {
+        let status = match e {
+            ProbeError::Unreachable { .. } | ProbeError::Status { .. } => 502,
+            _ => 400,
+        };
+        TestFailure {
+            status,
+            message: e.to_string(),
+            fix: e.fix(),
+        }
+    }
+}
+
+async fn stored(state: &Shared, by: &Session, id: i64) -> Result<Channel, ApiError> {
     by.require_admin()?;
-    let channel = state
+    state
         .store
         .run(move |c| channels::get(c, id))
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::not_found(format!("channel {id} not found")))?;
-    probe_channel(&channel).await.map_err(|e| TestFailure {
-        message: e.to_string(),
-        fix: e.fix(),
-    })
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("channel {id} not found")))
+}
+
+/// Send one 1-token request to a channel's upstream, in its own format.
+pub async fn test_channel(state: &Shared, by: &Session, id: i64) -> Result<Probe, TestFailure> {
+    let channel = stored(state, by, id).await?;
+    Ok(probe_channel(&channel).await?)
+}
+
+/// The models a channel's key may use, as its provider lists them (to fill its models).
+pub async fn upstream_models(
+    state: &Shared,
+    by: &Session,
+    id: i64,
+) -> Result<Vec<String>, TestFailure> {
+    let channel = stored(state, by, id).await?;
+    Ok(list_models(&channel).await?)
 }
 
 /// How a channel is doing in the data plane right now.

@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiJson, ApiResult, Session, Shared, ok};
 use crate::channel_types::CHANNEL_TYPES;
-use crate::console::channels::{create_channel, delete_channel, update_channel};
+use crate::console::channels::{create_channel, delete_channel, update_channel, upstream_models};
 use crate::store::channels::{self, Channel, ChannelFields};
 
 /// A comma list given either as `"a,b"` or `["a","b"]`.
@@ -212,6 +213,26 @@ pub async fn delete(
     let id = parse_id(&id)?;
     delete_channel(&state, &session, id).await?;
     Ok(ok(json!({"id": id})))
+}
+
+/// `GET /console/api/channel/{id}/models`: what the channel's provider lists for its key.
+pub async fn models(
+    State(state): State<Shared>,
+    session: Session,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = parse_id(&id)?;
+    match upstream_models(&state, &session, id).await {
+        Ok(list) => Ok(ok(list)),
+        Err(f) => {
+            let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let message = match f.fix {
+                Some(fix) => format!("{} ({fix})", f.message),
+                None => f.message,
+            };
+            Err(ApiError::new(status, message))
+        }
+    }
 }
 
 /// Path ids: a clear 400 instead of axum's plain-text rejection.

@@ -105,6 +105,10 @@ pub fn router(state: Shared, listen: std::net::SocketAddr, extra: Option<Router>
                 .delete(channels_api::delete),
         )
         .route(
+            "/console/api/channel/{id}/models",
+            get(channels_api::models),
+        )
+        .route(
             "/console/api/tokens",
             get(tokens_api::list).post(tokens_api::create),
         )

@@ -48,6 +48,20 @@ impl Upstream for Anthropic {
         }
     }
 
+    /// Up to 1,000 models in one page (the API's largest).
+    fn models_request(&self, t: &Target<'_>) -> Option<(String, HeaderMap)> {
+        let mut headers = headers(&HeaderMap::new(), false);
+        if let Ok(v) = HeaderValue::from_str(t.key) {
+            headers.insert("x-api-key", v);
+        }
+        Some((format!("{}/v1/models?limit=1000", t.base_url), headers))
+    }
+
+    /// `{"data": [{"type": "model", "id": …}, …], "has_more": …}`.
+    fn models_in(&self, answer: &Value) -> Vec<String> {
+        super::openai::ids(&answer["data"])
+    }
+
     fn count_tokens(&self, t: &Target<'_>, client: &HeaderMap, body: &Value) -> Option<Call> {
         let mut headers = headers(client, true);
         if let Ok(v) = HeaderValue::from_str(t.key) {

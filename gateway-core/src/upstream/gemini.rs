@@ -35,6 +35,33 @@ impl Upstream for Gemini {
         Ok(Call::new(url, headers, Call::json(&body), "gemini").streaming(r.info.stream))
     }
 
+    fn models_request(&self, t: &Target<'_>) -> Option<(String, HeaderMap)> {
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(t.key) {
+            headers.insert("x-goog-api-key", v);
+        }
+        let url = format!("{}/v1beta/models?pageSize=1000", t.base_url);
+        Some((url, headers))
+    }
+
+    /// `{"models": [{"name": "models/…", "supportedGenerationMethods": […]}, …]}`: the
+    /// models that generate content (this gateway sends Gemini channels conversations only).
+    fn models_in(&self, answer: &Value) -> Vec<String> {
+        let generates = |m: &Value| {
+            m["supportedGenerationMethods"]
+                .as_array()
+                .is_some_and(|ms| ms.iter().any(|x| x == "generateContent"))
+        };
+        answer["models"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| generates(m))
+            .filter_map(|m| m["name"].as_str())
+            .map(|n| n.strip_prefix("models/").unwrap_or(n).to_string())
+            .collect()
+    }
+
     fn answer(&self, a: &Answer<'_>) -> Decode {
         let from = FromGemini::new(a.is_sse, a.status, a.model, a.usage);
         Decode::ToOpenAi(vec![Box::new(from)])

@@ -2,7 +2,7 @@
 //! A provider's whole knowledge lives in its file — its key and base URL rules, the
 //! request of an attempt in its format, how its answer is read (into OpenAI chat, or
 //! observed when the client speaks the provider's own protocol), and the extras some have
-//! (a Responses passthrough, a token count). The relay knows none of it: it asks the
+//! (a Responses passthrough, a token count, a model list). The relay knows none of it: it asks the
 //! channel's upstream for a [`Call`], sends it, and runs the stages the upstream's
 //! [`Decode`] names, followed by the client protocol's (see [`crate::ingress`]).
 //!
@@ -173,6 +173,18 @@ pub trait Upstream: Sync {
     /// upstreams that serve `/v1/responses` themselves.
     fn responses(&self, _t: &Target<'_>, _native: &Value, _model: &str) -> Option<Call> {
         None
+    }
+
+    /// The `GET` that lists the models the channel's key may use (its URL and headers),
+    /// where the provider has one.
+    fn models_request(&self, _t: &Target<'_>) -> Option<(String, HeaderMap)> {
+        None
+    }
+
+    /// The model names in the answer to [`Upstream::models_request`]: those the gateway
+    /// can serve through this provider.
+    fn models_in(&self, _answer: &Value) -> Vec<String> {
+        Vec::new()
     }
 
     /// An exact token count (Anthropic's `count_tokens`), where the provider has one.

@@ -47,6 +47,15 @@ impl Upstream for OpenAi {
         }
     }
 
+    fn models_request(&self, t: &Target<'_>) -> Option<(String, HeaderMap)> {
+        Some((format!("{}/v1/models", t.base_url), bearer(t)))
+    }
+
+    /// `{"object": "list", "data": [{"id": …}, …]}`.
+    fn models_in(&self, answer: &Value) -> Vec<String> {
+        ids(&answer["data"])
+    }
+
     fn responses(&self, t: &Target<'_>, native: &Value, model: &str) -> Option<Call> {
         let url = format!("{}/v1/responses", t.base_url.trim_end_matches("/v1"));
         let stream = native["stream"].as_bool() == Some(true);
@@ -57,6 +66,15 @@ impl Upstream for OpenAi {
                 .native(true),
         )
     }
+}
+
+/// The `id`s of a list of model objects (OpenAI's and Anthropic's shape).
+pub(super) fn ids(list: &Value) -> Vec<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["id"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// A Responses `usage` object as the relay's usage.

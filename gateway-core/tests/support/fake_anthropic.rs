@@ -82,6 +82,7 @@ pub async fn start(fake: Arc<Fake>) -> SocketAddr {
     let app = Router::new()
         .route("/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
+        .route("/v1/models", axum::routing::get(models))
         .route("/model/{id}/invoke", post(bedrock_invoke))
         .route(
             "/model/{id}/invoke-with-response-stream",
@@ -121,6 +122,44 @@ fn error(status: u16, message: &str) -> Response {
         axum::Json(error_body(status, message)),
     )
         .into_response()
+}
+
+/// `GET /v1/models` as Anthropic answers it: newest first, paged (`limit`, `after_id`).
+async fn models(
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    if let Err((status, m)) = validate_headers(&headers) {
+        return error(status, &m);
+    }
+    let all = [
+        ("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5"),
+        ("claude-haiku-4-5-20251001", "Claude Haiku 4.5"),
+        ("claude-opus-4-1-20250805", "Claude Opus 4.1"),
+    ];
+    let query = query.unwrap_or_default();
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_string)
+    };
+    let limit: usize = param("limit").and_then(|l| l.parse().ok()).unwrap_or(20);
+    let start = param("after_id")
+        .and_then(|a| all.iter().position(|(id, _)| *id == a).map(|i| i + 1))
+        .unwrap_or(0);
+    let page: Vec<_> = all.iter().skip(start).take(limit).collect();
+    let data: Vec<Value> = page
+        .iter()
+        .map(|(id, name)| json!({"type": "model", "id": id, "display_name": name, "created_at": "2025-08-05T00:00:00Z"}))
+        .collect();
+    axum::Json(json!({
+        "data": data,
+        "has_more": start + page.len() < all.len(),
+        "first_id": page.first().map(|p| p.0),
+        "last_id": page.last().map(|p| p.0),
+    }))
+    .into_response()
 }
 
 /// The checks the real API makes that a converted request could get wrong.

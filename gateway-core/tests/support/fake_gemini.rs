@@ -74,6 +74,7 @@ impl Fake {
 pub async fn start(fake: Arc<Fake>) -> SocketAddr {
     let app = Router::new()
         .route("/v1beta/models/{action}", post(generate))
+        .route("/v1beta/models", axum::routing::get(models))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(fake);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
@@ -84,6 +85,19 @@ pub async fn start(fake: Arc<Fake>) -> SocketAddr {
         let _ = axum::serve(listener, app).await;
     });
     addr
+}
+
+/// `GET /v1beta/models` as Gemini answers it: every model, with the methods it supports.
+async fn models(headers: HeaderMap) -> Response {
+    if headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()) != Some(KEY) {
+        return error(400, "API key not valid. Please pass a valid API key.");
+    }
+    axum::Json(json!({"models": [
+        {"name": "models/gemini-2.5-flash", "displayName": "Gemini 2.5 Flash", "supportedGenerationMethods": ["generateContent", "countTokens", "createCachedContent"]},
+        {"name": "models/gemini-x", "displayName": "Gemini X", "supportedGenerationMethods": ["generateContent", "countTokens"]},
+        {"name": "models/text-embedding-004", "displayName": "Text Embedding 004", "supportedGenerationMethods": ["embedContent"]},
+    ]}))
+    .into_response()
 }
 
 pub fn error(code: u16, message: &str) -> Response {

@@ -111,6 +111,7 @@ pub async fn start_on(fake: Arc<Fake>, port: u16) -> SocketAddr {
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/responses", post(responses))
+        .route("/v1/models", axum::routing::get(models))
         .route(
             "/openai/deployments/{deployment}/chat/completions",
             post(azure_chat),
@@ -129,6 +130,23 @@ pub async fn start_on(fake: Arc<Fake>, port: u16) -> SocketAddr {
         let _ = axum::serve(listener, app).await;
     });
     addr
+}
+
+/// `GET /v1/models` as OpenAI answers it (a bearer key required).
+async fn models(headers: HeaderMap) -> Response {
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": {"message": "You didn't provide an API key.", "type": "invalid_request_error", "param": null, "code": null}})),
+        )
+            .into_response();
+    }
+    axum::Json(json!({"object": "list", "data": [
+        {"id": "gpt-4o-mini", "object": "model", "created": 1721172741, "owned_by": "system"},
+        {"id": "gpt-x", "object": "model", "created": 1715367049, "owned_by": "system"},
+        {"id": "text-embedding-3-small", "object": "model", "created": 1705948997, "owned_by": "system"},
+    ]}))
+    .into_response()
 }
 
 /// The Azure OpenAI key the fake accepts.
