@@ -236,6 +236,7 @@ impl Console {
                 .await
             }
             Action::TestChannel(id) => self.test_channel(id).await,
+            Action::ListChannelModels(id) => self.list_channel_models(id).await,
             Action::CreateToken(f) => self.create_token(f).await,
             Action::SetTokenEnabled(id, on) => {
                 let fields = tokens::TokenFields {
@@ -416,6 +417,22 @@ impl Console {
                 c.name, p.model, p.millis
             ))),
             Err(e) => Err(Notice::error(format!("{}: {e}", c.name), e.fix())),
+        }
+    }
+
+    /// What the channel's provider lists for its key, in words.
+    async fn list_channel_models(&self, id: i64) -> Result<Notice, Notice> {
+        let by = self.admin_session()?;
+        match console::channels::upstream_models(&self.state, &by, id).await {
+            Ok(list) if list.is_empty() => Ok(Notice::ok(
+                "The provider lists no model for this key.".to_string(),
+            )),
+            Ok(list) => Ok(Notice::ok(format!(
+                "The provider lists {} models for this key: {}.",
+                list.len(),
+                list.join(", ")
+            ))),
+            Err(f) => Err(Notice::error(f.message, f.fix)),
         }
     }
 

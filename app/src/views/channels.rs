@@ -93,6 +93,7 @@ pub fn ChannelsPage(
                                 td { class: "bc-actions",
                                     if c.testable {
                                         button { class: "bc-button bc-button-small", onclick: move |_| on_action.call(Action::TestChannel(c.id)), "Test" }
+                                        button { class: "bc-button bc-button-small", "aria-label": "List the models of {c.name}", onclick: move |_| on_action.call(Action::ListChannelModels(c.id)), "Models" }
                                     }
                                     button { class: "bc-button bc-button-small", onclick: { let f = ChannelForm::from_row(&c); move |_| open(f.clone()) }, "Edit" }
                                     button { class: "bc-button bc-button-small", onclick: move |_| on_action.call(Action::SetChannelEnabled(c.id, !c.enabled)), if c.enabled { "Disable" } else { "Enable" } }

@@ -466,6 +466,8 @@ pub enum Action {
     SetChannelEnabled(i64, bool),
     DeleteChannel(i64),
     TestChannel(i64),
+    /// Ask the channel's provider which models its key may use.
+    ListChannelModels(i64),
     CreateToken(TokenForm),
     SetTokenEnabled(i64, bool),
     RevokeToken(i64),

@@ -148,16 +148,20 @@ fn a_busy_port_is_said_where_the_user_is_with_the_fix() {
 
 /// A fake OpenAI upstream that rejects every key.
 async fn rejecting_upstream() -> String {
-    use axum::{Router, http::StatusCode, routing::post};
-    let app = Router::new().route(
-        "/v1/chat/completions",
-        post(|| async {
-            (
-                StatusCode::UNAUTHORIZED,
-                r#"{"error":{"message":"Incorrect API key"}}"#,
-            )
-        }),
-    );
+    use axum::{
+        Router,
+        http::StatusCode,
+        routing::{get, post},
+    };
+    let refuse = || async {
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":{"message":"Incorrect API key"}}"#,
+        )
+    };
+    let app = Router::new()
+        .route("/v1/chat/completions", post(refuse))
+        .route("/v1/models", get(refuse));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(l, app).await.ok() });
@@ -205,6 +209,16 @@ async fn channels_page_lists_live_state_and_its_actions_change_it() {
     let n = t.console.apply(Action::TestChannel(id)).await.unwrap();
     assert!(!n.ok);
     assert!(n.text.contains("401"), "{n:?}");
+    assert!(n.fix.unwrap().contains("paste a valid key"));
+    // So does the model list, asked of the provider with the channel's key.
+    assert!(html.contains("List the models of openai-main"));
+    let n = t
+        .console
+        .apply(Action::ListChannelModels(id))
+        .await
+        .unwrap();
+    assert!(!n.ok);
+    assert!(n.text.contains("401") && n.text.contains("Incorrect API key"), "{n:?}");
     assert!(n.fix.unwrap().contains("paste a valid key"));
     // Edit keeps the key when left empty.
     let mut f = ChannelForm::from_row(&load(&t.console).channels[0]);
