@@ -218,7 +218,10 @@ async fn channels_page_lists_live_state_and_its_actions_change_it() {
         .await
         .unwrap();
     assert!(!n.ok);
-    assert!(n.text.contains("401") && n.text.contains("Incorrect API key"), "{n:?}");
+    assert!(
+        n.text.contains("401") && n.text.contains("Incorrect API key"),
+        "{n:?}"
+    );
     assert!(n.fix.unwrap().contains("paste a valid key"));
     // Edit keeps the key when left empty.
     let mut f = ChannelForm::from_row(&load(&t.console).channels[0]);
