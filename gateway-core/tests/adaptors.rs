@@ -1442,26 +1442,32 @@ async fn count_tokens_asks_an_anthropic_upstream_and_estimates_elsewhere() {
     assert_eq!(logs["data"]["total"], 0, "{logs}");
 }
 
-/// The channel Test on a Gemini channel sends Gemini's own request with the channel's key.
-#[tokio::test]
-async fn the_channel_test_speaks_gemini() {
-    let t = setup().await;
-    let fake = gemini_setup(&t).await;
+/// The channel Test (the consoles' and the CLI's) on the first channel of type `ty`.
+async fn channel_test(
+    t: &Setup,
+    ty: i64,
+) -> Result<gateway_core::console::channels::Probe, gateway_core::console::channels::TestFailure> {
     let (_, list) = t.gw.get("/console/api/channel", Some(&t.admin)).await;
     let id = list["data"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["type"] == 24)
+        .find(|c| c["type"] == ty)
         .unwrap()["id"]
         .as_i64()
         .unwrap();
     let admin = gateway_core::http::Session::for_token(t.gw.state(), &t.admin)
         .await
         .unwrap();
-    let probe = gateway_core::console::channels::test_channel(t.gw.state(), &admin, id)
-        .await
-        .expect("the probe succeeds");
+    gateway_core::console::channels::test_channel(t.gw.state(), &admin, id).await
+}
+
+/// The channel Test on a Gemini channel sends Gemini's own request with the channel's key.
+#[tokio::test]
+async fn the_channel_test_speaks_gemini() {
+    let t = setup().await;
+    let fake = gemini_setup(&t).await;
+    let probe = channel_test(&t, 24).await.expect("the probe succeeds");
     assert_eq!(probe.model, "gemini-x");
     let seen = fake.last().expect("Gemini was called");
     assert!(
@@ -1471,6 +1477,39 @@ async fn the_channel_test_speaks_gemini() {
     );
     assert_eq!(seen.headers["x-goog-api-key"], support::fake_gemini::KEY);
     assert_eq!(seen.body["contents"][0]["parts"][0]["text"], "ping");
+}
+
+/// The channel Test on Azure (deployment URL, `api-key`) and on Bedrock (SigV4, checked by
+/// the fake; Bedrock's Messages body) goes out in each provider's own request.
+#[tokio::test]
+async fn the_channel_test_speaks_azure_and_bedrock() {
+    let t = setup().await;
+    let fake = fake_openai::Fake::new();
+    let addr = fake_openai::start(fake.clone()).await;
+    t.gw.add_channel(
+        &t.admin,
+        json!({"name": "az", "type": 3, "key": fake_openai::AZURE_KEY, "base_url": format!("http://{addr}"),
+               "models": "gpt-4o-az", "model_mapping": {"gpt-4o-az": "prod-4o"}}),
+    )
+    .await;
+    let probe = channel_test(&t, 3).await.expect("the Azure probe succeeds");
+    assert_eq!(probe.model, "prod-4o");
+    let seen = fake.last().expect("Azure was called");
+    assert_eq!(seen.path, "/openai/deployments/prod-4o/chat/completions");
+    assert!(
+        seen.authorization.is_none(),
+        "Azure takes api-key, not a bearer"
+    );
+
+    let bedrock = bedrock_setup(&t, fake_anthropic::BEDROCK_KEY).await;
+    let probe = channel_test(&t, 33)
+        .await
+        .expect("the Bedrock probe succeeds");
+    assert_eq!(probe.model, "anthropic.claude-3-5-sonnet-20241022-v2:0");
+    let seen = bedrock.last().expect("Bedrock was called");
+    assert_eq!(seen.body["anthropic_version"], "bedrock-2023-05-31");
+    assert_eq!(seen.body["max_tokens"], 1);
+    assert!(seen.body.get("model").is_none(), "{}", seen.body);
 }
 
 /// `GET /console/api/channel/{id}/models`: each provider's own model list, read with the
