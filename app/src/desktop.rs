@@ -121,11 +121,11 @@ const MENU_TOGGLE: &str = "burncloud-toggle";
 const MENU_QUIT: &str = "burncloud-quit";
 const MENU_MODEL: &str = "burncloud-model-";
 
-/// Alt+1..8 go to the pages in `Page::ALL`'s order (keyboard navigation besides Tab
+/// Alt+1..9 go to the pages in `Page::ALL`'s order (keyboard navigation besides Tab
 /// through the nav buttons).
 const SHORTCUTS: &str = r#"<script>
 window.addEventListener('keydown', function (e) {
-  if (e.altKey && e.key >= '1' && e.key <= '8') {
+  if (e.altKey && e.key >= '1' && e.key <= '9') {
     var items = document.querySelectorAll('.bc-nav-item');
     var i = Number(e.key) - 1;
     if (items[i]) { items[i].click(); items[i].focus(); e.preventDefault(); }
@@ -134,7 +134,7 @@ window.addEventListener('keydown', function (e) {
 </script>"#;
 
 // A page added to `Page::ALL` needs its key in SHORTCUTS (and in tests/desktop.rs PAGES).
-const _: () = assert!(Page::ALL.len() == 8, "SHORTCUTS covers Alt+1..8");
+const _: () = assert!(Page::ALL.len() == 9, "SHORTCUTS covers Alt+1..9");
 
 /// A 32×32 flame-coloured disc for the tray (no image decoding needed).
 fn tray_icon_image() -> Option<Icon> {
@@ -229,23 +229,28 @@ fn App() -> Element {
     let mut data = use_signal(ConsoleData::default);
     let mut notice = use_signal(|| None::<Notice>);
     let mut filter = use_signal(LogFilter::default);
-    let mut reload = use_signal(|| 0u64);
+    // Asks the reload loop below for a pass now (actions, page changes, the tray's Open).
+    let poke = use_hook(|| Arc::new(tokio::sync::Notify::new()));
     // Follow the gateway's status.
     let controller = ctx.controller.clone();
+    let p1 = poke.clone();
     use_future(move || {
         let mut rx = controller.subscribe();
+        let poke = p1.clone();
         async move {
             while rx.changed().await.is_ok() {
                 let next: GatewayInfo = rx.borrow().clone();
                 info.set(next);
-                *reload.write() += 1;
+                poke.notify_one();
             }
         }
     });
     // A second launch asked for this window: show it, restore it, focus it.
     let mut wake = ctx.wake.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let p0 = poke.clone();
     use_future(move || {
         let mut wake = wake.take();
+        let poke = p0.clone();
         async move {
             let Some(rx) = wake.as_mut() else { return };
             while rx.recv().await.is_some() {
@@ -253,26 +258,31 @@ fn App() -> Element {
                 w.set_visible(true);
                 w.set_minimized(false);
                 w.set_focus();
+                poke.notify_one();
                 tracing::info!("shown at the request of a second launch");
             }
         }
     });
-    // Reload the pages' data: after every action, when local models change state, and
-    // every 2 s while the window is visible (nothing while it is hidden in the tray).
+    // Reload the pages' data when something they show changed, never on a timer: after
+    // every action and page change (`poke`), when the gateway commits usage or reloads its
+    // routing (another process included), when local models change state, when a download
+    // moves, and at each new minute (the charts). While the window is hidden in the tray,
+    // nothing is read. A burst of changes (traffic) is read at most once a second.
     let c2 = ctx.clone();
+    let p2 = poke.clone();
     use_future(move || {
         let ctx = c2.clone();
+        let poke = p2.clone();
         async move {
-            let mut statuses = ctx
-                .controller
-                .console()
+            let console = ctx.controller.console();
+            let mut statuses = console
+                .as_ref()
                 .and_then(|c| c.runtime.as_ref().map(|r| r.subscribe()));
-            let mut last_reload = u64::MAX;
+            let mut changes = console.as_ref().map(|c| c.state.subscribe_changes());
+            let mut last_load: Option<std::time::Instant> = None;
             loop {
                 let visible = dioxus::desktop::window().is_visible();
-                let asked = *reload.peek();
-                if visible || asked != last_reload {
-                    last_reload = asked;
+                if visible {
                     if let Some(console) = ctx.controller.console() {
                         let f = filter.peek().clone();
                         let listening = listening(&info.peek());
@@ -285,8 +295,14 @@ fn App() -> Element {
                             .rt
                             .spawn_blocking(move || console.load(&f, &listening))
                             .await;
+                        last_load = Some(std::time::Instant::now());
                         match loaded {
-                            Ok(Ok(d)) => data.set(d),
+                            // Re-render only what changed: an equal load is not set.
+                            Ok(Ok(d)) => {
+                                if *data.peek() != d {
+                                    data.set(d);
+                                }
+                            }
                             Ok(Err(e)) => notice.set(Some(Notice::error(
                                 format!("could not read the database: {e}"),
                                 Some("Check the data folder's disk space and permissions."),
@@ -295,17 +311,55 @@ fn App() -> Element {
                         }
                     }
                 }
-                let tick = tokio::time::sleep(std::time::Duration::from_secs(2));
-                match statuses.as_mut() {
-                    Some(rx) => tokio::select! {
-                        _ = tick => {}
-                        r = rx.changed() => if r.is_err() { statuses = None; },
-                    },
-                    None => tick.await,
+                // The next minute, for the charts.
+                let now = gateway_core::vocab::now_ms();
+                let minute =
+                    std::time::Duration::from_millis((60_000 - now.rem_euclid(60_000)) as u64 + 50);
+                let event = tokio::select! {
+                    _ = tokio::time::sleep(minute) => false,
+                    _ = poke.notified() => false,
+                    r = async { changes.as_mut()?.changed().await.ok() } , if changes.is_some() => {
+                        if r.is_none() { changes = None; }
+                        true
+                    }
+                    r = async { statuses.as_mut()?.changed().await.ok() }, if statuses.is_some() => {
+                        if r.is_none() { statuses = None; }
+                        true
+                    }
+                };
+                // Hidden: nothing is read until the window is shown (the tray's Open pokes).
+                if event && visible {
+                    let since = last_load.map(|t| t.elapsed()).unwrap_or_default();
+                    let wait = std::time::Duration::from_secs(1)
+                        .saturating_sub(since)
+                        .max(std::time::Duration::from_millis(100));
+                    tokio::time::sleep(wait).await;
                 }
-                // An action asked for a reload while we slept: do it now.
-                if *reload.peek() != last_reload {
-                    continue;
+            }
+        }
+    });
+    // The streaming chat answer, as it arrives (at most ~30 times a second); when it
+    // ends, the saved conversation is read again.
+    let c3 = ctx.clone();
+    let p3 = poke.clone();
+    use_future(move || {
+        let ctx = c3.clone();
+        let poke = p3.clone();
+        async move {
+            let Some(console) = ctx.controller.console() else {
+                return;
+            };
+            let mut rx = console.chat.subscribe();
+            while rx.changed().await.is_ok() {
+                tokio::time::sleep(std::time::Duration::from_millis(33)).await;
+                rx.borrow_and_update();
+                let live = console.chat.live();
+                let ended = live.is_none() && data.peek().chat.live.is_some();
+                if data.peek().chat.live != live {
+                    data.with_mut(|d| d.chat.live = live);
+                }
+                if ended {
+                    poke.notify_one();
                 }
             }
         }
@@ -380,8 +434,16 @@ fn App() -> Element {
     // Actions from the pages and the tray.
     let act = {
         let ctx = ctx.clone();
+        let poke = poke.clone();
         move |a: Action| {
             let ctx = ctx.clone();
+            let poke = poke.clone();
+            // From the dashboard or a model's row: the Chat page, with that model.
+            if matches!(a, Action::ChatWith(_)) {
+                let (mut page, mut notice) = (page, notice);
+                page.set(Page::Chat);
+                notice.set(None);
+            }
             spawn(async move {
                 let result = match a {
                     Action::ToggleGateway => {
@@ -439,18 +501,20 @@ fn App() -> Element {
                     let shown = n.keeping_secret_of(notice.peek().as_ref());
                     notice.set(Some(shown));
                 }
-                *reload.write() += 1;
+                poke.notify_one();
             });
         }
     };
     let on_menu = {
         let ctx = ctx.clone();
         let act = act.clone();
+        let poke = poke.clone();
         move |id: &str| match id {
             MENU_OPEN => {
                 let w = dioxus::desktop::window();
                 w.set_visible(true);
                 w.set_focus();
+                poke.notify_one();
             }
             MENU_TOGGLE => act(Action::ToggleGateway),
             MENU_QUIT => {
@@ -490,7 +554,7 @@ fn App() -> Element {
             on_navigate: move |p| {
                 page.set(p);
                 notice.set(None);
-                *reload.write() += 1;
+                poke.notify_one();
             },
             on_action: act,
         }

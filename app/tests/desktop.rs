@@ -1,20 +1,23 @@
 //! The real desktop binary in a real window under Xvfb: the gateway answers `/health`,
-//! the first-run key works, every page is reached with the keyboard (Alt+1..8) and drawn
+//! the first-run key works, every page is reached with the keyboard (Alt+1..9) and drawn
 //! (not blank, not an error), with one PNG per page under the target dir
 //! (`target/tmp/desktop-screenshots/`, or `BURNCLOUD_SCREENSHOT_DIR`). Needs Xvfb, dbus-launch, xdotool and ImageMagick's
 //! `import` and xclip (installed by `cargo xtask test`); a missing tool is a failure, not a skip.
 #![cfg(feature = "desktop")]
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_burncloud");
+#[path = "support/screen.rs"]
+mod screen;
+use screen::{BIN, Screen, free_port, wait_until};
 
 #[path = "../../gateway-core/tests/support/fake_openai.rs"]
 mod fake_openai;
 
-const PAGES: [&str; 8] = [
+const PAGES: [&str; 9] = [
     "Dashboard",
+    "Chat",
     "Channels",
     "Tokens",
     "Models",
@@ -185,52 +188,6 @@ fn channel(base: &str, jwt: &str, name: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no channel {name}"))
 }
 
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn require(tool: &str) {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{tool} is not installed: run `cargo xtask test`, which installs the desktop test tools"
-    );
-}
-
-fn free_display() -> u32 {
-    (90..200)
-        .find(|n| {
-            !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                && !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        })
-        .expect("a free X display number")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Parse a binary PPM (P6) as written by `import`.
 fn ppm_pixels(bytes: &[u8]) -> (usize, usize, Vec<[u8; 3]>) {
     let mut fields = Vec::new();
@@ -264,68 +221,13 @@ fn ppm_pixels(bytes: &[u8]) -> (usize, usize, Vec<[u8; 3]>) {
 
 #[test]
 fn desktop_window_runs_the_gateway_and_draws_every_page() {
-    for tool in [
-        "Xvfb",
-        "dbus-launch",
-        "xdotool",
-        "import",
-        "convert",
-        "xclip",
-    ] {
-        require(tool);
-    }
-    let display = free_display();
-    let xvfb = Proc(
-        Command::new("Xvfb")
-            .args([
-                &format!(":{display}"),
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_until("Xvfb", Duration::from_secs(20), || {
-        std::path::Path::new(&format!("/tmp/.X11-unix/X{display}")).exists()
-    });
-    let dbus = Command::new("dbus-launch")
-        .arg("--sh-syntax")
-        .env("DISPLAY", format!(":{display}"))
-        .output()
-        .unwrap();
-    let dbus_out = String::from_utf8_lossy(&dbus.stdout).to_string();
-    let var = |name: &str| {
-        dbus_out.lines().find_map(|l| {
-            l.strip_prefix(&format!("{name}='"))
-                .map(|r| r.trim_end_matches("';").to_string())
-        })
-    };
-    let bus = var("DBUS_SESSION_BUS_ADDRESS").expect("dbus-launch printed an address");
-    let bus_pid: Option<u32> = dbus_out.lines().find_map(|l| {
-        l.strip_prefix("DBUS_SESSION_BUS_PID=")
-            .map(|r| r.trim_end_matches(';').parse().unwrap())
-    });
+    let screen = Screen::start();
+    let display = screen.display;
+    let bus = screen.bus.clone();
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let app = Proc(
-        Command::new(BIN)
-            .env("DISPLAY", format!(":{display}"))
-            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
-            .env("NO_AT_BRIDGE", "1")
-            .env("BURNCLOUD_DATA_DIR", dir.path())
-            .env("PORT", port.to_string())
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("app.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let app = screen.launch(dir.path(), port, "app.log", &[]);
     let health = format!("http://127.0.0.1:{port}/health");
     wait_until(
         "/health from the desktop app",
@@ -354,20 +256,7 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
         .send()
         .unwrap();
     assert_eq!(ws.status(), 404);
-    let mut window = String::new();
-    wait_until("the BurnCloud window", Duration::from_secs(60), || {
-        let out = Command::new("xdotool")
-            .args(["search", "--name", "^BurnCloud"])
-            .env("DISPLAY", format!(":{display}"))
-            .output()
-            .unwrap();
-        window = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string();
-        !window.is_empty()
-    });
+    let window = screen.window("^BurnCloud", Duration::from_secs(60));
     // Let the webview paint, then take a screenshot of the whole screen.
     let shot = dir.path().join("shot.ppm");
     let mut distinct = 0;
@@ -429,13 +318,7 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
             std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("desktop-screenshots")
         });
     std::fs::create_dir_all(&out_dir).unwrap();
-    let xdo = |args: &[&str]| {
-        Command::new("xdotool")
-            .args(args)
-            .env("DISPLAY", format!(":{display}"))
-            .output()
-            .unwrap()
-    };
+    let xdo = |args: &[&str]| screen.xdo(args);
     let mut previous: Option<Vec<[u8; 3]>> = None;
     for (i, page) in PAGES.iter().enumerate() {
         xdo(&["windowfocus", "--sync", &window]);
@@ -510,52 +393,12 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
     // form keeps what was typed, a successful one is emptied. From the navigation, Tab
     // reaches Username, Password, Email, Role, Group, Starting balance, Create user.
     xdo(&["windowfocus", "--sync", &window]);
-    let keys = |keys: &[&str]| {
-        for k in keys {
-            xdo(&["key", "--delay", "60", k]);
-        }
-    };
-    let typed = |text: &str| {
-        xdo(&["type", "--delay", "60", "--", text]);
-    };
+    let keys = |keys: &[&str]| screen.keys(keys);
+    let typed = |text: &str| screen.type_text(text, 60);
     // A password manager's auto-type: 10 ms per key.
-    let fast = |text: &str| {
-        xdo(&["type", "--delay", "10", "--", text]);
-    };
-    // xclip -i stays in the background to serve the clipboard: no pipe of ours open in it.
-    let set_clipboard = |text: &str| {
-        let mut child = Command::new("xclip")
-            .args(["-i", "-selection", "clipboard"])
-            .env("DISPLAY", format!(":{display}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(text.as_bytes()).unwrap();
-        }
-        assert!(child.wait().unwrap().success(), "xclip -i");
-    };
-    let clipboard = || {
-        let out = Command::new("xclip")
-            .args(["-o", "-selection", "clipboard"])
-            .env("DISPLAY", format!(":{display}"))
-            .stderr(Stdio::null())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
-    // What the window holds where the focus is: a field's text, or (from a button) the
-    // page's text. Select all, copy, read the clipboard.
-    let copy_all = || {
-        set_clipboard("");
-        keys(&["ctrl+a", "ctrl+c"]);
-        std::thread::sleep(Duration::from_millis(400));
-        clipboard()
-    };
+    let fast = |text: &str| screen.type_text(text, 10);
+    let set_clipboard = |text: &str| screen.set_clipboard(text);
+    let copy_all = || screen.copy_all();
     let to_button = ["Tab"; 5];
     keys(&["Tab"]);
     typed("erin");
@@ -627,7 +470,7 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
     // its key pasted. Every character arrives; a refused Save keeps the form open with
     // every field as typed and each refused field marked; fixed, it saves what was typed.
     xdo(&["windowfocus", "--sync", &window]);
-    xdo(&["key", "alt+2"]);
+    xdo(&["key", "alt+3"]);
     wait_until("the Channels page", Duration::from_secs(20), || {
         !xdo(&["search", "--name", "^BurnCloud · Channels$"])
             .stdout
@@ -756,25 +599,12 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
     );
     // A second app on the same (now busy) port: its window says so and it keeps running.
     let dir2 = tempfile::tempdir().unwrap();
-    let mut second = Proc(
-        Command::new(BIN)
-            .env("DISPLAY", format!(":{display}"))
-            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
-            .env("NO_AT_BRIDGE", "1")
-            .env("BURNCLOUD_DATA_DIR", dir2.path())
-            .env("PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir2.path().join("app.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let mut second = screen.launch(dir2.path(), port, "app.log", &[]);
     wait_until("a second BurnCloud window", Duration::from_secs(60), || {
-        let out = Command::new("xdotool")
-            .args(["search", "--name", "^BurnCloud"])
-            .env("DISPLAY", format!(":{display}"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().count() >= 2
+        String::from_utf8_lossy(&screen.xdo(&["search", "--name", "^BurnCloud"]).stdout)
+            .lines()
+            .count()
+            >= 2
     });
     std::thread::sleep(Duration::from_secs(3));
     assert!(
@@ -787,8 +617,5 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
     // Quit gracefully: SIGTERM ends the app.
     let _ = Command::new("kill").arg(app.0.id().to_string()).status();
     drop(app);
-    if let Some(pid) = bus_pid {
-        let _ = Command::new("kill").arg(pid.to_string()).status();
-    }
-    drop(xvfb);
+    drop(screen);
 }

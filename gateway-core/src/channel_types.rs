@@ -38,6 +38,14 @@ const fn t(
     }
 }
 
+impl ChannelType {
+    /// Whether its provider lists the models a key may use (the desktop's one-step
+    /// connect and the channel's Models button need it).
+    pub fn lists_models(&self) -> bool {
+        self.upstream.lists_models()
+    }
+}
+
 impl std::fmt::Debug for ChannelType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChannelType")

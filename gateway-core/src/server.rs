@@ -121,9 +121,11 @@ impl Gateway {
         // leases and per-minute limits are shared (see `store::leases`).
         let instance = matches!(config.database, crate::store::Location::Postgres { .. })
             .then(|| uuid::Uuid::new_v4().simple().to_string());
-        let (writer, writer_thread) = UsageWriter::start(store.clone(), instance.clone())
-            .map_err(|e| StoreError::Task(e.to_string()))?;
-        let relay = RelayState::new(config.relay.clone(), burst, writer)
+        let changes = tokio::sync::watch::channel(0u64).0;
+        let (writer, writer_thread) =
+            UsageWriter::start(store.clone(), instance.clone(), changes.clone())
+                .map_err(|e| StoreError::Task(e.to_string()))?;
+        let relay = RelayState::new(config.relay.clone(), burst, writer, changes)
             .map_err(|e| StartError::Client(e.to_string()))?;
         relay.ledger.sync(&snapshot);
         if let Some(id) = &instance {

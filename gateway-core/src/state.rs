@@ -127,6 +127,17 @@ impl AppState {
         self.relay.writer.flush().await;
     }
 
+    /// Woken when what the consoles show changed: usage records committed, the routing
+    /// snapshot reloaded (by this console or another process), or [`Self::announce_change`].
+    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.relay.changes.subscribe()
+    }
+
+    /// Tell the consoles something they show changed (a download's progress, say).
+    pub fn announce_change(&self) {
+        self.relay.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     /// Rebuild the routing snapshot from the database and publish it.
     /// Control-plane handlers call this after every change so the next request sees it.
     pub async fn config_changed(&self) {
@@ -147,6 +158,7 @@ impl AppState {
         self.relay.ledger.sync(&snap);
         self.snapshot.store(Arc::new(snap));
         self.reload_burst(saved.as_deref()).await;
+        self.announce_change();
         Ok(())
     }
 

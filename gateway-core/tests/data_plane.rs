@@ -713,6 +713,70 @@ async fn cut_stream_and_client_disconnect_are_billed_once_for_what_was_seen() {
     gw.stop().await;
 }
 
+/// A fake whose streamed answer lasts about 3 s (100 pieces, 30 ms apart).
+async fn slow_fake() -> std::net::SocketAddr {
+    let fake = Arc::new(Fake {
+        pieces: vec![" x"; 100],
+        chunk_delay: Duration::from_millis(30),
+        ..Arc::try_unwrap(Fake::new()).unwrap()
+    });
+    fake_openai::start(fake).await
+}
+
+#[tokio::test]
+async fn a_client_leaving_stops_a_local_engine_at_once_and_a_cloud_answer_is_read_for_usage() {
+    let gw = TestGateway::start().await;
+    let admin = gw.register("admin").await;
+    let (cloud, local) = (slow_fake().await, slow_fake().await);
+    gw.add_openai_channel(&admin, "cloud", cloud, "c", 0, 1)
+        .await;
+    gw.add_channel(
+        &admin,
+        json!({"name": "engine", "type": 1, "key": "sk-local-0123456789", "base_url": format!("http://{local}"), "models": "l", "group": "default", "locality": "local"}),
+    )
+    .await;
+    for model in ["c", "l"] {
+        let resp = gw
+            .client
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .bearer_auth(&admin)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hi"}], "stream": true}))
+            .send()
+            .await
+            .unwrap();
+        let mut s = resp.bytes_stream();
+        let _ = s.next().await;
+        drop(s);
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let gone = |logs: &[Value], model: &str| {
+        logs.iter().any(|l| {
+            l["model"] == model
+                && l["flags"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("client_disconnected")
+        })
+    };
+    let early = logs(&gw, &admin).await;
+    // Local: the upstream connection was dropped with the client's (llama-server stops
+    // generating), so the request is settled now.
+    assert!(gone(&early, "l"), "{early:?}");
+    // Cloud: the rest of the answer is still being read for the provider's usage.
+    assert!(!early.iter().any(|l| l["model"] == "c"), "{early:?}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let late = logs(&gw, &admin).await;
+    let c = late
+        .iter()
+        .find(|l| l["model"] == "c")
+        .expect("the cloud record");
+    assert_eq!(
+        c["completion_tokens"], 3,
+        "the fake's own usage, read after the client left: {c}"
+    );
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn changes_by_another_process_are_seen_within_a_second() {
     let (gw, admin, _fake, addr) = setup().await;

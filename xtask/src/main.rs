@@ -20,6 +20,9 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(),
         Some("postgres") => with_postgres(&args[1..]),
         Some("windows") => windows::check_and_package().map(|_| ()),
+        Some("llama-server") => {
+            setup::ensure_llama_server().map(|p| println!("{}", p.display()))
+        }
         Some("dist") => dist::dist().and_then(|deb| {
             if args.iter().any(|a| a == "--check") {
                 dist::test_installed(&deb)
@@ -29,7 +32,7 @@ fn main() -> ExitCode {
         }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <run [-- ARGS]|test|bench|dist|windows|bump-clients|postgres -- CMD>"
+                "usage: cargo xtask <run [-- ARGS]|test|bench|dist|windows|llama-server|bump-clients|postgres -- CMD>"
             );
             eprintln!(
                 "  run    install what BurnCloud needs, build it, start it (desktop, or headless without a display)"
@@ -42,6 +45,9 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "  windows  cross-build the workspace for Windows, burncloud.exe and its NSIS installer"
+            );
+            eprintln!(
+                "  llama-server  build the pinned llama-server the tests use (cached) and print its path"
             );
             eprintln!(
                 "  bump-clients  pin Claude Code and Codex CLI to their newest npm releases, then run the tests\n         (--no-test: only rewrite the pins in xtask/src/setup.rs)"

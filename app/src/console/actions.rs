@@ -190,6 +190,15 @@ impl Console {
             Action::ToggleGateway | Action::Copy(_) | Action::FilterLogs(_) | Action::Logout => {
                 return None;
             }
+            Action::ChatSend(f) => return self.chat_send(f).await,
+            Action::ChatStop => return self.chat_stop(),
+            Action::ChatOpen(id) => return self.chat_open(id),
+            Action::ChatRename { id, title } => return self.chat_rename(id, &title),
+            Action::ChatDelete(id) => return self.chat_delete(id),
+            Action::ChatWith(model) => {
+                self.chat_with(model);
+                return None;
+            }
             // The Users page: accounts, groups, codes, invitations, registration.
             a @ (Action::CreateUser(_)
             | Action::SetUserEnabled { .. }

@@ -334,9 +334,11 @@ impl Console {
                         _ => {}
                     }
                 }
-                // A new library model is a new local channel.
+                // A new library model is a new local channel (the reload tells the pages).
                 if finished {
                     state.config_changed().await;
+                } else {
+                    state.announce_change();
                 }
             }
         });

@@ -32,6 +32,7 @@ impl Console {
             prices: self.prices()?,
             users: self.users_page(listening)?,
             settings: self.settings(listening)?,
+            chat: self.chat_data(listening)?,
         })
     }
 

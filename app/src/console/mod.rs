@@ -9,12 +9,15 @@
 //! - [`actions`]: `Action` → store/runtime calls → `Notice`.
 //! - [`admin`]: the Users page (accounts, groups, redemption codes, invitations,
 //!   registration) through gateway-core's functions that the console API's handlers use.
+//! - [`chat`]: the Chat page (playground): conversations, and answers streamed from the
+//!   gateway's own `/v1` with the desktop key.
 //! - [`hub`]: hub search, remote fit, and the download queue with its progress.
 //! - [`first_run`]: the silent local admin and default key on an empty database.
 //! - [`user`]: what a plain user of the web console sees and may do (their own data).
 
 pub mod actions;
 pub mod admin;
+pub mod chat;
 pub mod first_run;
 pub mod hub;
 pub mod load;
@@ -47,6 +50,8 @@ pub struct Console {
     /// The admin signed in to the web console (owns the keys made there); None on the
     /// desktop, where keys belong to the first enabled admin.
     pub acting: Option<String>,
+    /// The Chat page's open conversation and streaming answer.
+    pub chat: Arc<chat::ChatHub>,
 }
 
 impl Console {
@@ -65,6 +70,7 @@ impl Console {
             autostart,
             hub: Arc::new(hub::Hub::from_env()),
             acting: None,
+            chat: Arc::default(),
         }
     }
 

@@ -88,7 +88,13 @@ pub fn Dashboard(
                 button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::ToggleGateway), "{button_text}" }
             }
             section { class: "bc-card", id: "snippets",
-                h2 { "Use it from your tools" }
+                div { class: "bc-card-header",
+                    h2 { "Use it from your tools" }
+                    button { class: "bc-button", id: "dashboard-chat", "aria-label": "Chat with {data.example_model}",
+                        onclick: { let m = data.example_model.clone(); move |_| on_action.call(Action::ChatWith(m.clone())) },
+                        "Try it in Chat"
+                    }
+                }
                 for (name, text) in snippets(&base, &key_for_snippets, &data.example_model) {
                     div { class: "bc-snippet", key: "{name}",
                         div { class: "bc-card-header",

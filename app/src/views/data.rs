@@ -3,7 +3,9 @@
 //! views render the same in the webview, in SSR tests and in a future web console.
 
 mod accounts;
+mod chat;
 pub use accounts::*;
+pub use chat::*;
 
 /// Everything the pages show, loaded in one go by the console service.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -17,6 +19,7 @@ pub struct ConsoleData {
     pub prices: Vec<PriceRow>,
     pub users: UsersData,
     pub settings: SettingsData,
+    pub chat: ChatData,
 }
 
 /// One minute of traffic (the dashboard's charts).
@@ -460,6 +463,19 @@ pub struct SettingsData {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     ToggleGateway,
+    /// Chat page: send a message (a new conversation when the form names none).
+    ChatSend(ChatForm),
+    /// Stop the answer streaming now (what arrived is kept).
+    ChatStop,
+    /// Open a saved conversation (None: a new chat).
+    ChatOpen(Option<i64>),
+    ChatRename {
+        id: i64,
+        title: String,
+    },
+    ChatDelete(i64),
+    /// Go to the Chat page with this model picked (from the dashboard and the Models page).
+    ChatWith(String),
     /// Put text on the clipboard (the desktop layer does it).
     Copy(String),
     SaveChannel(ChannelForm),

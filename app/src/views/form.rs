@@ -97,3 +97,47 @@ pub fn use_on_success(notice: &Option<Notice>, form: &str, mut empty: impl FnMut
         }
     }));
 }
+
+/// A multi-line [`TextInput`]: shows `value` without writing it back while the user types.
+/// `focused`: takes the keyboard focus when shown.
+#[component]
+pub fn TextArea(
+    value: String,
+    oninput: EventHandler<String>,
+    #[props(default)] onkeydown: Option<EventHandler<KeyboardEvent>>,
+    #[props(default)] focused: bool,
+    #[props(extends = GlobalAttributes, extends = textarea)] attributes: Vec<Attribute>,
+) -> Element {
+    let held = use_hook(|| Rc::new(RefCell::new((value.clone(), 0u64, value.clone()))));
+    let (generation, initial) = {
+        let mut h = held.borrow_mut();
+        if h.0 != value {
+            *h = (value.clone(), h.1 + 1, value.clone());
+        }
+        (h.1, h.2.clone())
+    };
+    let sent = held.clone();
+    let area = rsx! {
+        textarea {
+            key: "{generation}",
+            initial_value: "{initial}",
+            oninput: move |e: FormEvent| {
+                let v = e.value();
+                sent.borrow_mut().0 = v.clone();
+                oninput.call(v);
+            },
+            onkeydown: move |e: KeyboardEvent| {
+                if let Some(h) = onkeydown {
+                    h.call(e);
+                }
+            },
+            onmounted: move |e: MountedEvent| async move {
+                if focused {
+                    let _ = e.set_focus(true).await;
+                }
+            },
+            ..attributes,
+        }
+    };
+    rsx! { {std::iter::once(area)} }
+}

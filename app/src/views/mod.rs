@@ -18,10 +18,12 @@ use dioxus::prelude::*;
 
 pub mod channels;
 pub mod chart;
+pub mod chat;
 pub mod dashboard;
 pub mod data;
 pub mod form;
 pub mod logs;
+pub mod markdown;
 pub mod models;
 pub mod pricing;
 pub mod settings;
@@ -31,6 +33,7 @@ pub mod users;
 pub mod users_access;
 
 use channels::ChannelsPage;
+use chat::ChatPage;
 pub use dashboard::Dashboard;
 use data::{Action, ConsoleData, Notice};
 use logs::LogsPage;
@@ -61,6 +64,8 @@ pub struct GatewayInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
     Dashboard,
+    /// The playground: chat with any model the gateway serves (desktop only).
+    Chat,
     Channels,
     Tokens,
     Models,
@@ -72,10 +77,10 @@ pub enum Page {
 }
 
 impl Page {
-    /// In the navigation's order; Alt+1..8 follow it (Users last, so the older pages keep
-    /// their keys).
-    pub const ALL: [Page; 8] = [
+    /// In the navigation's order; Alt+1..9 follow it.
+    pub const ALL: [Page; 9] = [
         Page::Dashboard,
+        Page::Chat,
         Page::Channels,
         Page::Tokens,
         Page::Models,
@@ -88,6 +93,7 @@ impl Page {
     pub fn title(self) -> &'static str {
         match self {
             Page::Dashboard => "Dashboard",
+            Page::Chat => "Chat",
             Page::Channels => "Channels",
             Page::Tokens => "Tokens",
             Page::Models => "Models",
@@ -101,6 +107,7 @@ impl Page {
     pub fn icon(self) -> &'static str {
         match self {
             Page::Dashboard => "◫",
+            Page::Chat => "✎",
             Page::Channels => "⇄",
             Page::Tokens => "◈",
             Page::Models => "▣",
@@ -134,7 +141,8 @@ pub fn Shell(
         div { class: "bc-shell bc-theme-{theme}", "data-page": "{page.title()}",
             nav { class: "bc-nav", "aria-label": "Main navigation",
                 div { class: "bc-brand", span { class: "bc-brand-mark", "B" } span { class: "bc-nav-label", "BurnCloud" } }
-                for (i, p) in Page::ALL.into_iter().enumerate() {
+                // The playground chats with the desktop's key: not in the web console.
+                for (i, p) in Page::ALL.into_iter().filter(|p| *p != Page::Chat || account.is_none()).enumerate() {
                     button {
                         key: "{p.title()}",
                         class: if p == page { "bc-nav-item bc-nav-item-selected" } else { "bc-nav-item" },
@@ -156,6 +164,7 @@ pub fn Shell(
                 }
                 match page {
                     Page::Dashboard => rsx! { Dashboard { info: info.clone(), data: data.dashboard.clone(), on_action } },
+                    Page::Chat => rsx! { ChatPage { chat: data.chat.clone(), notice: notice.clone(), on_action } },
                     Page::Channels => rsx! { ChannelsPage { channels: data.channels.clone(), types: data.channel_types.clone(), notice: notice.clone(), on_action } },
                     Page::Tokens => rsx! { TokensPage { tokens: data.tokens.clone(), notice: notice.clone(), on_action } },
                     Page::Models => rsx! { ModelsPage { data: data.models.clone(), on_action } },

@@ -138,6 +138,12 @@ fn ModelCard(
             }
             div { class: "bc-toolbar",
                 button { class: "bc-button bc-button-primary", onclick: move |_| on_deploy.call(prefill.clone()), "Deploy…" }
+                if d.is_some() {
+                    button { class: "bc-button", "aria-label": "Chat with {m.name}",
+                        onclick: { let c = m.channel.clone(); move |_| on_action.call(Action::ChatWith(c.clone())) },
+                        "Chat"
+                    }
+                }
                 if active {
                     button { class: "bc-button", onclick: move |_| on_action.call(Action::StopModel(m.id)), "Stop" }
                 } else if d.is_some() {

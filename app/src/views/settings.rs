@@ -120,7 +120,7 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
         }
         section { class: "bc-card bc-wide", id: "accounts",
             h2 { "Accounts" }
-            p { "Users, groups and their price ratios, redemption codes, invitations and who may register: on the Users page (Alt+8)." }
+            p { "Users, groups and their price ratios, redemption codes, invitations and who may register: on the Users page (Alt+9)." }
         }
     }
 }

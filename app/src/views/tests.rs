@@ -546,7 +546,7 @@ async fn settings_page_shows_and_saves_settings() {
         "data folder"
     );
     assert!(
-        html.contains("on the Users page (Alt+8)"),
+        html.contains("on the Users page (Alt+9)"),
         "accounts: {html}"
     );
     assert!(html.contains("edge_burst"));
@@ -680,6 +680,7 @@ fn stylesheet_uses_fluent_tokens_for_light_and_dark_and_focus_rings() {
     );
 }
 
+mod chat;
 mod forms;
 mod users;
 

@@ -129,6 +129,71 @@ pub async fn upstream_models(
     Ok(list_models(&channel).await?)
 }
 
+/// Connect a provider in one step (the desktop's first run): ask it which models the key
+/// may use, then save a channel of `channel_type` serving all of them, named after the
+/// provider. A refused key, an unreachable provider or a type that cannot list its models
+/// saves nothing and says why.
+pub async fn connect_provider(
+    state: &Shared,
+    by: &Session,
+    channel_type: i64,
+    key: &str,
+    base_url: &str,
+) -> Result<Channel, TestFailure> {
+    by.require_admin()?;
+    let ty = crate::channel_types::channel_type(channel_type).ok_or_else(|| TestFailure {
+        status: 400,
+        message: format!("unknown channel type {channel_type}"),
+        fix: Some("Pick a provider from the list."),
+    })?;
+    if key.trim().is_empty() && !ty.local_by_default {
+        return Err(TestFailure {
+            status: 400,
+            message: "the provider's API key is empty".into(),
+            fix: Some("Paste the API key from the provider's console."),
+        });
+    }
+    let draft = channels::draft(channel_type, key, base_url);
+    let mut models = list_models(&draft).await?;
+    models.sort();
+    models.dedup();
+    if models.is_empty() {
+        return Err(TestFailure {
+            status: 502,
+            message: "the provider listed no model this key may use".into(),
+            fix: Some("Check the key's project or permissions in the provider's console."),
+        });
+    }
+    let base = ty
+        .name
+        .split(['/', ' '])
+        .next()
+        .unwrap_or("provider")
+        .to_lowercase();
+    let taken: Vec<String> = state
+        .store
+        .run(|c| channels::list(c))
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let name = std::iter::once(base.clone())
+        .chain((2..).map(|n| format!("{base}-{n}")))
+        .find(|n| !taken.contains(n))
+        .unwrap_or(base);
+    let fields = ChannelFields {
+        name: Some(name),
+        channel_type: Some(channel_type),
+        key: Some(key.trim().to_string()),
+        base_url: Some(base_url.trim().to_string()),
+        models: Some(models.join(",")),
+        group: Some("default".into()),
+        ..Default::default()
+    };
+    Ok(create_channel(state, by, fields).await?)
+}
+
 /// How a channel is doing in the data plane right now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelHealth {

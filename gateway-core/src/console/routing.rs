@@ -51,3 +51,48 @@ pub fn key_local_only(state: &Shared, key: &str) -> Option<bool> {
 pub fn priced(state: &Shared, model: &str) -> bool {
     state.snapshot.load().prices.contains_key(model)
 }
+
+/// A model a key may ask for, and whether it is answered on this machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedModel {
+    pub name: String,
+    /// Every channel serving it runs on this machine (a library model, or channels marked
+    /// `local`).
+    pub local: bool,
+}
+
+/// The models `key` may use now, as `/v1/models` lists them (empty for an unknown,
+/// disabled or expired key), each marked local or cloud.
+pub fn served_models(state: &Shared, key: &str) -> Vec<ServedModel> {
+    let snap = state.snapshot.load();
+    let Some(token) = snap.tokens.get(&hash_key(key)) else {
+        return Vec::new();
+    };
+    let Ok(caller) = crate::relay::ingress::token_caller(&snap, token) else {
+        return Vec::new();
+    };
+    crate::relay::caller_models(&snap, &caller)
+        .into_iter()
+        .map(|name| {
+            let canonical = snap.aliases.get(&name).unwrap_or(&name);
+            let local = snap.jit_models.contains_key(canonical)
+                || snap.tiers(&caller.group, canonical).is_some_and(|tiers| {
+                    tiers
+                        .iter()
+                        .flat_map(|t| &t.members)
+                        .all(|(id, _)| snap.channels.get(id).is_some_and(|c| c.locality == "local"))
+                });
+            ServedModel { name, local }
+        })
+        .collect()
+}
+
+/// The account a key belongs to (None: unknown key).
+pub fn key_owner(state: &Shared, key: &str) -> Option<String> {
+    state
+        .snapshot
+        .load()
+        .tokens
+        .get(&hash_key(key))
+        .map(|t| t.user_id.clone())
+}

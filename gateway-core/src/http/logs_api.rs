@@ -39,6 +39,7 @@ pub async fn list(
     };
     let q = LogQuery {
         user_id,
+        request_id: None,
         model: p.model.filter(|s| !s.is_empty()),
         model_prefix: p.model_prefix.filter(|s| !s.is_empty()),
         channel_id: p.channel_id,

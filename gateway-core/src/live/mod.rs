@@ -40,6 +40,8 @@ pub struct RelayState {
     pub burst: BurstState,
     /// Google Vertex AI access tokens by channel.
     pub google_tokens: crate::upstream::vertex::Tokens,
+    /// Bumped when what the consoles show changes: usage committed, routing reloaded.
+    pub changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl RelayState {
@@ -48,6 +50,7 @@ impl RelayState {
         settings: RelaySettings,
         burst: BurstState,
         writer: UsageWriter,
+        changes: tokio::sync::watch::Sender<u64>,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
@@ -72,6 +75,7 @@ impl RelayState {
             limits: Limits::default(),
             metrics: Metrics::default(),
             writer,
+            changes,
             rr: Default::default(),
             // Random high bits: request ids stay unique across gateways on one database.
             seq: AtomicU64::new(rand::random::<u64>() << 32),

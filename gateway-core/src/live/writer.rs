@@ -2,7 +2,9 @@
 //! commit) by one dedicated thread, so no request ever waits on the database. The thread
 //! sleeps until a record arrives, then waits a couple of milliseconds to gather the rest
 //! of the batch: one wake-up and one transaction per batch, not per request. A failed
-//! batch (disk full, locked) is kept and retried; shutdown drains the queue.
+//! batch (disk full, locked) is kept and retried; shutdown drains the queue. Each commit
+//! bumps the gateway's change counter ([`crate::AppState::subscribe_changes`]), so consoles
+//! show new records when they land instead of polling.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -42,14 +44,16 @@ impl WriterThread {
 impl UsageWriter {
     /// Start the writer thread. `lease`: this gateway's instance id when gateways share
     /// the database (stored costs then come off its quota leases).
+    /// `changes` is bumped after every commit.
     pub fn start(
         store: Store,
         lease: Option<String>,
+        changes: tokio::sync::watch::Sender<u64>,
     ) -> std::io::Result<(UsageWriter, WriterThread)> {
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("burncloud-usage-writer".into())
-            .spawn(move || run(store, lease, rx))?;
+            .spawn(move || run(store, lease, rx, changes))?;
         Ok((UsageWriter { tx }, WriterThread(handle)))
     }
 
@@ -69,7 +73,12 @@ impl UsageWriter {
     }
 }
 
-fn run(store: Store, lease: Option<String>, rx: mpsc::Receiver<Msg>) {
+fn run(
+    store: Store,
+    lease: Option<String>,
+    rx: mpsc::Receiver<Msg>,
+    changes: tokio::sync::watch::Sender<u64>,
+) {
     let lease = lease.as_deref();
     let mut batch: Vec<LogRecord> = Vec::new();
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
@@ -85,7 +94,10 @@ fn run(store: Store, lease: Option<String>, rx: mpsc::Receiver<Msg>) {
                 Err(_) => break,
             }
         }
-        commit(&store, lease, &mut batch);
+        if !batch.is_empty() {
+            commit(&store, lease, &mut batch);
+            changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
         for w in waiters.drain(..) {
             let _ = w.send(());
         }

@@ -316,6 +316,12 @@ impl Attempts<'_> {
                 .as_ref()
                 .and_then(|v| v.to_str().ok()?.parse().ok()),
         );
+        // A stopped answer stops the local engine too (it is not billed by the token).
+        let body = if ch.locality == "local" {
+            body.without_drain()
+        } else {
+            body
+        };
         let mut response = Response::new(Body::from_stream(body));
         *response.status_mut() = sent.status;
         let h = response.headers_mut();

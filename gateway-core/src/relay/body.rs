@@ -45,6 +45,8 @@ pub(super) struct RelayBody {
     received: u64,
     /// The client went away: the rest is read only to bill the upstream's real usage.
     client_gone: bool,
+    /// Read the rest of the upstream's answer after the client left (cloud: for usage).
+    drain: bool,
     /// The client had been sent the answer's final event when it went away: a complete
     /// answer (Codex closes at `response.completed`), not a disconnect.
     answered: bool,
@@ -106,7 +108,16 @@ impl RelayBody {
             received: 0,
             client_gone: false,
             answered: false,
+            drain: true,
         }
+    }
+
+    /// When the client leaves, drop the upstream at once instead of reading the rest for
+    /// its usage: a local engine stops generating when its connection closes (a stopped
+    /// answer frees the GPU), and nothing bills it.
+    pub(super) fn without_drain(mut self) -> Self {
+        self.drain = false;
+        self
     }
 
     /// Feed a chunk to the scanner; returns what to send to the client now.
@@ -305,7 +316,8 @@ impl Drop for RelayBody {
         let answered = self.answered || self.mode.ended();
         // The client left before the end: the upstream is still working (and charging), so
         // read the rest, bounded in time and bytes, for its real usage.
-        if !self.client_gone
+        if self.drain
+            && !self.client_gone
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
             let mut rest = RelayBody {
@@ -324,6 +336,7 @@ impl Drop for RelayBody {
                 received: self.received,
                 client_gone: true,
                 answered,
+                drain: false,
             };
             handle.spawn(async move {
                 let _ = tokio::time::timeout(DRAIN_TIME, async {

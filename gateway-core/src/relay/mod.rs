@@ -14,7 +14,7 @@ mod body;
 mod count_tokens;
 mod endpoint;
 mod forward;
-mod ingress;
+pub(crate) mod ingress;
 mod ollama;
 mod plan;
 mod request;

@@ -196,6 +196,14 @@ pub fn field_errors(
 }
 
 /// A channel of type `ty` with the defaults of a new one.
+/// A channel of type `ty` that is not saved (to ask its provider something before it is).
+pub fn draft(ty: i64, key: &str, base_url: &str) -> Channel {
+    let mut c = new_channel(ty);
+    c.key = key.trim().to_string();
+    c.base_url = base_url.trim().to_string();
+    c
+}
+
 fn new_channel(ty: i64) -> Channel {
     Channel {
         id: 0,

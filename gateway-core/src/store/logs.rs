@@ -53,6 +53,8 @@ pub struct LogRow {
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery {
     pub user_id: Option<String>,
+    /// One request's records (its attempts share the id).
+    pub request_id: Option<String>,
     pub model: Option<String>,
     /// Models whose name starts with this, letter case ignored (what a person typing in
     /// a filter box means: `gpt-4` finds `gpt-4o-mini`).
@@ -77,6 +79,10 @@ fn where_clause(q: &LogQuery) -> (String, Vec<Value>) {
     if let Some(u) = &q.user_id {
         args.push(u.clone().into());
         conds.push(format!("user_id = ?{}", args.len()));
+    }
+    if let Some(r) = &q.request_id {
+        args.push(r.clone().into());
+        conds.push(format!("request_id = ?{}", args.len()));
     }
     if let Some(m) = &q.model {
         args.push(m.clone().into());

@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod channels;
+pub mod conversations;
 pub mod db;
 pub mod governance;
 pub mod groups;

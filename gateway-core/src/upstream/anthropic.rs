@@ -49,6 +49,10 @@ impl Upstream for Anthropic {
     }
 
     /// Up to 1,000 models in one page (the API's largest).
+    fn lists_models(&self) -> bool {
+        true
+    }
+
     fn models_request(&self, t: &Target<'_>) -> Option<(String, HeaderMap)> {
         let mut headers = headers(&HeaderMap::new(), false);
         if let Ok(v) = HeaderValue::from_str(t.key) {

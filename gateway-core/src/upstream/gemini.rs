@@ -35,6 +35,10 @@ impl Upstream for Gemini {
         Ok(Call::new(url, headers, Call::json(&body), "gemini").streaming(r.info.stream))
     }
 
+    fn lists_models(&self) -> bool {
+        true
+    }
+
     fn models_request(&self, t: &Target<'_>) -> Option<(String, HeaderMap)> {
         let mut headers = HeaderMap::new();
         if let Ok(v) = HeaderValue::from_str(t.key) {

@@ -175,6 +175,11 @@ pub trait Upstream: Sync {
         None
     }
 
+    /// Whether the provider lists the models a key may use ([`Upstream::models_request`]).
+    fn lists_models(&self) -> bool {
+        false
+    }
+
     /// The `GET` that lists the models the channel's key may use (its URL and headers),
     /// where the provider has one.
     fn models_request(&self, _t: &Target<'_>) -> Option<(String, HeaderMap)> {

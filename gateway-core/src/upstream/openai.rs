@@ -47,6 +47,10 @@ impl Upstream for OpenAi {
         }
     }
 
+    fn lists_models(&self) -> bool {
+        true
+    }
+
     fn models_request(&self, t: &Target<'_>) -> Option<(String, HeaderMap)> {
         Some((format!("{}/v1/models", t.base_url), bearer(t)))
     }

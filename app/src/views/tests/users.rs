@@ -709,15 +709,15 @@ fn users_named(c: &Console, name: &str) -> Option<users::User> {
 }
 
 #[test]
-fn the_navigation_has_the_users_page_on_alt_8() {
+fn the_navigation_has_the_users_page_on_alt_9() {
     let html = render_page(
         info(GatewayState::Running),
         ConsoleData::default(),
         Page::Users,
         None,
     );
-    assert_eq!(Page::ALL[7], Page::Users);
-    assert!(html.contains("title=\"Users (Alt+8)\""), "{html}");
+    assert_eq!(Page::ALL[8], Page::Users);
+    assert!(html.contains("title=\"Users (Alt+9)\""), "{html}");
     assert!(html.contains("<h1 class=\"bc-title\">Users</h1>"), "{html}");
     for id in [
         "new-user",

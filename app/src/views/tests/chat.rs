@@ -1,0 +1,360 @@
+//! The Chat page against a real gateway listening on loopback, with a fake OpenAI upstream
+//! speaking the documented stream format: the answer streams through the gateway's own
+//! `/v1` with the desktop key, is logged and priced, saved with what it measured, and Stop
+//! keeps what arrived. The page renders models grouped, stats, Markdown and the snippets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+
+#[path = "../../../../gateway-core/tests/support/fake_openai.rs"]
+mod fake_openai;
+
+/// A console whose gateway listens on loopback, with one priced OpenAI channel on `fake`.
+async fn chatting(fake: Arc<fake_openai::Fake>) -> (TestConsole, gateway_core::ServeHandle) {
+    let t = console().await;
+    first_run::ensure(&t.console.state).unwrap();
+    t.console.state.config_changed().await;
+    let upstream = fake_openai::start(fake).await;
+    let mut form = channel_form("openai-main", &format!("http://{upstream}"));
+    form.mapping.clear();
+    let n = t.console.apply(Action::SaveChannel(form)).await.unwrap();
+    assert!(n.ok, "{n:?}");
+    let n = t
+        .console
+        .apply(Action::SavePrice(PriceForm {
+            model: "gpt-4o-mini".into(),
+            input: "0.15".into(),
+            output: "0.60".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert!(n.ok, "{n:?}");
+    let handle = t
+        .gateway
+        .serve_on("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    (t, handle)
+}
+
+fn chat_load(c: &Console, handle: &gateway_core::ServeHandle) -> ChatData {
+    c.load(&LogFilter::default(), &handle.local_addr().to_string())
+        .unwrap()
+        .chat
+}
+
+/// Wait until no answer streams, then the Chat page's data.
+async fn settled(c: &Console, handle: &gateway_core::ServeHandle) -> ChatData {
+    for _ in 0..400 {
+        if c.chat.live().is_none() {
+            return chat_load(c, handle);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the answer never ended: {:?}", c.chat.live());
+}
+
+fn send(text: &str, conversation: Option<i64>) -> Action {
+    Action::ChatSend(ChatForm {
+        conversation,
+        model: "gpt-4o-mini".into(),
+        system: "Be brief.".into(),
+        temperature: "0.3".into(),
+        max_tokens: "64".into(),
+        text: text.into(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_streams_through_the_gateway_and_is_logged_priced_and_kept() {
+    let fake = fake_openai::Fake::new();
+    let (t, handle) = chatting(fake.clone()).await;
+    let c = &t.console;
+    let data = chat_load(c, &handle);
+    assert!(data.blocked.is_none(), "{:?}", data.blocked);
+    assert_eq!(
+        data.models,
+        vec![ChatModel {
+            name: "gpt-4o-mini".into(),
+            local: false
+        }]
+    );
+    assert_eq!(data.model, "gpt-4o-mini");
+
+    let n = c.apply(send("Say hello", None)).await.unwrap();
+    assert!(n.ok && n.completes(crate::views::chat::CHAT_FORM), "{n:?}");
+    let data = settled(c, &handle).await;
+    let conv = data.current.expect("the new conversation is open");
+    assert_eq!(conv.title, "Say hello");
+    assert_eq!(
+        (
+            conv.system.as_str(),
+            conv.temperature.as_str(),
+            conv.max_tokens.as_str()
+        ),
+        ("Be brief.", "0.3", "64")
+    );
+    assert_eq!(conv.messages.len(), 2);
+    let answer = &conv.messages[1];
+    assert_eq!(answer.content, "Hello from fake");
+    assert!(answer.error.is_none() && !answer.stopped, "{answer:?}");
+    let stats = answer.stats.clone().unwrap();
+    assert_eq!(stats.tokens, Some(3), "the usage chunk's completion tokens");
+    assert!(stats.ttft_ms.is_some());
+    // The cost is the request's own log record's, as the Logs page shows it.
+    let rid = stats.request_id.clone().expect("x-request-id");
+    let (rows, _) = t
+        .console
+        .state
+        .store
+        .with(|s| {
+            logs::query(
+                s,
+                &logs::LogQuery {
+                    request_id: Some(rid.clone()),
+                    page: 1,
+                    page_size: 10,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].record.cost_nano > 0);
+    assert_eq!(
+        stats.cost,
+        Some(crate::console::load::usd_text(rows[0].record.cost_nano))
+    );
+    // What the upstream received: the system prompt first, the settings, a streamed
+    // request asking for usage, through the gateway (the channel's key, not ours).
+    let seen = fake.last().unwrap();
+    assert_eq!(seen.body["messages"][0]["content"], "Be brief.");
+    assert_eq!(seen.body["messages"][1]["content"], "Say hello");
+    assert_eq!(seen.body["temperature"], 0.3);
+    assert_eq!(seen.body["max_tokens"], 64);
+    assert_eq!(seen.body["stream"], true);
+    assert_eq!(
+        seen.authorization.as_deref(),
+        Some("Bearer sk-upstream-secret-123456")
+    );
+
+    // A second turn carries the history.
+    let n = c.apply(send("And again", Some(conv.id))).await.unwrap();
+    assert!(n.ok, "{n:?}");
+    let data = settled(c, &handle).await;
+    assert_eq!(data.current.as_ref().unwrap().messages.len(), 4);
+    let msgs = fake.last().unwrap().body["messages"].clone();
+    assert_eq!(msgs.as_array().unwrap().len(), 4, "{msgs}");
+    assert_eq!(msgs[2]["content"], "Hello from fake");
+
+    // The page: grouped models, the answer's numbers, the snippets with the key.
+    let mut all = load(c);
+    all.chat = data.clone();
+    let html = render_page(info(GatewayState::Running), all, Page::Chat, None);
+    assert!(html.contains("<optgroup label=\"Cloud\">"), "{html}");
+    assert!(html.contains("3 tokens"), "{html}");
+    assert!(html.contains(&stats.cost.clone().unwrap()), "{html}");
+    assert!(html.contains("tokens/s"), "{html}");
+    let key = data.key.clone().unwrap();
+    assert!(
+        html.contains(&format!("Authorization: Bearer {key}")),
+        "curl snippet: {html}"
+    );
+    assert!(html.contains("from openai import OpenAI"), "{html}");
+
+    // Rename, and the list; a new Console on the same database still has it (a restart).
+    let n = c
+        .apply(Action::ChatRename {
+            id: conv.id,
+            title: "Greetings".into(),
+        })
+        .await
+        .unwrap();
+    assert!(n.ok, "{n:?}");
+    let again = Console::new(c.state.clone(), None);
+    let list = chat_load(&again, &handle).conversations;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].title, "Greetings");
+    let n = c.apply(Action::ChatDelete(conv.id)).await.unwrap();
+    assert!(n.ok, "{n:?}");
+    let data = chat_load(c, &handle);
+    assert!(data.conversations.is_empty() && data.current.is_none());
+    handle.stop(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_keeps_what_arrived_and_refusals_say_what_to_change() {
+    let pieces: Vec<&'static str> = vec![" word"; 200];
+    let fake = Arc::new(fake_openai::Fake {
+        pieces,
+        chunk_delay: Duration::from_millis(20),
+        ..Arc::try_unwrap(fake_openai::Fake::new()).unwrap()
+    });
+    let (t, handle) = chatting(fake).await;
+    let c = &t.console;
+
+    // Refused: every bad field at once, nothing sent.
+    let n = c
+        .apply(Action::ChatSend(ChatForm {
+            model: "gpt-4o-mini".into(),
+            temperature: "3".into(),
+            max_tokens: "0".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert!(!n.ok);
+    let fields: Vec<_> = n
+        .refused
+        .as_ref()
+        .unwrap()
+        .fields
+        .iter()
+        .map(|f| f.0.as_str())
+        .collect();
+    assert_eq!(fields, ["text", "temperature", "max_tokens"]);
+    assert!(chat_load(c, &handle).conversations.is_empty());
+
+    let n = c.apply(send("Count slowly", None)).await.unwrap();
+    assert!(n.ok, "{n:?}");
+    // A second message while one streams is refused.
+    let busy = c.apply(send("Another", None)).await.unwrap();
+    assert!(
+        !busy.ok && busy.text.contains("still streaming"),
+        "{busy:?}"
+    );
+    let mut seen_text = false;
+    for _ in 0..200 {
+        if c.chat.live().is_some_and(|l| l.chunks >= 5) {
+            seen_text = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen_text, "the answer streams in: {:?}", c.chat.live());
+    let live = c.chat.live().unwrap();
+    assert!(
+        live.ttft_ms.is_some() && live.tokens_per_sec.is_some(),
+        "{live:?}"
+    );
+    assert!(c.apply(Action::ChatStop).await.is_none());
+    let data = settled(c, &handle).await;
+    let answer = data.current.unwrap().messages[1].clone();
+    assert!(answer.stopped, "{answer:?}");
+    let words = answer.content.matches("word").count();
+    assert!(
+        (5..200).contains(&words),
+        "kept what arrived, not all: {words}"
+    );
+    // The stopped request is in the logs too.
+    assert!(answer.stats.unwrap().request_id.is_some());
+    // Nothing streams: Stop says so.
+    assert!(!c.apply(Action::ChatStop).await.unwrap().ok);
+
+    // A model the gateway does not serve: the gateway's own error is saved with the turn.
+    let mut f = match send("Hi", None) {
+        Action::ChatSend(f) => f,
+        _ => unreachable!(),
+    };
+    f.model = "no-such-model".into();
+    assert!(c.apply(Action::ChatSend(f)).await.unwrap().ok);
+    let data = settled(c, &handle).await;
+    let e = data.current.unwrap().messages[1].error.clone().unwrap();
+    assert!(e.contains("404") && e.contains("no-such-model"), "{e}");
+    handle.stop(Duration::from_secs(1)).await;
+}
+
+#[test]
+fn answers_render_as_markdown_with_code_to_copy_and_html_as_text() {
+    let data = ConsoleData {
+        chat: ChatData {
+            models: vec![
+                ChatModel { name: "local-1".into(), local: true },
+                ChatModel { name: "gpt-4o".into(), local: false },
+            ],
+            model: "local-1".into(),
+            current: Some(ConversationView {
+                id: 7,
+                title: "Code".into(),
+                model: "local-1".into(),
+                system: String::new(),
+                temperature: String::new(),
+                max_tokens: String::new(),
+                messages: vec![
+                    ChatMessage {
+                        role: "user".into(),
+                        content: "<b>show</b> code".into(),
+                        model: String::new(),
+                        stats: None,
+                        stopped: false,
+                        error: None,
+                    },
+                    ChatMessage {
+                        role: "assistant".into(),
+                        content: "Sure, **here**:\n\n```python\nprint('hi')\n```\n<img src=x onerror=alert(1)>".into(),
+                        model: "local-1".into(),
+                        stats: Some(AnswerStats {
+                            ttft_ms: Some(42),
+                            tokens: Some(9),
+                            tokens_per_sec: Some(31.25),
+                            cost: Some("$0.00".into()),
+                            request_id: Some("r".into()),
+                        }),
+                        stopped: true,
+                        error: None,
+                    },
+                ],
+            }),
+            base_url: "http://127.0.0.1:3000".into(),
+            key: Some("sk-test".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let html = render_page(info(GatewayState::Running), data, Page::Chat, None);
+    assert!(
+        html.contains("<optgroup label=\"On this machine\">"),
+        "{html}"
+    );
+    assert!(html.contains("<strong>here</strong>"), "{html}");
+    assert!(
+        html.contains("print(&#39;hi&#39;)") || html.contains("print('hi')"),
+        "{html}"
+    );
+    assert!(html.contains("aria-label=\"Copy code\""), "{html}");
+    assert!(
+        !html.contains("<img src=x"),
+        "raw HTML from a model is not rendered: {html}"
+    );
+    assert!(
+        html.contains("&#60;b&#62;show&#60;/b&#62; code") && !html.contains("<b>show</b>"),
+        "a user's text is text: {html}"
+    );
+    assert!(
+        html.contains("first token 42 ms · 31.2 tokens/s · 9 tokens · $0.00"),
+        "{html}"
+    );
+    assert!(html.contains(">Stopped<"), "{html}");
+    assert!(html.contains("id=\"chat-send\""), "{html}");
+    // No key: the page says why and Send is off.
+    let html = render_page(
+        info(GatewayState::Running),
+        ConsoleData {
+            chat: ChatData {
+                blocked: Some(
+                    "The desktop key was revoked. Create a new key on the Dashboard to chat."
+                        .into(),
+                ),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        Page::Chat,
+        None,
+    );
+    assert!(html.contains("id=\"chat-blocked\""), "{html}");
+    assert!(html.contains("disabled"), "{html}");
+}

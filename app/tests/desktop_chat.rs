@@ -1,0 +1,235 @@
+//! The Chat page (playground) in the real window under Xvfb, against a real llama-server
+//! serving a generated GGUF from the library (started just in time by the first request):
+//! a message typed and sent with Ctrl+Enter, the answer streaming in with its time to
+//! first token and tokens per second, Stop, the conversation still there after a restart,
+//! and the request on the Logs page. Needs what `desktop.rs` needs, plus the pinned
+//! llama-server `cargo xtask test` builds.
+#![cfg(feature = "desktop")]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use gateway_core::store::conversations;
+use llama_manager::testing::gguf_writer::TinyLlama;
+use llama_manager::testing::llama_server;
+
+#[path = "support/screen.rs"]
+mod screen;
+use screen::{BIN, Screen, free_port, wait_until};
+
+/// The engine the app runs: the real llama-server, told to ignore end-of-stream so an
+/// answer without a token limit streams long enough to be stopped by hand.
+fn engine(dir: &Path) -> String {
+    let real = llama_server();
+    let path = dir.join("llama-server-ignore-eos.sh");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" --version \"*|*\" --help \"*) exec '{r}' \"$@\";; esac\nexec '{r}' \"$@\" --ignore-eos\n",
+            r = real.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    path.display().to_string()
+}
+
+fn cli(dir: &Path, engine: &str, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("BURNCLOUD_DATA_DIR", dir)
+        .env("HOME", dir)
+        .env("LLAMA_SERVER", engine)
+        .env_remove("DATABASE_URL")
+        .env_remove("BURNCLOUD_DATABASE_URL")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "burncloud {args:?}: {text}");
+    text
+}
+
+/// The chat's messages as stored (the app's own database, read beside it).
+fn stored(dir: &Path) -> Vec<conversations::Message> {
+    let store = gateway_core::store::Store::open(&dir.join("burncloud.db")).unwrap();
+    store
+        .with(|c| {
+            let mut all = Vec::new();
+            let owners: Vec<String> =
+                c.query_all("SELECT DISTINCT user_id FROM conversations", [], |r| {
+                    r.get(0)
+                })?;
+            for o in owners {
+                for conv in conversations::list(c, &o)? {
+                    all.extend(conversations::messages(c, &o, conv.id)?);
+                }
+            }
+            Ok(all)
+        })
+        .unwrap_or_default()
+}
+
+fn llama_servers_of(engine_dir: &Path) -> usize {
+    let out = Command::new("pgrep")
+        .args(["-f", &format!("{}.*--port", engine_dir.display())])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[test]
+fn the_playground_streams_from_a_real_llama_server_stops_and_keeps_the_conversation() {
+    let screen = Screen::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let engine = engine(d);
+    // A small (17 MB) model: slow enough on this machine that an answer without a limit
+    // streams for seconds.
+    let gguf = d.join("chat-tiny.gguf");
+    std::fs::write(
+        &gguf,
+        TinyLlama {
+            name: "chat tiny".into(),
+            embd: 256,
+            heads: 4,
+            layers: 4,
+            ff: 1024,
+            ctx: 8192,
+            seed: 7,
+            chat_template: true,
+        }
+        .build(),
+    )
+    .unwrap();
+    cli(d, &engine, &["model", "import", gguf.to_str().unwrap()]);
+    cli(
+        d,
+        &engine,
+        &["model", "deploy", "1", "--jit", "true", "--ctx", "8192"],
+    );
+    let port = free_port();
+    let env = [
+        ("LLAMA_SERVER", engine.as_str()),
+        ("HOME", d.to_str().unwrap()),
+        ("BURNCLOUD_LOCAL_FIRST_PORT", "19480"),
+        ("BURNCLOUD_NVIDIA_SMI", "/nonexistent/nvidia-smi"),
+    ];
+    let app = screen.launch(d, port, "app.log", &env);
+    let log = || std::fs::read_to_string(d.join("app.log")).unwrap_or_default();
+    let window = screen.window("^BurnCloud", Duration::from_secs(60));
+    wait_until("the first frame", Duration::from_secs(60), || {
+        log().contains("window drawn")
+    });
+
+    // The Chat page (Alt+2): the message box has the focus; Ctrl+Enter sends.
+    screen.xdo(&["windowfocus", "--sync", &window]);
+    screen.keys(&["alt+2"]);
+    screen.window("^BurnCloud · Chat$", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    screen.type_text("Hello there, tiny model", 20);
+    screen.keys(&["ctrl+Return"]);
+    // The box empties and takes the focus again; Tab goes to Stop while the answer streams.
+    std::thread::sleep(Duration::from_millis(1200));
+    screen.keys(&["Tab"]);
+    let mut text = String::new();
+    wait_until(
+        "streamed text with its speed",
+        Duration::from_secs(60),
+        || {
+            text = screen.copy_all();
+            text.contains("tokens/s") && text.contains("first token")
+        },
+    );
+    let first_answer = started.elapsed();
+    assert!(text.contains("Hello there, tiny model"), "{text}");
+    assert!(text.contains("Stop"), "still streaming: {text}");
+    assert!(llama_servers_of(d) >= 1, "the model started just in time");
+    // Stop (the focus is on it).
+    screen.keys(&["Return"]);
+    let mut messages = Vec::new();
+    wait_until("the stopped answer saved", Duration::from_secs(20), || {
+        messages = stored(d);
+        messages.iter().any(|m| m.role == "assistant")
+    });
+    let answer = messages.iter().find(|m| m.role == "assistant").unwrap();
+    assert!(answer.stopped, "{answer:?}");
+    assert!(
+        !answer.content.is_empty() && answer.error.is_none(),
+        "{answer:?}"
+    );
+    let speed = answer.tokens_per_sec.expect("tokens per second measured");
+    assert!(speed > 0.0 && answer.ttft_ms.is_some(), "{answer:?}");
+    let rid = answer.request_id.clone().expect("the request's id");
+    // The window shows the saved answer: Stopped, with its numbers.
+    std::thread::sleep(Duration::from_millis(1500));
+    screen.xdo(&["windowfocus", "--sync", &window]);
+    wait_until(
+        "the saved answer in the window",
+        Duration::from_secs(20),
+        || {
+            text = screen.copy_all();
+            text.contains("Stopped") && text.contains("tokens/s")
+        },
+    );
+    let tokens = answer.tokens.unwrap_or(0);
+    assert!(
+        text.contains(&format!("{tokens} tokens")),
+        "{tokens} tokens in\n{text}"
+    );
+
+    // Restart: the conversation is there, opened, with the stopped answer; no engine left.
+    let _ = Command::new("kill").arg(app.0.id().to_string()).status();
+    drop(app);
+    wait_until(
+        "no llama-server after quitting",
+        Duration::from_secs(20),
+        || llama_servers_of(d) == 0,
+    );
+    let app = screen.launch(d, port, "app2.log", &env);
+    let window = screen.window("^BurnCloud", Duration::from_secs(60));
+    wait_until(
+        "the first frame after the restart",
+        Duration::from_secs(60),
+        || {
+            std::fs::read_to_string(d.join("app2.log"))
+                .unwrap_or_default()
+                .contains("window drawn")
+        },
+    );
+    screen.xdo(&["windowfocus", "--sync", &window]);
+    screen.keys(&["alt+2"]);
+    screen.window("^BurnCloud · Chat$", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(1500));
+    screen.keys(&["Tab"]);
+    wait_until("the kept conversation", Duration::from_secs(20), || {
+        text = screen.copy_all();
+        text.contains("Hello there, tiny model") && text.contains("Stopped")
+    });
+    // The Logs page (Alt+6) lists the request, with its cost.
+    screen.keys(&["alt+6"]);
+    screen.window("^BurnCloud · Logs$", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(1500));
+    wait_until(
+        "the chat's request on the Logs page",
+        Duration::from_secs(20),
+        || {
+            text = screen.copy_all();
+            text.contains("local-") && text.contains('$')
+        },
+    );
+    let _ = Command::new("kill").arg(app.0.id().to_string()).status();
+    drop(app);
+    eprintln!(
+        "playground: first streamed text with its speed after {:.1} s (JIT start included); stopped answer {tokens} tokens at {speed:.0} tokens/s; request {rid}",
+        first_answer.as_secs_f64()
+    );
+}
