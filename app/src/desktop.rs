@@ -444,6 +444,11 @@ fn App() -> Element {
                 page.set(Page::Chat);
                 notice.set(None);
             }
+            // A message sent says nothing; an earlier refusal must not stay on screen.
+            if matches!(a, Action::ChatSend(_)) && notice.peek().as_ref().is_some_and(|n| !n.ok) {
+                let mut notice = notice;
+                notice.set(None);
+            }
             spawn(async move {
                 let result = match a {
                     Action::ToggleGateway => {
@@ -468,6 +473,7 @@ fn App() -> Element {
                             Action::SetCloseToTray(on) => Some(*on),
                             _ => None,
                         };
+                        let connect = matches!(other, Action::ConnectProvider(_));
                         let reader = console.clone();
                         let n = ctx
                             .rt
@@ -482,6 +488,11 @@ fn App() -> Element {
                             data.set(d);
                         }
                         if n.as_ref().is_some_and(|n| n.ok) {
+                            // A provider connected on first run: on to the Chat page.
+                            if connect {
+                                let mut page = page;
+                                page.set(Page::Chat);
+                            }
                             if restart {
                                 let c = ctx.controller.clone();
                                 let _ = ctx.rt.spawn(async move { c.restart().await }).await;

@@ -20,9 +20,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(),
         Some("postgres") => with_postgres(&args[1..]),
         Some("windows") => windows::check_and_package().map(|_| ()),
-        Some("llama-server") => {
-            setup::ensure_llama_server().map(|p| println!("{}", p.display()))
-        }
+        Some("llama-server") => setup::ensure_llama_server().map(|p| println!("{}", p.display())),
         Some("dist") => dist::dist().and_then(|deb| {
             if args.iter().any(|a| a == "--check") {
                 dist::test_installed(&deb)

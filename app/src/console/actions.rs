@@ -14,6 +14,7 @@ use llama_manager::runtime::{SettingsPatch, deploy, engine};
 
 use super::{CLOSE_TO_TRAY_KEY, Console, LISTEN_KEY, THEME_KEY, first_run};
 use crate::views::channels::CHANNEL_FORM;
+use crate::views::dashboard::PROVIDER_FORM;
 use crate::views::data::*;
 use crate::views::pricing::PRICE_FORM;
 use crate::views::tokens::TOKEN_FORM;
@@ -26,6 +27,15 @@ pub(super) fn store_err(e: StoreError) -> Notice {
         _ => None,
     };
     Notice::error(e.to_string(), fix)
+}
+
+/// At most five names, then how many more.
+fn preview(names: &[String]) -> String {
+    let mut s = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > 5 {
+        s.push_str(&format!(" and {} more", names.len() - 5));
+    }
+    s
 }
 
 /// A refusal from gateway-core's console service, with what fixes it.
@@ -222,6 +232,7 @@ impl Console {
                 return user.apply(a).await;
             }
             Action::SaveChannel(f) => self.save_channel(f).await,
+            Action::ConnectProvider(f) => self.connect_provider(f).await,
             Action::SetChannelEnabled(id, on) => {
                 self.as_admin(
                     |state, by| async move {
@@ -441,6 +452,35 @@ impl Console {
                 list.len(),
                 list.join(", ")
             ))),
+            Err(f) => Err(Notice::error(f.message, f.fix)),
+        }
+    }
+
+    /// First run: one step from a provider key to models that answer.
+    async fn connect_provider(&self, f: ProviderForm) -> Result<Notice, Notice> {
+        let by = self.admin_session()?;
+        match console::channels::connect_provider(&self.state, &by, f.type_id, &f.key, &f.base_url)
+            .await
+        {
+            Ok(c) => {
+                // Straight to a chat with one of its models (the desktop opens the page).
+                let key = super::first_run::dashboard_key(&self.state).0;
+                if let Some(m) = self
+                    .served_models(key.as_deref())
+                    .into_iter()
+                    .find(|m| c.models.contains(&m.name))
+                {
+                    self.chat_with(m.name);
+                }
+                Ok(Notice::ok(format!(
+                    "Connected: channel {} serves {} model{} ({}). Ask one something.",
+                    c.name,
+                    c.models.len(),
+                    if c.models.len() == 1 { "" } else { "s" },
+                    preview(&c.models)
+                ))
+                .completing(PROVIDER_FORM))
+            }
             Err(f) => Err(Notice::error(f.message, f.fix)),
         }
     }

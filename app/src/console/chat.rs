@@ -27,7 +27,7 @@ use crate::views::data::{
     LiveAnswer, Notice,
 };
 
-/// The form id of the Send form (its success empties the message box).
+/// The form id of the Send form (its refused fields are marked).
 pub const FORM: &str = "chat";
 
 /// The playground's state in this process.
@@ -118,12 +118,9 @@ fn parse_field<T: std::str::FromStr + PartialOrd>(
 }
 
 impl Console {
-    /// The Chat page's data (`listening`: where the gateway listens, as Settings shows it).
-    pub fn chat_data(&self, listening: &str) -> gateway_core::store::StoreResult<ChatData> {
-        self.chat.set_listening(listening);
-        let (key, key_note) = first_run::dashboard_key(&self.state);
+    /// The models `key` may use (None: no key), those on this machine first, then by name.
+    pub fn served_models(&self, key: Option<&str>) -> Vec<ChatModel> {
         let mut models: Vec<ChatModel> = key
-            .as_deref()
             .map(|k| routing::served_models(&self.state, k))
             .unwrap_or_default()
             .into_iter()
@@ -133,6 +130,14 @@ impl Console {
             })
             .collect();
         models.sort_by(|a, b| b.local.cmp(&a.local).then(a.name.cmp(&b.name)));
+        models
+    }
+
+    /// The Chat page's data (`listening`: where the gateway listens, as Settings shows it).
+    pub fn chat_data(&self, listening: &str) -> gateway_core::store::StoreResult<ChatData> {
+        self.chat.set_listening(listening);
+        let (key, key_note) = first_run::dashboard_key(&self.state);
+        let models = self.served_models(key.as_deref());
         let owner = key
             .as_deref()
             .and_then(|k| routing::key_owner(&self.state, k));
@@ -407,7 +412,8 @@ impl Console {
             model: model.clone(),
         };
         tokio::spawn(job.run(body, stop_rx));
-        Some(Notice::ok(format!("Sent to {model}.")).completing(FORM))
+        // No message: the answer streaming in says it.
+        None
     }
 }
 

@@ -78,11 +78,16 @@ impl Console {
                 };
             }
         }
-        let example_model = gateway_core::console::routing::example_model(&self.state)
+        // A model that answers the key shown: a local one first.
+        let example_model = self
+            .served_models(key.as_deref())
+            .first()
+            .map(|m| m.name.clone())
+            .or_else(|| gateway_core::console::routing::example_model(&self.state))
             .unwrap_or_else(|| "gpt-4o-mini".into());
-        let running = self
-            .models()?
-            .models
+        let library = self.models()?.models;
+        let get_started = names.is_empty() && library.is_empty();
+        let running = library
             .into_iter()
             .filter_map(|m| {
                 let d = m.deployment?;
@@ -108,6 +113,11 @@ impl Console {
             key,
             key_note,
             example_model,
+            get_started,
+            providers: channel_types()
+                .into_iter()
+                .filter(|t| t.lists_models && !t.local)
+                .collect(),
             minutes,
             running,
             recent: recent.iter().map(|r| log_item(r, names)).collect(),
@@ -351,7 +361,7 @@ impl Console {
     }
 }
 
-fn channel_types() -> Vec<ChannelTypeOption> {
+pub(super) fn channel_types() -> Vec<ChannelTypeOption> {
     CHANNEL_TYPES
         .iter()
         .map(|t| ChannelTypeOption {
@@ -359,6 +369,7 @@ fn channel_types() -> Vec<ChannelTypeOption> {
             name: t.name.into(),
             default_base_url: t.default_base_url.unwrap_or("").into(),
             local: t.local_by_default,
+            lists_models: t.lists_models(),
         })
         .collect()
 }

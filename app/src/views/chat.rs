@@ -10,7 +10,7 @@ use super::Badge;
 use super::data::{
     Action, AnswerStats, ChatData, ChatForm, ChatMessage, ConversationView, LiveAnswer, Notice,
 };
-use super::form::{FieldMessage, TextArea, TextInput, field_mark, invalid, use_on_success};
+use super::form::{FieldMessage, TextArea, TextInput, field_mark, invalid};
 use super::markdown::{Segment, segments};
 
 /// The id of the Send form in notices (the console's `chat::FORM`).
@@ -56,10 +56,15 @@ pub fn ChatPage(
         })
     }));
     let mut sent = use_signal(|| None::<ChatForm>);
-    use_on_success(&notice, CHAT_FORM, move || {
-        f.with_mut(|f| f.text.clear());
-        sent.set(None);
-    });
+    // Sent: an answer started streaming; the message box empties (a refused message
+    // keeps what was typed, its fields marked).
+    let answering = chat.live.as_ref().map(|l| l.conversation_id);
+    use_effect(use_reactive((&answering,), move |(answering,)| {
+        if answering.is_some() {
+            f.with_mut(|f| f.text.clear());
+            sent.set(None);
+        }
+    }));
     let cur = f();
     let last = sent();
     let mark = |field: &str, get: fn(&ChatForm) -> String| {

@@ -4,7 +4,8 @@
 use dioxus::prelude::*;
 
 use super::chart::BarChart;
-use super::data::{Action, DashboardData, LogItem};
+use super::data::{Action, ChannelTypeOption, DashboardData, LogItem, Notice, ProviderForm};
+use super::form::{TextInput, use_on_success};
 use super::{Badge, CopyField, GatewayInfo, GatewayState};
 use gateway_core::money::format_usd;
 
@@ -35,6 +36,7 @@ fn snippets(base: &str, key: &str, model: &str) -> [(&'static str, String); 3] {
 pub fn Dashboard(
     info: GatewayInfo,
     data: DashboardData,
+    #[props(default)] notice: Option<Notice>,
     on_action: EventHandler<Action>,
 ) -> Element {
     let (badge_kind, badge_text) = match &info.state {
@@ -87,6 +89,9 @@ pub fn Dashboard(
                 p { class: "bc-caption", "Data folder: {info.data_dir}" }
                 button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::ToggleGateway), "{button_text}" }
             }
+            if data.get_started {
+                GetStarted { providers: data.providers.clone(), notice: notice.clone(), on_action }
+            } else {
             section { class: "bc-card", id: "snippets",
                 div { class: "bc-card-header",
                     h2 { "Use it from your tools" }
@@ -104,6 +109,7 @@ pub fn Dashboard(
                         pre { class: "bc-pre", "{text}" }
                     }
                 }
+            }
             }
         }
         section { class: "bc-card bc-wide", id: "charts",
@@ -159,6 +165,73 @@ fn RecentTable(rows: Vec<LogItem>) -> Element {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The id of the one-step provider form in notices (the console's `PROVIDER_FORM`).
+pub const PROVIDER_FORM: &str = "provider";
+
+/// First run (nothing answers yet): the two ways to a first answer.
+#[component]
+fn GetStarted(
+    providers: Vec<ChannelTypeOption>,
+    notice: Option<Notice>,
+    on_action: EventHandler<Action>,
+) -> Element {
+    let first = providers.first().map(|p| p.id).unwrap_or(1);
+    let mut f = use_signal(|| ProviderForm {
+        type_id: first,
+        ..Default::default()
+    });
+    use_on_success(&notice, PROVIDER_FORM, move || {
+        f.with_mut(|f| {
+            f.key.clear();
+            f.base_url.clear();
+        })
+    });
+    let cur = f();
+    let placeholder = providers
+        .iter()
+        .find(|p| p.id == cur.type_id)
+        .map(|p| p.default_base_url.clone())
+        .unwrap_or_default();
+    rsx! {
+        section { class: "bc-card", id: "get-started",
+            h2 { "Get a first answer" }
+            p { class: "bc-caption", "Nothing answers yet. Connect a provider you have a key for, or run a model on this machine." }
+            div { class: "bc-form", id: "connect-provider",
+                h3 { class: "bc-subtitle", "Use a provider" }
+                div { class: "bc-fields",
+                    label { "Provider"
+                        select { id: "provider-type",
+                            onchange: move |e| {
+                                if let Ok(id) = e.value().parse() {
+                                    f.with_mut(|f| f.type_id = id);
+                                }
+                            },
+                            for p in providers.clone() {
+                                option { key: "{p.id}", value: "{p.id}", selected: p.id == cur.type_id, "{p.name}" }
+                            }
+                        }
+                    }
+                    label { "API key"
+                        TextInput { id: "provider-key", focused: true, r#type: "password", autocomplete: "off", value: cur.key.clone(), placeholder: "paste the key", oninput: move |v| f.with_mut(|f| f.key = v) }
+                    }
+                    label { "Base URL (empty: the provider's)"
+                        TextInput { id: "provider-base-url", value: cur.base_url.clone(), placeholder: "{placeholder}", oninput: move |v| f.with_mut(|f| f.base_url = v) }
+                    }
+                }
+                button { class: "bc-button bc-button-primary", id: "provider-connect",
+                    onclick: move |_| on_action.call(Action::ConnectProvider(f())),
+                    "Connect"
+                }
+                p { class: "bc-caption", "Connect asks the provider which models the key may use and serves them all; a refused key saves nothing." }
+            }
+            div { id: "run-local",
+                h3 { class: "bc-subtitle", "Run a model on this machine" }
+                p { class: "bc-caption", "Models → Find models on the hub: pick a GGUF that fits, Download, then Deploy…; it answers as local-<id>." }
             }
         }
     }

@@ -39,6 +39,11 @@ pub struct DashboardData {
     pub key_note: Option<String>,
     /// A model name to put in the snippets (the first routable one, or a placeholder).
     pub example_model: String,
+    /// Nothing answers yet (no channel, no library model): the dashboard offers the two
+    /// ways to a first answer instead of snippets for a model nothing serves.
+    pub get_started: bool,
+    /// Providers the one-step connect offers (those that list their models).
+    pub providers: Vec<ChannelTypeOption>,
     /// The last 60 minutes, oldest first (always 60 entries).
     pub minutes: Vec<MinuteStats>,
     pub running: Vec<RunningModel>,
@@ -59,6 +64,17 @@ pub struct ChannelTypeOption {
     pub name: String,
     pub default_base_url: String,
     pub local: bool,
+    /// Its provider lists the models a key may use (one-step connect).
+    pub lists_models: bool,
+}
+
+/// The dashboard's one-step provider connect (first run), as typed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProviderForm {
+    pub type_id: i64,
+    pub key: String,
+    /// Empty: the provider's default address.
+    pub base_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -476,6 +492,8 @@ pub enum Action {
     ChatDelete(i64),
     /// Go to the Chat page with this model picked (from the dashboard and the Models page).
     ChatWith(String),
+    /// First run: connect a provider in one step (its models are listed and served).
+    ConnectProvider(ProviderForm),
     /// Put text on the clipboard (the desktop layer does it).
     Copy(String),
     SaveChannel(ChannelForm),

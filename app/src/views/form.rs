@@ -22,33 +22,51 @@ use super::data::Notice;
 pub fn TextInput(
     value: String,
     oninput: EventHandler<String>,
+    /// Takes the keyboard focus when shown.
+    #[props(default)]
+    focused: bool,
     #[props(extends = GlobalAttributes, extends = input)] attributes: Vec<Attribute>,
 ) -> Element {
-    // (what the input holds as far as the app knows, its generation, the value it was
-    // made with). A `value` the input did not send itself is the page setting another
-    // one: the input is made again (a new key) with it.
-    let held = use_hook(|| Rc::new(RefCell::new((value.clone(), 0u64, value.clone()))));
-    let (generation, initial) = {
-        let mut h = held.borrow_mut();
-        if h.0 != value {
-            *h = (value.clone(), h.1 + 1, value.clone());
-        }
-        (h.1, h.2.clone())
-    };
-    let sent = held.clone();
+    let (generation, initial, held) = use_held(&value);
     let input = rsx! {
         input {
             key: "{generation}",
             initial_value: "{initial}",
-            oninput: move |e: FormEvent| {
-                let v = e.value();
-                sent.borrow_mut().0 = v.clone();
-                oninput.call(v);
-            },
+            oninput: move |e: FormEvent| typed(&held, &oninput, e),
+            onmounted: move |e: MountedEvent| focus_if(focused, e),
             ..attributes,
         }
     };
     rsx! { {std::iter::once(input)} }
+}
+
+/// What a field holds as far as the app knows, its generation, and the value it was made
+/// with. A `value` the field did not send itself is the page setting another one: the
+/// field is made again (a new key, the returned generation) with it.
+type Held = Rc<RefCell<(String, u64, String)>>;
+
+fn use_held(value: &str) -> (u64, String, Held) {
+    let held: Held = use_hook(|| Rc::new(RefCell::new((value.to_string(), 0, value.to_string()))));
+    let mut h = held.borrow_mut();
+    if h.0 != value {
+        *h = (value.to_string(), h.1 + 1, value.to_string());
+    }
+    let out = (h.1, h.2.clone());
+    drop(h);
+    (out.0, out.1, held)
+}
+
+/// The user typed: remember it (so it is not written back) and pass it on.
+fn typed(held: &Held, oninput: &EventHandler<String>, e: FormEvent) {
+    let v = e.value();
+    held.borrow_mut().0 = v.clone();
+    oninput.call(v);
+}
+
+async fn focus_if(focused: bool, e: MountedEvent) {
+    if focused {
+        let _ = e.set_focus(true).await;
+    }
 }
 
 /// A refused field's message, under the field.
@@ -108,34 +126,18 @@ pub fn TextArea(
     #[props(default)] focused: bool,
     #[props(extends = GlobalAttributes, extends = textarea)] attributes: Vec<Attribute>,
 ) -> Element {
-    let held = use_hook(|| Rc::new(RefCell::new((value.clone(), 0u64, value.clone()))));
-    let (generation, initial) = {
-        let mut h = held.borrow_mut();
-        if h.0 != value {
-            *h = (value.clone(), h.1 + 1, value.clone());
-        }
-        (h.1, h.2.clone())
-    };
-    let sent = held.clone();
+    let (generation, initial, held) = use_held(&value);
     let area = rsx! {
         textarea {
             key: "{generation}",
             initial_value: "{initial}",
-            oninput: move |e: FormEvent| {
-                let v = e.value();
-                sent.borrow_mut().0 = v.clone();
-                oninput.call(v);
-            },
+            oninput: move |e: FormEvent| typed(&held, &oninput, e),
             onkeydown: move |e: KeyboardEvent| {
                 if let Some(h) = onkeydown {
                     h.call(e);
                 }
             },
-            onmounted: move |e: MountedEvent| async move {
-                if focused {
-                    let _ = e.set_focus(true).await;
-                }
-            },
+            onmounted: move |e: MountedEvent| focus_if(focused, e),
             ..attributes,
         }
     };

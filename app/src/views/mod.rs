@@ -163,7 +163,7 @@ pub fn Shell(
                     NoticeBar { notice: n, on_action }
                 }
                 match page {
-                    Page::Dashboard => rsx! { Dashboard { info: info.clone(), data: data.dashboard.clone(), on_action } },
+                    Page::Dashboard => rsx! { Dashboard { info: info.clone(), data: data.dashboard.clone(), notice: notice.clone(), on_action } },
                     Page::Chat => rsx! { ChatPage { chat: data.chat.clone(), notice: notice.clone(), on_action } },
                     Page::Channels => rsx! { ChannelsPage { channels: data.channels.clone(), types: data.channel_types.clone(), notice: notice.clone(), on_action } },
                     Page::Tokens => rsx! { TokensPage { tokens: data.tokens.clone(), notice: notice.clone(), on_action } },

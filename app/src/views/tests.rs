@@ -85,6 +85,14 @@ fn channel_form(name: &str, base: &str) -> ChannelForm {
 async fn dashboard_shows_first_run_key_snippets_charts_and_recent_requests() {
     let t = console().await;
     assert!(first_run::ensure(&t.console.state).unwrap());
+    // A channel: something answers, so the dashboard shows snippets (not "get started").
+    let base = rejecting_upstream().await;
+    let n = t
+        .console
+        .apply(Action::SaveChannel(channel_form("openai-main", &base)))
+        .await
+        .unwrap();
+    assert!(n.ok, "{n:?}");
     commit(
         &t,
         &[

@@ -217,6 +217,34 @@ impl Screen {
     }
 }
 
+impl Screen {
+    /// Wait until the window's text (copied from where the focus is) holds every one of
+    /// `needles`; the text, or a failure showing the last one.
+    pub fn wait_for_text(&self, what: &str, timeout: Duration, needles: &[&str]) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.copy_all();
+            if needles.iter().all(|n| text.contains(n)) {
+                return text;
+            }
+            if Instant::now() >= deadline {
+                let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                    .join(format!("timeout-{}.png", what.replace(' ', "-")));
+                let _ = Command::new("import")
+                    .args(["-window", "root"])
+                    .arg(&shot)
+                    .env("DISPLAY", format!(":{}", self.display))
+                    .status();
+                panic!(
+                    "timed out waiting for {what} ({needles:?}); screenshot {}; the window's text:\n{text}",
+                    shot.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
 impl Drop for Screen {
     fn drop(&mut self) {
         if let Some(pid) = self.bus_pid {

@@ -84,8 +84,8 @@ async fn a_chat_streams_through_the_gateway_and_is_logged_priced_and_kept() {
     );
     assert_eq!(data.model, "gpt-4o-mini");
 
-    let n = c.apply(send("Say hello", None)).await.unwrap();
-    assert!(n.ok && n.completes(crate::views::chat::CHAT_FORM), "{n:?}");
+    // Sent: no message (the answer streaming in says it).
+    assert_eq!(c.apply(send("Say hello", None)).await, None);
     let data = settled(c, &handle).await;
     let conv = data.current.expect("the new conversation is open");
     assert_eq!(conv.title, "Say hello");
@@ -142,8 +142,7 @@ async fn a_chat_streams_through_the_gateway_and_is_logged_priced_and_kept() {
     );
 
     // A second turn carries the history.
-    let n = c.apply(send("And again", Some(conv.id))).await.unwrap();
-    assert!(n.ok, "{n:?}");
+    assert_eq!(c.apply(send("And again", Some(conv.id))).await, None);
     let data = settled(c, &handle).await;
     assert_eq!(data.current.as_ref().unwrap().messages.len(), 4);
     let msgs = fake.last().unwrap().body["messages"].clone();
@@ -218,8 +217,7 @@ async fn stop_keeps_what_arrived_and_refusals_say_what_to_change() {
     assert_eq!(fields, ["text", "temperature", "max_tokens"]);
     assert!(chat_load(c, &handle).conversations.is_empty());
 
-    let n = c.apply(send("Count slowly", None)).await.unwrap();
-    assert!(n.ok, "{n:?}");
+    assert_eq!(c.apply(send("Count slowly", None)).await, None);
     // A second message while one streams is refused.
     let busy = c.apply(send("Another", None)).await.unwrap();
     assert!(
@@ -260,7 +258,7 @@ async fn stop_keeps_what_arrived_and_refusals_say_what_to_change() {
         _ => unreachable!(),
     };
     f.model = "no-such-model".into();
-    assert!(c.apply(Action::ChatSend(f)).await.unwrap().ok);
+    assert_eq!(c.apply(Action::ChatSend(f)).await, None);
     let data = settled(c, &handle).await;
     let e = data.current.unwrap().messages[1].error.clone().unwrap();
     assert!(e.contains("404") && e.contains("no-such-model"), "{e}");
@@ -357,4 +355,101 @@ fn answers_render_as_markdown_with_code_to_copy_and_html_as_text() {
     );
     assert!(html.contains("id=\"chat-blocked\""), "{html}");
     assert!(html.contains("disabled"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_connects_a_provider_in_one_step_and_the_snippets_name_its_model() {
+    let t = console().await;
+    first_run::ensure(&t.console.state).unwrap();
+    t.console.state.config_changed().await;
+    let c = &t.console;
+    // Nothing answers: the dashboard offers the ways to a first answer, no snippets for
+    // a model nothing serves.
+    let d = load(c).dashboard;
+    assert!(d.get_started);
+    let names: Vec<_> = d.providers.iter().map(|p| p.name.as_str()).collect();
+    for p in ["OpenAI / OpenAI-compatible", "Anthropic", "Google Gemini"] {
+        assert!(names.contains(&p), "{names:?}");
+    }
+    assert!(
+        !names.contains(&"Azure OpenAI") && !names.contains(&"Ollama"),
+        "{names:?}"
+    );
+    let html = page(c, Page::Dashboard);
+    assert!(
+        html.contains("id=\"get-started\"") && !html.contains("id=\"snippets\""),
+        "{html}"
+    );
+
+    // A key the provider refuses: nothing saved, the reason and its fix.
+    let refusing = rejecting_upstream().await;
+    let n = c
+        .apply(Action::ConnectProvider(ProviderForm {
+            type_id: 1,
+            key: "sk-wrong".into(),
+            base_url: refusing,
+        }))
+        .await
+        .unwrap();
+    assert!(!n.ok && n.fix.is_some(), "{n:?}");
+    assert!(load(c).channels.is_empty());
+    // An empty key: refused before asking anyone.
+    let n = c
+        .apply(Action::ConnectProvider(ProviderForm {
+            type_id: 1,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert!(!n.ok && n.text.contains("empty"), "{n:?}");
+
+    // A good key: its models are listed and served; the snippets name one.
+    let fake = fake_openai::Fake::new();
+    let upstream = fake_openai::start(fake.clone()).await;
+    let n = c
+        .apply(Action::ConnectProvider(ProviderForm {
+            type_id: 1,
+            key: "sk-good-key-123".into(),
+            base_url: format!("http://{upstream}"),
+        }))
+        .await
+        .unwrap();
+    assert!(
+        n.ok && n.completes(crate::views::dashboard::PROVIDER_FORM),
+        "{n:?}"
+    );
+    assert!(n.text.contains("gpt-4o-mini"), "{n:?}");
+    let data = load(c);
+    assert_eq!(data.channels.len(), 1);
+    assert_eq!(data.channels[0].name, "openai");
+    assert!(data.channels[0].models.contains("gpt-4o-mini"));
+    assert!(!data.dashboard.get_started);
+    assert!(
+        routing::model_exists(&c.state, &data.dashboard.example_model),
+        "{}",
+        data.dashboard.example_model
+    );
+    let html = page(c, Page::Dashboard);
+    assert!(
+        html.contains("id=\"snippets\"") && html.contains("Try it in Chat"),
+        "{html}"
+    );
+    // A second provider of the same type gets its own name.
+    let n = c
+        .apply(Action::ConnectProvider(ProviderForm {
+            type_id: 1,
+            key: "sk-good-key-456".into(),
+            base_url: format!("http://{upstream}"),
+        }))
+        .await
+        .unwrap();
+    assert!(n.ok, "{n:?}");
+    assert_eq!(
+        load(c)
+            .channels
+            .iter()
+            .filter(|c| c.name == "openai-2")
+            .count(),
+        1
+    );
 }

@@ -27,6 +27,7 @@ fn render_editor(form: ChannelForm, sent: Option<ChannelForm>, notice: Option<No
         name: "OpenAI / OpenAI-compatible".into(),
         default_base_url: "https://api.openai.com".into(),
         local: false,
+        lists_models: true,
     }];
     let mut dom = VirtualDom::new_with_props(
         move |(form, types, sent, notice): (
