@@ -282,33 +282,42 @@ fn App() -> Element {
             let mut last_load: Option<std::time::Instant> = None;
             loop {
                 let visible = dioxus::desktop::window().is_visible();
-                if visible {
-                    if let Some(console) = ctx.controller.console() {
-                        let f = filter.peek().clone();
-                        let listening = listening(&info.peek());
-                        // A download that failed since the last pass: say why, with a fix.
-                        if let Some(n) = console.hub.take_notices().pop() {
-                            let shown = n.keeping_secret_of(notice.peek().as_ref());
-                            notice.set(Some(shown));
-                        }
-                        let loaded = ctx
-                            .rt
-                            .spawn_blocking(move || console.load(&f, &listening))
-                            .await;
-                        last_load = Some(std::time::Instant::now());
-                        match loaded {
-                            // Re-render only what changed: an equal load is not set.
-                            Ok(Ok(d)) => {
-                                if *data.peek() != d {
-                                    data.set(d);
-                                }
+                if visible && let Some(console) = ctx.controller.console() {
+                    let f = filter.peek().clone();
+                    let listening = listening(&info.peek());
+                    // A download that failed since the last pass: say why, with a fix.
+                    if let Some(n) = console.hub.take_notices().pop() {
+                        let shown = n.keeping_secret_of(notice.peek().as_ref());
+                        notice.set(Some(shown));
+                    }
+                    let loaded = ctx
+                        .rt
+                        .spawn_blocking(move || console.load(&f, &listening))
+                        .await;
+                    last_load = Some(std::time::Instant::now());
+                    match loaded {
+                        // Re-render only what changed: an equal load is not set.
+                        Ok(Ok(d)) => {
+                            if *data.peek() != d {
+                                data.set(d);
                             }
-                            Ok(Err(e)) => notice.set(Some(Notice::error(
-                                format!("could not read the database: {e}"),
-                                Some("Check the data folder's disk space and permissions."),
-                            ))),
-                            Err(_) => {}
+                            // The first-run model is ready: on to the Chat page.
+                            if ctx
+                                .controller
+                                .console()
+                                .is_some_and(|c| c.starter.take_open_chat())
+                            {
+                                page.set(Page::Chat);
+                                notice.set(Some(Notice::ok(
+                                    "The model is in the library and starts on the first message.",
+                                )));
+                            }
                         }
+                        Ok(Err(e)) => notice.set(Some(Notice::error(
+                            format!("could not read the database: {e}"),
+                            Some("Check the data folder's disk space and permissions."),
+                        ))),
+                        Err(_) => {}
                     }
                 }
                 // The next minute, for the charts.

@@ -11,7 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gateway_core::store::conversations;
-use llama_manager::testing::gguf_writer::TinyLlama;
+use llama_manager::testing::fake_hub::{FakeFile, FakeHub, FakeRepo};
+use llama_manager::testing::gguf_writer::{TinyLlama, tiny_llama};
 use llama_manager::testing::llama_server;
 
 #[path = "../../gateway-core/tests/support/fake_openai.rs"]
@@ -299,6 +300,93 @@ fn first_launch_to_a_first_answer_with_a_provider_key() {
     drop(app);
     eprintln!(
         "first run, provider key: {steps} keyboard steps, no mouse; window drawn {:.1} s after launch, first answer {:.1} s after launch",
+        drawn.as_secs_f64(),
+        first_answer.as_secs_f64()
+    );
+}
+
+/// First launch to a first answer with a model from the hub: the empty dashboard offers a
+/// small chat model that fits (searched on the fake hub), one activation of **Download
+/// and run** downloads it, deploys it to start on the first request and opens the Chat
+/// page; type, Ctrl+Enter, and the real llama-server answers. Counted and timed.
+#[test]
+fn first_launch_to_a_first_answer_with_a_model_from_the_hub() {
+    let screen = Screen::start();
+    let hub = FakeHub::start(vec![FakeRepo::new(
+        "acme/pocket-Instruct-GGUF",
+        vec![FakeFile::new(
+            "pocket.Q4_K_M.gguf",
+            tiny_llama("pocket chat", 11),
+        )],
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let engine = llama_server().display().to_string();
+    let launched = Instant::now();
+    let app = screen.launch(
+        d,
+        port,
+        "app.log",
+        &[
+            ("HOME", d.to_str().unwrap()),
+            ("HF_ENDPOINT", hub.url.as_str()),
+            ("LLAMA_SERVER", engine.as_str()),
+            ("BURNCLOUD_LOCAL_FIRST_PORT", "19580"),
+            ("BURNCLOUD_NVIDIA_SMI", "/nonexistent/nvidia-smi"),
+        ],
+    );
+    let log = || std::fs::read_to_string(d.join("app.log")).unwrap_or_default();
+    let window = screen.window("^BurnCloud", Duration::from_secs(60));
+    wait_until("the first frame", Duration::from_secs(60), || {
+        log().contains("window drawn")
+    });
+    let drawn = launched.elapsed();
+    screen.xdo(&["windowfocus", "--sync", &window]);
+    std::thread::sleep(Duration::from_millis(1500));
+    // From the key field (it has the focus): base URL, Connect, then Download and run.
+    screen.keys(&["Tab", "Tab"]);
+    screen.wait_for_text(
+        "the offered model",
+        Duration::from_secs(30),
+        &["pocket.Q4_K_M.gguf", "Download and run"],
+    );
+    screen.keys(&["Tab", "Return"]);
+    let mut steps = 1;
+    screen.window("^BurnCloud · Chat$", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(1200));
+    screen.type_text("Hello!", 20);
+    screen.keys(&["ctrl+Return"]);
+    steps += 2;
+    let mut answer = None;
+    wait_until("the first answer saved", Duration::from_secs(60), || {
+        answer = stored(d).into_iter().find(|m| m.role == "assistant");
+        answer.is_some()
+    });
+    let first_answer = launched.elapsed();
+    let answer = answer.unwrap();
+    assert!(
+        answer.error.is_none() && !answer.content.is_empty(),
+        "{answer:?}"
+    );
+    assert_eq!(answer.model, "local-1");
+    assert!(answer.tokens.unwrap_or(0) > 0, "{answer:?}");
+    // The whole file came from the hub, once.
+    let full: Vec<_> = hub
+        .downloads()
+        .into_iter()
+        .filter(|s| s.range.is_none())
+        .collect();
+    assert_eq!(full.len(), 1, "{full:?}");
+    let _ = Command::new("kill").arg(app.0.id().to_string()).status();
+    drop(app);
+    wait_until(
+        "no llama-server after quitting",
+        Duration::from_secs(20),
+        || llama_servers_of(d) == 0,
+    );
+    eprintln!(
+        "first run, model from the hub: {steps} steps (Download and run, type, Ctrl+Enter), no mouse; window drawn {:.1} s, first answer {:.1} s after launch",
         drawn.as_secs_f64(),
         first_answer.as_secs_f64()
     );

@@ -233,6 +233,7 @@ impl Console {
             }
             Action::SaveChannel(f) => self.save_channel(f).await,
             Action::ConnectProvider(f) => self.connect_provider(f).await,
+            Action::RunLocalPick(spec) => self.run_local_pick(spec),
             Action::SetChannelEnabled(id, on) => {
                 self.as_admin(
                     |state, by| async move {

@@ -76,7 +76,7 @@ impl Hub {
         self.view.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn client(&self) -> Result<HubClient, Notice> {
+    pub(super) fn client(&self) -> Result<HubClient, Notice> {
         let r = match &self.endpoint {
             Some((e, token)) => HubClient::new(e, token.clone()),
             None => HubClient::from_env(),
@@ -96,7 +96,12 @@ impl Hub {
 }
 
 fn lock(p: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
-    p.lock().unwrap_or_else(|e| e.into_inner())
+    lock_of(p)
+}
+
+/// A mutex's guard, also after a panic elsewhere.
+pub(super) fn lock_of<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A hub error in words, with what fixes it.
@@ -140,7 +145,7 @@ fn sort_of(s: &str) -> SearchSort {
     }
 }
 
-fn mib(b: u64) -> String {
+pub(super) fn mib(b: u64) -> String {
     if b >= 1 << 30 {
         format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)
     } else {
@@ -148,7 +153,7 @@ fn mib(b: u64) -> String {
     }
 }
 
-fn queue_err(e: QueueError) -> Notice {
+pub(super) fn queue_err(e: QueueError) -> Notice {
     let fix = match e {
         QueueError::BadLimit(_) => Some("Set BURNCLOUD_DOWNLOAD_JOBS between 1 and 16."),
         QueueError::AlreadyQueued { .. } => Some("Follow it in Downloads below."),
@@ -264,7 +269,7 @@ impl Console {
     }
 
     /// The queue, created on first use on the runtime this runs on.
-    fn download_queue(&self) -> Result<Queue, Notice> {
+    pub(super) fn download_queue(&self) -> Result<Queue, Notice> {
         let mut slot = self.hub.queue.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(q) = slot.as_ref() {
             return Ok(q.clone());
@@ -278,9 +283,13 @@ impl Console {
             .map_err(queue_err)?;
         let progress = self.hub.progress.clone();
         let state = self.state.clone();
+        let console = self.clone();
         tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
-                let finished = matches!(e, QueueEvent::Finished { .. });
+                let finished = match &e {
+                    QueueEvent::Finished { job, model } => Some((*job, model.id)),
+                    _ => None,
+                };
                 {
                     let mut p = lock(&progress);
                     match e {
@@ -334,9 +343,11 @@ impl Console {
                         _ => {}
                     }
                 }
-                // A new library model is a new local channel (the reload tells the pages).
-                if finished {
+                // A new library model is a new local channel (the reload tells the pages);
+                // the dashboard's first-run download is deployed and opened in Chat.
+                if let Some((job, model)) = finished {
                     state.config_changed().await;
+                    console.download_finished(job, model).await;
                 } else {
                     state.announce_change();
                 }
@@ -366,6 +377,35 @@ impl Console {
         };
         r.map(|w| Notice::ok(format!("Download {id} {w}.")))
             .map_err(queue_err)
+    }
+
+    /// A download's progress in words (`45 % · 12.0 MiB / 26.7 MiB · 8.1 MiB/s`).
+    pub(super) fn download_progress(&self, job: JobId) -> String {
+        let p = lock(&self.hub.progress)
+            .jobs
+            .get(&job)
+            .cloned()
+            .unwrap_or_default();
+        let status = self
+            .hub
+            .queue()
+            .and_then(|q| q.jobs().into_iter().find(|j| j.id == job))
+            .map(|j| j.status);
+        match status {
+            Some(JobStatus::Failed(r)) => format!("failed: {r}"),
+            Some(JobStatus::Done(_)) => "downloaded; starting it…".into(),
+            _ if p.total == 0 => "waiting to start…".into(),
+            _ => {
+                let pct = (p.done.min(p.total) * 100)
+                    .checked_div(p.total)
+                    .unwrap_or(0);
+                let mut t = format!("{pct} % · {} / {}", mib(p.done), mib(p.total));
+                if p.rate > 0 {
+                    t.push_str(&format!(" · {}/s", mib(p.rate)));
+                }
+                t
+            }
+        }
     }
 
     /// The hub section's state for the page.

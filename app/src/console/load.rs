@@ -87,6 +87,17 @@ impl Console {
             .unwrap_or_else(|| "gpt-4o-mini".into());
         let library = self.models()?.models;
         let get_started = names.is_empty() && library.is_empty();
+        // While nothing answers (a download of the pick included: the library is empty
+        // until it is done).
+        let (local_pick, local_note) = if get_started {
+            let (mut pick, note) = self.local_pick();
+            if let Some(p) = pick.as_mut() {
+                self.local_pick_progress(p);
+            }
+            (pick, note)
+        } else {
+            (None, None)
+        };
         let running = library
             .into_iter()
             .filter_map(|m| {
@@ -114,6 +125,8 @@ impl Console {
             key_note,
             example_model,
             get_started,
+            local_pick,
+            local_note,
             providers: channel_types()
                 .into_iter()
                 .filter(|t| t.lists_models && !t.local)

@@ -13,6 +13,8 @@
 //!   gateway's own `/v1` with the desktop key.
 //! - [`hub`]: hub search, remote fit, and the download queue with its progress.
 //! - [`first_run`]: the silent local admin and default key on an empty database.
+//! - [`starter`]: first run, the local way: a small model that fits, one click to download,
+//!   deploy and chat.
 //! - [`user`]: what a plain user of the web console sees and may do (their own data).
 
 pub mod actions;
@@ -21,6 +23,7 @@ pub mod chat;
 pub mod first_run;
 pub mod hub;
 pub mod load;
+pub mod starter;
 pub mod user;
 
 use std::path::PathBuf;
@@ -52,6 +55,8 @@ pub struct Console {
     pub acting: Option<String>,
     /// The Chat page's open conversation and streaming answer.
     pub chat: Arc<chat::ChatHub>,
+    /// The dashboard's first-run local model (pick, download, deploy).
+    pub starter: Arc<starter::Starter>,
 }
 
 impl Console {
@@ -71,6 +76,7 @@ impl Console {
             hub: Arc::new(hub::Hub::from_env()),
             acting: None,
             chat: Arc::default(),
+            starter: Arc::default(),
         }
     }
 

@@ -4,7 +4,9 @@
 use dioxus::prelude::*;
 
 use super::chart::BarChart;
-use super::data::{Action, ChannelTypeOption, DashboardData, LogItem, Notice, ProviderForm};
+use super::data::{
+    Action, ChannelTypeOption, DashboardData, LocalPick, LogItem, Notice, ProviderForm,
+};
 use super::form::{TextInput, use_on_success};
 use super::{Badge, CopyField, GatewayInfo, GatewayState};
 use gateway_core::money::format_usd;
@@ -90,7 +92,7 @@ pub fn Dashboard(
                 button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::ToggleGateway), "{button_text}" }
             }
             if data.get_started {
-                GetStarted { providers: data.providers.clone(), notice: notice.clone(), on_action }
+                GetStarted { providers: data.providers.clone(), local_pick: data.local_pick.clone(), local_note: data.local_note.clone(), notice: notice.clone(), on_action }
             } else {
             section { class: "bc-card", id: "snippets",
                 div { class: "bc-card-header",
@@ -177,6 +179,8 @@ pub const PROVIDER_FORM: &str = "provider";
 #[component]
 fn GetStarted(
     providers: Vec<ChannelTypeOption>,
+    local_pick: Option<LocalPick>,
+    local_note: Option<String>,
     notice: Option<Notice>,
     on_action: EventHandler<Action>,
 ) -> Element {
@@ -231,7 +235,24 @@ fn GetStarted(
             }
             div { id: "run-local",
                 h3 { class: "bc-subtitle", "Run a model on this machine" }
-                p { class: "bc-caption", "Models → Find models on the hub: pick a GGUF that fits, Download, then Deploy…; it answers as local-<id>." }
+                if let Some(p) = local_pick.clone() {
+                    p { id: "local-pick",
+                        strong { "{p.repo}" } " · {p.file} · {p.quantization} · {p.size} · "
+                        span { class: "bc-badge bc-badge-success", "{p.fit}" }
+                    }
+                    if let Some(progress) = p.progress.clone() {
+                        p { id: "local-pick-progress", role: "status", "Downloading: {progress}" }
+                    } else {
+                        button { class: "bc-button bc-button-primary", id: "local-pick-run",
+                            onclick: move |_| on_action.call(Action::RunLocalPick(p.spec.clone())),
+                            "Download and run"
+                        }
+                        p { class: "bc-caption", "Downloaded into the library, started on the first request, then the Chat page opens on it." }
+                    }
+                } else if let Some(note) = local_note.clone() {
+                    p { class: "bc-caption", id: "local-pick-note", "{note}" }
+                }
+                p { class: "bc-caption", "Or choose yourself: Models → Find models on the hub." }
             }
         }
     }

@@ -44,6 +44,10 @@ pub struct DashboardData {
     pub get_started: bool,
     /// Providers the one-step connect offers (those that list their models).
     pub providers: Vec<ChannelTypeOption>,
+    /// A small model on the hub that fits this machine (first run, the local way).
+    pub local_pick: Option<LocalPick>,
+    /// Why there is no pick (yet): searching, or none fits, or the hub is unreachable.
+    pub local_note: Option<String>,
     /// The last 60 minutes, oldest first (always 60 entries).
     pub minutes: Vec<MinuteStats>,
     pub running: Vec<RunningModel>,
@@ -66,6 +70,23 @@ pub struct ChannelTypeOption {
     pub local: bool,
     /// Its provider lists the models a key may use (one-step connect).
     pub lists_models: bool,
+}
+
+/// A model the dashboard offers to download and run (first run).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LocalPick {
+    /// `REPO:FILE`.
+    pub spec: String,
+    pub repo: String,
+    pub file: String,
+    pub quantization: String,
+    pub size: String,
+    /// The fit verdict's label.
+    pub fit: String,
+    /// The context the fit suggests (0: the model's own).
+    pub ctx: u64,
+    /// Its download, once started, in words.
+    pub progress: Option<String>,
 }
 
 /// The dashboard's one-step provider connect (first run), as typed.
@@ -494,6 +515,8 @@ pub enum Action {
     ChatWith(String),
     /// First run: connect a provider in one step (its models are listed and served).
     ConnectProvider(ProviderForm),
+    /// First run: download the offered model (`REPO:FILE`), deploy it, open Chat on it.
+    RunLocalPick(String),
     /// Put text on the clipboard (the desktop layer does it).
     Copy(String),
     SaveChannel(ChannelForm),

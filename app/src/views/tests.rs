@@ -950,4 +950,94 @@ mod hub_downloads {
         assert!(c.library.list().unwrap().is_empty(), "nothing registered");
         assert!(html.contains("The library is empty."));
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn first_run_offers_a_small_chat_model_that_fits_and_one_click_runs_it() {
+        let big = tiny_llama("chatty q8", 8);
+        let small = tiny_llama("chatty q4", 4);
+        let hub = FakeHub::start(vec![
+            FakeRepo::new(
+                "acme/chatty-Instruct-GGUF",
+                vec![
+                    FakeFile::new("chatty.Q8_0.gguf", big),
+                    FakeFile::new("chatty.Q4_K_M.gguf", small),
+                ],
+            ),
+            // Not a chat model: not searched for.
+            FakeRepo::new(
+                "acme/embedder-GGUF",
+                vec![FakeFile::new("embed.Q2_K.gguf", tiny_llama("embed", 1))],
+            ),
+        ]);
+        let t = console_on(&hub).await;
+        first_run::ensure(&t.console.state).unwrap();
+        t.console.state.config_changed().await;
+        let c = &t.console;
+        // Nothing answers: the pick is searched for in the background.
+        let d = load(c).dashboard;
+        assert!(d.get_started);
+        assert!(
+            d.local_note
+                .as_deref()
+                .is_some_and(|n| n.contains("Looking")),
+            "{d:?}"
+        );
+        let mut pick = None;
+        for _ in 0..200 {
+            pick = load(c).dashboard.local_pick;
+            if pick.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let pick = pick.expect("a pick");
+        assert_eq!(pick.repo, "acme/chatty-Instruct-GGUF");
+        assert_eq!(pick.file, "chatty.Q4_K_M.gguf", "Q4_K_M preferred");
+        assert!(pick.progress.is_none());
+        let html = page(c, Page::Dashboard);
+        assert!(
+            html.contains("id=\"local-pick-run\"") && html.contains("chatty.Q4_K_M.gguf"),
+            "{html}"
+        );
+        // Only headers were read (ranged requests): no download before the click.
+        let served = hub.downloads();
+        assert!(served.iter().all(|d| d.range.is_some()), "{served:?}");
+        // Something else than the offer is refused.
+        let n = act(
+            c,
+            Action::RunLocalPick("acme/embedder-GGUF:embed.Q2_K.gguf".into()),
+        )
+        .await;
+        assert!(!n.ok && n.fix.is_some(), "{n:?}");
+        // One click: downloaded, deployed to start on the first request, Chat opens on it.
+        let n = act(c, Action::RunLocalPick(pick.spec.clone())).await;
+        assert!(n.ok, "{n:?}");
+        let mut ready = false;
+        for _ in 0..400 {
+            if c.starter.take_open_chat() {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(
+            ready,
+            "the model never became ready: {:?}",
+            load(c).dashboard
+        );
+        let data = load(c);
+        assert_eq!(data.models.models.len(), 1);
+        let id = data.models.models[0].id;
+        let name = format!("local-{id}");
+        let dep = data.models.models[0].deployment.clone().expect("deployed");
+        assert!(dep.jit, "started on the first request: {dep:?}");
+        assert!(!data.dashboard.get_started);
+        assert_eq!(data.dashboard.example_model, name, "the snippets name it");
+        assert!(
+            data.chat.models.iter().any(|m| m.name == name && m.local),
+            "{:?}",
+            data.chat.models
+        );
+        assert_eq!(data.chat.model, name, "the Chat page opens on it");
+    }
 }
