@@ -19,7 +19,15 @@ use llama_manager::testing::llama_server;
 mod fake_openai;
 #[path = "support/screen.rs"]
 mod screen;
-use screen::{BIN, Screen, free_port, wait_until};
+use screen::{BIN, Screen, free_port, llama_servers_of, wait_until};
+
+/// One window test at a time: each runs an app, a WebKit renderer and maybe a
+/// llama-server on this 2-core machine, and their keyboard timing needs the CPU.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The engine the app runs: the real llama-server, told to ignore end-of-stream so an
 /// answer without a token limit streams long enough to be stopped by hand.
@@ -80,17 +88,24 @@ fn stored(dir: &Path) -> Vec<conversations::Message> {
         .unwrap_or_default()
 }
 
-/// llama-server processes serving a model from `folder`.
-fn llama_servers_of(folder: &Path) -> usize {
-    let out = Command::new("pgrep")
-        .args(["-f", &format!("{}.*--port", folder.display())])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().count()
+/// On the Chat page that just opened: type a message (the box has the focus), send it
+/// with Ctrl+Enter, and wait for the saved answer.
+fn ask_on_chat_page(screen: &Screen, d: &Path, timeout: Duration) -> conversations::Message {
+    screen.window("^BurnCloud · Chat$", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(1200));
+    screen.type_text("Hello!", 20);
+    screen.keys(&["ctrl+Return"]);
+    let mut answer = None;
+    wait_until("the first answer saved", timeout, || {
+        answer = stored(d).into_iter().find(|m| m.role == "assistant");
+        answer.is_some()
+    });
+    answer.unwrap()
 }
 
 #[test]
 fn the_playground_streams_from_a_real_llama_server_stops_and_keeps_the_conversation() {
+    let _one = one_at_a_time();
     let screen = Screen::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -237,6 +252,7 @@ fn the_playground_streams_from_a_real_llama_server_stops_and_keeps_the_conversat
 /// (keyboard steps, no mouse) and timed from launch.
 #[test]
 fn first_launch_to_a_first_answer_with_a_provider_key() {
+    let _one = one_at_a_time();
     let screen = Screen::start();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fake = fake_openai::Fake::new();
@@ -253,7 +269,8 @@ fn first_launch_to_a_first_answer_with_a_provider_key() {
     });
     let drawn = launched.elapsed();
     screen.xdo(&["windowfocus", "--sync", &window]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // The dashboard's data arrives, the key field is made and takes the focus.
+    std::thread::sleep(Duration::from_millis(2500));
     let mut steps = 0;
     // 1. Paste the key (the key field has the focus).
     screen.set_clipboard("sk-first-run-key-0123456789");
@@ -266,19 +283,10 @@ fn first_launch_to_a_first_answer_with_a_provider_key() {
     // 3. Connect.
     screen.keys(&["Tab", "Return"]);
     steps += 1;
-    screen.window("^BurnCloud · Chat$", Duration::from_secs(20));
-    std::thread::sleep(Duration::from_millis(1200));
     // 4. Type a message (the message box has the focus), 5. Ctrl+Enter.
-    screen.type_text("Hello!", 20);
-    screen.keys(&["ctrl+Return"]);
+    let answer = ask_on_chat_page(&screen, d, Duration::from_secs(30));
     steps += 2;
-    let mut answer = None;
-    wait_until("the first answer saved", Duration::from_secs(30), || {
-        answer = stored(d).into_iter().find(|m| m.role == "assistant");
-        answer.is_some()
-    });
     let first_answer = launched.elapsed();
-    let answer = answer.unwrap();
     assert_eq!(answer.content, "Hello from fake", "{answer:?}");
     assert_eq!(answer.model, "gpt-4o-mini");
     // The provider got the key that was pasted, through the gateway.
@@ -311,6 +319,7 @@ fn first_launch_to_a_first_answer_with_a_provider_key() {
 /// page; type, Ctrl+Enter, and the real llama-server answers. Counted and timed.
 #[test]
 fn first_launch_to_a_first_answer_with_a_model_from_the_hub() {
+    let _one = one_at_a_time();
     let screen = Screen::start();
     let hub = FakeHub::start(vec![FakeRepo::new(
         "acme/pocket-Instruct-GGUF",
@@ -343,7 +352,7 @@ fn first_launch_to_a_first_answer_with_a_model_from_the_hub() {
     });
     let drawn = launched.elapsed();
     screen.xdo(&["windowfocus", "--sync", &window]);
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2500));
     // From the key field (it has the focus): base URL, Connect, then Download and run.
     screen.keys(&["Tab", "Tab"]);
     screen.wait_for_text(
@@ -353,18 +362,9 @@ fn first_launch_to_a_first_answer_with_a_model_from_the_hub() {
     );
     screen.keys(&["Tab", "Return"]);
     let mut steps = 1;
-    screen.window("^BurnCloud · Chat$", Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(1200));
-    screen.type_text("Hello!", 20);
-    screen.keys(&["ctrl+Return"]);
+    let answer = ask_on_chat_page(&screen, d, Duration::from_secs(60));
     steps += 2;
-    let mut answer = None;
-    wait_until("the first answer saved", Duration::from_secs(60), || {
-        answer = stored(d).into_iter().find(|m| m.role == "assistant");
-        answer.is_some()
-    });
     let first_answer = launched.elapsed();
-    let answer = answer.unwrap();
     assert!(
         answer.error.is_none() && !answer.content.is_empty(),
         "{answer:?}"

@@ -27,6 +27,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "xdotool",
     // The desktop test reads the window's text and fields through the clipboard.
     "xclip",
+    // A real tray host (XEmbed) for the tray icon's test.
+    "trayer",
     "imagemagick",
     "python3",
     "python3-venv",

@@ -56,6 +56,15 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// llama-server processes serving a model from `folder` (its path is on their command line).
+pub fn llama_servers_of(folder: &std::path::Path) -> usize {
+    let out = Command::new("pgrep")
+        .args(["-f", &format!("{}.*--port", folder.display())])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
 /// Xvfb (1280×800) and a D-Bus session on a free display.
 pub struct Screen {
     pub display: u32,
