@@ -319,75 +319,102 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
         });
     std::fs::create_dir_all(&out_dir).unwrap();
     let xdo = |args: &[&str]| screen.xdo(args);
-    let mut previous: Option<Vec<[u8; 3]>> = None;
-    for (i, page) in PAGES.iter().enumerate() {
-        xdo(&["windowfocus", "--sync", &window]);
-        xdo(&["key", &format!("alt+{}", i + 1)]);
-        let title = format!("^BurnCloud · {page}$");
-        let mut titled = String::new();
-        wait_until(&format!("the {page} page"), Duration::from_secs(20), || {
-            titled = String::from_utf8_lossy(&xdo(&["search", "--name", &title]).stdout)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_string();
-            !titled.is_empty()
-        });
-        // The page's data arrives with the next reload (at most 2 s), then paint.
-        std::thread::sleep(Duration::from_millis(2500));
-        // The window's part of the screen.
-        let geo = String::from_utf8_lossy(&xdo(&["getwindowgeometry", "--shell", &titled]).stdout)
-            .to_string();
-        let g = |k: &str| -> String {
-            geo.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=")).map(str::to_string))
-                .unwrap_or_else(|| panic!("no {k} in {geo}"))
-        };
-        let crop = format!("{}x{}+{}+{}", g("WIDTH"), g("HEIGHT"), g("X"), g("Y"));
-        let ppm = dir.path().join(format!("{page}.ppm"));
-        let ok = Command::new("import")
-            .args([
-                "-window",
-                "root",
-                "-crop",
-                &crop,
-                "+repage",
-                ppm.to_str().unwrap(),
-            ])
-            .env("DISPLAY", format!(":{display}"))
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "import of the {page} page failed");
-        let (n, px) = distinct_colours(&ppm);
-        let log = std::fs::read_to_string(dir.path().join("app.log")).unwrap_or_default();
+    // Every page by keyboard, one screenshot each (`suffix` names the theme's set).
+    // Returns each page's mean brightness.
+    let tour = |suffix: &str| -> Vec<f64> {
+        let mut brightness = Vec::new();
+        let mut previous: Option<Vec<[u8; 3]>> = None;
+        for (i, page) in PAGES.iter().enumerate() {
+            xdo(&["windowfocus", "--sync", &window]);
+            xdo(&["key", &format!("alt+{}", i + 1)]);
+            let title = format!("^BurnCloud · {page}$");
+            let mut titled = String::new();
+            wait_until(&format!("the {page} page"), Duration::from_secs(20), || {
+                titled = String::from_utf8_lossy(&xdo(&["search", "--name", &title]).stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                !titled.is_empty()
+            });
+            // The page's data arrives with the next reload (at most 2 s), then paint.
+            std::thread::sleep(Duration::from_millis(2500));
+            // The window's part of the screen.
+            let geo =
+                String::from_utf8_lossy(&xdo(&["getwindowgeometry", "--shell", &titled]).stdout)
+                    .to_string();
+            let g = |k: &str| -> String {
+                geo.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{k}=")).map(str::to_string))
+                    .unwrap_or_else(|| panic!("no {k} in {geo}"))
+            };
+            let crop = format!("{}x{}+{}+{}", g("WIDTH"), g("HEIGHT"), g("X"), g("Y"));
+            let ppm = dir.path().join(format!("{page}.ppm"));
+            let ok = Command::new("import")
+                .args([
+                    "-window",
+                    "root",
+                    "-crop",
+                    &crop,
+                    "+repage",
+                    ppm.to_str().unwrap(),
+                ])
+                .env("DISPLAY", format!(":{display}"))
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "import of the {page} page failed");
+            let (n, px) = distinct_colours(&ppm);
+            let log = std::fs::read_to_string(dir.path().join("app.log")).unwrap_or_default();
+            assert!(
+                n > 50,
+                "the {page} page looks blank ({n} colours); app log:\n{log}"
+            );
+            assert!(
+                !log.contains("panicked"),
+                "the app panicked on {page}:\n{log}"
+            );
+            assert_ne!(
+                previous.as_ref(),
+                Some(&px),
+                "{page} looks like the page before it"
+            );
+            brightness.push(
+                px.iter()
+                    .map(|p| (p[0] as f64 + p[1] as f64 + p[2] as f64) / 3.0)
+                    .sum::<f64>()
+                    / px.len().max(1) as f64,
+            );
+            previous = Some(px);
+            let png = out_dir.join(format!("{}{suffix}.png", page.to_lowercase()));
+            let ok = Command::new("convert")
+                .args([
+                    ppm.to_str().unwrap(),
+                    "-strip",
+                    "-colors",
+                    "96",
+                    png.to_str().unwrap(),
+                ])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "convert {page} to PNG");
+        }
+        brightness
+    };
+    let light = tour("");
+    // The same pages in the dark theme (the Settings page's choice, saved where the app
+    // keeps it; each page change reads it again).
+    gateway_core::store::Store::open(&dir.path().join("burncloud.db"))
+        .unwrap()
+        .with(|c| gateway_core::store::settings::set(c, "desktop.theme", "dark"))
+        .unwrap();
+    let dark = tour("-dark");
+    for ((page, l), d) in PAGES.iter().zip(&light).zip(&dark) {
         assert!(
-            n > 50,
-            "the {page} page looks blank ({n} colours); app log:\n{log}"
+            d + 40.0 < *l,
+            "{page} is not dark: mean brightness {d:.0} vs {l:.0} light"
         );
-        assert!(
-            !log.contains("panicked"),
-            "the app panicked on {page}:\n{log}"
-        );
-        assert_ne!(
-            previous.as_ref(),
-            Some(&px),
-            "{page} looks like the page before it"
-        );
-        previous = Some(px);
-        let png = out_dir.join(format!("{}.png", page.to_lowercase()));
-        let ok = Command::new("convert")
-            .args([
-                ppm.to_str().unwrap(),
-                "-strip",
-                "-colors",
-                "96",
-                png.to_str().unwrap(),
-            ])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "convert {page} to PNG");
     }
     // The Users page (the last one visited) in the real window, by keyboard: a refused
     // form keeps what was typed, a successful one is emptied. From the navigation, Tab

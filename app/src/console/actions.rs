@@ -287,6 +287,7 @@ impl Console {
                 Err(e) => Err(store_err(e)),
             },
             Action::Deploy(f) => self.deploy(f),
+            Action::ImportGguf(path) => self.import_gguf(&path).await,
             Action::StartModel(id) => self.set_desired(id, true),
             Action::StopModel(id) => self.set_desired(id, false),
             Action::SavePrice(f) => self.save_price(f).await,
@@ -299,6 +300,8 @@ impl Console {
             Action::SaveBurst(f) => self.save_burst(f).await,
             Action::InstallEngine => self.install_engine().await,
             Action::HubSearch { query, sort } => self.hub_search(query, sort).await,
+            Action::HubPage(n) => self.hub_page(n).await,
+            Action::ClearFinishedDownloads => Ok(self.clear_finished_downloads()),
             Action::HubFiles(repo) => self.hub_files(repo).await,
             Action::HubFit { repo, file } => self.hub_fit(repo, file).await,
             Action::Download(spec) => self.download(spec),
@@ -576,6 +579,37 @@ impl Console {
         } else {
             "Deployment settings saved."
         }))
+    }
+
+    /// A GGUF file on this machine into the library (it is referenced where it is).
+    async fn import_gguf(&self, path: &str) -> Result<Notice, Notice> {
+        let path = std::path::PathBuf::from(path.trim());
+        if path.as_os_str().is_empty() {
+            return Err(Notice::error(
+                "No file was picked.",
+                Some("Pick a .gguf file, or drop one on the library."),
+            ));
+        }
+        let library = self.library.clone();
+        let p = path.clone();
+        let imported = tokio::task::spawn_blocking(move || library.import(&p))
+            .await
+            .map_err(|e| Notice::error(e.to_string(), None))?;
+        let m = imported.map_err(|e| {
+            Notice::error(
+                format!("{} was not imported: {e}", path.display()),
+                Some("Pick a GGUF model file (llama.cpp's format), complete and readable."),
+            )
+        })?;
+        self.state.config_changed().await;
+        Ok(Notice::ok(format!(
+            "Imported model {} ({}): {} parameters, {}; it answers as local-{} once deployed.",
+            m.id,
+            m.name,
+            m.summary.parameters,
+            m.quantization.as_deref().unwrap_or("?"),
+            m.id
+        )))
     }
 
     fn set_desired(&self, id: i64, run: bool) -> Result<Notice, Notice> {

@@ -12,6 +12,9 @@ use llama_manager::queue::{self, JobId, JobStatus, Queue, QueueError, QueueEvent
 use super::Console;
 use crate::views::data::*;
 
+/// Repositories per page of hub results.
+pub const RESULTS_PER_PAGE: u32 = 30;
+
 /// Where the hub is and how downloads run; the state the pages show.
 pub struct Hub {
     /// The hub's address and token; None: `HF_ENDPOINT` (default huggingface.co) and
@@ -30,6 +33,10 @@ struct HubView {
     query: String,
     sort: String,
     results: Vec<HubRepoRow>,
+    page: u32,
+    has_next: bool,
+    /// Finished downloads taken off the list.
+    cleared: std::collections::HashSet<JobId>,
     files: Option<HubFilesData>,
     /// `repo:path` → fit from the remote header.
     fits: HashMap<String, HubFit>,
@@ -164,13 +171,35 @@ pub(super) fn queue_err(e: QueueError) -> Notice {
 
 impl Console {
     pub(super) async fn hub_search(&self, query: String, sort: String) -> Result<Notice, Notice> {
+        self.hub_search_page(query, sort, 1).await
+    }
+
+    /// Another page of the last search.
+    pub(super) async fn hub_page(&self, page: u32) -> Result<Notice, Notice> {
+        let (query, sort) = {
+            let v = self.hub.view();
+            (v.query.clone(), v.sort.clone())
+        };
+        self.hub_search_page(query, sort, page.max(1)).await
+    }
+
+    async fn hub_search_page(
+        &self,
+        query: String,
+        sort: String,
+        page_no: u32,
+    ) -> Result<Notice, Notice> {
         let client = self.hub.client()?;
         let q = SearchQuery {
             text: query.trim().to_string(),
             sort: sort_of(&sort),
-            limit: 30,
+            limit: RESULTS_PER_PAGE,
         };
-        let page = client.search_page(&q, 1).await.map_err(|e| hub_err(&e))?;
+        let page = client
+            .search_page(&q, page_no)
+            .await
+            .map_err(|e| hub_err(&e))?;
+        let has_next = page.next.is_some();
         let results: Vec<HubRepoRow> = page
             .models
             .into_iter()
@@ -187,11 +216,23 @@ impl Console {
         v.query = q.text.clone();
         v.sort = sort;
         v.results = results;
+        v.page = page_no;
+        v.has_next = has_next;
         v.files = None;
         Ok(Notice::ok(if n == 0 {
             format!("No GGUF repositories match {:?}.", q.text)
-        } else {
+        } else if page_no == 1 && !has_next {
             format!("{n} repositories match {:?}.", q.text)
+        } else {
+            format!(
+                "Page {page_no}: {n} repositories matching {:?}{}.",
+                q.text,
+                if has_next {
+                    ", more on the next page"
+                } else {
+                    ""
+                }
+            )
         }))
     }
 
@@ -408,6 +449,28 @@ impl Console {
         }
     }
 
+    /// Take finished downloads off the list.
+    pub(super) fn clear_finished_downloads(&self) -> Notice {
+        let finished: Vec<JobId> = self
+            .hub
+            .queue()
+            .map(|q| q.jobs())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|j| j.status.is_finished())
+            .map(|j| j.id)
+            .collect();
+        let mut v = self.hub.view();
+        let before = v.cleared.len();
+        v.cleared.extend(finished);
+        let n = v.cleared.len() - before;
+        Notice::ok(match n {
+            0 => "No finished download to clear.".to_string(),
+            1 => "Cleared 1 finished download.".to_string(),
+            n => format!("Cleared {n} finished downloads."),
+        })
+    }
+
     /// The hub section's state for the page.
     pub fn hub_data(&self) -> HubData {
         let v = self.hub.view();
@@ -425,6 +488,7 @@ impl Console {
             .unwrap_or_default()
             .into_iter()
             .rev()
+            .filter(|j| !v.cleared.contains(&j.id))
             .map(|j| {
                 let p = progress.get(&j.id).cloned().unwrap_or_default();
                 let (state, error) = match &j.status {
@@ -473,6 +537,8 @@ impl Console {
                 v.sort.clone()
             },
             results: v.results.clone(),
+            page: v.page.max(1),
+            has_next: v.has_next,
             files,
             downloads,
         }

@@ -241,8 +241,11 @@ pub struct HubData {
     /// `downloads`, `likes` or `recent`.
     pub sort: String,
     pub results: Vec<HubRepoRow>,
+    /// The page of results shown (1 is the first) and whether the hub has another.
+    pub page: u32,
+    pub has_next: bool,
     pub files: Option<HubFilesData>,
-    /// Newest first.
+    /// Newest first (finished ones until cleared).
     pub downloads: Vec<DownloadRow>,
 }
 
@@ -531,6 +534,8 @@ pub enum Action {
     /// A new dashboard key (when the first-run key is gone).
     NewDashboardKey,
     Deploy(DeployForm),
+    /// Add a GGUF file already on this machine to the library (picked or dropped).
+    ImportGguf(String),
     StartModel(i64),
     StopModel(i64),
     FilterLogs(LogFilter),
@@ -547,6 +552,8 @@ pub enum Action {
         query: String,
         sort: String,
     },
+    /// Another page of the last search (1 is the first).
+    HubPage(u32),
     /// List a repository's GGUF files.
     HubFiles(String),
     /// Read a file's header on the hub and tell how it fits this machine.
@@ -557,6 +564,8 @@ pub enum Action {
     /// Queue `REPO:FILE` for download.
     Download(String),
     PauseDownload(u64),
+    /// Take done, failed and cancelled downloads off the list.
+    ClearFinishedDownloads,
     ResumeDownload(u64),
     CancelDownload(u64),
     SetCloseToTray(bool),

@@ -104,19 +104,36 @@ impl Page {
         }
     }
 
+    /// The navigation icon: a Fluent UI System Icon (MIT, `assets/icons/fluent/`), as SVG.
     pub fn icon(self) -> &'static str {
         match self {
-            Page::Dashboard => "◫",
-            Page::Chat => "✎",
-            Page::Channels => "⇄",
-            Page::Tokens => "◈",
-            Page::Models => "▣",
-            Page::Logs => "≣",
-            Page::Pricing => "$",
-            Page::Settings => "⚙",
-            Page::Users => "☺",
+            Page::Dashboard => icons::HOME,
+            Page::Chat => icons::CHAT,
+            Page::Channels => icons::PLUG,
+            Page::Tokens => icons::KEY,
+            Page::Models => icons::CUBE,
+            Page::Logs => icons::DOCUMENT,
+            Page::Pricing => icons::MONEY,
+            Page::Settings => icons::SETTINGS,
+            Page::Users => icons::PEOPLE,
         }
     }
+}
+
+/// Fluent UI System Icons (20 px, regular), embedded at build time; drawn in the text's
+/// colour (`.bc-nav-icon svg { fill: currentColor }`).
+pub mod icons {
+    pub const HOME: &str = include_str!("../../../assets/icons/fluent/home_20_regular.svg");
+    pub const CHAT: &str = include_str!("../../../assets/icons/fluent/chat_20_regular.svg");
+    pub const PLUG: &str =
+        include_str!("../../../assets/icons/fluent/plug_connected_20_regular.svg");
+    pub const KEY: &str = include_str!("../../../assets/icons/fluent/key_20_regular.svg");
+    pub const CUBE: &str = include_str!("../../../assets/icons/fluent/cube_20_regular.svg");
+    pub const DOCUMENT: &str =
+        include_str!("../../../assets/icons/fluent/document_text_20_regular.svg");
+    pub const MONEY: &str = include_str!("../../../assets/icons/fluent/money_20_regular.svg");
+    pub const SETTINGS: &str = include_str!("../../../assets/icons/fluent/settings_20_regular.svg");
+    pub const PEOPLE: &str = include_str!("../../../assets/icons/fluent/people_20_regular.svg");
 }
 
 /// The Fluent stylesheet (tokens + components), embedded at build time.
@@ -149,7 +166,7 @@ pub fn Shell(
                         "aria-current": if p == page { "page" } else { "false" },
                         title: "{p.title()} (Alt+{i + 1})",
                         onclick: move |_| on_navigate.call(p),
-                        span { class: "bc-nav-icon", "aria-hidden": "true", "{p.icon()}" }
+                        span { class: "bc-nav-icon", "aria-hidden": "true", dangerous_inner_html: p.icon() }
                         span { class: "bc-nav-label", "{p.title()}" }
                     }
                 }

@@ -3,6 +3,7 @@
 //! library with metadata and fit verdicts, deploy (prefilled from the fit), start/stop,
 //! running state, memory and live logs, JIT/idle settings.
 
+use dioxus::html::HasFileData;
 use dioxus::prelude::*;
 
 use super::form::TextInput;
@@ -15,6 +16,14 @@ pub fn ModelsPage(data: ModelsData, on_action: EventHandler<Action>) -> Element 
     let mut dialog = use_signal(|| None::<DeployForm>);
     rsx! {
         section { class: "bc-card bc-wide", id: "engine",
+            // A GGUF dropped here is imported (the desktop gives the file's path).
+            ondragover: move |e: DragEvent| e.prevent_default(),
+            ondrop: move |e: DragEvent| {
+                e.prevent_default();
+                for f in e.files() {
+                    on_action.call(Action::ImportGguf(f.path().display().to_string()));
+                }
+            },
             div { class: "bc-card-header", h2 { "Engine (llama-server)" }
                 match data.engine.as_result() {
                     Ok(_) => rsx! { Badge { kind: "success", text: "found".to_string() } },
@@ -38,12 +47,26 @@ pub fn ModelsPage(data: ModelsData, on_action: EventHandler<Action>) -> Element 
                     button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::InstallEngine), "Install the GPU engine" }
                 }
             }
-            p { class: "bc-caption", "Find and download models below (or with " code { "burncloud model download" } "), or import a file with " code { "burncloud model import" } "; they appear in the library." }
+            p { class: "bc-caption", "Find and download models below (or with " code { "burncloud model download" } "), or import a GGUF file you already have: pick it, or drop it on this card; they appear in the library." }
+            label { class: "bc-button", id: "import-gguf", "Import GGUF…"
+                input { r#type: "file", accept: ".gguf", multiple: true, class: "bc-file-input", "aria-label": "Import GGUF files",
+                    onchange: move |e: FormEvent| {
+                        for f in e.files() {
+                            on_action.call(Action::ImportGguf(f.path().display().to_string()));
+                        }
+                    }
+                }
+            }
         }
         HubSection { hub: data.hub.clone(), on_action }
         if !data.hub.downloads.is_empty() {
             section { class: "bc-card bc-wide", id: "downloads",
-                div { class: "bc-card-header", h2 { "Downloads" } }
+                div { class: "bc-card-header",
+                    h2 { "Downloads" }
+                    if data.hub.downloads.iter().any(|d| matches!(d.state.as_str(), "done" | "failed" | "cancelled")) {
+                        button { class: "bc-button", id: "clear-downloads", onclick: move |_| on_action.call(Action::ClearFinishedDownloads), "Clear finished" }
+                    }
+                }
                 div { class: "bc-table-wrap",
                     table { class: "bc-table", id: "downloads-table",
                         thead { tr { th { "Model" } th { "State" } th { "Bytes" } th { "Rate" } th { "ETA" } th { "" } } }
@@ -232,11 +255,16 @@ fn HubSection(hub: HubData, on_action: EventHandler<Action>) -> Element {
                                     td { "{r.downloads}" }
                                     td { "{r.likes}" }
                                     td { "{r.updated}" }
-                                    td { button { class: "bc-button", onclick: { let id = r.id.clone(); move |_| on_action.call(Action::HubFiles(id.clone())) }, "Files" } }
+                                    td { button { class: "bc-button", "aria-label": "Files of {r.id}", onclick: { let id = r.id.clone(); move |_| on_action.call(Action::HubFiles(id.clone())) }, "Files" } }
                                 }
                             }
                         }
                     }
+                }
+                div { class: "bc-toolbar", id: "hub-pages",
+                    button { class: "bc-button", disabled: hub.page <= 1, onclick: { let p = hub.page; move |_| on_action.call(Action::HubPage(p.saturating_sub(1))) }, "Previous page" }
+                    span { class: "bc-caption", "Page {hub.page}" }
+                    button { class: "bc-button", disabled: !hub.has_next, onclick: { let p = hub.page; move |_| on_action.call(Action::HubPage(p + 1)) }, "Next page" }
                 }
             }
             if let Some(f) = hub.files.clone() {

@@ -688,6 +688,7 @@ fn stylesheet_uses_fluent_tokens_for_light_and_dark_and_focus_rings() {
     );
 }
 
+mod a11y;
 mod chat;
 mod forms;
 mod users;
@@ -1039,5 +1040,99 @@ mod hub_downloads {
             data.chat.models
         );
         assert_eq!(data.chat.model, name, "the Chat page opens on it");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hub_results_page_through_and_finished_downloads_can_be_cleared() {
+        let mut repos: Vec<FakeRepo> = (0..35)
+            .map(|i| {
+                let mut r = FakeRepo::new(
+                    &format!("bulk/model-{i:02}-GGUF"),
+                    vec![FakeFile::new("m.Q4_K_M.gguf", tiny_llama("bulk", i))],
+                );
+                r.downloads = 1000 - i;
+                r
+            })
+            .collect();
+        repos.push(FakeRepo::new(
+            "acme/one-GGUF",
+            vec![FakeFile::new("one.Q4_K_M.gguf", tiny_llama("one", 99))],
+        ));
+        let hub = FakeHub::start(repos);
+        let t = console_on(&hub).await;
+        let c = &t.console;
+        let n = act(
+            c,
+            Action::HubSearch {
+                query: "bulk".into(),
+                sort: "downloads".into(),
+            },
+        )
+        .await;
+        assert!(n.ok && n.text.contains("more on the next page"), "{n:?}");
+        let h = load(c).models.hub;
+        assert_eq!((h.results.len(), h.page, h.has_next), (30, 1, true));
+        assert_eq!(
+            h.results[0].id, "bulk/model-00-GGUF",
+            "most downloads first"
+        );
+        let html = page(c, Page::Models);
+        assert!(
+            html.contains("Page 1") && html.contains("Next page"),
+            "{html}"
+        );
+        let n = act(c, Action::HubPage(2)).await;
+        assert!(n.ok, "{n:?}");
+        let h = load(c).models.hub;
+        assert_eq!((h.results.len(), h.page, h.has_next), (5, 2, false));
+        assert_eq!(h.results[0].id, "bulk/model-30-GGUF");
+        act(c, Action::HubPage(1)).await;
+        assert_eq!(load(c).models.hub.results[0].id, "bulk/model-00-GGUF");
+
+        // A finished download stays listed until cleared; a running one is kept.
+        let n = act(c, Action::Download("acme/one-GGUF:one.Q4_K_M.gguf".into())).await;
+        assert!(n.ok, "{n:?}");
+        let id = c.hub.queue().unwrap().jobs()[0].id;
+        assert!(matches!(finish(c, id).await, JobStatus::Done(_)));
+        assert_eq!(load(c).models.hub.downloads.len(), 1);
+        assert!(page(c, Page::Models).contains("id=\"clear-downloads\""));
+        let n = act(c, Action::ClearFinishedDownloads).await;
+        assert!(n.ok && n.text.contains("1 finished"), "{n:?}");
+        assert!(load(c).models.hub.downloads.is_empty());
+        assert!(!page(c, Page::Models).contains("id=\"downloads\""));
+        assert_eq!(
+            load(c).models.models.len(),
+            1,
+            "the model stays in the library"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_gguf_picked_or_dropped_is_imported_and_a_bad_file_says_why() {
+        let t = console().await;
+        let c = &t.console;
+        let html = page(c, Page::Models);
+        assert!(
+            html.contains("Import GGUF…") && html.contains("accept=\".gguf\""),
+            "{html}"
+        );
+        let file = t.dir.path().join("picked.gguf");
+        std::fs::write(&file, tiny_llama("picked one", 5)).unwrap();
+        let n = act(c, Action::ImportGguf(file.display().to_string())).await;
+        assert!(n.ok && n.text.contains("local-1"), "{n:?}");
+        let models = load(c).models.models;
+        assert_eq!(models.len(), 1);
+        assert_eq!(models[0].path, file.display().to_string());
+        // Not a GGUF: refused, with the reason and the fix; nothing added.
+        let junk = t.dir.path().join("notes.gguf");
+        std::fs::write(&junk, b"hello").unwrap();
+        let n = act(c, Action::ImportGguf(junk.display().to_string())).await;
+        assert!(
+            !n.ok && n.text.contains("notes.gguf") && n.fix.is_some(),
+            "{n:?}"
+        );
+        let n = act(c, Action::ImportGguf(String::new())).await;
+        assert!(!n.ok, "{n:?}");
+        assert_eq!(load(c).models.models.len(), 1);
     }
 }

@@ -39,10 +39,10 @@ impl UserPage {
 
     fn icon(self) -> &'static str {
         match self {
-            UserPage::Overview => "◫",
-            UserPage::Keys => "◈",
-            UserPage::Logs => "≣",
-            UserPage::Invitations => "$",
+            UserPage::Overview => super::icons::HOME,
+            UserPage::Keys => super::icons::KEY,
+            UserPage::Logs => super::icons::DOCUMENT,
+            UserPage::Invitations => super::icons::PEOPLE,
         }
     }
 }
@@ -67,7 +67,7 @@ pub fn UserShell(
                         class: if p == page { "bc-nav-item bc-nav-item-selected" } else { "bc-nav-item" },
                         "aria-current": if p == page { "page" } else { "false" },
                         onclick: move |_| on_navigate.call(p),
-                        span { class: "bc-nav-icon", "aria-hidden": "true", "{p.icon()}" }
+                        span { class: "bc-nav-icon", "aria-hidden": "true", dangerous_inner_html: p.icon() }
                         span { class: "bc-nav-label", "{p.title()}" }
                     }
                 }
