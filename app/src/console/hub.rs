@@ -1,5 +1,5 @@
 //! The Models page's hub search and downloads: the last search and file listing (kept
-//! here, so the 2 s reload shows them), fit verdicts read from remote headers on request,
+//! here, so every reload shows them), fit verdicts read from remote headers on request,
 //! and the one download [`Queue`] of this process with each job's latest progress.
 
 use std::collections::HashMap;
