@@ -354,6 +354,43 @@ impl Snapshot {
         }
     }
 
+    /// The models served to `group` (or started just in time) that `allowed` lets
+    /// through, with the readable names of local ones, sorted: what `/v1/models` lists.
+    pub fn models_for(&self, group: &str, allowed: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut names: BTreeSet<String> = self
+            .group_models
+            .get(group)
+            .into_iter()
+            .flatten()
+            .chain(self.jit_models.keys())
+            .filter(|m| allowed(m))
+            .cloned()
+            .collect();
+        for (alias, canonical) in &self.aliases {
+            if names.contains(canonical) {
+                names.insert(alias.clone());
+            }
+        }
+        names.into_iter().collect()
+    }
+
+    /// The group a token's requests are routed in: an admin's keys pick their own group, a
+    /// user's keys follow the user (a user moved to another group takes them along).
+    /// None: the key cannot be used (disabled, expired, its owner unknown or disabled).
+    pub fn token_group<'a>(&'a self, token: &'a TokenRt) -> Option<&'a str> {
+        if !token.enabled
+            || (token.expired_time > 0 && token.expired_time <= crate::vocab::now_secs())
+        {
+            return None;
+        }
+        let user = self.users.get(&token.user_id).filter(|u| u.enabled)?;
+        Some(if user.admin {
+            &token.group
+        } else {
+            &user.group
+        })
+    }
+
     /// Whether any group serves `model`.
     pub fn model_exists(&self, model: &str) -> bool {
         self.group_models.values().any(|m| m.contains(model))

@@ -68,23 +68,25 @@ pub fn served_models(state: &Shared, key: &str) -> Vec<ServedModel> {
     let Some(token) = snap.tokens.get(&hash_key(key)) else {
         return Vec::new();
     };
-    let Ok(caller) = crate::relay::ingress::token_caller(&snap, token) else {
+    let Some(group) = snap.token_group(token) else {
         return Vec::new();
     };
-    crate::relay::caller_models(&snap, &caller)
-        .into_iter()
-        .map(|name| {
-            let canonical = snap.aliases.get(&name).unwrap_or(&name);
-            let local = snap.jit_models.contains_key(canonical)
-                || snap.tiers(&caller.group, canonical).is_some_and(|tiers| {
-                    tiers
-                        .iter()
-                        .flat_map(|t| &t.members)
-                        .all(|(id, _)| snap.channels.get(id).is_some_and(|c| c.locality == "local"))
-                });
-            ServedModel { name, local }
-        })
-        .collect()
+    snap.models_for(group, |m| {
+        token.models.is_empty() || token.models.contains(m)
+    })
+    .into_iter()
+    .map(|name| {
+        let canonical = snap.aliases.get(&name).unwrap_or(&name);
+        let local = snap.jit_models.contains_key(canonical)
+            || snap.tiers(group, canonical).is_some_and(|tiers| {
+                tiers
+                    .iter()
+                    .flat_map(|t| &t.members)
+                    .all(|(id, _)| snap.channels.get(id).is_some_and(|c| c.locality == "local"))
+            });
+        ServedModel { name, local }
+    })
+    .collect()
 }
 
 /// The account a key belongs to (None: unknown key).

@@ -96,13 +96,7 @@ pub fn token_caller(snap: &Snapshot, token: &Arc<TokenRt>) -> Result<Caller, Ope
         .get(&token.user_id)
         .filter(|u| u.enabled)
         .ok_or_else(|| OpenAiError::invalid_token("The owner of this API key is disabled"))?;
-    // A user moved to another group takes their keys along: only admins' keys pick
-    // their own group.
-    let group = if user.admin {
-        token.group.clone()
-    } else {
-        user.group.clone()
-    };
+    let group = snap.token_group(token).unwrap_or(&user.group).to_string();
     Ok(Caller {
         user_id: user.id.clone(),
         token: Some(token.clone()),

@@ -14,7 +14,7 @@ mod body;
 mod count_tokens;
 mod endpoint;
 mod forward;
-pub(crate) mod ingress;
+mod ingress;
 mod ollama;
 mod plan;
 mod request;
@@ -47,21 +47,7 @@ pub(crate) fn caller_models(
     snap: &crate::snapshot::Snapshot,
     caller: &ingress::Caller,
 ) -> Vec<String> {
-    let mut names: std::collections::BTreeSet<String> = snap
-        .group_models
-        .get(&caller.group)
-        .into_iter()
-        .flatten()
-        .chain(snap.jit_models.keys())
-        .filter(|m| caller.model_allowed(m))
-        .cloned()
-        .collect();
-    for (alias, canonical) in &snap.aliases {
-        if names.contains(canonical) {
-            names.insert(alias.clone());
-        }
-    }
-    names.into_iter().collect()
+    snap.models_for(&caller.group, |m| caller.model_allowed(m))
 }
 
 /// A `/v1/models` entry, with the context window and longest answer where known.
