@@ -246,8 +246,8 @@ fn the_playground_streams_from_a_real_llama_server_stops_and_keeps_the_conversat
     );
 }
 
-/// First launch to a first streamed answer with a provider key: the key field has the
-/// focus on the empty dashboard; paste the key, give the (fake) provider's address,
+/// First launch to a first streamed answer with a provider key: the provider drop-down
+/// has the focus on the empty dashboard; Tab, paste the key, give the (fake) provider's address,
 /// Connect, and the Chat page opens with one of its models; type, Ctrl+Enter. Counted
 /// (keyboard steps, no mouse) and timed from launch.
 #[test]
@@ -272,9 +272,9 @@ fn first_launch_to_a_first_answer_with_a_provider_key() {
     // The dashboard's data arrives, the key field is made and takes the focus.
     std::thread::sleep(Duration::from_millis(2500));
     let mut steps = 0;
-    // 1. Paste the key (the key field has the focus).
+    // 1. Paste the key (the provider drop-down has the focus; the key field is next).
     screen.set_clipboard("sk-first-run-key-0123456789");
-    screen.keys(&["ctrl+v"]);
+    screen.keys(&["Tab", "ctrl+v"]);
     steps += 1;
     // 2. The provider's address (a real OpenAI key needs none: the default is filled in).
     screen.keys(&["Tab"]);
@@ -353,8 +353,9 @@ fn first_launch_to_a_first_answer_with_a_model_from_the_hub() {
     let drawn = launched.elapsed();
     screen.xdo(&["windowfocus", "--sync", &window]);
     std::thread::sleep(Duration::from_millis(2500));
-    // From the key field (it has the focus): base URL, Connect, then Download and run.
-    screen.keys(&["Tab", "Tab"]);
+    // From the provider drop-down (it has the focus): key, base URL, Connect, then
+    // Download and run.
+    screen.keys(&["Tab", "Tab", "Tab"]);
     screen.wait_for_text(
         "the offered model",
         Duration::from_secs(30),
