@@ -468,6 +468,9 @@ pub fn bench() -> Result<()> {
     eprint!("{burst_lines}");
     let burncloud = target_dir().join("headless/release/burncloud");
     let fake = target_dir().join("release/examples/fake_openai");
+    if let Ok(other) = std::env::var("BURNCLOUD_BENCH_AGAINST") {
+        return against(&burncloud, std::path::Path::new(&other), &fake, pin);
+    }
 
     let (_mock, mock) = start("mock", Command::new(&fake).args(["--no-record"]))?;
     let (_stream_mock, stream_mock) = start(
@@ -771,6 +774,96 @@ fn postgres_run(
     let streams = measured(&url, Some(&key), 10, 10, STREAM_CHAT, Some(&pids))?;
     drop(gateway);
     Ok((rps, streams))
+}
+
+/// `BURNCLOUD_BENCH_AGAINST=OTHER_BINARY cargo xtask bench`: this build and another one
+/// (e.g. main's, to keep or drop a change), both gateways up at once and measured in
+/// turns, three rounds: req/s and CPU per request at 50 connections, streams/s and CPU
+/// per stream at 1 and 10 connections. The medians are printed; nothing else is run.
+fn against(
+    this: &std::path::Path,
+    other: &std::path::Path,
+    fake: &std::path::Path,
+    pin: bool,
+) -> Result<()> {
+    let (_mock, mock) = start("mock", Command::new(fake).args(["--no-record"]))?;
+    let (_stream_mock, stream_mock) = start(
+        "stream mock",
+        Command::new(fake).args(["--no-record", "--pieces", "18"]),
+    )?;
+    let client = reqwest::blocking::Client::new();
+    let mut gateways = Vec::new();
+    for (name, bin) in [("this build", this), ("other", other)] {
+        let data = cache_dir().join(format!(
+            "bench-ab-{}-{}",
+            std::process::id(),
+            gateways.len()
+        ));
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data)?;
+        let (proc, gw) = start(
+            "gateway",
+            on_proxy_core(bin, pin)
+                .arg("router")
+                .env("BURNCLOUD_DATA_DIR", &data)
+                .env("PORT", "0")
+                .env("RUST_LOG", "warn"),
+        )?;
+        let key = configure(
+            &client,
+            &gw,
+            &[
+                ("mock", &mock, "bench-model"),
+                ("stream", &stream_mock, "bench-stream"),
+            ],
+        )?;
+        gateways.push((name, proc, format!("http://{gw}/v1/chat/completions"), key));
+    }
+    let tests: [(&str, u32, &str); 3] = [
+        ("req/s, 50 connections", 50, CHAT),
+        ("streams/s, 1 connection", 1, STREAM_CHAT),
+        ("streams/s, 10 connections", 10, STREAM_CHAT),
+    ];
+    // results[test][gateway] = [(rate, cpu µs)]
+    let mut results = vec![vec![Vec::new(); gateways.len()]; tests.len()];
+    for round in 1..=3 {
+        eprintln!("xtask: A/B round {round} of 3");
+        for (t, (_, conns, body)) in tests.iter().enumerate() {
+            for (g, (_, proc, url, key)) in gateways.iter().enumerate() {
+                let pids = [proc.child.id()];
+                let run = measured(url, Some(key), *conns, 10, body, Some(&pids))?;
+                results[t][g].push((run.rps, run.cpu_us_per_req.unwrap_or(f64::NAN)));
+            }
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut table = String::from(
+        "| measure (median of 3) | this build | other | this / other |\n|---|---|---|---|\n",
+    );
+    for (t, (name, _, _)) in tests.iter().enumerate() {
+        let cell = |g: usize| {
+            let r = &results[t][g];
+            (
+                median(r.iter().map(|x| x.0).collect()),
+                median(r.iter().map(|x| x.1).collect()),
+            )
+        };
+        let (a, b) = (cell(0), cell(1));
+        table.push_str(&format!(
+            "| {name} / CPU µs | {:.0} / {:.1} | {:.0} / {:.1} | {:.2}× / {:.2}× |\n",
+            a.0,
+            a.1,
+            b.0,
+            b.1,
+            a.0 / b.0,
+            a.1 / b.1
+        ));
+    }
+    println!("{table}");
+    Ok(())
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf> {
