@@ -3,6 +3,7 @@
 //! burst state. Below `state` (which holds a [`RelayState`]) and `relay` (which uses it).
 
 pub(crate) mod breaker;
+pub mod h1;
 pub(crate) mod leases;
 pub(crate) mod ledger;
 mod limits;
@@ -24,8 +25,13 @@ use crate::config::RelaySettings;
 #[derive(Debug)]
 pub struct RelayState {
     pub client: reqwest::Client,
-    /// For local channels: no connection reuse (see `forward`).
+    /// For local channels: no connection reuse (see `relay::attempt`).
     pub local_client: reqwest::Client,
+    /// Plain-`http://` upstreams, read in the relaying task (see [`h1`]).
+    pub h1: h1::Client,
+    /// Whether plain-HTTP upstreams go through [`h1`]: not when a proxy is set in the
+    /// environment (reqwest honours it).
+    pub h1_direct: bool,
     pub settings: RelaySettings,
     pub ledger: Ledger,
     pub limits: Limits,
@@ -66,9 +72,14 @@ impl RelayState {
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
+        let h1_direct = !["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
         Ok(RelayState {
             client,
             local_client,
+            h1: h1::Client::new(settings.connect_timeout),
+            h1_direct,
             breakers: Breakers::new(&settings),
             settings,
             ledger: Ledger::default(),

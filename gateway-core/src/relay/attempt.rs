@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 
 use super::OpenAiError;
 use super::admission::admit_attempt;
@@ -23,8 +23,8 @@ use super::plan::Plan;
 use super::request::Inbound;
 use super::settle::{Settle, burst_headers};
 use crate::burst::{LoadGuard, Side};
-use crate::live::RelayState;
 use crate::live::metrics::ChannelLabel;
+use crate::live::{RelayState, h1};
 use crate::snapshot::{ChannelRt, Snapshot};
 use crate::state::Shared;
 use crate::store::channels;
@@ -165,34 +165,67 @@ impl Attempts<'_> {
     /// Send one attempt: an answer worth relaying, or why this channel failed.
     async fn send(&self, id: i64, ch: &ChannelRt, call: Call) -> Result<Sent, String> {
         let relay = &self.state.relay;
+        let (wire, native, google_token) = (call.wire, call.native, call.google_token);
         // llama-server closes the connection after each streamed answer without saying
         // so: a pooled connection would race that close. Local upstreams get a fresh
         // loopback connection per request (tens of microseconds).
-        let client = if ch.locality == "local" {
-            &relay.local_client
+        let reuse = ch.locality != "local";
+        let timeout = relay.settings.first_byte_timeout;
+        let direct = (relay.h1_direct && !google_token)
+            .then(|| h1::Target::parse(&call.url))
+            .flatten();
+        let t_send;
+        let deadline;
+        let (head, upstream): (h1::Head, Upstream) = if let Some(target) = direct {
+            // Plain HTTP: read by this task, chunks coalesced (see `live::h1`).
+            t_send = Instant::now();
+            deadline = tokio::time::Instant::from_std(t_send + timeout);
+            let sent = relay.h1.post(&target, &call.headers, &call.body, reuse);
+            match tokio::time::timeout_at(deadline, sent).await {
+                Err(_) => return Err("timeout".into()),
+                Ok(Err(e)) if e.is_connect() => return Err("connect_error".into()),
+                Ok(Err(_)) => return Err("error".into()),
+                Ok(Ok(r)) => (
+                    r.head,
+                    r.body.into_stream().map_err(std::io::Error::other).boxed(),
+                ),
+            }
         } else {
-            &relay.client
+            let client = if reuse {
+                &relay.client
+            } else {
+                &relay.local_client
+            };
+            let mut rb = client.post(call.url).headers(call.headers).body(call.body);
+            if google_token {
+                let bearer = relay
+                    .google_tokens
+                    .bearer(&relay.client, id, &ch.key, timeout)
+                    .await
+                    .map_err(|e| format!("vertex_token: {}", e.replace(',', ";")))?;
+                rb = rb.header(header::AUTHORIZATION, bearer);
+            }
+            t_send = Instant::now();
+            deadline = tokio::time::Instant::from_std(t_send + timeout);
+            let resp = match tokio::time::timeout_at(deadline, rb.send()).await {
+                Err(_) => return Err("timeout".into()),
+                Ok(Err(e)) if e.is_connect() => return Err("connect_error".into()),
+                Ok(Err(_)) => return Err("error".into()),
+                Ok(Ok(r)) => r,
+            };
+            let h = resp.headers();
+            let head = h1::Head {
+                status: resp.status(),
+                content_type: h.get(header::CONTENT_TYPE).cloned(),
+                content_length: h.get(header::CONTENT_LENGTH).cloned(),
+                location: h.get(header::LOCATION).cloned(),
+            };
+            (
+                head,
+                resp.bytes_stream().map_err(std::io::Error::other).boxed(),
+            )
         };
-        let (wire, native, google_token) = (call.wire, call.native, call.google_token);
-        let mut rb = client.post(call.url).headers(call.headers).body(call.body);
-        if google_token {
-            let timeout = relay.settings.first_byte_timeout;
-            let bearer = relay
-                .google_tokens
-                .bearer(&relay.client, id, &ch.key, timeout)
-                .await
-                .map_err(|e| format!("vertex_token: {}", e.replace(',', ";")))?;
-            rb = rb.header(header::AUTHORIZATION, bearer);
-        }
-        let t_send = Instant::now();
-        let deadline = tokio::time::Instant::from_std(t_send + relay.settings.first_byte_timeout);
-        let resp = match tokio::time::timeout_at(deadline, rb.send()).await {
-            Err(_) => return Err("timeout".into()),
-            Ok(Err(e)) if e.is_connect() => return Err("connect_error".into()),
-            Ok(Err(_)) => return Err("error".into()),
-            Ok(Ok(r)) => r,
-        };
-        let status = resp.status();
+        let status = head.status;
         if status == StatusCode::UNAUTHORIZED {
             if google_token {
                 // Google refused the access token, not the key: the next attempt gets a
@@ -213,16 +246,16 @@ impl Attempts<'_> {
         // Redirects are never followed (the key would go along): a failed attempt that
         // says where it pointed.
         if status.is_redirection() {
-            let to = resp
-                .headers()
-                .get(header::LOCATION)
+            let to = head
+                .location
+                .as_ref()
                 .and_then(|v| v.to_str().ok())
                 .and_then(|l| l.parse::<axum::http::Uri>().ok())
                 .and_then(|u| u.host().map(str::to_string))
                 .unwrap_or_else(|| "?".into());
             return Err(format!("redirect({})->{to}", status.as_u16()));
         }
-        let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+        let content_type = head.content_type;
         let type_is = |f: &dyn Fn(&str) -> bool| {
             content_type
                 .as_ref()
@@ -234,8 +267,8 @@ impl Attempts<'_> {
                 || v.starts_with("application/vnd.amazon.eventstream")
         });
         let is_json = type_is(&|v| v.contains("json"));
-        let content_length = resp.headers().get(header::CONTENT_LENGTH).cloned();
-        let mut upstream = resp.bytes_stream().boxed();
+        let content_length = head.content_length;
+        let mut upstream = upstream;
         let mut first = None;
         if is_sse && status.is_success() {
             match tokio::time::timeout_at(deadline, upstream.next()).await {

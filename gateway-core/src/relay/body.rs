@@ -26,7 +26,7 @@ pub(super) enum Mode {
     Convert(Pipeline),
 }
 
-pub(super) type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+pub(super) type Upstream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
 /// The response body: upstream bytes relayed as they arrive, scanned for usage, settled
 /// at the end, on an upstream error, on idle timeout, or when the client goes away.
