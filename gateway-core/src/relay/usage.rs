@@ -40,12 +40,17 @@ impl BodyCollector {
     }
 }
 
+/// Longest unfinished event kept for scanning.
+const MAX_EVENT: usize = 8 * 1024 * 1024;
+
 /// Frames an SSE stream into events as bytes arrive, reads usage from the OpenAI usage
 /// chunk, counts content chunks (the fallback measure when a stream is cut), and can drop
 /// the usage-only chunk that the gateway itself asked for.
 #[derive(Debug, Default)]
 pub struct SseScanner {
     pending: Vec<u8>,
+    /// How much of `pending` holds no event end (searched already).
+    scanned: usize,
     pub usage: Option<Usage>,
     /// Data events carrying choices (≈ completion tokens when usage never arrives).
     pub content_events: i64,
@@ -58,15 +63,26 @@ impl SseScanner {
     pub fn feed(&mut self, chunk: &[u8], filter: bool, out: &mut Vec<Bytes>) {
         self.pending.extend_from_slice(chunk);
         let mut start = 0;
-        while let Some((end, sep)) = find_event_end(&self.pending[start..]) {
-            let event_end = start + end + sep;
-            let keep = self.inspect(start, start + end);
+        // An unfinished event is not searched again from its start (a separator may
+        // straddle the chunks: back up 3 bytes).
+        let mut from = self.scanned.saturating_sub(3);
+        while let Some((end, sep)) = find_event_end(&self.pending[from..]) {
+            let end = from + end;
+            let event_end = end + sep;
+            let keep = self.inspect(start, end);
             if filter && keep {
                 out.push(Bytes::copy_from_slice(&self.pending[start..event_end]));
             }
             start = event_end;
+            from = start;
         }
         self.pending.drain(..start);
+        // Scanned only: an event that never ends is not kept without bound (forwarded
+        // events, with `filter`, are whole).
+        if !filter && self.pending.len() > MAX_EVENT {
+            self.pending.clear();
+        }
+        self.scanned = self.pending.len();
     }
 
     /// Whatever is left unterminated at the end of the stream (forwarded as is).
@@ -80,48 +96,74 @@ impl SseScanner {
 
     /// Look at one event; false when it is the usage-only chunk.
     fn inspect(&mut self, from: usize, to: usize) -> bool {
-        let event = &self.pending[from..to];
-        let mut data: Vec<u8> = Vec::new();
-        for line in event.split(|b| *b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if let Some(rest) = line.strip_prefix(b"data:") {
-                if !data.is_empty() {
-                    data.push(b'\n');
+        match classify(&self.pending[from..to]) {
+            Seen::Other => true,
+            Seen::Done => {
+                self.done = true;
+                true
+            }
+            Seen::Content => {
+                self.content_events += 1;
+                true
+            }
+            Seen::Usage(u, usage_only) => {
+                self.usage = Some(u);
+                if !usage_only {
+                    self.content_events += 1;
                 }
-                data.extend_from_slice(rest.strip_prefix(b" ").unwrap_or(rest));
+                !usage_only
             }
         }
-        if data.is_empty() {
-            return true;
-        }
-        if data == b"[DONE]" {
-            self.done = true;
-            return true;
-        }
-        if memchr::memmem::find(&data, b"\"usage\"").is_none() {
-            self.content_events += 1;
-            return true;
-        }
-        match serde_json::from_slice::<WithUsage>(&data) {
-            Ok(w) => {
-                let choices_empty = w.choices.as_ref().is_some_and(|c| c.is_empty());
-                match w.usage.and_then(RawUsage::into_usage) {
-                    Some(u) => {
-                        self.usage = Some(u);
-                        if choices_empty {
-                            return false;
-                        }
-                        self.content_events += 1;
-                        true
-                    }
-                    None => {
-                        self.content_events += 1;
-                        true
-                    }
-                }
+    }
+}
+
+/// What an SSE event of an OpenAI stream is, for billing.
+enum Seen {
+    /// No data, or data that is not JSON.
+    Other,
+    Done,
+    /// A chunk without usage (≈ a token).
+    Content,
+    /// A chunk with usage; `true` when it is only that (no choices).
+    Usage(Usage, bool),
+}
+
+fn classify(event: &[u8]) -> Seen {
+    // One `data:` line (the usual event) is read in place; several are joined.
+    let mut data: std::borrow::Cow<[u8]> = std::borrow::Cow::Borrowed(&[]);
+    let mut lines = 0;
+    for line in event.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(rest) = line.strip_prefix(b"data:") {
+            let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+            lines += 1;
+            if lines == 1 {
+                data = std::borrow::Cow::Borrowed(rest);
+            } else {
+                let joined = data.to_mut();
+                joined.push(b'\n');
+                joined.extend_from_slice(rest);
             }
-            Err(_) => true,
         }
+    }
+    if data.is_empty() {
+        return Seen::Other;
+    }
+    if *data == *b"[DONE]" {
+        return Seen::Done;
+    }
+    if memchr::memmem::find(&data, b"\"usage\"").is_none() {
+        return Seen::Content;
+    }
+    match serde_json::from_slice::<WithUsage>(&data) {
+        Ok(w) => {
+            let choices_empty = w.choices.as_ref().is_some_and(|c| c.is_empty());
+            match w.usage.and_then(RawUsage::into_usage) {
+                Some(u) => Seen::Usage(u, choices_empty),
+                None => Seen::Content,
+            }
+        }
+        Err(_) => Seen::Other,
     }
 }
 
@@ -133,6 +175,32 @@ mod tests {
 data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}],\"usage\":null}\n\n\
 data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n\
 data: [DONE]\n\n";
+
+    #[test]
+    fn an_event_that_never_ends_is_not_kept_without_bound() {
+        let mut s = SseScanner::default();
+        let piece = vec![b'x'; 1024 * 1024];
+        for _ in 0..12 {
+            s.feed(&piece, false, &mut Vec::new());
+            assert!(s.pending.len() <= MAX_EVENT);
+        }
+        // Framing picks up again at the next event.
+        s.feed(b"\n\ndata: [DONE]\n\n", false, &mut Vec::new());
+        assert!(s.done);
+    }
+
+    #[test]
+    fn separators_of_both_kinds_split_across_chunks() {
+        let stream =
+            b"data: {\"choices\":[{}]}\r\n\r\ndata: {\"choices\":[{}]}\n\ndata: [DONE]\r\n\r\n";
+        for split in 1..stream.len() {
+            let mut s = SseScanner::default();
+            for c in stream.chunks(split) {
+                s.feed(c, false, &mut Vec::new());
+            }
+            assert_eq!((s.content_events, s.done), (2, true), "split {split}");
+        }
+    }
 
     #[test]
     fn reads_usage_across_arbitrary_chunking() {

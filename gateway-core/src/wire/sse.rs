@@ -12,6 +12,8 @@ pub struct Event {
 #[derive(Debug, Default)]
 pub struct Splitter {
     pending: Vec<u8>,
+    /// How much of `pending` holds no event end (searched already).
+    scanned: usize,
 }
 
 /// Largest event kept while waiting for its end (a guard against a stream without blank lines).
@@ -19,12 +21,18 @@ const MAX_EVENT: usize = 8 * 1024 * 1024;
 
 /// Where the first event ends in `buf`: (offset, separator length).
 pub(crate) fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let lf = memchr::memmem::find(buf, b"\n\n").map(|i| (i, 2));
-    let crlf = memchr::memmem::find(buf, b"\r\n\r\n").map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
+    // One pass over the line feeds (searching for both separators over the whole buffer
+    // scanned the rest of a chunk once per event).
+    for i in memchr::memchr_iter(b'\n', buf) {
+        match buf.get(i + 1) {
+            Some(b'\n') => return Some((i, 2)),
+            Some(b'\r') if i >= 1 && buf[i - 1] == b'\r' && buf.get(i + 2) == Some(&b'\n') => {
+                return Some((i - 1, 4));
+            }
+            _ => {}
+        }
     }
+    None
 }
 
 fn parse(raw: &[u8]) -> Option<Event> {
@@ -52,16 +60,21 @@ impl Splitter {
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Event>) {
         self.pending.extend_from_slice(chunk);
         let mut start = 0;
-        while let Some((end, sep)) = find_event_end(&self.pending[start..]) {
-            if let Some(e) = parse(&self.pending[start..start + end]) {
+        // Not searched again from an unfinished event's start (back up 3 bytes: a
+        // separator may straddle the chunks).
+        let mut from = self.scanned.saturating_sub(3);
+        while let Some((end, sep)) = find_event_end(&self.pending[from..]) {
+            if let Some(e) = parse(&self.pending[start..from + end]) {
                 out.push(e);
             }
-            start += end + sep;
+            start = from + end + sep;
+            from = start;
         }
         self.pending.drain(..start);
         if self.pending.len() > MAX_EVENT {
             self.pending.clear();
         }
+        self.scanned = self.pending.len();
     }
 
     /// The stream ended: a last event without its blank line still counts.
