@@ -106,12 +106,16 @@ def test_anthropic_sdk_messages_stream_and_tool_results_on_a_local_model(local):
     assert msg.type == "message" and msg.role == "assistant"
     assert msg.usage.input_tokens > 0 and msg.usage.output_tokens > 0
     assert msg.stop_reason in ("max_tokens", "end_turn")
-    with client.messages.stream(model="local-1", max_tokens=6, messages=[{"role": "user", "content": "Hi"}]) as s:
+    with client.messages.stream(model="local-1", max_tokens=32, messages=[{"role": "user", "content": "Hi"}]) as s:
         events = [e.type for e in s]
         final = s.get_final_message()
     assert events[0] == "message_start" and events[-1] == "message_stop"
-    assert "content_block_delta" in events
     assert final.usage.output_tokens > 0
+    # The tiny model's weights are noise and Anthropic's API has no logit_bias: its first
+    # token may be </s> (seen in CI: message_start, message_delta, message_stop). A stream
+    # without text must be exactly that answer, ended at once by the model.
+    if "content_block_delta" not in events:
+        assert final.stop_reason == "end_turn" and final.usage.output_tokens == 1, final
     # A tool round trip in the history, with tools offered: converted for llama-server.
     tools = [{"name": "get_weather", "description": "Weather for a city",
               "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
