@@ -174,17 +174,18 @@ impl Attempts<'_> {
         let direct = (relay.h1_direct && !google_token)
             .then(|| h1::Target::parse(&call.url))
             .flatten();
+        // Why a send that got no answer failed, for the failover trail.
+        let failed = |connect: bool| if connect { "connect_error" } else { "error" }.to_string();
         let t_send;
         let deadline;
-        let (head, upstream): (h1::Head, Upstream) = if let Some(target) = direct {
+        let (head, mut upstream): (h1::Head, Upstream) = if let Some(target) = direct {
             // Plain HTTP: read by this task, chunks coalesced (see `live::h1`).
             t_send = Instant::now();
             deadline = tokio::time::Instant::from_std(t_send + timeout);
             let sent = relay.h1.post(&target, &call.headers, &call.body, reuse);
             match tokio::time::timeout_at(deadline, sent).await {
                 Err(_) => return Err("timeout".into()),
-                Ok(Err(e)) if e.is_connect() => return Err("connect_error".into()),
-                Ok(Err(_)) => return Err("error".into()),
+                Ok(Err(e)) => return Err(failed(e.is_connect())),
                 Ok(Ok(r)) => (
                     r.head,
                     r.body.into_stream().map_err(std::io::Error::other).boxed(),
@@ -209,8 +210,7 @@ impl Attempts<'_> {
             deadline = tokio::time::Instant::from_std(t_send + timeout);
             let resp = match tokio::time::timeout_at(deadline, rb.send()).await {
                 Err(_) => return Err("timeout".into()),
-                Ok(Err(e)) if e.is_connect() => return Err("connect_error".into()),
-                Ok(Err(_)) => return Err("error".into()),
+                Ok(Err(e)) => return Err(failed(e.is_connect())),
                 Ok(Ok(r)) => r,
             };
             let h = resp.headers();
@@ -268,7 +268,6 @@ impl Attempts<'_> {
         });
         let is_json = type_is(&|v| v.contains("json"));
         let content_length = head.content_length;
-        let mut upstream = upstream;
         let mut first = None;
         if is_sse && status.is_success() {
             match tokio::time::timeout_at(deadline, upstream.next()).await {
