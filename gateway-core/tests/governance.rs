@@ -217,6 +217,10 @@ async fn balances_gate_paid_requests_and_tokens_draw_on_both() {
             .post("/v1/chat/completions", Some(&key), chat("gpt-4"))
             .await;
         codes.push(s.as_u16());
+        // Each cost stored before the next request: with leases (PostgreSQL) the first
+        // request runs past its lease, and that overrun must be owed once, not again
+        // after the writer stores it (it was: [200, 402, 402], whenever the writer won).
+        gw.flush().await;
     }
     assert_eq!(codes, [200, 200, 402]);
     assert_eq!(balance(&gw, &user).await, -0.01);

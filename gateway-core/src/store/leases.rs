@@ -113,7 +113,10 @@ pub fn top_up(
     for want in wants {
         // One statement, so one snapshot: the usage writer moves a cost from a lease to
         // the used total in one transaction, and two reads could see it in neither or both.
-        let held = "(SELECT COALESCE(SUM(l.granted_nano), 0) FROM quota_leases l JOIN instances i ON i.id = l.instance
+        // A lease run past (negative) is a debt its own gateway repays from this grant, as
+        // its ledger does; it frees nothing for the others.
+        let held = "(SELECT COALESCE(SUM(CASE WHEN l.granted_nano > 0 OR l.instance = ?5 THEN l.granted_nano ELSE 0 END), 0)
+                     FROM quota_leases l JOIN instances i ON i.id = l.instance
                      WHERE l.kind = ?2 AND l.account = ?3 AND i.heartbeat_ms > ?4)";
         let row: Option<(i64, i64, i64)> = match want.kind {
             Kind::Token => tx
@@ -125,7 +128,8 @@ pub fn top_up(
                         want.account.parse::<i64>().unwrap_or(-1),
                         want.kind.as_str(),
                         want.account,
-                        live_since
+                        live_since,
+                        instance
                     ],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
@@ -133,7 +137,13 @@ pub fn top_up(
             Kind::User => tx
                 .query_row(
                     &format!("SELECT quota_nano, used_quota_nano, {held} FROM users WHERE id = ?1"),
-                    params![want.account, want.kind.as_str(), want.account, live_since],
+                    params![
+                        want.account,
+                        want.kind.as_str(),
+                        want.account,
+                        live_since,
+                        instance
+                    ],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?,
@@ -173,7 +183,10 @@ pub fn top_up(
     Ok(grants)
 }
 
-/// Take a stored cost off this gateway's lease (in the usage writer's transaction).
+/// Take a stored cost off this gateway's lease (in the usage writer's transaction). A cost
+/// larger than the lease leaves it negative, as the gateway's in-memory allowance is: the
+/// overrun is then in `used` once and owed once, whether the next grant is computed before
+/// or after this commit (clamped at 0, it was counted twice after it).
 pub fn spend(
     conn: &Connection,
     instance: &str,
@@ -182,7 +195,7 @@ pub fn spend(
     cost: i64,
 ) -> StoreResult<()> {
     conn.execute(
-        "UPDATE quota_leases SET granted_nano = CASE WHEN granted_nano > ?4 THEN granted_nano - ?4 ELSE 0 END
+        "UPDATE quota_leases SET granted_nano = granted_nano - ?4
          WHERE instance = ?1 AND kind = ?2 AND account = ?3",
         params![instance, kind.as_str(), account, cost],
     )?;
@@ -294,6 +307,57 @@ mod tests {
                 nano: 256,
                 last: false
             }]
+        );
+    }
+
+    #[test]
+    fn a_lease_run_past_is_owed_once_before_and_after_its_cost_is_stored() {
+        let (_dir, store, token) = setup();
+        let want = |at_least| Want {
+            kind: Kind::Token,
+            account: token.to_string(),
+            at_least,
+        };
+        let account = token.to_string();
+        let grants = store
+            .with(|c| {
+                heartbeat(c, "a", 1_000_000)?;
+                heartbeat(c, "b", 1_000_000)?;
+                // a holds 250 of the 1000 and serves a request that costs 400: its ledger
+                // now allows -150.
+                let first = top_up(c, "a", &[want(1)], 1_000_000)?[0];
+                // Before the writer stores that cost: 1000 - 0 - 250 is left.
+                let before = top_up(c, "a", &[want(1000)], 1_000_000)?[0];
+                // Undo that grant, store the cost, ask again: the same 750 is left to a
+                // (1000 - 400 used + the 150 a owes itself), and 600 to b (a's debt frees
+                // nothing for b).
+                c.execute(
+                    "UPDATE quota_leases SET granted_nano = 250 WHERE instance = 'a'",
+                    params![],
+                )?;
+                c.execute(
+                    "UPDATE tokens SET used_quota_nano = 400 WHERE id = ?1",
+                    params![token],
+                )?;
+                spend(c, "a", Kind::Token, &account, 400)?;
+                let after = top_up(c, "a", &[want(1000)], 1_000_000)?[0];
+                c.execute(
+                    "UPDATE quota_leases SET granted_nano = -150 WHERE instance = 'a'",
+                    params![],
+                )?;
+                let other = top_up(c, "b", &[want(1000)], 1_000_000)?[0];
+                Ok([first, before, after, other])
+            })
+            .unwrap();
+        let granted = |nano, last| Grant::Granted { nano, last };
+        assert_eq!(
+            grants,
+            [
+                granted(250, false),
+                granted(750, true),
+                granted(750, true),
+                granted(600, true)
+            ]
         );
     }
 
