@@ -112,7 +112,8 @@ impl GatewayController {
         self.console.get().cloned()
     }
 
-    /// HOST/PORT from the environment, else the address saved on the Settings page.
+    /// The environment's address when it sets one ([`console::listen_env`]), else the
+    /// address saved on the Settings page.
     fn listen_addr(&self, gateway: &Gateway) -> SocketAddr {
         let env = SocketAddr::new(self.config.host, self.config.port);
         if console::env_sets_listen() {

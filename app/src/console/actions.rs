@@ -29,6 +29,19 @@ pub(super) fn store_err(e: StoreError) -> Notice {
     Notice::error(e.to_string(), fix)
 }
 
+/// A notice in the window's words: CLI and API instructions from the libraries become
+/// the button, field or page that fixes the problem ([`super::words`]).
+fn worded(mut n: Notice) -> Notice {
+    n.text = super::words::desktop(&n.text);
+    n.fix = n.fix.map(|f| super::words::desktop(&f));
+    if let Some(r) = n.refused.as_mut() {
+        for (_, m) in r.fields.iter_mut() {
+            *m = super::words::desktop(m);
+        }
+    }
+    n
+}
+
 /// At most five names, then how many more.
 fn preview(names: &[String]) -> String {
     let mut s = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
@@ -336,7 +349,7 @@ impl Console {
             Action::SetAutostart(on) => match &self.autostart {
                 None => Err(Notice::error(
                     "Cannot tell this user's home folder, so BurnCloud cannot register itself to start at login.",
-                    Some("Set HOME (or use `burncloud autostart on` from a terminal)."),
+                    Some("Start BurnCloud from your desktop session (it sets HOME), then try again."),
                 )),
                 Some(e) => {
                     let done = if on {
@@ -367,7 +380,7 @@ impl Console {
                 .map(|_| Notice::ok(format!("Theme: {}.", t.as_str())))
                 .map_err(store_err),
         };
-        Some(out.unwrap_or_else(|e| e))
+        Some(worded(out.unwrap_or_else(|e| e)))
     }
 
     /// Carry out a console-service call as this console's admin; `ok` is the notice.
@@ -587,7 +600,9 @@ impl Console {
         if path.as_os_str().is_empty() {
             return Err(Notice::error(
                 "No file was picked.",
-                Some("Pick a .gguf file, or drop one on the library."),
+                Some(
+                    "Pick a .gguf file with Import GGUF…, or drop one on the Engine card of the Models page.",
+                ),
             ));
         }
         let library = self.library.clone();
@@ -692,7 +707,17 @@ impl Console {
         let addr = std::net::SocketAddr::new(ip, port);
         self.set_setting(LISTEN_KEY, &addr.to_string())
             .map_err(store_err)?;
-        Ok(Notice::ok(format!("Listen address saved: {addr}.")))
+        let env = super::listen_env();
+        if env.is_empty() {
+            return Ok(Notice::ok(format!("Listen address saved: {addr}.")));
+        }
+        let cfg = &self.state.config;
+        let kept = std::net::SocketAddr::new(cfg.host, cfg.port);
+        Ok(Notice::ok(format!(
+            "Listen address {addr} saved, but {} in the environment keeps the gateway on {kept}; {addr} applies when BurnCloud is started without {}.",
+            env.join(" and "),
+            if env.len() == 1 { "it" } else { "them" }
+        )))
     }
 
     async fn save_burst(&self, f: BurstForm) -> Result<Notice, Notice> {

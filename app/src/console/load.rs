@@ -13,7 +13,7 @@ use gateway_core::money::format_usd as plain_usd;
 use gateway_core::store::{StoreResult, channels, logs, now_ms, prices, tokens};
 use llama_manager::runtime::{State, deploy, engine, process};
 
-use super::{CLOSE_TO_TRAY_KEY, Console, THEME_KEY, env_sets_listen, first_run, saved_listen};
+use super::{CLOSE_TO_TRAY_KEY, Console, THEME_KEY, first_run, saved_listen, words};
 use crate::views::data::*;
 
 pub const LOG_PAGE_SIZE: i64 = 25;
@@ -243,7 +243,7 @@ impl Console {
                             .and_then(process::rss_bytes)
                             .map(mib),
                         restarts: status.restarts,
-                        last_error: status.last_error.clone(),
+                        last_error: status.last_error.as_deref().map(words::desktop),
                         ctx: d.settings.ctx_size,
                         gpu_layers: d.settings.gpu_layers.map(|g| g.to_string()),
                         port_setting: d.settings.port,
@@ -287,10 +287,7 @@ impl Console {
         Ok(ModelsData {
             engine: engine_text(&self.data_dir).into(),
             hardware: hw.describe(),
-            gpu_warning: hw
-                .gpu_unused()
-                .then(|| hw.warnings.first().cloned())
-                .flatten(),
+            gpu_warning: gpu_warning(&hw),
             models,
             runtime: self.runtime.is_some(),
             hub: self.hub_data(),
@@ -329,7 +326,7 @@ impl Console {
         let hub_token = if std::env::var("HF_TOKEN").is_ok_and(|t| !t.trim().is_empty()) {
             Some("HF_TOKEN (environment)".to_string())
         } else if llama_manager::hub::client::token_from_env().is_some() {
-            Some("the Hugging Face token file (huggingface-cli login)".to_string())
+            Some("the Hugging Face token saved on this computer".to_string())
         } else {
             None
         };
@@ -339,7 +336,7 @@ impl Console {
                 .unwrap_or_else(|| cfg.host.to_string()),
             port: saved.map(|a| a.port()).unwrap_or(cfg.port),
             listening: listening.to_string(),
-            env_override: env_sets_listen(),
+            env_override: super::listen_env(),
             burst: BurstForm {
                 mode: b.mode.as_str().into(),
                 alias: b.alias.clone(),
@@ -415,7 +412,15 @@ pub fn engine_text(data_dir: &std::path::Path) -> Result<String, String> {
         .map(std::path::PathBuf::from);
     engine::locate(data_dir, configured.as_deref())
         .map(|e| format!("{} ({})", e.path.display(), e.source.label()))
-        .map_err(|e| e.to_string())
+        .map_err(|e| words::desktop(&e.to_string()))
+}
+
+/// The warning for a GPU the engine leaves idle, in the window's words (its fix is the
+/// button under it).
+pub fn gpu_warning(hw: &llama_manager::hardware::Hardware) -> Option<String> {
+    hw.gpu_unused()
+        .then(|| hw.warnings.first().map(|w| words::desktop(w)))
+        .flatten()
 }
 
 fn params_text(p: u64) -> String {

@@ -25,6 +25,7 @@ pub mod hub;
 pub mod load;
 pub mod starter;
 pub mod user;
+pub mod words;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -94,7 +95,8 @@ impl Console {
     }
 }
 
-/// The listen address saved from the Settings page, when HOST/PORT do not say otherwise.
+/// The listen address saved from the Settings page, when the environment does not say
+/// otherwise ([`listen_env`]).
 pub fn saved_listen(state: &AppState) -> Option<std::net::SocketAddr> {
     state
         .store
@@ -104,11 +106,26 @@ pub fn saved_listen(state: &AppState) -> Option<std::net::SocketAddr> {
         .and_then(|s| s.parse().ok())
 }
 
-/// Whether HOST or PORT is set in the environment (they win over the saved address).
-pub fn env_sets_listen() -> bool {
-    ["HOST", "PORT"]
+/// The listen-address variables set in the environment, as `NAME=value` (the gateway's
+/// own list: `BURNCLOUD_HOST`/`HOST`, `BURNCLOUD_PORT`/`PORT`); any of them wins over the
+/// saved address.
+pub fn listen_env() -> Vec<String> {
+    use gateway_core::config::{HOST_VARS, PORT_VARS};
+    HOST_VARS
         .iter()
-        .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()))
+        .chain(PORT_VARS.iter())
+        .filter_map(|k| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k}={v}"))
+        })
+        .collect()
+}
+
+/// Whether the environment sets the listen address (it wins over the saved one).
+pub fn env_sets_listen() -> bool {
+    !listen_env().is_empty()
 }
 
 #[cfg(test)]

@@ -479,8 +479,9 @@ pub struct SettingsData {
     pub port: u16,
     /// Where the gateway listens now.
     pub listening: String,
-    /// HOST/PORT in the environment win over the saved address.
-    pub env_override: bool,
+    /// The listen variables set in the environment (`NAME=value`): they win over the saved
+    /// address.
+    pub env_override: Vec<String>,
     pub burst: BurstForm,
     pub hub_endpoint: String,
     /// Where the hub token comes from, or None.

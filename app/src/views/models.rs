@@ -47,7 +47,7 @@ pub fn ModelsPage(data: ModelsData, on_action: EventHandler<Action>) -> Element 
                     button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::InstallEngine), "Install the GPU engine" }
                 }
             }
-            p { class: "bc-caption", "Find and download models below (or with " code { "burncloud model download" } "), or import a GGUF file you already have: pick it, or drop it on this card; they appear in the library." }
+            p { class: "bc-caption", "Find and download models below, or import a GGUF file you already have: pick it, or drop it on this card; they appear in the library." }
             label { class: "bc-button", id: "import-gguf", "Import GGUF…"
                 input { r#type: "file", accept: ".gguf", multiple: true, class: "bc-file-input", "aria-label": "Import GGUF files",
                     onchange: move |e: FormEvent| {

@@ -16,6 +16,7 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
     let mut retention = use_signal(|| data.log_retention_days.to_string());
     let lan = !matches!(host().trim(), "127.0.0.1" | "::1" | "localhost");
     let b: BurstForm = burst();
+    let env_text = data.env_override.join(" and ");
     rsx! {
         section { class: "bc-card bc-form bc-wide", id: "listen",
             h2 { "Gateway address" }
@@ -30,8 +31,8 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
                     "{host} makes the gateway reachable from other computers on your network. Anyone there with a key can spend your providers' credit. Keep 127.0.0.1 unless you mean it."
                 }
             }
-            if data.env_override {
-                p { class: "bc-caption", "HOST/PORT are set in the environment: they win over this setting." }
+            if !data.env_override.is_empty() {
+                p { class: "bc-caption", id: "listen-env", "{env_text} in the environment decides the address: it wins over this setting until BurnCloud is started without it." }
             }
         }
         section { class: "bc-card bc-form bc-wide", id: "burst",
@@ -74,7 +75,7 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
             h2 { "Model hub" }
             p { "Endpoint: " code { "{data.hub_endpoint}" } }
             p { "Token: " {data.hub_token.clone().unwrap_or_else(|| "none (public models only)".into())} }
-            p { class: "bc-caption", "Set HF_ENDPOINT for a mirror and HF_TOKEN (or run huggingface-cli login) for gated models, then restart BurnCloud." }
+            p { class: "bc-caption", "For a mirror, set HF_ENDPOINT; for gated models, set HF_TOKEN to a Hugging Face access token (from your account's settings on huggingface.co). Then restart BurnCloud." }
         }
         section { class: "bc-card bc-wide", id: "engine-settings",
             h2 { "Engine" }

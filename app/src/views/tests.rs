@@ -691,6 +691,8 @@ fn stylesheet_uses_fluent_tokens_for_light_and_dark_and_focus_rings() {
 mod a11y;
 mod chat;
 mod forms;
+mod listen_env;
+mod no_cli;
 mod users;
 
 mod hub_downloads {

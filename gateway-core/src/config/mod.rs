@@ -62,6 +62,11 @@ pub enum ConfigError {
     ShortJwtSecret(usize),
 }
 
+/// The variables that set the listening host, the first set one winning.
+pub const HOST_VARS: [&str; 2] = ["BURNCLOUD_HOST", "HOST"];
+/// The variables that set the listening port, the first set one winning.
+pub const PORT_VARS: [&str; 2] = ["BURNCLOUD_PORT", "PORT"];
+
 impl Config {
     /// Read `BURNCLOUD_HOST`/`HOST`, `BURNCLOUD_PORT`/`PORT`, `BURNCLOUD_ALLOWED_HOSTS`, `BURNCLOUD_ADMIN_PASSWORD`, `BURNCLOUD_DATA_DIR`, `DATABASE_URL`/`BURNCLOUD_DATABASE_URL`, `JWT_SECRET`.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -73,9 +78,9 @@ impl Config {
         let mut warnings = Vec::new();
         // BURNCLOUD_HOST / BURNCLOUD_PORT win; plain HOST is often the machine's name
         // (tcsh exports it), so a HOST that is not an address is ignored with a warning.
-        let host = match get("BURNCLOUD_HOST").filter(|s| !s.is_empty()) {
+        let host = match get(HOST_VARS[0]).filter(|s| !s.is_empty()) {
             Some(h) => parse_host(&h).ok_or(ConfigError::BadHost(h))?,
-            None => match get("HOST").filter(|s| !s.is_empty()) {
+            None => match get(HOST_VARS[1]).filter(|s| !s.is_empty()) {
                 Some(h) => parse_host(&h).unwrap_or_else(|| {
                     warnings.push(format!(
                         "HOST={h:?} is not an IP address; listening on 127.0.0.1 (set BURNCLOUD_HOST to choose)"
@@ -85,9 +90,9 @@ impl Config {
                 None => IpAddr::V4(Ipv4Addr::LOCALHOST),
             },
         };
-        let port = match get("BURNCLOUD_PORT")
+        let port = match get(PORT_VARS[0])
             .filter(|s| !s.is_empty())
-            .or_else(|| get("PORT").filter(|s| !s.is_empty()))
+            .or_else(|| get(PORT_VARS[1]).filter(|s| !s.is_empty()))
         {
             Some(p) => p.parse().map_err(|_| ConfigError::BadPort(p))?,
             None => 3000,
