@@ -41,12 +41,12 @@ impl UserConsole {
     /// Everything the user's pages show.
     pub fn load(&self, filter: &LogFilter) -> StoreResult<UserData> {
         let user = self.state.store.with(|c| users::find(c, &self.user_id))?;
-        let money = gateway_core::console::balance_fields(&self.state, &user);
-        let used = money["used_usd"].as_f64().unwrap_or(0.0);
-        let balance = match money["balance_usd"].as_f64() {
-            Some(b) if b >= 0.0 => format!("${b:.2}"),
-            Some(_) => "unlimited".to_string(),
-            None => "-".to_string(),
+        // Exact, as the desktop shows money (a sub-cent spend is not $0.00).
+        let used = gateway_core::console::users::used_nano(&self.state, &user);
+        let balance = if user.quota_nano < 0 {
+            "unlimited".to_string()
+        } else {
+            super::load::usd_text(user.quota_nano - used)
         };
         // Channels are the operator's business: a user's records name none.
         let filter = LogFilter {
@@ -68,7 +68,7 @@ impl UserConsole {
         Ok(UserData {
             username: user.username.clone(),
             balance,
-            used: format!("${used:.2}"),
+            used: super::load::usd_text(used),
             group: user.group.clone(),
             tokens: token_rows(&self.state, Some(&self.user_id))?,
             logs,
