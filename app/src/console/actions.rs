@@ -300,6 +300,7 @@ impl Console {
                 Err(e) => Err(store_err(e)),
             },
             Action::Deploy(f) => self.deploy(f),
+            Action::SetModelAlias { id, alias } => self.set_model_alias(id, &alias).await,
             Action::ImportGguf(path) => self.import_gguf(&path).await,
             Action::StartModel(id) => self.set_desired(id, true),
             Action::StopModel(id) => self.set_desired(id, false),
@@ -592,6 +593,33 @@ impl Console {
         } else {
             "Deployment settings saved."
         }))
+    }
+
+    /// A library model's alias, with the CLI's rules (`burncloud model alias`); a refusal
+    /// marks the field.
+    async fn set_model_alias(&self, id: i64, alias: &str) -> Result<Notice, Notice> {
+        let form = crate::views::models::alias_form(id);
+        let alias = alias.trim();
+        let m = self
+            .library
+            .set_alias(&id.to_string(), (!alias.is_empty()).then_some(alias))
+            .map_err(|e| {
+                let msg = super::words::desktop(&e.to_string());
+                Notice::refusing(
+                    form.clone(),
+                    format!("Alias not saved: {msg}."),
+                    vec![("alias".into(), msg)],
+                )
+            })?;
+        self.state.config_changed().await;
+        Ok(Notice::ok(match &m.alias {
+            Some(a) => format!(
+                "Model {} ({}) now also answers to \"{a}\" (its channel is local-{}).",
+                m.id, m.name, m.id
+            ),
+            None => format!("Model {} ({}) has no alias now.", m.id, m.name),
+        })
+        .completing(form))
     }
 
     /// A GGUF file on this machine into the library (it is referenced where it is).

@@ -280,6 +280,7 @@ impl Console {
                         .map(|r| r.logs(m.id, 12))
                         .unwrap_or_default(),
                     deployment,
+                    alias: m.alias,
                     name: m.name,
                 }
             })

@@ -312,6 +312,8 @@ pub struct DownloadRow {
 pub struct ModelRow {
     pub id: i64,
     pub name: String,
+    /// The owner's extra name the gateway also answers to.
+    pub alias: Option<String>,
     pub channel: String,
     pub architecture: String,
     pub parameters: String,
@@ -535,6 +537,11 @@ pub enum Action {
     /// A new dashboard key (when the first-run key is gone).
     NewDashboardKey,
     Deploy(DeployForm),
+    /// A library model's alias (empty: clear it).
+    SetModelAlias {
+        id: i64,
+        alias: String,
+    },
     /// Add a GGUF file already on this machine to the library (picked or dropped).
     ImportGguf(String),
     StartModel(i64),

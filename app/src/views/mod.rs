@@ -184,7 +184,7 @@ pub fn Shell(
                     Page::Chat => rsx! { ChatPage { chat: data.chat.clone(), notice: notice.clone(), on_action } },
                     Page::Channels => rsx! { ChannelsPage { channels: data.channels.clone(), types: data.channel_types.clone(), notice: notice.clone(), on_action } },
                     Page::Tokens => rsx! { TokensPage { tokens: data.tokens.clone(), notice: notice.clone(), on_action } },
-                    Page::Models => rsx! { ModelsPage { data: data.models.clone(), on_action } },
+                    Page::Models => rsx! { ModelsPage { data: data.models.clone(), notice: notice.clone(), on_action } },
                     Page::Logs => rsx! { LogsPage { data: data.logs.clone(), on_action } },
                     Page::Pricing => rsx! { PricingPage { prices: data.prices.clone(), notice: notice.clone(), on_action } },
                     Page::Settings => rsx! { SettingsPage { data: data.settings.clone(), on_action } },

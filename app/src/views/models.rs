@@ -6,13 +6,22 @@
 use dioxus::html::HasFileData;
 use dioxus::prelude::*;
 
-use super::form::TextInput;
+use super::form::{FieldMessage, TextInput, field_mark, invalid, use_on_success};
 
 use super::Badge;
-use super::data::{Action, DeployForm, DownloadRow, HubData, ModelRow, ModelsData};
+use super::data::{Action, DeployForm, DownloadRow, HubData, ModelRow, ModelsData, Notice};
+
+/// The id of model `id`'s alias form in notices (see `Notice::completing`).
+pub fn alias_form(id: i64) -> String {
+    format!("model-alias-{id}")
+}
 
 #[component]
-pub fn ModelsPage(data: ModelsData, on_action: EventHandler<Action>) -> Element {
+pub fn ModelsPage(
+    data: ModelsData,
+    #[props(default)] notice: Option<Notice>,
+    on_action: EventHandler<Action>,
+) -> Element {
     let mut dialog = use_signal(|| None::<DeployForm>);
     rsx! {
         section { class: "bc-card bc-wide", id: "engine",
@@ -86,7 +95,7 @@ pub fn ModelsPage(data: ModelsData, on_action: EventHandler<Action>) -> Element 
             section { class: "bc-card bc-empty", p { "The library is empty." } }
         }
         for m in data.models.clone() {
-            ModelCard { key: "{m.id}", model: m.clone(), on_action, on_deploy: move |f| dialog.set(Some(f)) }
+            ModelCard { key: "{m.id}", model: m.clone(), notice: notice.clone(), on_action, on_deploy: move |f| dialog.set(Some(f)) }
         }
     }
 }
@@ -94,10 +103,16 @@ pub fn ModelsPage(data: ModelsData, on_action: EventHandler<Action>) -> Element 
 #[component]
 fn ModelCard(
     model: ModelRow,
+    notice: Option<Notice>,
     on_action: EventHandler<Action>,
     on_deploy: EventHandler<DeployForm>,
 ) -> Element {
     let m = model;
+    // What the last alias Save sent (its refusal marks the field while it holds it).
+    let mut sent = use_signal(|| None::<String>);
+    let form = alias_form(m.id);
+    use_on_success(&notice, &form, move || sent.set(None));
+    let id = m.id;
     let d = m.deployment.clone();
     let active = d.as_ref().is_some_and(|d| d.active);
     let state = d
@@ -145,6 +160,13 @@ fn ModelCard(
                 h2 { "{m.name}" }
                 span { Badge { kind: if m.fit_ok { "success" } else { "danger" }, text: m.fit_label.clone() } " " Badge { kind: state_kind, text: state.clone() } }
             }
+            p { class: "bc-caption", id: "model-{m.id}-names",
+                "Answers as {m.channel}"
+                if let Some(a) = &m.alias { " and as " strong { "{a}" } }
+            }
+            AliasEditor { model_id: m.id, value: m.alias.clone().unwrap_or_default(), sent: sent(), notice: notice.clone(),
+                on_save: move |v: String| { sent.set(Some(v.clone())); on_action.call(Action::SetModelAlias { id, alias: v }); }
+            }
             p { class: "bc-caption", "{m.architecture} · {m.parameters} parameters · {m.quantization} · {m.size} · context {m.context} · {m.source} · channel {m.channel}" }
             p { class: "bc-caption", "{m.fit_explain}" }
             if let Some(d) = &d {
@@ -178,6 +200,41 @@ fn ModelCard(
                     summary { "Engine log" }
                     pre { class: "bc-pre bc-log", {m.log_tail.join("\n")} }
                 }
+            }
+        }
+    }
+}
+
+/// A model's alias: the name typed, Save, and Clear when it has one; a refusal marks the
+/// field until it is changed.
+#[component]
+pub fn AliasEditor(
+    model_id: i64,
+    /// The saved alias (empty: none).
+    value: String,
+    sent: Option<String>,
+    notice: Option<Notice>,
+    on_save: EventHandler<String>,
+) -> Element {
+    let mut typed = use_signal(|| value.clone());
+    let mark = field_mark(
+        &notice,
+        &alias_form(model_id),
+        "alias",
+        sent.as_deref(),
+        &typed(),
+    );
+    let has = !value.is_empty();
+    rsx! {
+        form { class: "bc-toolbar", id: "model-{model_id}-alias",
+            onsubmit: move |e| { e.prevent_default(); on_save.call(typed()); },
+            label { "Alias"
+                TextInput { value: typed(), placeholder: "another name, e.g. my-llama", aria_invalid: invalid(&mark), oninput: move |v: String| typed.set(v) }
+                FieldMessage { message: mark.clone() }
+            }
+            button { class: "bc-button", r#type: "submit", "Save alias" }
+            if has {
+                button { class: "bc-button", r#type: "button", onclick: move |_| { typed.set(String::new()); on_save.call(String::new()); }, "Clear alias" }
             }
         }
     }

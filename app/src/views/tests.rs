@@ -693,6 +693,7 @@ mod chat;
 mod costs;
 mod forms;
 mod listen_env;
+mod models_alias;
 mod no_cli;
 mod users;
 
