@@ -312,7 +312,11 @@ impl Console {
             }
             Action::SaveListen { host, port } => self.save_listen(&host, &port),
             Action::SaveBurst(f) => self.save_burst(f).await,
-            Action::InstallEngine => self.install_engine().await,
+            Action::InstallEngine => self.install_engine(None).await,
+            Action::InstallBackend(b) => match engine::Backend::parse(&b) {
+                Ok(b) => self.install_engine(Some(b)).await,
+                Err(e) => Err(Notice::error(e, Some("Pick an engine from the list."))),
+            },
             Action::HubSearch { query, sort } => self.hub_search(query, sort).await,
             Action::HubPage(n) => self.hub_page(n).await,
             Action::ClearFinishedDownloads => Ok(self.clear_finished_downloads()),
@@ -767,8 +771,9 @@ impl Console {
         Ok(Notice::ok("Burst settings saved."))
     }
 
-    /// Install the best engine for this machine (a GPU build where a GPU is found).
-    async fn install_engine(&self) -> Result<Notice, Notice> {
+    /// Install the best engine for this machine (a GPU build where a GPU is found), or
+    /// the one of `backend`.
+    async fn install_engine(&self, backend: Option<engine::Backend>) -> Result<Notice, Notice> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
@@ -787,7 +792,7 @@ impl Console {
             runtimes: engine::runtimes_dir(&self.data_dir),
             platform,
             hardware: super::load::hardware_in(&self.data_dir),
-            backend: None,
+            backend,
             allow_unverified: false,
         };
         let e = engine::install(&client, &req, |_, _| {})

@@ -289,6 +289,7 @@ impl Console {
             engine: engine_text(&self.data_dir).into(),
             hardware: hw.describe(),
             gpu_warning: gpu_warning(&hw),
+            installed_backends: installed_backends(&self.data_dir),
             models,
             runtime: self.runtime.is_some(),
             hub: self.hub_data(),
@@ -414,6 +415,16 @@ pub fn engine_text(data_dir: &std::path::Path) -> Result<String, String> {
     engine::locate(data_dir, configured.as_deref())
         .map(|e| format!("{} ({})", e.path.display(), e.source.label()))
         .map_err(|e| words::desktop(&e.to_string()))
+}
+
+/// The backends with an engine in `<data dir>/runtimes`, in the catalog's order.
+pub fn installed_backends(data_dir: &std::path::Path) -> Vec<String> {
+    let have = engine::installed(&engine::runtimes_dir(data_dir));
+    engine::Backend::ALL
+        .iter()
+        .filter(|b| have.iter().any(|i| i.backend == **b))
+        .map(|b| b.to_string())
+        .collect()
 }
 
 /// The warning for a GPU the engine leaves idle, in the window's words (its fix is the

@@ -227,6 +227,8 @@ pub struct ModelsData {
     pub hardware: String,
     /// A GPU is present that the engine cannot use (a CPU build): what to do.
     pub gpu_warning: Option<String>,
+    /// The backends with an engine installed in the runtimes folder (`cuda`, `vulkan`, …).
+    pub installed_backends: Vec<String>,
     pub models: Vec<ModelRow>,
     /// Whether a runtime supervises models in this process.
     pub runtime: bool,
@@ -537,6 +539,8 @@ pub enum Action {
     /// A new dashboard key (when the first-run key is gone).
     NewDashboardKey,
     Deploy(DeployForm),
+    /// Install the engine of one backend (`cuda`, `vulkan`, …).
+    InstallBackend(String),
     /// A library model's alias (empty: clear it).
     SetModelAlias {
         id: i64,

@@ -89,7 +89,7 @@ pub fn ModelsPage(
             }
         }
         if let Some(form) = dialog() {
-            DeployDialog { form, on_submit: move |f: DeployForm| { on_action.call(Action::Deploy(f)); dialog.set(None); }, on_cancel: move |_| dialog.set(None) }
+            DeployDialog { form, installed: data.installed_backends.clone(), on_install: move |b| on_action.call(Action::InstallBackend(b)), on_submit: move |f: DeployForm| { on_action.call(Action::Deploy(f)); dialog.set(None); }, on_cancel: move |_| dialog.set(None) }
         }
         if data.models.is_empty() {
             section { class: "bc-card bc-empty", p { "The library is empty." } }
@@ -240,14 +240,20 @@ pub fn AliasEditor(
     }
 }
 
+/// The engines a deployment can use: auto, then every backend, those without an installed
+/// engine marked; choosing one of those offers to install it.
 #[component]
-fn DeployDialog(
+pub fn DeployDialog(
     form: DeployForm,
+    /// Backends with an installed engine.
+    installed: Vec<String>,
+    on_install: EventHandler<String>,
     on_submit: EventHandler<DeployForm>,
     on_cancel: EventHandler<()>,
 ) -> Element {
     let mut f = use_signal(|| form.clone());
     let cur = f();
+    let missing = !matches!(cur.engine.as_str(), "" | "auto") && !installed.contains(&cur.engine);
     rsx! {
         section { class: "bc-card bc-wide bc-form", id: "deploy-dialog", role: "dialog", "aria-label": "Deploy model",
             h2 { "Deploy" }
@@ -260,9 +266,18 @@ fn DeployDialog(
                 label { "Parallel slots" TextInput { r#type: "number", value: cur.parallel.clone(), oninput: move |v: String| f.with_mut(|f| f.parallel = v) } }
                 label { "Engine"
                     select { value: "{cur.engine}", onchange: move |e| f.with_mut(|f| f.engine = e.value()),
-                        for b in ["auto", "cpu", "cuda", "vulkan", "hip", "sycl", "metal"] {
-                            option { value: b, selected: cur.engine == b, "{b}" }
+                        option { value: "auto", selected: cur.engine == "auto" || cur.engine.is_empty(), "auto (the installed engine that fits best)" }
+                        for b in llama_manager::runtime::engine::Backend::ALL.map(|b| b.to_string()) {
+                            option { value: "{b}", selected: cur.engine == b,
+                                if installed.contains(&b) { "{b}" } else { "{b} (not installed)" }
+                            }
                         }
+                    }
+                }
+                if missing {
+                    div { class: "bc-warning", role: "alert", id: "engine-missing",
+                        "No {cur.engine} engine is installed: the model cannot start with it. "
+                        button { class: "bc-button", r#type: "button", onclick: { let b = cur.engine.clone(); move |_| on_install.call(b.clone()) }, "Install this engine" }
                     }
                 }
                 label { "Serves"

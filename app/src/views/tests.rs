@@ -691,6 +691,7 @@ fn stylesheet_uses_fluent_tokens_for_light_and_dark_and_focus_rings() {
 mod a11y;
 mod chat;
 mod costs;
+mod engines;
 mod forms;
 mod listen_env;
 mod models_alias;
