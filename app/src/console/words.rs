@@ -106,6 +106,7 @@ fn between(text: &str, start: &str, end: &str, with: &str) -> String {
 
 /// Whether `text` still sends a desktop user to a command line: a `burncloud` command,
 /// a `--flag`, `huggingface-cli`, or the HTTP API.
+#[cfg(test)]
 pub fn sends_to_cli(text: &str) -> Option<&'static str> {
     let flag = text.match_indices("--").any(|(i, _)| {
         let before_ok = i == 0 || !text[..i].ends_with(|c: char| c.is_alphanumeric());
