@@ -197,7 +197,11 @@ impl Console {
     /// Do what a page asked. `None` for actions the desktop layer handles itself.
     pub async fn apply(&self, action: Action) -> Option<Notice> {
         let out = match action {
-            Action::ToggleGateway | Action::Copy(_) | Action::FilterLogs(_) | Action::Logout => {
+            Action::ToggleGateway
+            | Action::Copy(_)
+            | Action::FilterLogs(_)
+            | Action::Logout
+            | Action::DismissNotice => {
                 return None;
             }
             Action::ChatSend(f) => return self.chat_send(f).await,
