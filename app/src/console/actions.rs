@@ -209,6 +209,8 @@ impl Console {
             Action::ChatOpen(id) => return self.chat_open(id),
             Action::ChatRename { id, title } => return self.chat_rename(id, &title),
             Action::ChatDelete(id) => return self.chat_delete(id),
+            Action::ChatAttach(path) => return self.chat_attach(&path).await,
+            Action::ChatDetach(i) => return self.chat_detach(i),
             Action::ChatWith(model) => {
                 self.chat_with(model);
                 return None;

@@ -514,6 +514,11 @@ pub enum Action {
         title: String,
     },
     ChatDelete(i64),
+    /// Attach an image file (picked or dropped; the desktop gives its path) to the next
+    /// message.
+    ChatAttach(String),
+    /// Take the pending image at this index off the next message.
+    ChatDetach(usize),
     /// Go to the Chat page with this model picked (from the dashboard and the Models page).
     ChatWith(String),
     /// First run: connect a provider in one step (its models are listed and served).
