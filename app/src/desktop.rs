@@ -11,7 +11,7 @@ use dioxus::prelude::*;
 use gateway_core::Config;
 
 use crate::controller::GatewayController;
-use crate::views::data::{Action, ConsoleData, LogFilter, Notice};
+use crate::views::data::{Action, ConsoleData, LogFilter, Notice, NoticeEvent};
 use crate::views::{GatewayInfo, GatewayState, Page, STYLESHEET, Shell};
 
 /// Whether a graphical session is available.
@@ -213,6 +213,14 @@ fn copy_to_clipboard(text: &str) {
     let _ = dioxus::document::eval(&js);
 }
 
+/// The notice bar after `event` (a key shown once stays until Dismiss).
+fn tell(mut notice: Signal<Option<Notice>>, event: NoticeEvent) {
+    let next = Notice::after(notice.peek().as_ref(), event);
+    if *notice.peek() != next {
+        notice.set(next);
+    }
+}
+
 /// Where the gateway listens (`host:port`), as the Settings page shows it.
 fn listening(info: &GatewayInfo) -> String {
     match &info.state {
@@ -227,7 +235,7 @@ fn App() -> Element {
     let mut info = use_signal(|| ctx.controller.status());
     let mut page = use_signal(|| Page::Dashboard);
     let mut data = use_signal(ConsoleData::default);
-    let mut notice = use_signal(|| None::<Notice>);
+    let notice = use_signal(|| None::<Notice>);
     let mut filter = use_signal(LogFilter::default);
     // Asks the reload loop below for a pass now (actions, page changes, the tray's Open).
     let poke = use_hook(|| Arc::new(tokio::sync::Notify::new()));
@@ -287,8 +295,7 @@ fn App() -> Element {
                     let listening = listening(&info.peek());
                     // A download that failed since the last pass: say why, with a fix.
                     if let Some(n) = console.hub.take_notices().pop() {
-                        let shown = n.keeping_secret_of(notice.peek().as_ref());
-                        notice.set(Some(shown));
+                        tell(notice, NoticeEvent::Shown(n));
                     }
                     let loaded = ctx
                         .rt
@@ -308,15 +315,21 @@ fn App() -> Element {
                                 .is_some_and(|c| c.starter.take_open_chat())
                             {
                                 page.set(Page::Chat);
-                                notice.set(Some(Notice::ok(
-                                    "The model is in the library and starts on the first message.",
-                                )));
+                                tell(
+                                    notice,
+                                    NoticeEvent::Shown(Notice::ok(
+                                        "The model is in the library and starts on the first message.",
+                                    )),
+                                );
                             }
                         }
-                        Ok(Err(e)) => notice.set(Some(Notice::error(
-                            format!("could not read the database: {e}"),
-                            Some("Check the data folder's disk space and permissions."),
-                        ))),
+                        Ok(Err(e)) => tell(
+                            notice,
+                            NoticeEvent::Shown(Notice::error(
+                                format!("could not read the database: {e}"),
+                                Some("Check the data folder's disk space and permissions."),
+                            )),
+                        ),
                         Err(_) => {}
                     }
                 }
@@ -449,14 +462,18 @@ fn App() -> Element {
             let poke = poke.clone();
             // From the dashboard or a model's row: the Chat page, with that model.
             if matches!(a, Action::ChatWith(_)) {
-                let (mut page, mut notice) = (page, notice);
+                let mut page = page;
                 page.set(Page::Chat);
-                notice.set(None);
+                tell(notice, NoticeEvent::MovedOn);
             }
             // A message sent says nothing; an earlier refusal must not stay on screen.
             if matches!(a, Action::ChatSend(_)) && notice.peek().as_ref().is_some_and(|n| !n.ok) {
-                let mut notice = notice;
-                notice.set(None);
+                tell(notice, NoticeEvent::MovedOn);
+            }
+            // Dismiss: the notice and a key shown once with it go.
+            if matches!(a, Action::DismissNotice) {
+                tell(notice, NoticeEvent::Dismissed);
+                return;
             }
             spawn(async move {
                 let result = match a {
@@ -518,8 +535,7 @@ fn App() -> Element {
                     }
                 };
                 if let Some(n) = result {
-                    let shown = n.keeping_secret_of(notice.peek().as_ref());
-                    notice.set(Some(shown));
+                    tell(notice, NoticeEvent::Shown(n));
                 }
                 poke.notify_one();
             });
@@ -573,7 +589,7 @@ fn App() -> Element {
             notice: notice(),
             on_navigate: move |p| {
                 page.set(p);
-                notice.set(None);
+                tell(notice, NoticeEvent::MovedOn);
                 poke.notify_one();
             },
             on_action: act,

@@ -29,7 +29,7 @@ use gateway_core::http::{SESSION_COOKIE, Session, cookie};
 
 use crate::console::Console;
 use crate::console::user::UserConsole;
-use crate::views::data::{Action, ConsoleData, LogFilter, Notice, UserData};
+use crate::views::data::{Action, ConsoleData, LogFilter, Notice, NoticeEvent, UserData};
 use crate::views::user::{UserPage, UserShell};
 use crate::views::{GatewayInfo, GatewayState, Page, STYLESHEET, Shell};
 
@@ -260,9 +260,16 @@ async fn next_pass(reload: Signal<u64>, seen: u64) {
     }
 }
 
-fn show(mut notice: Signal<Option<Notice>>, n: Notice) {
-    let shown = n.keeping_secret_of(notice.peek().as_ref());
-    notice.set(Some(shown));
+fn show(notice: Signal<Option<Notice>>, n: Notice) {
+    tell(notice, NoticeEvent::Shown(n));
+}
+
+/// The notice bar after `event` (a key shown once stays until Dismiss).
+fn tell(mut notice: Signal<Option<Notice>>, event: NoticeEvent) {
+    let next = Notice::after(notice.peek().as_ref(), event);
+    if *notice.peek() != next {
+        notice.set(next);
+    }
 }
 
 const DESKTOP_ONLY: &str =
@@ -273,7 +280,7 @@ fn AdminConsole() -> Element {
     let ctx = use_context::<WebContext>();
     let mut page = use_signal(|| Page::Dashboard);
     let mut data = use_signal(ConsoleData::default);
-    let mut notice = use_signal(|| None::<Notice>);
+    let notice = use_signal(|| None::<Notice>);
     let filter = use_signal(LogFilter::default);
     let mut reload = use_signal(|| 0u64);
     let c = ctx.clone();
@@ -308,6 +315,10 @@ fn AdminConsole() -> Element {
     let act = {
         let ctx = ctx.clone();
         move |a: Action| {
+            if matches!(a, Action::DismissNotice) {
+                tell(notice, NoticeEvent::Dismissed);
+                return;
+            }
             let ctx = ctx.clone();
             spawn(async move {
                 let result = match in_page(&a, filter) {
@@ -356,7 +367,7 @@ fn AdminConsole() -> Element {
             account: Some(ctx.username.clone()),
             on_navigate: move |p| {
                 page.set(p);
-                notice.set(None);
+                tell(notice, NoticeEvent::MovedOn);
                 *reload.write() += 1;
             },
             on_action: act,
@@ -372,7 +383,7 @@ fn UserConsolePage() -> Element {
         username: ctx.username.clone(),
         ..Default::default()
     });
-    let mut notice = use_signal(|| None::<Notice>);
+    let notice = use_signal(|| None::<Notice>);
     let filter = use_signal(LogFilter::default);
     let mut reload = use_signal(|| 0u64);
     let c = ctx.clone();
@@ -402,6 +413,10 @@ fn UserConsolePage() -> Element {
     let act = {
         let ctx = ctx.clone();
         move |a: Action| {
+            if matches!(a, Action::DismissNotice) {
+                tell(notice, NoticeEvent::Dismissed);
+                return;
+            }
             let ctx = ctx.clone();
             spawn(async move {
                 let result = match in_page(&a, filter) {
@@ -431,7 +446,7 @@ fn UserConsolePage() -> Element {
             base_url: format!("http://{}", ctx.host),
             on_navigate: move |p| {
                 page.set(p);
-                notice.set(None);
+                tell(notice, NoticeEvent::MovedOn);
                 *reload.write() += 1;
             },
             on_action: act,

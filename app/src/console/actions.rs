@@ -210,7 +210,11 @@ impl Console {
     /// Do what a page asked. `None` for actions the desktop layer handles itself.
     pub async fn apply(&self, action: Action) -> Option<Notice> {
         let out = match action {
-            Action::ToggleGateway | Action::Copy(_) | Action::FilterLogs(_) | Action::Logout => {
+            Action::ToggleGateway
+            | Action::Copy(_)
+            | Action::FilterLogs(_)
+            | Action::Logout
+            | Action::DismissNotice => {
                 return None;
             }
             Action::ChatSend(f) => return self.chat_send(f).await,
@@ -218,6 +222,8 @@ impl Console {
             Action::ChatOpen(id) => return self.chat_open(id),
             Action::ChatRename { id, title } => return self.chat_rename(id, &title),
             Action::ChatDelete(id) => return self.chat_delete(id),
+            Action::ChatAttach(path) => return self.chat_attach(&path).await,
+            Action::ChatDetach(i) => return self.chat_detach(i),
             Action::ChatWith(model) => {
                 self.chat_with(model);
                 return None;

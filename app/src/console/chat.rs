@@ -21,14 +21,49 @@ use super::Console;
 use super::actions::store_err;
 use super::first_run;
 use super::load::{date_time, usd_text};
-use crate::views::chat::request_body;
+use crate::views::chat::{ATTACH_FORM, Turn, request_body};
 use crate::views::data::{
-    AnswerStats, ChatData, ChatForm, ChatMessage, ChatModel, ConversationItem, ConversationView,
-    LiveAnswer, Notice,
+    AnswerStats, ChatData, ChatForm, ChatImage, ChatMessage, ChatModel, ConversationItem,
+    ConversationView, LiveAnswer, Notice, RefusedFields,
 };
 
 /// The form id of the Send form (its refused fields are marked).
 pub const FORM: &str = "chat";
+
+/// The largest image file attached, and the most all images of one message may weigh
+/// together (the gateway takes request bodies up to 32 MB by default; base64 adds a third).
+pub const IMAGE_MAX_BYTES: u64 = 20 * 1024 * 1024;
+
+/// The type of an image the playground sends, from the file's first bytes (None: not a
+/// PNG, JPEG, WebP or GIF, whatever the file's name says).
+pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+/// `bytes` in megabytes, as a person reads them (`20.5 MB`).
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// An attachment refused: the message shows next to the Attach control and in the notice.
+fn refuse_image(text: String, fix: &str) -> Notice {
+    let mut n = Notice::error(text.clone(), Some(fix));
+    n.refused = Some(Box::new(RefusedFields {
+        form: ATTACH_FORM.into(),
+        fields: vec![("image".into(), text)],
+    }));
+    n
+}
 
 /// The playground's state in this process.
 pub struct ChatHub {
@@ -48,6 +83,8 @@ struct Inner {
     model: Option<String>,
     live: Option<LiveAnswer>,
     stop: Option<oneshot::Sender<()>>,
+    /// Images attached to the next message, with their size in bytes.
+    pending: Vec<(ChatImage, u64)>,
 }
 
 impl Default for ChatHub {
@@ -150,7 +187,10 @@ impl Console {
                 i.endpoint.clone(),
             )
         };
-        let chosen = self.chat.lock().chosen;
+        let (chosen, pending) = {
+            let i = self.chat.lock();
+            (i.chosen, i.pending.iter().map(|(p, _)| p.clone()).collect())
+        };
         let (conversations, current) = match &owner {
             Some(owner) => self.state.store.with(|c| {
                 let list = conversations::list(c, owner)?;
@@ -208,7 +248,104 @@ impl Console {
             base_url: endpoint.unwrap_or_else(|| format!("http://{listening}")),
             key,
             blocked,
+            pending,
         })
+    }
+
+    /// Attach the image file at `path` to the next message: a PNG, JPEG, WebP or GIF of
+    /// at most 20 MB (all of one message's images together too).
+    pub async fn chat_attach(&self, path: &str) -> Option<Notice> {
+        let path = std::path::PathBuf::from(path.trim());
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        if name.is_empty() {
+            return Some(refuse_image(
+                "No file was given to attach.".into(),
+                "Pick an image with Attach image, or drop one on the message box.",
+            ));
+        }
+        let size = match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => m.len(),
+            Ok(_) => {
+                return Some(refuse_image(
+                    format!("{name} is a folder, not an image."),
+                    "Pick a PNG, JPEG, WebP or GIF file.",
+                ));
+            }
+            Err(e) => {
+                return Some(refuse_image(
+                    format!("{name} could not be read: {e}."),
+                    "Check that the file is still there and that you may read it, then attach it again.",
+                ));
+            }
+        };
+        if size > IMAGE_MAX_BYTES {
+            return Some(refuse_image(
+                format!(
+                    "{name} is {}; an image can be at most {}.",
+                    mb(size),
+                    mb(IMAGE_MAX_BYTES)
+                ),
+                "Scale the image down or save it as JPEG, then attach it again.",
+            ));
+        }
+        let attached: u64 = self.chat.lock().pending.iter().map(|(_, n)| n).sum();
+        if attached + size > IMAGE_MAX_BYTES {
+            return Some(refuse_image(
+                format!(
+                    "With {name} the images of this message would weigh {}; together they can be at most {}.",
+                    mb(attached + size),
+                    mb(IMAGE_MAX_BYTES)
+                ),
+                "Remove an image or send this one in the next message.",
+            ));
+        }
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(b) => b,
+            Err(e) => {
+                return Some(refuse_image(
+                    format!("{name} could not be read: {e}."),
+                    "Check that you may read the file, then attach it again.",
+                ));
+            }
+        };
+        let Some(mime) = image_type(&bytes) else {
+            return Some(refuse_image(
+                format!("{name} is not a PNG, JPEG, WebP or GIF image."),
+                "Attach a PNG, JPEG, WebP or GIF file (other formats: save as PNG first).",
+            ));
+        };
+        use base64::Engine as _;
+        let url = format!(
+            "data:{mime};base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&bytes)
+        );
+        self.chat.lock().pending.push((
+            ChatImage {
+                name,
+                url: url.into(),
+            },
+            bytes.len() as u64,
+        ));
+        self.chat.bump();
+        None
+    }
+
+    /// Take the pending image at `index` off the next message.
+    pub fn chat_detach(&self, index: usize) -> Option<Notice> {
+        let mut i = self.chat.lock();
+        if index >= i.pending.len() {
+            return Some(Notice::error(
+                "That image is no longer attached.",
+                Some("The images shown under the message box are the ones that go with it."),
+            ));
+        }
+        i.pending.remove(index);
+        drop(i);
+        self.chat.bump();
+        None
     }
 
     /// Open a saved conversation (None: a new chat).
@@ -314,7 +451,14 @@ impl Console {
     pub async fn chat_send(&self, f: ChatForm) -> Option<Notice> {
         let mut fields = Vec::new();
         let text = f.text.trim().to_string();
-        if text.is_empty() {
+        let images: Vec<ChatImage> = self
+            .chat
+            .lock()
+            .pending
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect();
+        if text.is_empty() && images.is_empty() {
             fields.push(("text".to_string(), "Type a message.".to_string()));
         }
         let model = f.model.trim().to_string();
@@ -364,7 +508,10 @@ impl Console {
         let saved = store.with(|c| {
             let id = match f.conversation {
                 Some(id) => conversations::get(c, &owner, id)?.id,
-                None => conversations::create(c, &owner, &text, &settings)?.id,
+                None => {
+                    let title = if text.is_empty() { "Image" } else { &text };
+                    conversations::create(c, &owner, title, &settings)?.id
+                }
             };
             conversations::add_message(
                 c,
@@ -373,14 +520,19 @@ impl Console {
                     conversation_id: id,
                     role: "user".into(),
                     content: text.clone(),
+                    images: images.iter().map(|i| i.url.to_string()).collect(),
                     ..Default::default()
                 },
                 Some(&settings),
             )?;
-            let turns: Vec<(String, String)> = conversations::messages(c, &owner, id)?
+            let turns: Vec<Turn> = conversations::messages(c, &owner, id)?
                 .into_iter()
-                .filter(|m| m.error.is_none() && !m.content.is_empty())
-                .map(|m| (m.role, m.content))
+                .filter(|m| m.error.is_none() && (!m.content.is_empty() || !m.images.is_empty()))
+                .map(|m| Turn {
+                    role: m.role,
+                    text: m.content,
+                    images: m.images.into_iter().map(Into::into).collect(),
+                })
                 .collect();
             Ok((id, turns))
         });
@@ -388,6 +540,12 @@ impl Console {
             Ok(v) => v,
             Err(e) => return Some(store_err(e)),
         };
+        // Sent with the message: off the pending list (one attached meanwhile stays).
+        {
+            let mut i = self.chat.lock();
+            let n = images.len().min(i.pending.len());
+            i.pending.drain(..n);
+        }
         let body = request_body(&model, &f.system, temperature, max_tokens, &turns, true);
         let (stop_tx, stop_rx) = oneshot::channel();
         {
@@ -437,6 +595,14 @@ fn view(conv: conversations::Conversation, messages: Vec<Message>) -> Conversati
                 }),
                 role: m.role,
                 content: m.content,
+                images: m
+                    .images
+                    .into_iter()
+                    .map(|url| ChatImage {
+                        name: String::new(),
+                        url: url.into(),
+                    })
+                    .collect(),
                 model: m.model,
                 stopped: m.stopped,
                 error: m.error,
@@ -669,7 +835,11 @@ mod tests {
 
     #[test]
     fn the_body_has_the_system_prompt_first_and_asks_for_usage_when_streaming() {
-        let turns = vec![("user".to_string(), "hi".to_string())];
+        let turns = vec![Turn {
+            role: "user".into(),
+            text: "hi".into(),
+            images: Vec::new(),
+        }];
         let b = request_body("m", "Be brief.", Some(0.5), Some(9), &turns, true);
         assert_eq!(b["messages"][0]["role"], "system");
         assert_eq!(b["messages"][1]["content"], "hi");

@@ -84,7 +84,9 @@ impl UserConsole {
     /// handles itself (copy, filters, logout).
     pub async fn apply(&self, action: Action) -> Option<Notice> {
         let out = match action {
-            Action::Copy(_) | Action::FilterLogs(_) | Action::Logout => return None,
+            Action::Copy(_) | Action::FilterLogs(_) | Action::Logout | Action::DismissNotice => {
+                return None;
+            }
             Action::CreateToken(f) => self.create_token(f).await,
             Action::SetTokenEnabled(id, on) => {
                 let r = self.state.store.with(|c| {

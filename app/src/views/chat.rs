@@ -2,19 +2,33 @@
 //! a system prompt, temperature and max tokens; the answer streams in with Stop, renders
 //! as Markdown with copyable code blocks, and shows its time to first token, tokens per
 //! second, tokens and cost. Conversations are saved (list, rename, delete). "Show as code"
-//! gives the same request for curl and Python.
+//! gives the same request for curl and Python. Images (PNG, JPEG, WebP, GIF) picked or
+//! dropped on the message box go with the next message as OpenAI `image_url` parts.
 
+use dioxus::html::HasFileData;
 use dioxus::prelude::*;
 
 use super::Badge;
 use super::data::{
-    Action, AnswerStats, ChatData, ChatForm, ChatMessage, ConversationView, LiveAnswer, Notice,
+    Action, AnswerStats, ChatData, ChatForm, ChatImage, ChatMessage, ConversationView, LiveAnswer,
+    Notice,
 };
 use super::form::{FieldMessage, TextArea, TextInput, field_mark, invalid};
 use super::markdown::{Segment, segments};
 
 /// The id of the Send form in notices (the console's `chat::FORM`).
 pub const CHAT_FORM: &str = "chat";
+/// The id of the Attach image control in notices (a refused image's message shows there).
+pub const ATTACH_FORM: &str = "chat-attach";
+
+/// One message of a conversation as it is sent: its text and the images sent with it
+/// (data URLs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    pub role: String,
+    pub text: String,
+    pub images: Vec<std::sync::Arc<str>>,
+}
 
 /// The form for a conversation (its last settings) or a new chat.
 fn form_for(chat: &ChatData) -> ChatForm {
@@ -80,6 +94,10 @@ pub fn ChatPage(
     let m_model = mark("model", |f| f.model.clone());
     let m_temp = mark("temperature", |f| f.temperature.clone());
     let m_max = mark("max_tokens", |f| f.max_tokens.clone());
+    let m_image = notice
+        .as_ref()
+        .and_then(|n| n.field_error(ATTACH_FORM, "image"))
+        .map(str::to_string);
     let streaming = chat.live.is_some();
     let can_send = chat.blocked.is_none() && !streaming;
     let conv_id = chat.current.as_ref().map(|c| c.id);
@@ -189,6 +207,15 @@ pub fn ChatPage(
                     }
                 }
                 section { class: "bc-card bc-chat-composer",
+                    // An image dropped on the message box is attached (the desktop gives
+                    // the file's path).
+                    ondragover: move |e: DragEvent| e.prevent_default(),
+                    ondrop: move |e: DragEvent| {
+                        e.prevent_default();
+                        for file in e.files() {
+                            on_action.call(Action::ChatAttach(file.path().display().to_string()));
+                        }
+                    },
                     TextArea { id: "chat-text", rows: "3", focused: true, "aria-label": "Message", "aria-invalid": invalid(&m_text), value: cur.text.clone(), placeholder: "Message (Ctrl+Enter sends)",
                         onkeydown: move |e: KeyboardEvent| {
                             if e.key() == Key::Enter && e.modifiers().ctrl() && can_send {
@@ -201,7 +228,30 @@ pub fn ChatPage(
                         oninput: move |v| f.with_mut(|f| f.text = v)
                     }
                     FieldMessage { message: m_text.clone() }
+                    if !chat.pending.is_empty() {
+                        ul { class: "bc-chat-pending", id: "chat-pending", "aria-label": "Images attached to the next message",
+                            for (i, img) in chat.pending.clone().into_iter().enumerate() {
+                                li { key: "{i}-{img.name}", class: "bc-chat-thumb",
+                                    img { src: "{img.url}", alt: "{img.name}", title: "{img.name}" }
+                                    button { class: "bc-button bc-button-small", "aria-label": "Remove image {img.name}",
+                                        onclick: move |_| on_action.call(Action::ChatDetach(i)),
+                                        "Remove"
+                                    }
+                                }
+                            }
+                        }
+                    }
                     div { class: "bc-toolbar",
+                        label { class: "bc-button", id: "chat-attach", title: "PNG, JPEG, WebP or GIF, up to 20 MB; or drop images on the message box", "Attach image…"
+                            input { r#type: "file", accept: ".png,.jpg,.jpeg,.webp,.gif,image/png,image/jpeg,image/webp,image/gif", multiple: true, class: "bc-file-input", "aria-label": "Attach images",
+                                onchange: move |e: FormEvent| {
+                                    for file in e.files() {
+                                        on_action.call(Action::ChatAttach(file.path().display().to_string()));
+                                    }
+                                }
+                            }
+                        }
+                        FieldMessage { message: m_image.clone() }
                         if streaming {
                             button { class: "bc-button bc-button-danger", id: "chat-stop", onclick: move |_| on_action.call(Action::ChatStop), "Stop" }
                         } else {
@@ -283,7 +333,12 @@ fn MessageView(message: ChatMessage, on_action: EventHandler<Action>) -> Element
         return rsx! {
             div { class: "bc-msg bc-msg-user",
                 span { class: "bc-caption", "You" }
-                p { class: "bc-msg-text", "{message.content}" }
+                if !message.images.is_empty() {
+                    MessageImages { images: message.images.clone() }
+                }
+                if !message.content.is_empty() {
+                    p { class: "bc-msg-text", "{message.content}" }
+                }
             }
         };
     }
@@ -304,6 +359,19 @@ fn MessageView(message: ChatMessage, on_action: EventHandler<Action>) -> Element
                         "Copy"
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The images sent with a message (full size on their own, scaled down in the transcript).
+#[component]
+fn MessageImages(images: Vec<ChatImage>) -> Element {
+    let n = images.len();
+    rsx! {
+        div { class: "bc-msg-images",
+            for (i, img) in images.into_iter().enumerate() {
+                img { key: "{i}", class: "bc-msg-image", src: "{img.url}", alt: "Image {i + 1} of {n} sent with this message" }
             }
         }
     }
@@ -358,19 +426,27 @@ fn Answer(text: String, on_action: EventHandler<Action>) -> Element {
 /// The request the Send button makes, for curl and Python (the openai SDK).
 #[component]
 fn ShowAsCode(chat: ChatData, form: ChatForm, on_action: EventHandler<Action>) -> Element {
-    let mut turns: Vec<(String, String)> = chat
+    let mut turns: Vec<Turn> = chat
         .current
         .iter()
         .flat_map(|c| c.messages.iter())
-        .filter(|m| m.error.is_none() && !m.content.is_empty())
-        .map(|m| (m.role.clone(), m.content.clone()))
+        .filter(|m| m.error.is_none() && (!m.content.is_empty() || !m.images.is_empty()))
+        .map(|m| Turn {
+            role: m.role.clone(),
+            text: m.content.clone(),
+            images: m.images.iter().map(|i| i.url.clone()).collect(),
+        })
         .collect();
-    let text = if form.text.trim().is_empty() {
+    let text = if form.text.trim().is_empty() && chat.pending.is_empty() {
         "Hello!".to_string()
     } else {
         form.text.trim().to_string()
     };
-    turns.push(("user".into(), text));
+    turns.push(Turn {
+        role: "user".into(),
+        text,
+        images: chat.pending.iter().map(|i| i.url.clone()).collect(),
+    });
     let key = chat.key.clone().unwrap_or_else(|| "sk-...".into());
     let (curl, python) = snippets(&chat.base_url, &key, &form, &turns);
     rsx! {
@@ -390,26 +466,61 @@ fn ShowAsCode(chat: ChatData, form: ChatForm, on_action: EventHandler<Action>) -
     }
 }
 
-/// (curl, Python) for this request.
-pub fn snippets(
-    base_url: &str,
-    key: &str,
-    form: &ChatForm,
-    turns: &[(String, String)],
-) -> (String, String) {
+/// How much of an image's base64 the snippets show.
+pub const SHOWN_BASE64: usize = 48;
+
+/// The note above snippets whose images are cut short.
+pub const SHORTENED_NOTE: &str = "The base64 data of each image is cut short here (it ends in …); Send sends all of it. To run this, put the whole base64 of the file in its place.";
+
+/// `body` with every image data URL cut to its first [`SHOWN_BASE64`] characters of data
+/// (whether any was cut).
+fn shortened(mut body: serde_json::Value) -> (serde_json::Value, bool) {
+    let mut cut = false;
+    if let Some(messages) = body["messages"].as_array_mut() {
+        for m in messages {
+            let Some(parts) = m["content"].as_array_mut() else {
+                continue;
+            };
+            for p in parts {
+                let Some(url) = p["image_url"]["url"].as_str() else {
+                    continue;
+                };
+                if let Some((head, data)) = url.split_once(";base64,")
+                    && data.len() > SHOWN_BASE64
+                {
+                    let short = format!(
+                        "{head};base64,{}…",
+                        data.get(..SHOWN_BASE64).unwrap_or(data)
+                    );
+                    p["image_url"]["url"] = serde_json::Value::String(short);
+                    cut = true;
+                }
+            }
+        }
+    }
+    (body, cut)
+}
+
+/// (curl, Python) for this request. Image data is cut short, with a note saying so.
+pub fn snippets(base_url: &str, key: &str, form: &ChatForm, turns: &[Turn]) -> (String, String) {
     let temperature = form.temperature.trim().parse::<f64>().ok();
     let max_tokens = form.max_tokens.trim().parse::<i64>().ok();
-    let body = request_body(
+    let (body, cut) = shortened(request_body(
         &form.model,
         &form.system,
         temperature,
         max_tokens,
         turns,
         true,
-    );
+    ));
+    let note = if cut {
+        format!("# {SHORTENED_NOTE}\n")
+    } else {
+        String::new()
+    };
     let pretty = serde_json::to_string_pretty(&body).unwrap_or_default();
     let curl = format!(
-        "curl -N {base_url}/v1/chat/completions \\\n  -H 'Authorization: Bearer {key}' \\\n  -H 'Content-Type: application/json' \\\n  -d '{}'",
+        "{note}curl -N {base_url}/v1/chat/completions \\\n  -H 'Authorization: Bearer {key}' \\\n  -H 'Content-Type: application/json' \\\n  -d '{}'",
         pretty.replace('\'', "'\\''")
     );
     let messages = serde_json::to_string_pretty(&body["messages"]).unwrap_or_default();
@@ -421,7 +532,7 @@ pub fn snippets(
         extra.push_str(&format!("    max_tokens={m},\n"));
     }
     let python = format!(
-        "from openai import OpenAI\n\nclient = OpenAI(base_url=\"{base_url}/v1\", api_key=\"{key}\")\nstream = client.chat.completions.create(\n    model={model},\n    messages={messages},\n{extra}    stream=True,\n)\nfor chunk in stream:\n    if chunk.choices and chunk.choices[0].delta.content:\n        print(chunk.choices[0].delta.content, end=\"\", flush=True)\n",
+        "{note}from openai import OpenAI\n\nclient = OpenAI(base_url=\"{base_url}/v1\", api_key=\"{key}\")\nstream = client.chat.completions.create(\n    model={model},\n    messages={messages},\n{extra}    stream=True,\n)\nfor chunk in stream:\n    if chunk.choices and chunk.choices[0].delta.content:\n        print(chunk.choices[0].delta.content, end=\"\", flush=True)\n",
         model = serde_json::to_string(&form.model).unwrap_or_default(),
         messages = messages.replace('\n', "\n    "),
     );
@@ -435,7 +546,7 @@ pub fn request_body(
     system: &str,
     temperature: Option<f64>,
     max_tokens: Option<i64>,
-    turns: &[(String, String)],
+    turns: &[Turn],
     stream: bool,
 ) -> serde_json::Value {
     use serde_json::json;
@@ -443,8 +554,21 @@ pub fn request_body(
     if !system.trim().is_empty() {
         messages.push(json!({"role": "system", "content": system}));
     }
-    for (role, content) in turns {
-        messages.push(json!({"role": role, "content": content}));
+    for t in turns {
+        // With images: OpenAI content parts, the text first.
+        let content = if t.images.is_empty() {
+            json!(t.text)
+        } else {
+            let mut parts = Vec::new();
+            if !t.text.is_empty() {
+                parts.push(json!({"type": "text", "text": t.text}));
+            }
+            for url in &t.images {
+                parts.push(json!({"type": "image_url", "image_url": {"url": &**url}}));
+            }
+            json!(parts)
+        };
+        messages.push(json!({"role": t.role, "content": content}));
     }
     let mut body = json!({"model": model, "messages": messages, "stream": stream});
     if stream {

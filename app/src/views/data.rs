@@ -519,6 +519,11 @@ pub enum Action {
         title: String,
     },
     ChatDelete(i64),
+    /// Attach an image file (picked or dropped; the desktop gives its path) to the next
+    /// message.
+    ChatAttach(String),
+    /// Take the pending image at this index off the next message.
+    ChatDetach(usize),
     /// Go to the Chat page with this model picked (from the dashboard and the Models page).
     ChatWith(String),
     /// First run: connect a provider in one step (its models are listed and served).
@@ -594,6 +599,8 @@ pub enum Action {
     DeleteInvitation(String),
     /// End the web console's session.
     Logout,
+    /// Take the notice (and a key shown once with it) off the screen.
+    DismissNotice,
     /// Users page (admins): make an account.
     CreateUser(NewUserForm),
     SetUserEnabled {
@@ -656,6 +663,17 @@ pub struct InvitationRow {
     /// `2 of 5`, `1 of unlimited`.
     pub uses: String,
     pub expires: String,
+}
+
+/// What happens to the notice bar.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoticeEvent {
+    /// A new message (an action's outcome, a read error, a failed download).
+    Shown(Notice),
+    /// Another page, a chat opened or sent: the last message is done with.
+    MovedOn,
+    /// The user pressed Dismiss.
+    Dismissed,
 }
 
 /// What came of an action, shown where the user is.
@@ -721,6 +739,23 @@ impl Notice {
             self.secret = previous.and_then(|p| p.secret.clone());
         }
         self
+    }
+    /// What stays of `previous` when the user moves on (another page, a chat opened or
+    /// sent): a key shown once stays until Dismiss, every other message goes.
+    pub fn moving_on(previous: Option<&Notice>) -> Option<Notice> {
+        let secret = previous?.secret.clone()?;
+        let mut n = Notice::ok("Your new key is shown only until you dismiss it: copy it now.");
+        n.secret = Some(secret);
+        Some(n)
+    }
+    /// The notice bar after `event`, from `previous` (the desktop and the web console both
+    /// go through here, so a key shown once stays until the user presses Dismiss).
+    pub fn after(previous: Option<&Notice>, event: NoticeEvent) -> Option<Notice> {
+        match event {
+            NoticeEvent::Shown(n) => Some(n.keeping_secret_of(previous)),
+            NoticeEvent::MovedOn => Notice::moving_on(previous),
+            NoticeEvent::Dismissed => None,
+        }
     }
     /// A refusal of `form` naming every field to change, each with its message. Empty
     /// `fields`: a plain error.

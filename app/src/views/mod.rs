@@ -223,6 +223,8 @@ pub fn NoticeBar(notice: Notice, on_action: EventHandler<Action>) -> Element {
             }
             if let Some(secret) = notice.secret.clone() {
                 CopyField { label: "New key".to_string(), value: secret, on_action }
+                p { class: "bc-caption", "The key stays here, on every page, until you dismiss it." }
+                button { class: "bc-button", id: "dismiss-notice", "aria-label": "Dismiss the new key", onclick: move |_| on_action.call(Action::DismissNotice), "Dismiss" }
             }
         }
     }

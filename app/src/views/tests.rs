@@ -294,6 +294,66 @@ async fn tokens_page_creates_a_key_shown_once_and_revokes_it() {
     let later = Notice::error("a download failed", None).keeping_secret_of(Some(&copied));
     assert_eq!(later.secret.as_deref(), Some(key.as_str()));
     assert!(Notice::ok("x").keeping_secret_of(None).secret.is_none());
+    // The key stays until Dismiss: across page changes (there and back), and when a read
+    // error comes; the desktop and the web console move the notice bar through
+    // `Notice::after` only.
+    let mut shown = Notice::after(None, NoticeEvent::Shown(n.clone()));
+    shown = Notice::after(shown.as_ref(), NoticeEvent::MovedOn);
+    let elsewhere = render_page(
+        info(GatewayState::Running),
+        data.clone(),
+        Page::Logs,
+        shown.clone(),
+    );
+    assert!(elsewhere.contains(&key), "another page: {elsewhere}");
+    assert!(
+        elsewhere.contains("aria-label=\"Dismiss the new key\"") && elsewhere.contains(">Dismiss<"),
+        "{elsewhere}"
+    );
+    shown = Notice::after(shown.as_ref(), NoticeEvent::MovedOn);
+    let back = render_page(
+        info(GatewayState::Running),
+        data.clone(),
+        Page::Tokens,
+        shown.clone(),
+    );
+    assert!(back.contains(&key), "back on Tokens: {back}");
+    shown = Notice::after(
+        shown.as_ref(),
+        NoticeEvent::Shown(Notice::error(
+            "could not read the database: disk I/O error",
+            Some("Check the data folder's disk space and permissions."),
+        )),
+    );
+    let read_error = render_page(
+        info(GatewayState::Running),
+        data.clone(),
+        Page::Tokens,
+        shown.clone(),
+    );
+    assert!(
+        read_error.contains("disk I/O error") && read_error.contains(&key),
+        "{read_error}"
+    );
+    shown = Notice::after(shown.as_ref(), NoticeEvent::Dismissed);
+    assert_eq!(shown, None);
+    let dismissed = render_page(
+        info(GatewayState::Running),
+        data.clone(),
+        Page::Tokens,
+        shown,
+    );
+    assert!(!dismissed.contains(&key));
+    // Any other message goes when the user moves on, and has no Dismiss of its own.
+    let plain = Notice::ok("Saved.");
+    assert_eq!(Notice::after(Some(&plain), NoticeEvent::MovedOn), None);
+    let html = render_page(
+        info(GatewayState::Running),
+        data.clone(),
+        Page::Tokens,
+        Some(plain),
+    );
+    assert!(!html.contains("dismiss-notice"));
     let html = page(&t.console, Page::Tokens);
     assert!(!html.contains(&key));
     assert!(html.contains("my-ide"));

@@ -1,6 +1,7 @@
 //! The chat playground's conversations: per user, with their messages. An assistant
 //! message keeps what its answer measured (request id, time to first token, tokens,
-//! tokens per second, cost) and whether the user stopped it.
+//! tokens per second, cost) and whether the user stopped it. A user message keeps the
+//! images sent with it (data URLs, stored as a JSON array).
 
 use crate::store::db::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use crate::vocab::now_ms;
@@ -39,6 +40,8 @@ pub struct Message {
     /// `user` or `assistant`.
     pub role: String,
     pub content: String,
+    /// Images sent with a user message, as data URLs (`data:image/png;base64,...`).
+    pub images: Vec<String>,
     /// The model that answered (assistant messages).
     pub model: String,
     pub request_id: Option<String>,
@@ -197,12 +200,16 @@ pub fn add_message(
             m.conversation_id
         )));
     }
+    let images = (!m.images.is_empty())
+        .then(|| serde_json::to_string(&m.images))
+        .transpose()
+        .map_err(|e| StoreError::Invalid(format!("the images could not be kept: {e}")))?;
     tx.execute(
-        "INSERT INTO conversation_messages (conversation_id, role, content, model, request_id, ttft_ms, tokens, tokens_per_sec, cost_nano, stopped, error, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO conversation_messages (conversation_id, role, content, model, request_id, ttft_ms, tokens, tokens_per_sec, cost_nano, stopped, error, created_ms, images)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             m.conversation_id, m.role, m.content, m.model, m.request_id, m.ttft_ms, m.tokens,
-            m.tokens_per_sec, m.cost_nano, m.stopped as i64, m.error, now
+            m.tokens_per_sec, m.cost_nano, m.stopped as i64, m.error, now, images
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -214,7 +221,7 @@ pub fn add_message(
 pub fn messages(conn: &Connection, user_id: &str, id: i64) -> StoreResult<Vec<Message>> {
     get(conn, user_id, id)?;
     Ok(conn.query_all(
-        "SELECT id, conversation_id, role, content, model, request_id, ttft_ms, tokens, tokens_per_sec, cost_nano, stopped, error, created_ms
+        "SELECT id, conversation_id, role, content, model, request_id, ttft_ms, tokens, tokens_per_sec, cost_nano, stopped, error, created_ms, images
          FROM conversation_messages WHERE conversation_id = ?1 ORDER BY id",
         [id],
         |r| {
@@ -232,6 +239,11 @@ pub fn messages(conn: &Connection, user_id: &str, id: i64) -> StoreResult<Vec<Me
                 stopped: r.get::<_, i64>(10)? != 0,
                 error: r.get(11)?,
                 created_ms: r.get(12)?,
+                // A column that does not parse (written by hand) shows no images.
+                images: r
+                    .get::<_, Option<String>>(13)?
+                    .and_then(|j| serde_json::from_str(&j).ok())
+                    .unwrap_or_default(),
             })
         },
     )?)
@@ -269,6 +281,7 @@ mod tests {
                         conversation_id: conv.id,
                         role: "user".into(),
                         content: "Say hi".into(),
+                        images: vec!["data:image/png;base64,iVBORw0KGgo=".into()],
                         ..Default::default()
                     },
                     Some(&s),
@@ -294,6 +307,9 @@ mod tests {
                 let m = messages(c, "u1", conv.id)?;
                 assert_eq!(m.len(), 2);
                 assert_eq!(m[1].tokens_per_sec, Some(41.5));
+                // A user message's images come back as sent; a message without has none.
+                assert_eq!(m[0].images, vec!["data:image/png;base64,iVBORw0KGgo="]);
+                assert!(m[1].images.is_empty());
                 assert!(m[1].stopped && !m[0].stopped);
                 // Another user's conversation is not reachable.
                 assert!(matches!(

@@ -20,6 +20,17 @@ pub struct ChatData {
     pub key: Option<String>,
     /// Why the page cannot send (no key, gateway stopped, no model), with what fixes it.
     pub blocked: Option<String>,
+    /// Images attached to the next message, in the order they were added.
+    pub pending: Vec<ChatImage>,
+}
+
+/// An image attached to a message: PNG, JPEG, WebP or GIF as a data URL
+/// (`data:image/png;base64,...`), shared rather than copied from render to render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatImage {
+    /// The file's name (pending attachments); empty for an image of a saved message.
+    pub name: String,
+    pub url: std::sync::Arc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +64,8 @@ pub struct ChatMessage {
     /// `user` or `assistant`.
     pub role: String,
     pub content: String,
+    /// Images sent with a user message.
+    pub images: Vec<ChatImage>,
     /// The model that answered.
     pub model: String,
     pub stats: Option<AnswerStats>,

@@ -109,15 +109,35 @@ async fn every_control_on_every_page_has_an_accessible_name() {
         system: String::new(),
         temperature: String::new(),
         max_tokens: String::new(),
-        messages: vec![ChatMessage {
-            role: "assistant".into(),
-            content: "Hi!\n\n```sh\necho hi\n```".into(),
-            model: "gpt-4o-mini".into(),
-            stats: None,
-            stopped: false,
-            error: None,
-        }],
+        messages: vec![
+            ChatMessage {
+                role: "user".into(),
+                content: "What is this?".into(),
+                images: vec![ChatImage {
+                    name: String::new(),
+                    url: "data:image/png;base64,iVBORw0KGgo=".into(),
+                }],
+                model: String::new(),
+                stats: None,
+                stopped: false,
+                error: None,
+            },
+            ChatMessage {
+                role: "assistant".into(),
+                content: "Hi!\n\n```sh\necho hi\n```".into(),
+                images: Vec::new(),
+                model: "gpt-4o-mini".into(),
+                stats: None,
+                stopped: false,
+                error: None,
+            },
+        ],
     });
+    // An image attached to the next message: its Remove button is named too.
+    data.chat.pending = vec![ChatImage {
+        name: "cat.png".into(),
+        url: "data:image/png;base64,iVBORw0KGgo=".into(),
+    }];
     let mut report = Vec::new();
     let mut checked = 0;
     for p in Page::ALL {

@@ -265,6 +265,157 @@ async fn stop_keeps_what_arrived_and_refusals_say_what_to_change() {
     handle.stop(Duration::from_secs(1)).await;
 }
 
+/// A 1×1 PNG (a real one: signature, IHDR, IDAT, IEND).
+const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_image_goes_as_a_content_part_is_kept_and_sent_again_with_the_history() {
+    use crate::views::chat::{ATTACH_FORM, SHORTENED_NOTE};
+    use base64::Engine as _;
+    let fake = fake_openai::Fake::new();
+    let (t, handle) = chatting(fake.clone()).await;
+    let c = &t.console;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(PNG_1X1)
+        .unwrap();
+    let data_url = format!("data:image/png;base64,{PNG_1X1}");
+    let cat = t.dir.path().join("cat.png");
+    std::fs::write(&cat, &png).unwrap();
+    let path = |p: &std::path::Path| p.display().to_string();
+
+    // Attached: pending, with its thumbnail and a Remove button.
+    assert_eq!(c.apply(Action::ChatAttach(path(&cat))).await, None);
+    let data = chat_load(c, &handle);
+    assert_eq!(data.pending.len(), 1);
+    assert_eq!(
+        (data.pending[0].name.as_str(), &*data.pending[0].url),
+        ("cat.png", data_url.as_str())
+    );
+
+    // Refused, with the reason next to the Attach control: another type (whatever the
+    // name says), a file over 20 MB; nothing is added.
+    let notes = t.dir.path().join("notes.txt");
+    std::fs::write(&notes, "just text").unwrap();
+    let n = c.apply(Action::ChatAttach(path(&notes))).await.unwrap();
+    assert!(!n.ok);
+    assert_eq!(
+        n.field_error(ATTACH_FORM, "image"),
+        Some("notes.txt is not a PNG, JPEG, WebP or GIF image.")
+    );
+    let mut all = load(c);
+    all.chat = chat_load(c, &handle);
+    let html = render_page(info(GatewayState::Running), all, Page::Chat, Some(n));
+    let attach = html.find("id=\"chat-attach\"").expect("the Attach control");
+    let message = html
+        .find("<span class=\"bc-field-error\">notes.txt is not a PNG, JPEG, WebP or GIF image.</span>")
+        .expect("the message under the control");
+    assert!(message > attach && message - attach < 1000, "{html}");
+    let big = t.dir.path().join("big.png");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(21 * 1024 * 1024).unwrap();
+    drop(f);
+    let n = c.apply(Action::ChatAttach(path(&big))).await.unwrap();
+    assert_eq!(
+        n.field_error(ATTACH_FORM, "image"),
+        Some("big.png is 21.0 MB; an image can be at most 20.0 MB.")
+    );
+    assert!(n.fix.is_some());
+    let disguised = t.dir.path().join("photo.png");
+    std::fs::write(&disguised, "not an image at all").unwrap();
+    let n = c.apply(Action::ChatAttach(path(&disguised))).await.unwrap();
+    assert!(n.field_error(ATTACH_FORM, "image").is_some(), "{n:?}");
+    assert_eq!(chat_load(c, &handle).pending.len(), 1);
+
+    // Remove takes that one image off.
+    let dog = t.dir.path().join("dog.png");
+    std::fs::write(&dog, &png).unwrap();
+    assert_eq!(c.apply(Action::ChatAttach(path(&dog))).await, None);
+    let mut all = load(c);
+    all.chat = chat_load(c, &handle);
+    let html = render_page(info(GatewayState::Running), all.clone(), Page::Chat, None);
+    assert!(
+        html.contains("aria-label=\"Remove image cat.png\"")
+            && html.contains("aria-label=\"Remove image dog.png\""),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("src=\"{data_url}\"")),
+        "thumbnail: {html}"
+    );
+    // Show as code: the image part, its data cut short with a note.
+    assert!(html.contains(SHORTENED_NOTE), "{html}");
+    assert!(
+        html.contains("&#34;type&#34;: &#34;image_url&#34;"),
+        "{html}"
+    );
+    let turns = [crate::views::chat::Turn {
+        role: "user".into(),
+        text: "What is this?".into(),
+        images: vec![data_url.clone().into()],
+    }];
+    let form = ChatForm {
+        model: "gpt-4o-mini".into(),
+        ..Default::default()
+    };
+    let (curl, python) = crate::views::chat::snippets("http://x", "sk-1", &form, &turns);
+    for code in [&curl, &python] {
+        assert!(
+            code.contains(SHORTENED_NOTE) && code.contains("image_url"),
+            "{code}"
+        );
+        assert!(
+            code.contains(&format!("data:image/png;base64,{}…", &PNG_1X1[..48])),
+            "{code}"
+        );
+        assert!(!code.contains(PNG_1X1), "{code}");
+    }
+    assert_eq!(c.apply(Action::ChatDetach(1)).await, None);
+    let pending = chat_load(c, &handle).pending;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].name, "cat.png");
+    assert!(!c.apply(Action::ChatDetach(5)).await.unwrap().ok);
+
+    // Sent: the upstream receives OpenAI content parts, the text first, then the data URL.
+    assert_eq!(c.apply(send("What is in this image?", None)).await, None);
+    let data = settled(c, &handle).await;
+    assert!(data.pending.is_empty(), "sent with the message");
+    let seen = fake.last().unwrap();
+    assert_eq!(
+        seen.body["messages"][1]["content"],
+        serde_json::json!([
+            {"type": "text", "text": "What is in this image?"},
+            {"type": "image_url", "image_url": {"url": data_url}}
+        ]),
+        "{}",
+        seen.body
+    );
+
+    // Kept: a new Console on the same database (a restart) shows the image in the
+    // transcript, and the next turn sends it again with the history.
+    let again = Console::new(c.state.clone(), None);
+    let data = chat_load(&again, &handle);
+    let conv = data.current.clone().expect("the conversation");
+    assert_eq!(conv.messages[0].images.len(), 1);
+    assert_eq!(&*conv.messages[0].images[0].url, data_url.as_str());
+    let mut all = load(&again);
+    all.chat = data;
+    let html = render_page(info(GatewayState::Running), all, Page::Chat, None);
+    assert!(
+        html.contains(&format!("class=\"bc-msg-image\" src=\"{data_url}\"")),
+        "{html}"
+    );
+    assert_eq!(c.apply(send("And now?", Some(conv.id))).await, None);
+    settled(c, &handle).await;
+    let msgs = fake.last().unwrap().body["messages"].clone();
+    assert_eq!(
+        msgs[1]["content"][1]["image_url"]["url"],
+        data_url.as_str(),
+        "{msgs}"
+    );
+    assert_eq!(msgs[3]["content"], "And now?", "{msgs}");
+    handle.stop(Duration::from_secs(1)).await;
+}
+
 #[test]
 fn answers_render_as_markdown_with_code_to_copy_and_html_as_text() {
     let data = ConsoleData {
@@ -285,6 +436,7 @@ fn answers_render_as_markdown_with_code_to_copy_and_html_as_text() {
                     ChatMessage {
                         role: "user".into(),
                         content: "<b>show</b> code".into(),
+                        images: Vec::new(),
                         model: String::new(),
                         stats: None,
                         stopped: false,
@@ -293,6 +445,7 @@ fn answers_render_as_markdown_with_code_to_copy_and_html_as_text() {
                     ChatMessage {
                         role: "assistant".into(),
                         content: "Sure, **here**:\n\n```python\nprint('hi')\n```\n<img src=x onerror=alert(1)>".into(),
+                        images: Vec::new(),
                         model: "local-1".into(),
                         stats: Some(AnswerStats {
                             ttft_ms: Some(42),
