@@ -211,10 +211,16 @@ fn ppm_pixels(bytes: &[u8]) -> (usize, usize, Vec<[u8; 3]>) {
     assert_eq!(fields[0], "P6");
     let (w, h): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
     let data = &bytes[i + 1..];
+    // ImageMagick writes 16-bit samples (maxval 65535): two bytes each, high byte first.
+    let step = if fields[3].parse::<u32>().unwrap() > 255 {
+        2
+    } else {
+        1
+    };
     let px = data
-        .chunks_exact(3)
+        .chunks_exact(3 * step)
         .take(w * h)
-        .map(|c| [c[0], c[1], c[2]])
+        .map(|c| [c[0], c[step], c[2 * step]])
         .collect();
     (w, h, px)
 }
@@ -586,6 +592,110 @@ fn desktop_window_runs_the_gateway_and_draws_every_page() {
     assert_eq!(
         fake.last().unwrap().authorization.as_deref(),
         Some(format!("Bearer {key}").as_str())
+    );
+
+    // Row actions are within the window at its default size (1100×720): Tab from the last
+    // row's Disable to its Delete changes only those two buttons' pixels (their focus
+    // rings). When the actions sat right of the visible area, each focus scrolled the
+    // table sideways and every row moved.
+    // The page window (the first "^BurnCloud" match can be a 10×10 helper window).
+    let page_window = screen.window("^BurnCloud · ", Duration::from_secs(10));
+    let window_shot = |name: &str| -> (usize, usize, Vec<[u8; 3]>) {
+        let geo =
+            String::from_utf8_lossy(&xdo(&["getwindowgeometry", "--shell", &page_window]).stdout)
+                .to_string();
+        let g = |k: &str| -> String {
+            geo.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")).map(str::to_string))
+                .unwrap_or_else(|| panic!("no {k} in {geo}"))
+        };
+        // Kept under the target dir, for a failure's diagnosis.
+        let checks = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("desktop-checks");
+        std::fs::create_dir_all(&checks).unwrap();
+        let ppm = checks.join(format!("{name}.ppm"));
+        let crop = format!("{}x{}+{}+{}", g("WIDTH"), g("HEIGHT"), g("X"), g("Y"));
+        let ok = Command::new("import")
+            .args(["-window", "root", "-crop", &crop, "+repage"])
+            .arg(&ppm)
+            .env("DISPLAY", format!(":{display}"))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "import {name}");
+        ppm_pixels(&std::fs::read(&ppm).unwrap())
+    };
+    let changed_box = |a: &(usize, usize, Vec<[u8; 3]>), b: &(usize, usize, Vec<[u8; 3]>)| {
+        assert_eq!((a.0, a.1), (b.0, b.1), "the window kept its size");
+        let (mut x0, mut y0, mut x1, mut y1, mut n) = (usize::MAX, usize::MAX, 0, 0, 0);
+        for (i, (p, q)) in a.2.iter().zip(&b.2).enumerate() {
+            if p != q {
+                let (x, y) = (i % a.0, i / a.0);
+                (x0, y0, x1, y1, n) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y), n + 1);
+            }
+        }
+        (n, x1.saturating_sub(x0) + 1, y1.saturating_sub(y0) + 1)
+    };
+    let before = window_shot("channels-default-size");
+    assert_eq!((before.0, before.1), (1100, 720), "the default window size");
+    // Channels afresh (no message above the table); from its navigation item: Tokens …
+    // Users, Add channel, then each row's Test, Models, Edit, Disable, Delete.
+    xdo(&["windowfocus", "--sync", &window]);
+    xdo(&["key", "alt+2"]);
+    std::thread::sleep(Duration::from_millis(800));
+    xdo(&["key", "alt+3"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    keys(&["Tab"; 7 + 9]);
+    std::thread::sleep(Duration::from_millis(800));
+    let on_disable = window_shot("channels-disable-focused");
+    keys(&["Tab"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let on_delete = window_shot("channels-delete-focused");
+    let (n, w, h) = changed_box(&on_disable, &on_delete);
+    assert!(
+        n > 0 && w < 200 && h < 60,
+        "Tab from Disable to Delete changed {n} pixels in a {w}×{h} box: the table moved"
+    );
+    // It was Delete: Return asks to confirm, naming the channel.
+    keys(&["Return"]);
+    screen.wait_for_text("the delete confirmation", Duration::from_secs(10), &["?"]);
+    let text = copy_all();
+    assert!(
+        text.contains(&format!("Delete {name}?")),
+        "the focused action was the last row's Delete: {text}"
+    );
+
+    // Each page opens at its top: Settings scrolled to its end, then Users shows its title
+    // where the tour saw it (the pages share one scrolling area).
+    xdo(&["key", "alt+8"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    xdo(&["mousemove", "--window", &page_window, "700", "400"]);
+    for _ in 0..30 {
+        xdo(&["click", "5"]);
+    }
+    // Smooth scrolling ends before the page changes.
+    std::thread::sleep(Duration::from_millis(2000));
+    let scrolled = window_shot("settings-scrolled");
+    xdo(&["key", "alt+9"]);
+    std::thread::sleep(Duration::from_millis(2000));
+    let users = window_shot("users-after-scroll");
+    // The tour's shots (dark theme, as now) show each page unscrolled.
+    let toured =
+        |page: &str| ppm_pixels(&std::fs::read(dir.path().join(format!("{page}.ppm"))).unwrap());
+    let top = |s: &(usize, usize, Vec<[u8; 3]>)| s.2[..s.0 * 90].to_vec();
+    assert_ne!(
+        top(&scrolled),
+        top(&toured("Settings")),
+        "Settings was scrolled away from its top"
+    );
+    let toured = toured("Users");
+    let differ = top(&users)
+        .iter()
+        .zip(top(&toured))
+        .filter(|(a, b)| **a != *b)
+        .count();
+    assert!(
+        differ < users.0 * 90 / 100,
+        "the Users page's top (title) is where it was when the page opened unscrolled: {differ} pixels differ"
     );
 
     // Keyboard focus is visible: Tab moves to a control on the page.

@@ -72,24 +72,33 @@ pub fn ChannelsPage(
         } else {
             div { class: "bc-table-wrap",
                 table { class: "bc-table", id: "channels-table",
+                    // Five columns, so the row actions fit the default window (1100 px): the
+                    // type, address, key, locality and priority fold into the name's detail
+                    // lines, the breaker and latency into the status.
                     thead { tr {
-                        th { "Name" } th { "Type" } th { "Models" } th { "Status" } th { "Breaker" }
-                        th { "Latency" } th { "Today" } th { "Priority / weight" } th { "Actions" }
+                        th { "Name" } th { "Models" } th { "Status" } th { "Today" } th { "Actions" }
                     } }
                     tbody {
                         for c in channels.clone() {
                             tr { key: "{c.id}",
-                                td { div { "{c.name}" } div { class: "bc-caption", "{c.base_url} · {c.masked_key} · {c.locality}" } }
-                                td { "{c.type_name}" }
+                                td { class: "bc-cell-wide",
+                                    div { "{c.name}" }
+                                    div { class: "bc-caption", "{c.type_name} · {c.base_url}" }
+                                    div { class: "bc-caption", "{c.masked_key} · {c.locality} · priority {c.priority} / weight {c.weight}" }
+                                }
                                 td { div { "{c.models}" } if !c.mapping.is_empty() { div { class: "bc-caption", "mapping {c.mapping}" } } }
                                 td {
-                                    if c.enabled { Badge { kind: "success", text: "enabled".to_string() } } else { Badge { kind: "danger", text: "disabled".to_string() } }
+                                    div { class: "bc-badges",
+                                        if c.enabled { Badge { kind: "success", text: "enabled".to_string() } } else { Badge { kind: "danger", text: "disabled".to_string() } }
+                                        Badge { kind: if c.breaker == "closed" { "neutral" } else { "danger" }, text: format!("breaker {}", c.breaker) }
+                                    }
                                     if let Some(r) = &c.disabled_reason { div { class: "bc-caption", "{r}" } }
+                                    div { class: "bc-caption",
+                                        {c.latency_ms.map(|l| format!("{l:.0} ms")).unwrap_or_else(|| "no latency yet".into())}
+                                        if c.in_flight > 0 { " · {c.in_flight} in flight" }
+                                    }
                                 }
-                                td { Badge { kind: if c.breaker == "closed" { "neutral" } else { "danger" }, text: c.breaker.clone() } }
-                                td { {c.latency_ms.map(|l| format!("{l:.0} ms")).unwrap_or_else(|| "-".into())} if c.in_flight > 0 { div { class: "bc-caption", "{c.in_flight} in flight" } } }
                                 td { div { "{c.today_requests} req" } div { class: "bc-caption", "{c.today_tokens} tok · {c.today_cost}" } }
-                                td { "{c.priority} / {c.weight}" }
                                 td { class: "bc-actions",
                                     if c.testable {
                                         button { class: "bc-button bc-button-small", onclick: move |_| on_action.call(Action::TestChannel(c.id)), "Test" }

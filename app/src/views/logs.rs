@@ -25,7 +25,6 @@ pub fn LogsPage(data: LogsData, on_action: EventHandler<Action>) -> Element {
             ..base.clone()
         },
     );
-    let detail = open().and_then(|id| data.rows.iter().find(|r| r.id == id).cloned());
     rsx! {
         section { class: "bc-card bc-form", id: "log-filter",
             div { class: "bc-fields bc-fields-inline",
@@ -45,31 +44,42 @@ pub fn LogsPage(data: LogsData, on_action: EventHandler<Action>) -> Element {
         if data.rows.is_empty() {
             section { class: "bc-card bc-empty", p { "No requests match." } }
         } else {
-            div { class: "bc-table-wrap",
-                table { class: "bc-table", id: "logs-table",
-                    thead { tr { th { "Time" } th { "Model" } th { "Channel" } th { "Status" } th { "Latency" } th { "Tokens in / out" } th { "Cost" } th { "" } } }
-                    tbody {
-                        for r in data.rows.clone() {
-                            tr { key: "{r.id}", class: if open() == Some(r.id) { "bc-row-selected" } else { "" },
-                                td { "{r.time}" }
-                                td { "{r.model}" }
-                                td { "{r.channel}" }
-                                td { span { class: if r.status >= 400 { "bc-status-bad" } else { "bc-status-ok" }, "{r.status}" } if r.failover.is_some() { span { class: "bc-caption", " failover" } } }
-                                td { "{r.latency}" }
-                                td { "{r.prompt_tokens} / {r.completion_tokens}" }
-                                td { "{r.cost}" }
-                                td { button { class: "bc-button bc-button-small", "aria-expanded": if open() == Some(r.id) { "true" } else { "false" },
-                                    onclick: move |_| open.set(if open() == Some(r.id) { None } else { Some(r.id) }), "Details" } }
-                            }
+            LogTable { rows: data.rows.clone(), open: open(), on_toggle: move |id| open.set(if open() == Some(id) { None } else { Some(id) }) }
+        }
+        div { class: "bc-toolbar",
+            button { class: "bc-button", disabled: page <= 1, onclick: move |_| on_action.call(Action::FilterLogs(prev.clone())), "Previous" }
+            button { class: "bc-button", disabled: page >= pages, onclick: move |_| on_action.call(Action::FilterLogs(next.clone())), "Next" }
+        }
+    }
+}
+
+/// The requests of one page; a request's detail opens in the row under it, where the user
+/// clicked (below 25 rows it was out of sight).
+#[component]
+pub fn LogTable(rows: Vec<LogItem>, open: Option<i64>, on_toggle: EventHandler<i64>) -> Element {
+    rsx! {
+        div { class: "bc-table-wrap",
+            table { class: "bc-table", id: "logs-table",
+                thead { tr { th { "Time" } th { "Model" } th { "Channel" } th { "Status" } th { "Latency" } th { "Tokens in / out" } th { "Cost" } th { "" } } }
+                tbody {
+                    for r in rows {
+                        tr { key: "{r.id}", class: if open == Some(r.id) { "bc-row-selected" } else { "" },
+                            td { "{r.time}" }
+                            td { "{r.model}" }
+                            td { "{r.channel}" }
+                            td { span { class: if r.status >= 400 { "bc-status-bad" } else { "bc-status-ok" }, "{r.status}" } if r.failover.is_some() { span { class: "bc-caption", " failover" } } }
+                            td { "{r.latency}" }
+                            td { "{r.prompt_tokens} / {r.completion_tokens}" }
+                            td { "{r.cost}" }
+                            td { button { class: "bc-button bc-button-small", "aria-expanded": if open == Some(r.id) { "true" } else { "false" },
+                                onclick: move |_| on_toggle.call(r.id), "Details" } }
+                        }
+                        if open == Some(r.id) {
+                            tr { class: "bc-detail-row", td { colspan: "8", LogDetail { item: r.clone() } } }
                         }
                     }
                 }
             }
-        }
-        if let Some(d) = detail { LogDetail { item: d } }
-        div { class: "bc-toolbar",
-            button { class: "bc-button", disabled: page <= 1, onclick: move |_| on_action.call(Action::FilterLogs(prev.clone())), "Previous" }
-            button { class: "bc-button", disabled: page >= pages, onclick: move |_| on_action.call(Action::FilterLogs(next.clone())), "Next" }
         }
     }
 }

@@ -174,21 +174,25 @@ pub fn Shell(
                     Account { name, on_action }
                 }
             }
-            main { class: "bc-main", id: "main",
-                h1 { class: "bc-title", "{page.title()}" }
-                if let Some(n) = notice.clone() {
-                    NoticeBar { notice: n, on_action }
-                }
-                match page {
-                    Page::Dashboard => rsx! { Dashboard { info: info.clone(), data: data.dashboard.clone(), notice: notice.clone(), on_action } },
-                    Page::Chat => rsx! { ChatPage { chat: data.chat.clone(), notice: notice.clone(), on_action } },
-                    Page::Channels => rsx! { ChannelsPage { channels: data.channels.clone(), types: data.channel_types.clone(), notice: notice.clone(), on_action } },
-                    Page::Tokens => rsx! { TokensPage { tokens: data.tokens.clone(), notice: notice.clone(), on_action } },
-                    Page::Models => rsx! { ModelsPage { data: data.models.clone(), notice: notice.clone(), on_action } },
-                    Page::Logs => rsx! { LogsPage { data: data.logs.clone(), on_action } },
-                    Page::Pricing => rsx! { PricingPage { prices: data.prices.clone(), notice: notice.clone(), on_action } },
-                    Page::Settings => rsx! { SettingsPage { data: data.settings.clone(), on_action } },
-                    Page::Users => rsx! { UsersPage { data: data.users.clone(), notice, on_action } },
+            // Keyed by the page: a new page gets a new scrolling area, so it opens at
+            // its top (one shared `main` kept the scroll position of the page before).
+            for shown in std::iter::once(page) {
+                main { key: "{shown.title()}", class: "bc-main", id: "main",
+                    h1 { class: "bc-title", "{page.title()}" }
+                    if let Some(n) = notice.clone() {
+                        NoticeBar { notice: n, on_action }
+                    }
+                    match page {
+                        Page::Dashboard => rsx! { Dashboard { info: info.clone(), data: data.dashboard.clone(), notice: notice.clone(), on_action } },
+                        Page::Chat => rsx! { ChatPage { chat: data.chat.clone(), notice: notice.clone(), on_action } },
+                        Page::Channels => rsx! { ChannelsPage { channels: data.channels.clone(), types: data.channel_types.clone(), notice: notice.clone(), on_action } },
+                        Page::Tokens => rsx! { TokensPage { tokens: data.tokens.clone(), notice: notice.clone(), on_action } },
+                        Page::Models => rsx! { ModelsPage { data: data.models.clone(), notice: notice.clone(), on_action } },
+                        Page::Logs => rsx! { LogsPage { data: data.logs.clone(), on_action } },
+                        Page::Pricing => rsx! { PricingPage { prices: data.prices.clone(), notice: notice.clone(), on_action } },
+                        Page::Settings => rsx! { SettingsPage { data: data.settings.clone(), on_action } },
+                        Page::Users => rsx! { UsersPage { data: data.users.clone(), notice: notice.clone(), on_action } },
+                    }
                 }
             }
         }

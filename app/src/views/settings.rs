@@ -87,31 +87,34 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
         }
         section { class: "bc-card bc-wide", id: "window",
             h2 { "Window" }
-            label { class: "bc-check",
-                input { r#type: "checkbox", checked: data.close_to_tray, onchange: move |e| on_action.call(Action::SetCloseToTray(e.checked())) }
-                "Closing the window keeps BurnCloud running in the tray"
-            }
-            label { "Theme "
-                select { onchange: move |e| on_action.call(Action::SetTheme(Theme::parse(&e.value()))),
-                    option { value: "system", selected: data.theme == Theme::System, "follow the system" }
-                    option { value: "light", selected: data.theme == Theme::Light, "light" }
-                    option { value: "dark", selected: data.theme == Theme::Dark, "dark" }
+            // One control per line (they ran into one line outside a field grid).
+            div { class: "bc-stack",
+                label { class: "bc-check",
+                    input { r#type: "checkbox", checked: data.close_to_tray, onchange: move |e| on_action.call(Action::SetCloseToTray(e.checked())) }
+                    "Closing the window keeps BurnCloud running in the tray"
                 }
-            }
-            match data.autostart.clone() {
-                Some((on, place)) => rsx! {
-                    label { class: "bc-check", id: "autostart",
-                        input { r#type: "checkbox", checked: on, onchange: move |e| on_action.call(Action::SetAutostart(e.checked())) }
-                        "Start with the system (when you log in)"
+                label { "Theme "
+                    select { onchange: move |e| on_action.call(Action::SetTheme(Theme::parse(&e.value()))),
+                        option { value: "system", selected: data.theme == Theme::System, "follow the system" }
+                        option { value: "light", selected: data.theme == Theme::Light, "light" }
+                        option { value: "dark", selected: data.theme == Theme::Dark, "dark" }
                     }
-                    p { class: "bc-caption", if on { "On: {place}" } else { "Off (the default)." } }
-                },
-                None => rsx! {
-                    div { class: "bc-row", id: "autostart",
-                        span { "Start with the system" }
-                        span { class: "bc-caption", "unavailable: the home folder is unknown" }
-                    }
-                },
+                }
+                match data.autostart.clone() {
+                    Some((on, place)) => rsx! {
+                        label { class: "bc-check", id: "autostart",
+                            input { r#type: "checkbox", checked: on, onchange: move |e| on_action.call(Action::SetAutostart(e.checked())) }
+                            "Start with the system (when you log in)"
+                        }
+                        p { class: "bc-caption", if on { "On: {place}" } else { "Off (the default)." } }
+                    },
+                    None => rsx! {
+                        div { class: "bc-row", id: "autostart",
+                            span { "Start with the system" }
+                            span { class: "bc-caption", "unavailable: the home folder is unknown" }
+                        }
+                    },
+                }
             }
         }
         section { class: "bc-card bc-wide", id: "data-folder",

@@ -204,7 +204,7 @@ async fn channels_page_lists_live_state_and_its_actions_change_it() {
     assert!(html.contains("openai-main"), "{html}");
     assert!(html.contains("OpenAI / OpenAI-compatible"));
     assert!(html.contains(">enabled<"));
-    assert!(html.contains(">closed<"), "breaker state");
+    assert!(html.contains(">breaker closed<"), "breaker state");
     assert!(html.contains("2 req"), "today's usage");
     assert!(html.contains("sk-...3456"), "masked key");
     assert!(
@@ -541,6 +541,35 @@ async fn logs_page_filters_pages_and_details_a_failover() {
     let html = dioxus_ssr::render(&dom);
     assert!(html.contains("primary: 502 → #9: timeout"), "{html}");
     assert!(html.contains("edge_burst, local_overloaded, public"));
+
+    // The detail opens in the row under the one clicked, not below all 25 (out of sight).
+    let rows = data.logs.rows.clone();
+    let opened = rows[2].clone();
+    let mut dom = VirtualDom::new_with_props(
+        move |(rows, open): (Vec<LogItem>, Option<i64>)| {
+            rsx! { crate::views::logs::LogTable { rows, open, on_toggle: |_| {} } }
+        },
+        (rows.clone(), Some(opened.id)),
+    );
+    dom.rebuild_in_place();
+    let html = dioxus_ssr::render(&dom);
+    let detail = html.find("id=\"log-detail\"").expect("the detail is shown");
+    let own = html
+        .find(&format!("Request {}", opened.request_id))
+        .expect("the opened request's detail");
+    assert!(own > detail, "the detail is the opened request's");
+    let row_of = |item: &LogItem| html.find(&format!(">{}<", item.time)).unwrap();
+    assert!(
+        row_of(&opened) < detail,
+        "the detail follows its row: {html}"
+    );
+    // Every later row comes after the detail (times are distinct per row here).
+    for later in &rows[3..] {
+        if later.time != opened.time {
+            assert!(html.find(&format!(">{}<", later.time)).unwrap() > detail);
+        }
+    }
+    assert_eq!(html.matches("aria-expanded=\"true\"").count(), 1);
 }
 
 #[tokio::test]

@@ -91,22 +91,26 @@ pub fn TokensPage(
         } else {
             div { class: "bc-table-wrap",
                 table { class: "bc-table", id: "tokens-table",
-                    thead { tr { th { "Name" } th { "Key" } th { "Status" } th { "Used / quota" } th { "Requests" } th { "Expires" } th { "Models" } th { "Group" } th { "Actions" } } }
+                    // Five columns, so the row actions fit the default window: the key folds
+                    // under the name, the request count under the spending, the limits into one.
+                    thead { tr { th { "Name" } th { "Status" } th { "Used / quota" } th { "Limits" } th { "Actions" } } }
                     tbody {
                         for t in tokens {
                             tr { key: "{t.id}",
-                                td { "{t.name}" if t.local_only { " " Badge { kind: "neutral", text: "local only".to_string() } } }
-                                td { code { "{t.display}" } }
+                                td { class: "bc-cell-wide",
+                                    div { "{t.name}" if t.local_only { " " Badge { kind: "neutral", text: "local only".to_string() } } }
+                                    div { class: "bc-caption", code { "{t.display}" } }
+                                }
                                 td {
                                     if t.expired { Badge { kind: "danger", text: "expired".to_string() } }
                                     else if t.enabled { Badge { kind: "success", text: "enabled".to_string() } }
                                     else { Badge { kind: "danger", text: "disabled".to_string() } }
                                 }
-                                td { "{t.used} / {t.quota}" }
-                                td { "{t.requests}" }
-                                td { "{t.expires}" }
-                                td { "{t.models}" }
-                                td { "{t.group}" }
+                                td { div { "{t.used} / {t.quota}" } div { class: "bc-caption", "{t.requests} requests" } }
+                                td {
+                                    div { "models: {t.models}" }
+                                    div { class: "bc-caption", "group {t.group} · expires {t.expires}" }
+                                }
                                 td { class: "bc-actions",
                                     button { class: "bc-button bc-button-small", onclick: move |_| on_action.call(Action::SetTokenEnabled(t.id, !t.enabled)), if t.enabled { "Disable" } else { "Enable" } }
                                     if confirm() == Some(t.id) {

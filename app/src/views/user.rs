@@ -73,16 +73,20 @@ pub fn UserShell(
                 }
                 Account { name: data.username.clone(), on_action }
             }
-            main { class: "bc-main", id: "main",
-                h1 { class: "bc-title", "{page.title()}" }
-                if let Some(n) = notice.clone() {
-                    NoticeBar { notice: n, on_action }
-                }
-                match page {
-                    UserPage::Overview => rsx! { Overview { data: data.clone(), base_url, on_action } },
-                    UserPage::Keys => rsx! { TokensPage { tokens: data.tokens.clone(), notice: notice.clone(), on_action, fixed_group: Some(data.group.clone()) } },
-                    UserPage::Logs => rsx! { LogsPage { data: data.logs.clone(), on_action } },
-                    UserPage::Invitations => rsx! { Invitations { data: data.clone(), on_action } },
+            // Keyed by the page: a new page gets a new scrolling area, so it opens at
+            // its top (one shared `main` kept the scroll position of the page before).
+            for shown in std::iter::once(page) {
+                main { key: "{shown.title()}", class: "bc-main", id: "main",
+                    h1 { class: "bc-title", "{page.title()}" }
+                    if let Some(n) = notice.clone() {
+                        NoticeBar { notice: n, on_action }
+                    }
+                    match page {
+                        UserPage::Overview => rsx! { Overview { data: data.clone(), base_url: base_url.clone(), on_action } },
+                        UserPage::Keys => rsx! { TokensPage { tokens: data.tokens.clone(), notice: notice.clone(), on_action, fixed_group: Some(data.group.clone()) } },
+                        UserPage::Logs => rsx! { LogsPage { data: data.logs.clone(), on_action } },
+                        UserPage::Invitations => rsx! { Invitations { data: data.clone(), on_action } },
+                    }
                 }
             }
         }

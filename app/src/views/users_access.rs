@@ -62,16 +62,22 @@ pub fn Codes(
             } else {
                 div { class: "bc-table-wrap",
                     table { class: "bc-table", id: "codes-table",
-                        thead { tr { th { "Code" } th { "Name" } th { "Amount" } th { "State" } th { "Expires" } th { "Redeemed by" } th { "Actions" } } }
+                        // Four columns, so the row actions fit the default window: the name
+                        // and creation fold under the code, expiry and redeemer under the state.
+                        thead { tr { th { "Code" } th { "Amount" } th { "State" } th { "Actions" } } }
                         tbody {
                             for c in shown {
                                 tr { key: "{c.id}",
-                                    td { code { "{c.code}" } }
-                                    td { div { "{c.name}" } div { class: "bc-caption", "created {c.created}" } }
+                                    td { class: "bc-cell-wide",
+                                        code { "{c.code}" }
+                                        div { class: "bc-caption", "{c.name} · created {c.created}" }
+                                    }
                                     td { "{c.amount}" }
-                                    td { Badge { kind: match c.state.as_str() { "unused" => "success", "used" => "neutral", _ => "danger" }.to_string(), text: c.state.clone() } }
-                                    td { "{c.expires}" }
-                                    td { "{c.redeemed_by}" }
+                                    td {
+                                        Badge { kind: match c.state.as_str() { "unused" => "success", "used" => "neutral", _ => "danger" }.to_string(), text: c.state.clone() }
+                                        div { class: "bc-caption", "expires {c.expires}" }
+                                        if !c.redeemed_by.is_empty() && c.redeemed_by != "-" { div { class: "bc-caption", "redeemed by {c.redeemed_by}" } }
+                                    }
                                     td { class: "bc-actions",
                                         button { class: "bc-button bc-button-small", onclick: { let code = c.code.clone(); move |_| on_action.call(Action::Copy(code.clone())) }, "Copy" }
                                         if confirm() == Some(format!("code:{}", c.id)) {
