@@ -17,6 +17,7 @@ use crate::views::channels::CHANNEL_FORM;
 use crate::views::dashboard::PROVIDER_FORM;
 use crate::views::data::*;
 use crate::views::pricing::PRICE_FORM;
+use crate::views::settings::{BURST_FORM, LISTEN_FORM, RETENTION_FORM};
 use crate::views::tokens::TOKEN_FORM;
 
 pub(super) fn store_err(e: StoreError) -> Notice {
@@ -137,7 +138,7 @@ impl Refusals {
             0 => Ok(()),
             1 => Err(Notice::refusing(
                 form,
-                format!("{what}: {}.", self.0[0].1),
+                format!("{what}: {}.", self.0[0].1.trim_end_matches('.')),
                 self.0,
             )),
             n => Err(Notice::refusing(
@@ -727,20 +728,31 @@ impl Console {
     }
 
     fn save_listen(&self, host: &str, port: &str) -> Result<Notice, Notice> {
-        let ip: std::net::IpAddr = host.trim().parse().map_err(|_| {
-            Notice::error(
-                format!("{host:?} is not an IP address"),
-                Some("Use 127.0.0.1 (this computer only) or 0.0.0.0 (every network)."),
-            )
-        })?;
-        let port = match port.trim() {
-            "" => 3000,
-            p => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+        let mut refused = Refusals::default();
+        let ip = refused.parsed(
+            "host",
+            host.trim().parse::<std::net::IpAddr>().map_err(|_| {
                 Notice::error(
-                    format!("Port: {p} is not a port number"),
-                    Some("Use a whole number from 1 to 65535; 3000 is the default."),
+                    format!("{host:?} is not an IP address"),
+                    Some("Use 127.0.0.1 (this computer only) or 0.0.0.0 (every network)."),
                 )
-            })?,
+            }),
+        );
+        let port = refused.parsed(
+            "port",
+            match port.trim() {
+                "" => Ok(3000),
+                p => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    Notice::error(
+                        format!("Port: {p} is not a port number"),
+                        Some("Use a whole number from 1 to 65535; 3000 is the default."),
+                    )
+                }),
+            },
+        );
+        refused.refuse(LISTEN_FORM, "Listen address not saved")?;
+        let (Some(ip), Some(port)) = (ip, port) else {
+            return Err(Notice::error("Listen address not saved", None));
         };
         let addr = std::net::SocketAddr::new(ip, port);
         self.set_setting(LISTEN_KEY, &addr.to_string())
@@ -759,9 +771,23 @@ impl Console {
     }
 
     async fn save_burst(&self, f: BurstForm) -> Result<Notice, Notice> {
-        let budget: f64 = number("Daily cloud budget", &f.daily_budget_usd, 5.0)?;
-        let lq: u32 = number("Local queue limit", &f.local_max_queue, 5)?;
-        let cq: u32 = number("Cloud queue limit", &f.cloud_max_queue, 50)?;
+        let mut refused = Refusals::default();
+        let budget = refused.parsed(
+            "daily_budget_usd",
+            number::<f64>("Daily cloud budget", &f.daily_budget_usd, 5.0),
+        );
+        let lq = refused.parsed(
+            "local_max_queue",
+            number::<u32>("Local queue limit", &f.local_max_queue, 5),
+        );
+        let cq = refused.parsed(
+            "cloud_max_queue",
+            number::<u32>("Cloud queue limit", &f.cloud_max_queue, 50),
+        );
+        refused.refuse(BURST_FORM, "Burst settings not saved")?;
+        let (Some(budget), Some(lq), Some(cq)) = (budget, lq, cq) else {
+            return Err(Notice::error("Burst settings not saved", None));
+        };
         let mut fields = serde_json::Map::new();
         fields.insert("mode".into(), f.mode.trim().into());
         fields.insert("alias".into(), f.alias.trim().into());
@@ -772,7 +798,24 @@ impl Console {
         gateway_core::console::settings::change_burst(&self.state, &by, fields)
             .await
             .map_err(|e| {
-                Notice::error(format!("Burst settings: {}", burst_words(&e.message)), None)
+                // The gateway names the setting it refused: mark that field of the form.
+                let field = [
+                    ("daily_cloud_budget_usd", "daily_budget_usd"),
+                    ("local_max_queue", "local_max_queue"),
+                    ("cloud_max_queue", "cloud_max_queue"),
+                    ("alias", "alias"),
+                    ("mode", "mode"),
+                ]
+                .iter()
+                .find(|(key, _)| e.message.contains(key))
+                .map(|(_, field)| field.to_string());
+                let words = burst_words(&e.message);
+                let fields = field.map(|f| vec![(f, words.clone())]).unwrap_or_default();
+                Notice::refusing(
+                    BURST_FORM,
+                    format!("Burst settings not saved: {words}"),
+                    fields,
+                )
             })?;
         Ok(Notice::ok("Burst settings saved."))
     }
@@ -829,13 +872,17 @@ impl Console {
             .ok()
             .filter(|d| (0..=logs::MAX_RETENTION_DAYS).contains(d))
             .ok_or_else(|| {
-                Notice::error(
-                    format!(
-                        "Days to keep request logs: {:?} is not a whole number of days",
-                        text.trim()
-                    ),
-                    Some("Type 0 to keep every record, or a number of days such as 90."),
-                )
+                let message = format!(
+                    "Days to keep request logs: {:?} is not a whole number of days",
+                    text.trim()
+                );
+                let mut n = Notice::refusing(
+                    RETENTION_FORM,
+                    message.clone(),
+                    vec![("days".to_string(), message)],
+                );
+                n.fix = Some("Type 0 to keep every record, or a number of days such as 90.".into());
+                n
             })?;
         let deleted = self
             .state

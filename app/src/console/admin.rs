@@ -63,6 +63,35 @@ fn refused(e: ApiError, fix: &str) -> Notice {
     Notice::error(e.message, Some(fix))
 }
 
+/// A refused new user, marked on the field the refusal is about (the API names it in
+/// its message; the form's fields are those words).
+fn new_user_refused(e: ApiError) -> Notice {
+    if e.status.as_u16() != 400 && e.status.as_u16() != 409 {
+        return refused(e, "Correct the field and create the user again.");
+    }
+    let lower = e.message.to_lowercase();
+    let field = [
+        ("password", "password"),
+        ("username", "username"),
+        ("user name", "username"),
+        ("email", "email"),
+        ("group", "group"),
+        ("role", "role"),
+        ("balance", "balance_usd"),
+    ]
+    .iter()
+    .find(|(word, _)| lower.contains(word))
+    .map(|(_, field)| field.to_string());
+    let fields = field
+        .map(|f| vec![(f, e.message.clone())])
+        .unwrap_or_default();
+    let mut n = Notice::refusing(NEW_USER_FORM, e.message, fields);
+    n.fix = Some(
+        "Correct the marked field and create the user again: the form keeps what you typed.".into(),
+    );
+    n
+}
+
 /// An amount in USD as typed (a leading `$` allowed); empty: none.
 fn usd(field: &str, text: &str) -> Result<Option<f64>, Notice> {
     let t = text.trim();
@@ -232,17 +261,27 @@ impl Console {
         let by = self.admin_session()?;
         match action {
             Action::CreateUser(f) => {
+                let balance_usd = usd("Starting balance", &f.balance_usd).map_err(|n| {
+                    let message = n.text.clone();
+                    let mut r = Notice::refusing(
+                        NEW_USER_FORM,
+                        n.text,
+                        vec![("balance_usd".into(), message)],
+                    );
+                    r.fix = n.fix;
+                    r
+                })?;
                 let body = api::NewUserBody {
                     username: f.username.clone(),
                     password: f.password,
                     email: Some(f.email),
                     role: Some(f.role),
                     group: Some(f.group),
-                    balance_usd: usd("Starting balance", &f.balance_usd)?,
+                    balance_usd,
                 };
                 let u = api::create_user(&self.state, &by, body)
                     .await
-                    .map_err(|e| refused(e, "Correct the field and create the user again."))?;
+                    .map_err(new_user_refused)?;
                 Ok(Notice::ok(format!(
                     "User {} created: {}, group {}, balance {}.",
                     u.username,

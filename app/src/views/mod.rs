@@ -190,7 +190,7 @@ pub fn Shell(
                         Page::Models => rsx! { ModelsPage { data: data.models.clone(), notice: notice.clone(), on_action } },
                         Page::Logs => rsx! { LogsPage { data: data.logs.clone(), on_action } },
                         Page::Pricing => rsx! { PricingPage { prices: data.prices.clone(), notice: notice.clone(), on_action } },
-                        Page::Settings => rsx! { SettingsPage { data: data.settings.clone(), on_action } },
+                        Page::Settings => rsx! { SettingsPage { data: data.settings.clone(), notice: notice.clone(), on_action } },
                         Page::Users => rsx! { UsersPage { data: data.users.clone(), notice: notice.clone(), on_action } },
                     }
                 }

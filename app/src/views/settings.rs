@@ -3,28 +3,84 @@
 
 use dioxus::prelude::*;
 
-use super::form::TextInput;
+use super::form::{FieldMessage, TextInput, field_mark, invalid};
 
 use super::Badge;
-use super::data::{Action, BurstForm, SettingsData, Theme};
+use super::data::{Action, BurstForm, Notice, SettingsData, Theme};
+
+/// Form ids of the Settings page's refusals (each refused field is marked under it).
+pub const LISTEN_FORM: &str = "listen";
+pub const BURST_FORM: &str = "burst";
+pub const RETENTION_FORM: &str = "log-retention";
 
 #[component]
-pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Element {
+pub fn SettingsPage(
+    data: SettingsData,
+    #[props(default)] notice: Option<Notice>,
+    on_action: EventHandler<Action>,
+) -> Element {
     let mut host = use_signal(|| data.host.clone());
     let mut port = use_signal(|| data.port.to_string());
     let mut burst = use_signal(|| data.burst.clone());
     let mut retention = use_signal(|| data.log_retention_days.to_string());
+    // What each form's last Save sent: its refused fields are marked while they hold it.
+    let mut sent_listen = use_signal(|| None::<(String, String)>);
+    let mut sent_burst = use_signal(|| None::<BurstForm>);
+    let mut sent_days = use_signal(|| None::<String>);
     let lan = !matches!(host().trim(), "127.0.0.1" | "::1" | "localhost");
     let b: BurstForm = burst();
+    let listen_sent = sent_listen();
+    let m_host = field_mark(
+        &notice,
+        LISTEN_FORM,
+        "host",
+        listen_sent.as_ref().map(|s| s.0.as_str()),
+        &host(),
+    );
+    let m_port = field_mark(
+        &notice,
+        LISTEN_FORM,
+        "port",
+        listen_sent.as_ref().map(|s| s.1.as_str()),
+        &port(),
+    );
+    let burst_sent = sent_burst();
+    let burst_mark = |field: &str, get: fn(&BurstForm) -> &str| {
+        field_mark(
+            &notice,
+            BURST_FORM,
+            field,
+            burst_sent.as_ref().map(get),
+            get(&b),
+        )
+    };
+    let m_mode = burst_mark("mode", |f| &f.mode);
+    let m_alias = burst_mark("alias", |f| &f.alias);
+    let m_budget = burst_mark("daily_budget_usd", |f| &f.daily_budget_usd);
+    let m_lq = burst_mark("local_max_queue", |f| &f.local_max_queue);
+    let m_cq = burst_mark("cloud_max_queue", |f| &f.cloud_max_queue);
+    let m_days = field_mark(
+        &notice,
+        RETENTION_FORM,
+        "days",
+        sent_days().as_deref(),
+        &retention(),
+    );
     let env_text = data.env_override.join(" and ");
     rsx! {
         section { class: "bc-card bc-form bc-wide", id: "listen",
             h2 { "Gateway address" }
             p { class: "bc-caption", "Listening now: {data.listening}" }
             div { class: "bc-fields bc-fields-inline",
-                label { "Listen address" TextInput { value: host(), oninput: move |v: String| host.set(v) } }
-                label { "Port" TextInput { r#type: "number", value: port(), oninput: move |v: String| port.set(v) } }
-                button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::SaveListen { host: host(), port: port() }), "Save and restart the gateway" }
+                label { "Listen address"
+                    TextInput { value: host(), aria_invalid: invalid(&m_host), oninput: move |v: String| host.set(v) }
+                    FieldMessage { message: m_host.clone() }
+                }
+                label { "Port"
+                    TextInput { r#type: "number", value: port(), aria_invalid: invalid(&m_port), oninput: move |v: String| port.set(v) }
+                    FieldMessage { message: m_port.clone() }
+                }
+                button { class: "bc-button bc-button-primary", onclick: move |_| { sent_listen.set(Some((host(), port()))); on_action.call(Action::SaveListen { host: host(), port: port() }) }, "Save and restart the gateway" }
             }
             if lan {
                 div { class: "bc-warning", role: "alert", id: "lan-warning",
@@ -39,17 +95,30 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
             h2 { "Burst routing" }
             div { class: "bc-fields",
                 label { "Mode"
-                    select { onchange: move |e| burst.with_mut(|b| b.mode = e.value()),
+                    select { "aria-invalid": invalid(&m_mode), onchange: move |e| burst.with_mut(|b| b.mode = e.value()),
                         option { value: "edge_burst", selected: b.mode == "edge_burst", "edge burst: local first, cloud overflow" }
                         option { value: "cloud_burst", selected: b.mode == "cloud_burst", "cloud burst: cloud first, local for sensitive requests" }
                     }
                 }
-                label { "Alias model name" TextInput { value: b.alias.clone(), oninput: move |v: String| burst.with_mut(|b| b.alias = v) } }
-                label { "Daily cloud budget, USD (-1: none)" TextInput { value: b.daily_budget_usd.clone(), oninput: move |v: String| burst.with_mut(|b| b.daily_budget_usd = v) } }
-                label { "Local queue limit" TextInput { r#type: "number", value: b.local_max_queue.clone(), oninput: move |v: String| burst.with_mut(|b| b.local_max_queue = v) } }
-                label { "Cloud queue limit" TextInput { r#type: "number", value: b.cloud_max_queue.clone(), oninput: move |v: String| burst.with_mut(|b| b.cloud_max_queue = v) } }
+                label { "Alias model name"
+                    TextInput { value: b.alias.clone(), aria_invalid: invalid(&m_alias), oninput: move |v: String| burst.with_mut(|b| b.alias = v) }
+                    FieldMessage { message: m_alias.clone() }
+                }
+                label { "Daily cloud budget, USD (-1: none)"
+                    TextInput { value: b.daily_budget_usd.clone(), aria_invalid: invalid(&m_budget), oninput: move |v: String| burst.with_mut(|b| b.daily_budget_usd = v) }
+                    FieldMessage { message: m_budget.clone() }
+                }
+                label { "Local queue limit"
+                    TextInput { r#type: "number", value: b.local_max_queue.clone(), aria_invalid: invalid(&m_lq), oninput: move |v: String| burst.with_mut(|b| b.local_max_queue = v) }
+                    FieldMessage { message: m_lq.clone() }
+                }
+                label { "Cloud queue limit"
+                    TextInput { r#type: "number", value: b.cloud_max_queue.clone(), aria_invalid: invalid(&m_cq), oninput: move |v: String| burst.with_mut(|b| b.cloud_max_queue = v) }
+                    FieldMessage { message: m_cq.clone() }
+                }
             }
-            div { class: "bc-toolbar", button { class: "bc-button bc-button-primary", onclick: move |_| on_action.call(Action::SaveBurst(burst())), "Save burst settings" } }
+            FieldMessage { message: m_mode.clone() }
+            div { class: "bc-toolbar", button { class: "bc-button bc-button-primary", onclick: move |_| { sent_burst.set(Some(burst())); on_action.call(Action::SaveBurst(burst())) }, "Save burst settings" } }
         }
         section { class: "bc-card bc-wide", id: "ollama-keyless",
             h2 { "Ollama API" }
@@ -67,8 +136,11 @@ pub fn SettingsPage(data: SettingsData, on_action: EventHandler<Action>) -> Elem
             h2 { "Request logs" }
             p { class: "bc-caption", "Every request is recorded (model, tokens, cost, errors). Records older than this are deleted every hour; 0 keeps every record." }
             div { class: "bc-fields bc-fields-inline",
-                label { "Days to keep request logs" TextInput { r#type: "number", min: "0", value: retention(), oninput: move |v: String| retention.set(v) } }
-                button { class: "bc-button", onclick: move |_| on_action.call(Action::SetLogRetention(retention())), "Save" }
+                label { "Days to keep request logs"
+                    TextInput { r#type: "number", min: "0", value: retention(), aria_invalid: invalid(&m_days), oninput: move |v: String| retention.set(v) }
+                    FieldMessage { message: m_days.clone() }
+                }
+                button { class: "bc-button", onclick: move |_| { sent_days.set(Some(retention())); on_action.call(Action::SetLogRetention(retention())) }, "Save" }
             }
         }
         section { class: "bc-card bc-wide", id: "hub",

@@ -682,23 +682,61 @@ async fn settings_page_shows_and_saves_settings() {
         })
         .await
         .unwrap();
+    use crate::views::settings::{BURST_FORM, LISTEN_FORM, RETENTION_FORM};
     assert!(
-        !n.ok && n.text == "Port: 99999 is not a port number",
+        !n.ok
+            && n.text
+                .starts_with("Listen address not saved: Port: 99999 is not a port number"),
         "{n:?}"
     );
-    assert!(n.fix.as_deref().unwrap().contains("1 to 65535"), "{n:?}");
+    // The message goes under the field it is about, with how to write it.
+    let port_mark = n.field_error(LISTEN_FORM, "port").unwrap_or_default();
+    assert!(port_mark.contains("1 to 65535"), "{n:?}");
+    assert_eq!(n.field_error(LISTEN_FORM, "host"), None, "{n:?}");
+    // Both fields wrong: both marked at once.
+    let n = c
+        .apply(Action::SaveListen {
+            host: "my-pc".into(),
+            port: "0".into(),
+        })
+        .await
+        .unwrap();
+    assert!(n.text.contains("2 fields to correct"), "{n:?}");
+    assert!(
+        n.field_error(LISTEN_FORM, "host")
+            .unwrap()
+            .contains("127.0.0.1")
+    );
+    assert!(n.field_error(LISTEN_FORM, "port").is_some());
     let mut b = load(c).settings.burst;
     b.daily_budget_usd = "-5".into();
     let n = c.apply(Action::SaveBurst(b.clone())).await.unwrap();
     assert!(!n.ok && n.text.contains("Daily cloud budget"), "{n:?}");
     assert!(!n.text.contains("daily_cloud_budget_usd"), "{n:?}");
+    assert!(
+        n.field_error(BURST_FORM, "daily_budget_usd")
+            .is_some_and(|m| m.contains("Daily cloud budget")),
+        "the gateway's refusal is marked on its field: {n:?}"
+    );
     b.daily_budget_usd = "5".into();
     b.local_max_queue = "-1".into();
+    b.cloud_max_queue = "many".into();
     let n = c.apply(Action::SaveBurst(b)).await.unwrap();
     assert_eq!(
-        n.text, "Local queue limit: -1 is out of range for this field",
+        n.field_error(BURST_FORM, "local_max_queue"),
+        Some("Local queue limit: -1 is out of range for this field"),
         "{n:?}"
     );
+    assert_eq!(
+        n.field_error(BURST_FORM, "cloud_max_queue"),
+        Some("Cloud queue limit: many is not a number"),
+        "{n:?}"
+    );
+    let n = c
+        .apply(Action::SetLogRetention("ninety".into()))
+        .await
+        .unwrap();
+    assert!(n.field_error(RETENTION_FORM, "days").is_some(), "{n:?}");
     // Burst settings reach the policy.
     let mut b = load(c).settings.burst;
     b.mode = "cloud_burst".into();

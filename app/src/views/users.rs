@@ -5,7 +5,7 @@
 
 use dioxus::prelude::*;
 
-use super::form::TextInput;
+use super::form::{FieldMessage, TextInput, field_mark, invalid};
 
 use super::Badge;
 use super::data::{
@@ -66,10 +66,29 @@ fn NewUser(
     on_action: EventHandler<Action>,
 ) -> Element {
     let mut f = use_signal(NewUserForm::default);
+    // What the last Create sent: its refused field is marked while it holds that.
+    let mut sent = use_signal(|| None::<NewUserForm>);
     use_on_success(&notice, NEW_USER_FORM, move || {
-        f.set(NewUserForm::default())
+        f.set(NewUserForm::default());
+        sent.set(None);
     });
     let cur = f();
+    let last = sent();
+    let mark = |field: &str, get: fn(&NewUserForm) -> &str| {
+        field_mark(
+            &notice,
+            NEW_USER_FORM,
+            field,
+            last.as_ref().map(get),
+            get(&cur),
+        )
+    };
+    let m_name = mark("username", |f| &f.username);
+    let m_password = mark("password", |f| &f.password);
+    let m_email = mark("email", |f| &f.email);
+    let m_role = mark("role", |f| &f.role);
+    let m_group = mark("group", |f| &f.group);
+    let m_balance = mark("balance_usd", |f| &f.balance_usd);
     let balance_hint = match default_balance.as_str() {
         "" => "empty: the new-user balance".to_string(),
         "-1" => "empty: unlimited (the new-user balance)".to_string(),
@@ -80,26 +99,40 @@ fn NewUser(
             h2 { "Add a user" }
             p { class: "bc-caption", "Accounts made here do not need registration to be open. The password follows the registration rules: at least 8 characters of two kinds (letters, digits, symbols)." }
             div { class: "bc-fields",
-                label { "Username" TextInput { id: "new-user-name", value: cur.username.clone(), autocomplete: "off", oninput: move |v: String| f.with_mut(|f| f.username = v) } }
-                label { "Password" TextInput { id: "new-user-password", r#type: "password", value: cur.password.clone(), autocomplete: "new-password", oninput: move |v: String| f.with_mut(|f| f.password = v) } }
-                label { "Email (optional)" TextInput { r#type: "email", value: cur.email.clone(), oninput: move |v: String| f.with_mut(|f| f.email = v) } }
+                label { "Username"
+                    TextInput { id: "new-user-name", value: cur.username.clone(), autocomplete: "off", aria_invalid: invalid(&m_name), oninput: move |v: String| f.with_mut(|f| f.username = v) }
+                    FieldMessage { message: m_name.clone() }
+                }
+                label { "Password"
+                    TextInput { id: "new-user-password", r#type: "password", value: cur.password.clone(), autocomplete: "new-password", aria_invalid: invalid(&m_password), oninput: move |v: String| f.with_mut(|f| f.password = v) }
+                    FieldMessage { message: m_password.clone() }
+                }
+                label { "Email (optional)"
+                    TextInput { r#type: "email", value: cur.email.clone(), aria_invalid: invalid(&m_email), oninput: move |v: String| f.with_mut(|f| f.email = v) }
+                    FieldMessage { message: m_email.clone() }
+                }
                 label { "Role"
+                    FieldMessage { message: m_role.clone() }
                     select { onchange: move |e| f.with_mut(|f| f.role = e.value()),
                         option { value: "user", selected: cur.role == "user", "user" }
                         option { value: "admin", selected: cur.role == "admin", "admin" }
                     }
                 }
                 label { "Group"
+                    FieldMessage { message: m_group.clone() }
                     select { onchange: move |e| f.with_mut(|f| f.group = e.value()),
                         for g in groups {
                             option { key: "{g}", value: "{g}", selected: cur.group == g, "{g}" }
                         }
                     }
                 }
-                label { "Starting balance, USD (-1: unlimited)" TextInput { inputmode: "decimal", value: cur.balance_usd.clone(), placeholder: "{balance_hint}", oninput: move |v: String| f.with_mut(|f| f.balance_usd = v) } }
+                label { "Starting balance, USD (-1: unlimited)"
+                    TextInput { inputmode: "decimal", value: cur.balance_usd.clone(), placeholder: "{balance_hint}", aria_invalid: invalid(&m_balance), oninput: move |v: String| f.with_mut(|f| f.balance_usd = v) }
+                    FieldMessage { message: m_balance.clone() }
+                }
             }
             div { class: "bc-toolbar",
-                button { class: "bc-button bc-button-primary", id: "create-user", onclick: move |_| on_action.call(Action::CreateUser(f())), "Create user" }
+                button { class: "bc-button bc-button-primary", id: "create-user", onclick: move |_| { sent.set(Some(f())); on_action.call(Action::CreateUser(f())) }, "Create user" }
             }
         }
     }

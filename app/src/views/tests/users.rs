@@ -94,34 +94,46 @@ async fn users_page_creates_and_changes_accounts_with_the_apis_rules() {
     let html = page(c, Page::Users);
     assert!(html.contains(">carol<") && html.contains("$5.00"), "{html}");
 
-    // Refused as the API refuses, nothing created, the form not emptied.
-    for (form, words) in [
+    // Refused as the API refuses, nothing created, the form not emptied; the message is
+    // marked on the field it is about (shown under it).
+    for (form, words, field) in [
         (
             new_user("carol", "Carol-pass-1", "default", ""),
             "username 'carol' is already taken",
+            "username",
         ),
         (
             new_user("erin", "short", "default", ""),
             "password must be at least 8 characters",
+            "password",
         ),
         (
             new_user("erin", "Erin-pass-1", "gold", ""),
             "no group 'gold'",
+            "group",
         ),
         (
             new_user("erin", "Erin-pass-1", "default", "-5"),
             "balance_usd must be -1 (unlimited) or 0 and more",
+            "balance_usd",
         ),
         (
             new_user("erin", "Erin-pass-1", "default", "lots"),
             "Starting balance: 'lots' is not a number",
+            "balance_usd",
         ),
         (
             new_user("no spaces", "Erin-pass-1", "default", ""),
             "username must be",
+            "username",
         ),
     ] {
-        refused(c, Action::CreateUser(form), words).await;
+        let n = refused(c, Action::CreateUser(form), words).await;
+        let mark = n.field_error(crate::views::users::NEW_USER_FORM, field);
+        assert!(
+            mark.is_some_and(|m| m.contains(words)),
+            "{words:?} marked on {field}: {n:?}"
+        );
     }
     assert_eq!(user_count(c), 2);
 
