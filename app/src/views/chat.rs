@@ -242,6 +242,12 @@ pub fn ChatPage(
                         }
                     }
                     div { class: "bc-toolbar",
+                        // Send (or Stop) first: the next control after the message box.
+                        if streaming {
+                            button { class: "bc-button bc-button-danger", id: "chat-stop", onclick: move |_| on_action.call(Action::ChatStop), "Stop" }
+                        } else {
+                            button { class: "bc-button bc-button-primary", id: "chat-send", disabled: !can_send, onclick: send, "Send" }
+                        }
                         label { class: "bc-button", id: "chat-attach", title: "PNG, JPEG, WebP or GIF, up to 20 MB; or drop images on the message box", "Attach image…"
                             input { r#type: "file", accept: ".png,.jpg,.jpeg,.webp,.gif,image/png,image/jpeg,image/webp,image/gif", multiple: true, class: "bc-file-input", "aria-label": "Attach images",
                                 onchange: move |e: FormEvent| {
@@ -252,11 +258,6 @@ pub fn ChatPage(
                             }
                         }
                         FieldMessage { message: m_image.clone() }
-                        if streaming {
-                            button { class: "bc-button bc-button-danger", id: "chat-stop", onclick: move |_| on_action.call(Action::ChatStop), "Stop" }
-                        } else {
-                            button { class: "bc-button bc-button-primary", id: "chat-send", disabled: !can_send, onclick: send, "Send" }
-                        }
                     }
                 }
                 ShowAsCode { chat: chat.clone(), form: cur.clone(), on_action }
