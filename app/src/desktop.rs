@@ -287,6 +287,10 @@ fn App() -> Element {
                 .as_ref()
                 .and_then(|c| c.runtime.as_ref().map(|r| r.subscribe()));
             let mut changes = console.as_ref().map(|c| c.state.subscribe_changes());
+            // New engine log lines: the Models page's log tails follow them.
+            let mut log_lines = console
+                .as_ref()
+                .and_then(|c| c.runtime.as_ref().map(|r| r.subscribe_logs()));
             let mut last_load: Option<std::time::Instant> = None;
             loop {
                 let visible = dioxus::desktop::window().is_visible();
@@ -333,20 +337,31 @@ fn App() -> Element {
                         Err(_) => {}
                     }
                 }
-                // The next minute, for the charts.
-                let now = gateway_core::vocab::now_ms();
-                let minute =
-                    std::time::Duration::from_millis((60_000 - now.rem_euclid(60_000)) as u64 + 50);
-                let event = tokio::select! {
-                    _ = tokio::time::sleep(minute) => false,
-                    _ = poke.notified() => false,
-                    r = async { changes.as_mut()?.changed().await.ok() } , if changes.is_some() => {
-                        if r.is_none() { changes = None; }
-                        true
-                    }
-                    r = async { statuses.as_mut()?.changed().await.ok() }, if statuses.is_some() => {
-                        if r.is_none() { statuses = None; }
-                        true
+                // Wait for the next minute (the charts), a poke or an event. A log line
+                // wakes only the Models page (the others show no log); it is not a reload.
+                let event = loop {
+                    let now = gateway_core::vocab::now_ms();
+                    let minute = std::time::Duration::from_millis(
+                        (60_000 - now.rem_euclid(60_000)) as u64 + 50,
+                    );
+                    let woke = tokio::select! {
+                        _ = tokio::time::sleep(minute) => Some(false),
+                        _ = poke.notified() => Some(false),
+                        r = async { changes.as_mut()?.changed().await.ok() } , if changes.is_some() => {
+                            if r.is_none() { changes = None; }
+                            Some(true)
+                        }
+                        r = async { statuses.as_mut()?.changed().await.ok() }, if statuses.is_some() => {
+                            if r.is_none() { statuses = None; }
+                            Some(true)
+                        }
+                        r = async { log_lines.as_mut()?.changed().await.ok() }, if log_lines.is_some() => {
+                            if r.is_none() { log_lines = None; }
+                            (*page.peek() == Page::Models).then_some(true)
+                        }
+                    };
+                    if let Some(event) = woke {
+                        break event;
                     }
                 };
                 // Hidden: nothing is read until the window is shown (the tray's Open pokes).

@@ -111,8 +111,13 @@ pub struct LogRing {
 
 const RING_LINES: usize = 2000;
 
+/// Lines logged by every child so far: a page showing log tails follows it.
+static LOG_LINES: std::sync::LazyLock<watch::Sender<u64>> =
+    std::sync::LazyLock::new(|| watch::channel(0).0);
+
 impl LogRing {
     fn push(&self, line: String) {
+        LOG_LINES.send_modify(|n| *n += 1);
         if let Some(f) = self.file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             let _ = writeln!(f, "{line}");
         }
@@ -277,6 +282,11 @@ impl Runtime {
         self.inner.statuses.clone()
     }
 
+    /// Changes whenever a child logs a line (a count of lines; watchers only wake).
+    pub fn subscribe_logs(&self) -> watch::Receiver<u64> {
+        LOG_LINES.subscribe()
+    }
+
     /// The last `n` log lines of model `id`'s child (this run).
     pub fn logs(&self, id: i64, n: usize) -> Vec<String> {
         self.inner
@@ -325,5 +335,23 @@ impl LocalRuntime for Runtime {
             rx.await
                 .map_err(|_| EnsureError::Unavailable("the local runtime has stopped".into()))?
         })
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_logged_line_wakes_the_log_watchers() {
+        let mut rx = LOG_LINES.subscribe();
+        rx.mark_unchanged();
+        let ring = LogRing::default();
+        ring.push("main: server is listening".into());
+        tokio::time::timeout(std::time::Duration::from_secs(1), rx.changed())
+            .await
+            .expect("woken by the new line")
+            .unwrap();
+        assert_eq!(ring.tail(1), ["main: server is listening"]);
     }
 }
