@@ -561,33 +561,60 @@ impl Console {
     }
 
     fn deploy(&self, f: DeployForm) -> Result<Notice, Notice> {
-        let engine = match f.engine.trim() {
-            "" | "auto" => None,
-            b => Some(
-                engine::Backend::parse(b)
-                    .map_err(|e| Notice::error(e, Some("Pick an engine from the list.")))?,
-            ),
+        // Every refused field at once, each marked in the Deploy dialog (kept open).
+        let mut refused = Refusals::default();
+        let engine = refused.parsed(
+            "engine",
+            match f.engine.trim() {
+                "" | "auto" => Ok(None),
+                b => engine::Backend::parse(b)
+                    .map(Some)
+                    .map_err(|e| Notice::error(e, Some("Pick an engine from the list."))),
+            },
+        );
+        let mode = refused.parsed(
+            "mode",
+            if f.mode.trim().is_empty() {
+                Ok(llama_manager::runtime::Mode::Chat)
+            } else {
+                llama_manager::runtime::Mode::parse(&f.mode)
+                    .map_err(|e| Notice::error(e, Some("Pick chat, embeddings or rerank.")))
+            },
+        );
+        let port = refused.parsed("port", opt_number("Port", &f.port));
+        let threads = refused.parsed("threads", opt_number("Threads", &f.threads));
+        let parallel = refused.parsed("parallel", opt_number("Parallel slots", &f.parallel));
+        let ctx = refused.parsed("ctx", opt_number("Context size", &f.ctx));
+        let gpu_layers = refused.parsed(
+            "gpu_layers",
+            llama_manager::runtime::GpuLayers::parse(&f.gpu_layers).map_err(|e| {
+                Notice::error(e, Some("Use auto, all (or -1) or a number of layers."))
+            }),
+        );
+        let idle = refused.parsed(
+            "idle_ttl_secs",
+            number("Stop after idle seconds", &f.idle_ttl_secs, 0),
+        );
+        let form = crate::views::models::deploy_form(f.model_id);
+        refused.refuse(&form, "Not deployed")?;
+        let (Some(engine), Some(mode), Some(port), Some(threads), Some(parallel), Some(ctx)) =
+            (engine, mode, port, threads, parallel, ctx)
+        else {
+            return Err(Notice::error("Not deployed", None));
         };
-        let mode = if f.mode.trim().is_empty() {
-            llama_manager::runtime::Mode::Chat
-        } else {
-            llama_manager::runtime::Mode::parse(&f.mode)
-                .map_err(|e| Notice::error(e, Some("Pick chat, embeddings or rerank.")))?
+        let (Some(gpu_layers), Some(idle)) = (gpu_layers, idle) else {
+            return Err(Notice::error("Not deployed", None));
         };
         let patch = SettingsPatch {
-            port: Some(opt_number("port", &f.port)?),
-            threads: Some(opt_number("threads", &f.threads)?),
-            parallel: Some(opt_number("parallel slots", &f.parallel)?),
+            port: Some(port),
+            threads: Some(threads),
+            parallel: Some(parallel),
             engine: Some(engine),
             mode: Some(mode),
-            ctx_size: Some(opt_number("context", &f.ctx)?),
-            gpu_layers: Some(
-                llama_manager::runtime::GpuLayers::parse(&f.gpu_layers).map_err(|e| {
-                    Notice::error(e, Some("Use auto, all (or -1) or a number of layers."))
-                })?,
-            ),
+            ctx_size: Some(ctx),
+            gpu_layers: Some(gpu_layers),
             jit: Some(f.jit),
-            idle_ttl_secs: Some(number("idle seconds", &f.idle_ttl_secs, 0)?),
+            idle_ttl_secs: Some(idle),
             ..Default::default()
         };
         if f.start {
@@ -603,7 +630,8 @@ impl Console {
             "Starting: the state below follows the engine."
         } else {
             "Deployment settings saved."
-        }))
+        })
+        .completing(form))
     }
 
     /// A library model's alias, with the CLI's rules (`burncloud model alias`); a refusal

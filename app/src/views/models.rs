@@ -16,6 +16,12 @@ pub fn alias_form(id: i64) -> String {
     format!("model-alias-{id}")
 }
 
+/// The id of model `id`'s Deploy dialog in notices: a refusal marks its fields, a success
+/// closes it.
+pub fn deploy_form(id: i64) -> String {
+    format!("deploy-{id}")
+}
+
 #[component]
 pub fn ModelsPage(
     data: ModelsData,
@@ -89,7 +95,7 @@ pub fn ModelsPage(
             }
         }
         if let Some(form) = dialog() {
-            DeployDialog { form, installed: data.installed_backends.clone(), on_install: move |b| on_action.call(Action::InstallBackend(b)), on_submit: move |f: DeployForm| { on_action.call(Action::Deploy(f)); dialog.set(None); }, on_cancel: move |_| dialog.set(None) }
+            DeployDialog { form, installed: data.installed_backends.clone(), notice: notice.clone(), on_install: move |b| on_action.call(Action::InstallBackend(b)), on_submit: move |f: DeployForm| on_action.call(Action::Deploy(f)), on_done: move |_| dialog.set(None), on_cancel: move |_| dialog.set(None) }
         }
         if data.models.is_empty() {
             section { class: "bc-card bc-empty", p { "The library is empty." } }
@@ -247,24 +253,59 @@ pub fn DeployDialog(
     form: DeployForm,
     /// Backends with an installed engine.
     installed: Vec<String>,
+    #[props(default)] notice: Option<Notice>,
     on_install: EventHandler<String>,
     on_submit: EventHandler<DeployForm>,
+    /// The deployment was saved: the dialog closes (a refusal keeps it open, marked).
+    #[props(default)]
+    on_done: EventHandler<()>,
     on_cancel: EventHandler<()>,
 ) -> Element {
     let mut f = use_signal(|| form.clone());
+    let mut sent = use_signal(|| None::<DeployForm>);
+    let id = deploy_form(form.model_id);
+    use_on_success(&notice, &id, move || on_done.call(()));
     let cur = f();
+    let last = sent();
+    let mark = |field: &str, get: fn(&DeployForm) -> &str| {
+        field_mark(&notice, &id, field, last.as_ref().map(get), get(&cur))
+    };
+    let m_port = mark("port", |f| &f.port);
+    let m_ctx = mark("ctx", |f| &f.ctx);
+    let m_ngl = mark("gpu_layers", |f| &f.gpu_layers);
+    let m_threads = mark("threads", |f| &f.threads);
+    let m_parallel = mark("parallel", |f| &f.parallel);
+    let m_engine = mark("engine", |f| &f.engine);
+    let m_mode = mark("mode", |f| &f.mode);
+    let m_idle = mark("idle_ttl_secs", |f| &f.idle_ttl_secs);
     let missing = !matches!(cur.engine.as_str(), "" | "auto") && !installed.contains(&cur.engine);
     rsx! {
         section { class: "bc-card bc-wide bc-form", id: "deploy-dialog", role: "dialog", "aria-label": "Deploy model",
             h2 { "Deploy" }
             p { class: "bc-caption", "Prefilled from how the model fits this machine." }
             div { class: "bc-fields",
-                label { "Port (blank: first free)" TextInput { r#type: "number", value: cur.port.clone(), oninput: move |v: String| f.with_mut(|f| f.port = v) } }
-                label { "Context size (-c)" TextInput { r#type: "number", value: cur.ctx.clone(), oninput: move |v: String| f.with_mut(|f| f.ctx = v) } }
-                label { "GPU layers (-ngl: auto, all or a number)" TextInput { r#type: "text", value: cur.gpu_layers.clone(), oninput: move |v: String| f.with_mut(|f| f.gpu_layers = v) } }
-                label { "Threads (blank: llama-server's choice)" TextInput { r#type: "number", value: cur.threads.clone(), oninput: move |v: String| f.with_mut(|f| f.threads = v) } }
-                label { "Parallel slots" TextInput { r#type: "number", value: cur.parallel.clone(), oninput: move |v: String| f.with_mut(|f| f.parallel = v) } }
+                label { "Port (blank: first free)"
+                    TextInput { r#type: "number", value: cur.port.clone(), aria_invalid: invalid(&m_port), oninput: move |v: String| f.with_mut(|f| f.port = v) }
+                    FieldMessage { message: m_port.clone() }
+                }
+                label { "Context size (-c)"
+                    TextInput { r#type: "number", value: cur.ctx.clone(), aria_invalid: invalid(&m_ctx), oninput: move |v: String| f.with_mut(|f| f.ctx = v) }
+                    FieldMessage { message: m_ctx.clone() }
+                }
+                label { "GPU layers (-ngl: auto, all or a number)"
+                    TextInput { r#type: "text", value: cur.gpu_layers.clone(), aria_invalid: invalid(&m_ngl), oninput: move |v: String| f.with_mut(|f| f.gpu_layers = v) }
+                    FieldMessage { message: m_ngl.clone() }
+                }
+                label { "Threads (blank: llama-server's choice)"
+                    TextInput { r#type: "number", value: cur.threads.clone(), aria_invalid: invalid(&m_threads), oninput: move |v: String| f.with_mut(|f| f.threads = v) }
+                    FieldMessage { message: m_threads.clone() }
+                }
+                label { "Parallel slots"
+                    TextInput { r#type: "number", value: cur.parallel.clone(), aria_invalid: invalid(&m_parallel), oninput: move |v: String| f.with_mut(|f| f.parallel = v) }
+                    FieldMessage { message: m_parallel.clone() }
+                }
                 label { "Engine"
+                    FieldMessage { message: m_engine.clone() }
                     select { value: "{cur.engine}", onchange: move |e| f.with_mut(|f| f.engine = e.value()),
                         option { value: "auto", selected: cur.engine == "auto" || cur.engine.is_empty(), "auto (the installed engine that fits best)" }
                         for b in llama_manager::runtime::engine::Backend::ALL.map(|b| b.to_string()) {
@@ -281,18 +322,22 @@ pub fn DeployDialog(
                     }
                 }
                 label { "Serves"
+                    FieldMessage { message: m_mode.clone() }
                     select { value: "{cur.mode}", onchange: move |e| f.with_mut(|f| f.mode = e.value()),
                         for m in ["chat", "embeddings", "rerank"] {
                             option { value: m, selected: cur.mode == m, "{m}" }
                         }
                     }
                 }
-                label { "Stop after idle seconds (0: never)" TextInput { r#type: "number", value: cur.idle_ttl_secs.clone(), oninput: move |v: String| f.with_mut(|f| f.idle_ttl_secs = v) } }
+                label { "Stop after idle seconds (0: never)"
+                    TextInput { r#type: "number", value: cur.idle_ttl_secs.clone(), aria_invalid: invalid(&m_idle), oninput: move |v: String| f.with_mut(|f| f.idle_ttl_secs = v) }
+                    FieldMessage { message: m_idle.clone() }
+                }
                 label { class: "bc-check", input { r#type: "checkbox", checked: cur.jit, onchange: move |e| f.with_mut(|f| f.jit = e.checked()) } "Start on the first request (JIT)" }
                 label { class: "bc-check", input { r#type: "checkbox", checked: cur.start, onchange: move |e| f.with_mut(|f| f.start = e.checked()) } "Start now" }
             }
             div { class: "bc-toolbar",
-                button { class: "bc-button bc-button-primary", onclick: move |_| on_submit.call(f()), if cur.start { "Deploy and start" } else { "Save settings" } }
+                button { class: "bc-button bc-button-primary", onclick: move |_| { sent.set(Some(f())); on_submit.call(f()) }, if cur.start { "Deploy and start" } else { "Save settings" } }
                 button { class: "bc-button", onclick: move |_| on_cancel.call(()), "Cancel" }
             }
         }

@@ -415,6 +415,47 @@ async fn models_page_shows_the_library_fit_and_deployment() {
         .await
         .unwrap();
     assert!(!n.ok && n.text.contains("runtime"), "{n:?}");
+    // Fields that cannot be read are refused all at once, each marked in the dialog,
+    // before anything else (the dialog stays open with them; a success closes it).
+    let typed = DeployForm {
+        model_id: m.id,
+        port: "70000".into(),
+        ctx: "big".into(),
+        gpu_layers: "most".into(),
+        start: false,
+        ..Default::default()
+    };
+    let n = t
+        .console
+        .apply(Action::Deploy(typed.clone()))
+        .await
+        .unwrap();
+    let form = crate::views::models::deploy_form(m.id);
+    assert!(n.text.contains("3 fields to correct"), "{n:?}");
+    assert!(
+        n.field_error(&form, "port")
+            .unwrap()
+            .contains("Port: 70000"),
+        "{n:?}"
+    );
+    assert!(
+        n.field_error(&form, "ctx")
+            .unwrap()
+            .contains("Context size: big"),
+        "{n:?}"
+    );
+    assert!(n.field_error(&form, "gpu_layers").is_some(), "{n:?}");
+    assert!(n.completed.is_none(), "a refusal keeps the dialog");
+    let mut dom = VirtualDom::new_with_props(
+        move |(form, notice): (DeployForm, Option<Notice>)| {
+            rsx! { crate::views::models::DeployDialog { form, installed: vec![], notice, on_install: |_| {}, on_submit: |_| {}, on_cancel: |_| {} } }
+        },
+        (typed.clone(), Some(n.clone())),
+    );
+    dom.rebuild_in_place();
+    // Nothing sent from this dialog yet: no marks (they belong to what a Save sent).
+    let html = dioxus_ssr::render(&dom);
+    assert!(!html.contains("bc-field-error"), "{html}");
     // A deployment saved by another process (the CLI) is shown with its settings.
     t.console
         .state
