@@ -16,8 +16,10 @@ use crate::store::logs::{self, LogRecord};
 
 /// Largest batch committed in one transaction.
 const MAX_BATCH: usize = 4096;
-/// How long the writer gathers a batch after its first record.
-const GATHER: Duration = Duration::from_millis(2);
+/// How long the writer gathers a batch after its first record. Longer batches write
+/// fewer pages per record (the same index leaves are touched once per commit); 10 ms
+/// measured cheaper than 2 ms under load, and a console sees a record 10 ms later.
+const GATHER: Duration = Duration::from_millis(10);
 
 /// Sender side, held by the relay.
 #[derive(Debug, Clone)]

@@ -220,24 +220,37 @@ pub fn billing_summary(
 /// Columns of a stored log record, in `insert_logs_sql`'s order.
 const LOG_COLUMNS: usize = 23;
 
-/// `INSERT INTO logs … VALUES (…), (…)` for `rows` records.
-fn insert_logs_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO logs (request_id, created_at_ms, user_id, token_id, model, channel_id, endpoint, status, stream,
+/// Row counts of the multi-row inserts: 64, then powers of two for the rest.
+const INSERT_SHAPES: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+/// `INSERT INTO logs … VALUES (…), (…)` for `rows` records (one of [`INSERT_SHAPES`]);
+/// each shape's text is built once, not once per batch.
+fn insert_logs_sql(rows: usize) -> &'static str {
+    use std::fmt::Write as _;
+    static SQL: std::sync::OnceLock<[String; INSERT_SHAPES.len()]> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        INSERT_SHAPES.map(|rows| {
+            let mut sql = String::from(
+                "INSERT INTO logs (request_id, created_at_ms, user_id, token_id, model, channel_id, endpoint, status, stream,
          latency_ms, ttfb_ms, prompt_tokens, completion_tokens, cost_nano, error, failover, flags, locality, burst,
          ingress, upstream, cache_read_tokens, cache_write_tokens) VALUES ",
-    );
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for col in 0..LOG_COLUMNS {
-            if col > 0 {
-                sql.push_str(", ");
+            );
+            for row in 0..rows {
+                sql.push_str(if row == 0 { "(" } else { ", (" });
+                for col in 0..LOG_COLUMNS {
+                    let sep = if col > 0 { ", " } else { "" };
+                    let _ = write!(sql, "{sep}?{}", row * LOG_COLUMNS + col + 1);
+                }
+                sql.push(')');
             }
-            sql.push_str(&format!("?{}", row * LOG_COLUMNS + col + 1));
-        }
-        sql.push(')');
-    }
-    sql
+            sql
+        })
+    });
+    let shape = INSERT_SHAPES
+        .iter()
+        .position(|&n| n == rows)
+        .expect("a row count from INSERT_SHAPES");
+    &all[shape]
 }
 
 /// Store a batch of settled requests: their log records and the quota they used, in one
@@ -272,7 +285,8 @@ pub fn commit_usage(
                 1 << (usize::BITS - 1 - rest.len().leading_zeros())
             };
             let (chunk, tail) = rest.split_at(n);
-            let values: Vec<crate::store::db::Value> = chunk
+            // Borrowed: the statement copies each value once, when it binds it.
+            let values: Vec<crate::store::db::ValueRef<'_>> = chunk
                 .iter()
                 .flat_map(|r| {
                     let fields: [&dyn crate::store::db::ToSql; LOG_COLUMNS] = [
@@ -300,11 +314,11 @@ pub fn commit_usage(
                         &r.cache_read_tokens,
                         &r.cache_write_tokens,
                     ];
-                    fields.map(|f| f.to_value().to_owned())
+                    fields.map(|f| f.to_value())
                 })
                 .collect();
             tx.execute(
-                &insert_logs_sql(n),
+                insert_logs_sql(n),
                 crate::store::db::params_from_iter(values.iter()),
             )?;
             rest = tail;
