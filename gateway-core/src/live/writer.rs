@@ -1,6 +1,6 @@
 //! The usage writer: settled requests are queued here and committed in batches (group
 //! commit) by one dedicated thread, so no request ever waits on the database. The thread
-//! sleeps until a record arrives, then waits a couple of milliseconds to gather the rest
+//! sleeps until a record arrives, then waits 10 ms to gather the rest
 //! of the batch: one wake-up and one transaction per batch, not per request. A failed
 //! batch (disk full, locked) is kept and retried; shutdown drains the queue. Each commit
 //! bumps the gateway's change counter ([`crate::AppState::subscribe_changes`]), so consoles
