@@ -285,7 +285,7 @@ pub fn commit_usage(
                 1 << (usize::BITS - 1 - rest.len().leading_zeros())
             };
             let (chunk, tail) = rest.split_at(n);
-            // Borrowed: the statement copies each value once, when it binds it.
+            // Borrowed here: each value is copied once, by the statement's parameters.
             let values: Vec<crate::store::db::ValueRef<'_>> = chunk
                 .iter()
                 .flat_map(|r| {
