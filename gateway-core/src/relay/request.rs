@@ -110,9 +110,18 @@ fn to_bytes(v: &impl serde::Serialize) -> Bytes {
     Bytes::from(serde_json::to_vec(v).unwrap_or_default())
 }
 
+/// Bodies up to this size are copied out of the connection's read buffer.
+const OWN_COPY: usize = 64 * 1024;
+
 /// The request body, at most `limit` bytes: 413 beyond, 400 when it cannot be read.
+///
+/// A body that arrived in one read is a view into the server connection's 8 KB read
+/// buffer; kept for the whole answer (a stream, failover), it pins that buffer, and the
+/// connection allocates a new 16 KB one to read the next request. A small body is copied
+/// into its own allocation instead (bigger ones arrive in several reads and are gathered
+/// into one of their own anyway).
 pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, OpenAiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
@@ -120,6 +129,11 @@ pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, OpenAiE
         } else {
             OpenAiError::invalid_request(format!("Could not read the request body: {e}"))
         }
+    })?;
+    Ok(if bytes.len() <= OWN_COPY {
+        Bytes::copy_from_slice(&bytes)
+    } else {
+        bytes
     })
 }
 
@@ -139,4 +153,24 @@ pub(super) fn parse_json(body: &Bytes) -> Result<serde_json::Value, OpenAiError>
         ));
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small body read in one piece must not keep the buffer it was read into alive.
+    #[tokio::test]
+    async fn a_small_body_does_not_pin_the_read_buffer() {
+        let buffer = Bytes::from(vec![b' '; 8192]);
+        let range = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
+        let body = read_body(Body::from(buffer.slice(0..300)), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(body.len(), 300);
+        assert!(
+            !range.contains(&(body.as_ptr() as usize)),
+            "the body is still a view into the 8 KB buffer"
+        );
+    }
 }
