@@ -483,7 +483,23 @@ impl BodyStream {
             if self.buf.capacity() - self.buf.len() < READ_ROOM / 4 {
                 self.buf.reserve(READ_ROOM);
             }
-            match conn.read_buf(&mut self.buf).await {
+            let read = match conn.try_read_buf(&mut self.buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // Nothing to read yet (a stream between two tokens, which may take
+                    // seconds): with nothing buffered either, the buffer is let go while
+                    // waiting and taken again when the socket has bytes. A thousand open
+                    // streams held a thousand idle 8 KiB buffers.
+                    if self.buf.is_empty() {
+                        self.buf = BytesMut::new();
+                    }
+                    match conn.readable().await {
+                        Ok(()) => continue,
+                        Err(e) => Err(e),
+                    }
+                }
+                r => r,
+            };
+            match read {
                 Ok(0) => {
                     self.conn = None;
                     return match self.framing {
@@ -831,5 +847,40 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    #[tokio::test]
+    async fn a_stream_waiting_for_its_next_token_holds_no_read_buffer() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut req = [0u8; 4096];
+            let _ = conn.read(&mut req).await.unwrap();
+            conn.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n")
+                .await
+                .unwrap();
+            let _ = go_rx.await;
+            conn.write_all(b"3\r\ndef\r\n0\r\n\r\n").await.unwrap();
+        });
+        let client = Client::new(Duration::from_secs(2));
+        let mut r = client
+            .post(&Target::parse(&url).unwrap(), &HeaderMap::new(), b"", true)
+            .await
+            .unwrap();
+        assert_eq!(r.body.next_piece().await.unwrap().unwrap().as_ref(), b"abc");
+        // The next piece is not there yet: the body waits for it without a buffer.
+        let mut body = r.body;
+        let waiting = tokio::time::timeout(Duration::from_millis(100), body.next_piece()).await;
+        assert!(waiting.is_err(), "a piece came before the server sent it");
+        assert_eq!(
+            body.buf.capacity(),
+            0,
+            "an idle stream keeps its read buffer"
+        );
+        go_tx.send(()).unwrap();
+        assert_eq!(body.next_piece().await.unwrap().unwrap().as_ref(), b"def");
+        assert!(body.next_piece().await.is_none());
     }
 }

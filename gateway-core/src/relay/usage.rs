@@ -61,28 +61,48 @@ impl SseScanner {
     /// Feed a chunk. With `filter`, complete events to forward are pushed to `out`
     /// (the usage-only chunk is dropped); without, the caller forwards `chunk` itself.
     pub fn feed(&mut self, chunk: &[u8], filter: bool, out: &mut Vec<Bytes>) {
-        self.pending.extend_from_slice(chunk);
-        let mut start = 0;
-        // An unfinished event is not searched again from its start (a separator may
-        // straddle the chunks: back up 3 bytes).
-        let mut from = self.scanned.saturating_sub(3);
-        while let Some((end, sep)) = find_event_end(&self.pending[from..]) {
-            let end = from + end;
-            let event_end = end + sep;
-            let keep = self.inspect(start, end);
-            if filter && keep {
-                out.push(Bytes::copy_from_slice(&self.pending[start..event_end]));
-            }
-            start = event_end;
-            from = start;
+        if self.pending.is_empty() {
+            // The usual case, a chunk that starts with an event: scanned where it is, and
+            // only an unfinished tail is kept.
+            let start = self.frame(chunk, 0, filter, out);
+            self.pending.extend_from_slice(&chunk[start..]);
+        } else {
+            self.pending.extend_from_slice(chunk);
+            let pending = std::mem::take(&mut self.pending);
+            // An unfinished event is not searched again from its start (a separator may
+            // straddle the chunks: back up 3 bytes).
+            let start = self.frame(&pending, self.scanned.saturating_sub(3), filter, out);
+            self.pending = pending;
+            self.pending.drain(..start);
         }
-        self.pending.drain(..start);
         // Scanned only: an event that never ends is not kept without bound (forwarded
         // events, with `filter`, are whole).
         if !filter && self.pending.len() > MAX_EVENT {
             self.pending.clear();
         }
+        if self.pending.is_empty() {
+            // Nothing held between events (a thousand open streams waiting for their
+            // next token kept a thousand scan buffers).
+            self.pending = Vec::new();
+        }
         self.scanned = self.pending.len();
+    }
+
+    /// Inspect the complete events of `buf`, searching for their ends from `from`: where
+    /// the unfinished rest starts.
+    fn frame(&mut self, buf: &[u8], mut from: usize, filter: bool, out: &mut Vec<Bytes>) -> usize {
+        let mut start = 0;
+        while let Some((end, sep)) = find_event_end(&buf[from..]) {
+            let end = from + end;
+            let event_end = end + sep;
+            let keep = self.inspect(&buf[start..end]);
+            if filter && keep {
+                out.push(Bytes::copy_from_slice(&buf[start..event_end]));
+            }
+            start = event_end;
+            from = start;
+        }
+        start
     }
 
     /// Whatever is left unterminated at the end of the stream (forwarded as is).
@@ -95,8 +115,8 @@ impl SseScanner {
     }
 
     /// Look at one event; false when it is the usage-only chunk.
-    fn inspect(&mut self, from: usize, to: usize) -> bool {
-        match classify(&self.pending[from..to]) {
+    fn inspect(&mut self, event: &[u8]) -> bool {
+        match classify(event) {
             Seen::Other => true,
             Seen::Done => {
                 self.done = true;
@@ -187,6 +207,21 @@ data: [DONE]\n\n";
         // Framing picks up again at the next event.
         s.feed(b"\n\ndata: [DONE]\n\n", false, &mut Vec::new());
         assert!(s.done);
+    }
+
+    #[test]
+    fn nothing_is_held_between_events() {
+        let mut s = SseScanner::default();
+        let mut out = Vec::new();
+        s.feed(b"data: {\"choices\":[{}]}\n\n", true, &mut out);
+        assert_eq!(s.pending.capacity(), 0);
+        // An unfinished event is kept until its end, then let go.
+        s.feed(b"data: {\"choices\"", true, &mut out);
+        assert_eq!(s.pending, b"data: {\"choices\"");
+        s.feed(b":[{}]}\n\n", true, &mut out);
+        assert_eq!(s.pending.capacity(), 0);
+        assert_eq!((s.content_events, out.len()), (2, 2));
+        assert_eq!(out[1].as_ref(), b"data: {\"choices\":[{}]}\n\n");
     }
 
     #[test]
