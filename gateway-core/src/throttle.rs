@@ -64,6 +64,10 @@ impl Default for AuthThrottle {
     }
 }
 
+/// How long a hashing thread keeps its 19 MiB argon2 block after its last job: reused
+/// through a burst of logins, handed back once they stop.
+const KEEP_MEMORY: Duration = Duration::from_secs(2);
+
 /// Start one hashing thread per core; they end when the throttle is dropped.
 fn start_hashers() -> std::sync::mpsc::SyncSender<Job> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(MAX_WAITING);
@@ -73,18 +77,31 @@ fn start_hashers() -> std::sync::mpsc::SyncSender<Job> {
         let rx = rx.clone();
         let _ = std::thread::Builder::new()
             .name(format!("burncloud-argon2-{i}"))
-            .spawn(move || {
-                let mut memory = Vec::new();
-                loop {
-                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    match job {
-                        Ok(job) => job(&mut memory),
-                        Err(_) => return,
-                    }
-                }
-            });
+            .spawn(move || hasher(&rx, KEEP_MEMORY));
     }
     tx
+}
+
+/// One hashing thread: runs jobs, and lets its block go when none came for `keep` (a
+/// router that saw one login held 19 MiB per core for the rest of its life).
+fn hasher(rx: &Mutex<std::sync::mpsc::Receiver<Job>>, keep: Duration) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut memory: Vec<argon2::Block> = Vec::new();
+    loop {
+        let next = {
+            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+            if memory.is_empty() {
+                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                rx.recv_timeout(keep)
+            }
+        };
+        match next {
+            Ok(job) => job(&mut memory),
+            Err(RecvTimeoutError::Timeout) => memory = Vec::new(),
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
 }
 
 /// A refusal, answered as 429 with `Retry-After` (the HTTP layer turns it into its error).
@@ -226,6 +243,38 @@ impl AuthThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hashing_thread_lets_its_block_go_when_logins_stop() {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(4);
+        let rx = Mutex::new(rx);
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel::<usize>();
+        let keep = Duration::from_millis(100);
+        std::thread::scope(|s| {
+            s.spawn(|| hasher(&rx, keep));
+            let report = |seen_tx: std::sync::mpsc::Sender<usize>| -> Job {
+                Box::new(move |memory| {
+                    let held = memory.len();
+                    crate::auth::verify_password_with(
+                        "pw",
+                        "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                        memory,
+                    );
+                    let _ = seen_tx.send(held);
+                })
+            };
+            // The first job finds no block; a second one right after reuses it.
+            tx.send(report(seen_tx.clone())).unwrap();
+            assert_eq!(seen_rx.recv().unwrap(), 0);
+            tx.send(report(seen_tx.clone())).unwrap();
+            assert_eq!(seen_rx.recv().unwrap(), 64);
+            // After `keep` without a job, the next one starts without it.
+            std::thread::sleep(keep * 3);
+            tx.send(report(seen_tx.clone())).unwrap();
+            assert_eq!(seen_rx.recv().unwrap(), 0);
+            drop(tx);
+        });
+    }
 
     #[test]
     fn a_user_name_locks_after_its_free_attempts_and_the_lock_doubles() {
