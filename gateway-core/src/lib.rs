@@ -45,6 +45,7 @@ pub mod console;
 pub mod http;
 pub(crate) mod ingress;
 pub(crate) mod live;
+pub use live::heap::trim as trim_heap;
 pub mod local;
 pub mod money;
 pub(crate) mod probe;

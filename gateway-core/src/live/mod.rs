@@ -4,6 +4,7 @@
 
 pub(crate) mod breaker;
 pub mod h1;
+pub(crate) mod heap;
 pub(crate) mod leases;
 pub(crate) mod ledger;
 mod limits;
