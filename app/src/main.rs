@@ -22,6 +22,7 @@ mod governance;
 #[cfg_attr(not(feature = "desktop"), allow(dead_code))]
 mod instance;
 mod local;
+mod memory;
 mod model;
 mod operator;
 mod price;

@@ -92,6 +92,10 @@ pub fn run(config: Config) -> ExitCode {
                 path.display()
             )),
         }
+        // Start-up is over: its code pages and free heap go back (an idle router went
+        // from ~25 MB RSS to ~12 MB; see memory.rs).
+        let released = crate::memory::release_startup_pages();
+        tracing::debug!(?released, "start-up memory handed back");
         shutdown_signal().await;
         tracing::info!("Stopping: finishing in-flight requests and saving usage...");
         if let Some(rt) = &runtime {
