@@ -101,7 +101,9 @@ fn wrk(url: &str, auth: Option<&str>, conns: u32, secs: u64, body: &str) -> Resu
         .args(["-t1", &format!("-c{conns}"), &format!("-d{secs}s"), "-s"])
         .arg(&script)
         .arg(url)
-        .output()?;
+        .output();
+    let _ = std::fs::remove_file(&script);
+    let out = out?;
     let text = String::from_utf8_lossy(&out.stdout);
     if text.contains("Non-2xx") || text.contains("Socket errors") {
         bail!("wrk saw errors against {url}:\n{text}");
@@ -778,8 +780,10 @@ fn postgres_run(
 
 /// `BURNCLOUD_BENCH_AGAINST=OTHER_BINARY cargo xtask bench`: this build and another one
 /// (e.g. main's, to keep or drop a change), both gateways up at once and measured in
-/// turns, three rounds: req/s and CPU per request at 50 connections, streams/s and CPU
-/// per stream at 1 and 10 connections. The medians are printed; nothing else is run.
+/// turns (6 s each, the order alternating), five rounds (`BURNCLOUD_BENCH_ROUNDS`): req/s
+/// and CPU per request at 50 connections, streams/s and CPU per stream at 1 and 10
+/// connections. The medians are printed, and the median, lowest and highest of the
+/// rounds' this/other ratios (their spread is the noise); nothing else is run.
 fn against(
     this: &std::path::Path,
     other: &std::path::Path,
@@ -794,13 +798,7 @@ fn against(
     let client = reqwest::blocking::Client::new();
     let mut gateways = Vec::new();
     for (name, bin) in [("this build", this), ("other", other)] {
-        let data = cache_dir().join(format!(
-            "bench-ab-{}-{}",
-            std::process::id(),
-            gateways.len()
-        ));
-        let _ = std::fs::remove_dir_all(&data);
-        std::fs::create_dir_all(&data)?;
+        let data = tempfile_dir()?;
         let (proc, gw) = start(
             "gateway",
             on_proxy_core(bin, pin)
@@ -817,21 +815,36 @@ fn against(
                 ("stream", &stream_mock, "bench-stream"),
             ],
         )?;
-        gateways.push((name, proc, format!("http://{gw}/v1/chat/completions"), key));
+        gateways.push((
+            name,
+            proc,
+            format!("http://{gw}/v1/chat/completions"),
+            key,
+            data,
+        ));
     }
     let tests: [(&str, u32, &str); 3] = [
         ("req/s, 50 connections", 50, CHAT),
         ("streams/s, 1 connection", 1, STREAM_CHAT),
         ("streams/s, 10 connections", 10, STREAM_CHAT),
     ];
-    // results[test][gateway] = [(rate, cpu µs)]
+    // results[test][gateway] = [(rate, cpu µs)], one per round.
+    let rounds: usize = std::env::var("BURNCLOUD_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(5);
     let mut results = vec![vec![Vec::new(); gateways.len()]; tests.len()];
-    for round in 1..=3 {
-        eprintln!("xtask: A/B round {round} of 3");
+    for round in 1..=rounds {
+        eprintln!("xtask: A/B round {round} of {rounds}");
         for (t, (_, conns, body)) in tests.iter().enumerate() {
-            for (g, (_, proc, url, key)) in gateways.iter().enumerate() {
+            // Turns alternate (this, other; then other, this): neither build always goes
+            // first after the other's load.
+            let order: [usize; 2] = if round % 2 == 1 { [0, 1] } else { [1, 0] };
+            for g in order {
+                let (_, proc, url, key, _) = &gateways[g];
                 let pids = [proc.child.id()];
-                let run = measured(url, Some(key), *conns, 10, body, Some(&pids))?;
+                let run = measured(url, Some(key), *conns, 6, body, Some(&pids))?;
                 results[t][g].push((run.rps, run.cpu_us_per_req.unwrap_or(f64::NAN)));
             }
         }
@@ -840,8 +853,8 @@ fn against(
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let mut table = String::from(
-        "| measure (median of 3) | this build | other | this / other |\n|---|---|---|---|\n",
+    let mut table = format!(
+        "| measure (median of {rounds} rounds) | this build | other | this / other, median of the rounds' ratios (lowest–highest) |\n|---|---|---|---|\n"
     );
     for (t, (name, _, _)) in tests.iter().enumerate() {
         let cell = |g: usize| {
@@ -851,24 +864,56 @@ fn against(
                 median(r.iter().map(|x| x.1).collect()),
             )
         };
+        // Each round's two turns ran back to back: their ratio shares that round's
+        // conditions, and the spread of the ratios is the noise.
+        let ratios = |f: fn(&(f64, f64)) -> f64| -> (f64, f64, f64) {
+            let mut v: Vec<f64> = results[t][0]
+                .iter()
+                .zip(&results[t][1])
+                .map(|(a, b)| f(a) / f(b))
+                .collect();
+            v.sort_by(f64::total_cmp);
+            (v[v.len() / 2], v[0], v[v.len() - 1])
+        };
         let (a, b) = (cell(0), cell(1));
+        let (rate, cpu) = (ratios(|x| x.0), ratios(|x| x.1));
         table.push_str(&format!(
-            "| {name} / CPU µs | {:.0} / {:.1} | {:.0} / {:.1} | {:.2}× / {:.2}× |\n",
-            a.0,
-            a.1,
-            b.0,
-            b.1,
-            a.0 / b.0,
-            a.1 / b.1
+            "| {name} / CPU µs | {:.0} / {:.1} | {:.0} / {:.1} | {:.2}× ({:.2}–{:.2}) / {:.2}× ({:.2}–{:.2}) |\n",
+            a.0, a.1, b.0, b.1, rate.0, rate.1, rate.2, cpu.0, cpu.1, cpu.2
         ));
     }
     println!("{table}");
     Ok(())
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let d = cache_dir().join(format!("bench-data-{}", std::process::id()));
+/// A gateway's data folder under the cache, removed when dropped (declare it before the
+/// gateway it serves, so the gateway stops first).
+struct Scratch(std::path::PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempfile_dir() -> Result<Scratch> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = cache_dir().join(format!("bench-data-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d)?;
-    Ok(d)
+    Ok(Scratch(d))
 }
