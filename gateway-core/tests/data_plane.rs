@@ -713,6 +713,35 @@ async fn cut_stream_and_client_disconnect_are_billed_once_for_what_was_seen() {
     gw.stop().await;
 }
 
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_starts_is_still_billed() {
+    let (gw, admin, fake, addr) = setup().await;
+    gw.add_openai_channel(&admin, "a", addr, "m", 0, 1).await;
+    set_price(&gw, &admin, "m", 1.0, 1.0).await;
+    // The upstream takes 400 ms to answer; the client gives up after 100.
+    fake.set(Behavior::Delay(Duration::from_millis(400)));
+    for stream in [false, true] {
+        let sent = gw
+            .client
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .bearer_auth(&admin)
+            .json(&json!({"model": "m", "messages": [{"role": "user", "content": "Hi"}], "stream": stream}))
+            .timeout(Duration::from_millis(100))
+            .send()
+            .await;
+        assert!(sent.is_err(), "the client timed out before the answer");
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let logs = logs(&gw, &admin).await;
+    assert_eq!(logs.len(), 2, "one record per request: {logs:?}");
+    for l in &logs {
+        // The relay ran on without the client: the upstream's answer was read and billed.
+        assert!(l["cost_nano"].as_i64().unwrap() > 0, "{l}");
+        assert!(l["completion_tokens"].as_i64().unwrap() > 0, "{l}");
+    }
+    gw.stop().await;
+}
+
 /// A fake whose streamed answer lasts about 3 s (100 pieces, 30 ms apart).
 async fn slow_fake() -> std::net::SocketAddr {
     let fake = Arc::new(Fake {

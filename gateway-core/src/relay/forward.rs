@@ -79,24 +79,75 @@ pub async fn responses(
     detached(relay(state, Endpoint::Responses, addr, headers, body)).await
 }
 
-/// Run the relay on its own task, so a client that goes away does not cancel it: the
-/// upstream is still read and its usage billed (see [`RelayBody`]'s drop). Dropping an
-/// undelivered response drains it.
-pub(super) async fn detached(
-    relay: impl std::future::Future<Output = Response> + Send + 'static,
-) -> Response {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let _ = tx.send(relay.await);
-    });
-    rx.await.unwrap_or_else(|_| {
-        OpenAiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "the request failed inside the gateway",
-        )
-        .into_response()
-    })
+/// Run the relay so that a client that goes away does not cancel it. It is polled right
+/// here, in the connection's task (a task of its own per request cost a spawn, a channel
+/// and often a wake-up of another worker thread); if this future is dropped before the
+/// relay finished (the client went away), the rest of the relay is spawned and runs to its
+/// end: the upstream is still read and its usage billed (see [`RelayBody`]'s drop), and
+/// the undelivered response, dropped, is drained. A panic inside becomes a 500.
+pub(super) fn detached(
+    relay: impl Future<Output = Response> + Send + 'static,
+) -> impl Future<Output = Response> + Send {
+    Detached {
+        relay: Some(Box::pin(relay)),
+    }
+}
+
+type RelayFuture = std::pin::Pin<Box<dyn Future<Output = Response> + Send>>;
+
+struct Detached {
+    relay: Option<RelayFuture>,
+}
+
+fn failed_inside() -> Response {
+    OpenAiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "the request failed inside the gateway",
+    )
+    .into_response()
+}
+
+impl Future for Detached {
+    type Output = Response;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Response> {
+        use std::task::Poll;
+        let Some(relay) = self.relay.as_mut() else {
+            return Poll::Ready(failed_inside());
+        };
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| relay.as_mut().poll(cx)));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(response)) => {
+                self.relay = None;
+                Poll::Ready(response)
+            }
+            Err(_) => {
+                tracing::error!("a request's relay panicked");
+                self.relay = None;
+                Poll::Ready(failed_inside())
+            }
+        }
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        // Dropped unfinished: the client went away (or the server is stopping). Without a
+        // runtime nothing could run it; a stopping runtime drops the task.
+        if let Some(relay) = self.relay.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                drop(relay.await);
+            });
+        }
+    }
 }
 
 /// One request, from its bytes to the response.
