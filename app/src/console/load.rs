@@ -468,7 +468,7 @@ fn log_item(r: &logs::LogRow, names: &HashMap<i64, String>) -> LogItem {
         id: r.id,
         request_id: l.request_id.clone(),
         time: date_time(l.created_at_ms),
-        endpoint: l.endpoint.clone(),
+        endpoint: l.endpoint.to_string(),
         model: l.model.clone().unwrap_or_default(),
         channel: l
             .channel_id
@@ -505,7 +505,7 @@ fn log_item(r: &logs::LogRow, names: &HashMap<i64, String>) -> LogItem {
                 .join(" → ")
         }),
         burst: l.burst.as_ref().map(|b| b.replace(',', ", ")),
-        locality: l.locality.clone(),
+        locality: l.locality.as_deref().map(String::from),
         flags: l.flags.clone(),
         stream: l.stream,
     }

@@ -43,12 +43,19 @@ impl HostPolicy {
         if self.any {
             return true;
         }
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let host = host.trim_end_matches('.');
+        // Lower-cased only when it is not already (the common case copies nothing).
+        let host: std::borrow::Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            host.to_ascii_lowercase().into()
+        } else {
+            host.into()
+        };
+        let host = host.as_ref();
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return ip.is_loopback() || ip == self.listen || self.listen.is_unspecified();
         }
-        host == "localhost" || host.ends_with(".localhost") || self.extra.contains(&host)
+        host == "localhost" || host.ends_with(".localhost") || self.extra.iter().any(|e| e == host)
     }
 
     /// Why a request is refused, or None.
@@ -57,11 +64,14 @@ impl HostPolicy {
             let name = host
                 .to_str()
                 .ok()
-                .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
-                .map(|a| a.host().to_string());
+                .and_then(|h| h.parse::<axum::http::uri::Authority>().ok());
             match name {
-                Some(n) if self.host_allowed(&n) => {}
-                other => return Some(Refusal::Host(other.unwrap_or_else(|| "?".into()))),
+                Some(n) if self.host_allowed(n.host()) => {}
+                other => {
+                    return Some(Refusal::Host(
+                        other.map_or_else(|| "?".into(), |a| a.host().to_string()),
+                    ));
+                }
             }
         }
         if let Some(origin) = req.headers().get(header::ORIGIN) {

@@ -1,5 +1,7 @@
 //! Prometheus metrics of the data plane, served as text at `/metrics`.
 
+use std::sync::Arc;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
@@ -14,23 +16,24 @@ use super::breaker::Breakers;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabel {
     pub status: u16,
-    pub model: String,
-    pub channel: String,
+    pub model: Option<Arc<str>>,
+    pub channel: Option<i64>,
 }
 
-/// The model and channel that served a request.
+/// The model and channel that served a request (both empty before routing got that far).
+/// Shared, not owned: a request's labels are looked up without copying a string.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabel {
-    pub model: String,
-    pub channel: String,
+    pub model: Option<Arc<str>>,
+    pub channel: Option<i64>,
 }
 
 /// Tokens by kind, model and channel.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TokenLabel {
     pub kind: &'static str,
-    pub model: String,
-    pub channel: String,
+    pub model: Option<Arc<str>>,
+    pub channel: Option<i64>,
 }
 
 /// A channel's breaker in one of its states (1 for the current state, 0 for the others).

@@ -312,7 +312,7 @@ impl Attempts<'_> {
         settle.upstream = Some(sent.wire);
         settle.load = Some(load);
         if model != info.model {
-            settle.model = Some(model.to_string());
+            settle.model = Some(model.into());
         }
         settle.ttfb = Some(sent.t_done.duration_since(self.t0));
         let overhead = sent.t_send.duration_since(self.t0) + sent.t_done.elapsed();

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -28,55 +28,61 @@ use crate::wire::Ingress;
 pub async fn chat_completions(
     State(state): State<Shared>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Response {
-    detached(relay(state, Endpoint::Chat, addr, headers, body)).await
+    detached(relay_request(state, Endpoint::Chat, addr, req)).await
 }
 
 pub async fn completions(
     State(state): State<Shared>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Response {
-    detached(relay(state, Endpoint::Completions, addr, headers, body)).await
+    detached(relay_request(state, Endpoint::Completions, addr, req)).await
 }
 
 pub async fn embeddings(
     State(state): State<Shared>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Response {
-    detached(relay(state, Endpoint::Embeddings, addr, headers, body)).await
+    detached(relay_request(state, Endpoint::Embeddings, addr, req)).await
 }
 
 pub async fn rerank(
     State(state): State<Shared>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Response {
-    detached(relay(state, Endpoint::Rerank, addr, headers, body)).await
+    detached(relay_request(state, Endpoint::Rerank, addr, req)).await
 }
 
 pub async fn messages(
     State(state): State<Shared>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Response {
-    detached(relay(state, Endpoint::Messages, addr, headers, body)).await
+    detached(relay_request(state, Endpoint::Messages, addr, req)).await
 }
 
 pub async fn responses(
     State(state): State<Shared>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Response {
-    detached(relay(state, Endpoint::Responses, addr, headers, body)).await
+    detached(relay_request(state, Endpoint::Responses, addr, req)).await
+}
+
+/// The relay of a whole request: its headers are taken, not copied (axum's `HeaderMap`
+/// extractor clones them).
+fn relay_request(
+    state: Shared,
+    ep: Endpoint,
+    addr: SocketAddr,
+    req: Request,
+) -> impl Future<Output = Response> + Send + 'static {
+    let (parts, body) = req.into_parts();
+    relay(state, ep, addr, parts.headers, body)
 }
 
 /// Run the relay so that a client that goes away does not cancel it. It is polled right
@@ -170,7 +176,7 @@ pub(super) async fn relay(
         Ok(i) => i,
         Err(e) => return settle.reject(e),
     };
-    settle.model = Some(inbound.info.model.clone());
+    settle.model = Some(inbound.info.model.as_str().into());
     settle.stream = inbound.info.stream;
     settle.prompt_estimate = (inbound.body.len() / 4) as i64;
     if let Err(e) = admission::key_allows(&caller, &inbound.info.model, &inbound.asked, addr.ip()) {
@@ -232,8 +238,8 @@ fn authorize(
             .requests
             .get_or_create(&StatusLabel {
                 status: e.status.as_u16(),
-                model: String::new(),
-                channel: String::new(),
+                model: None,
+                channel: None,
             })
             .inc();
     })

@@ -32,7 +32,8 @@ pub(super) struct Settle {
     pub(super) ingress: Ingress,
     /// The wire format of the channel that served.
     pub(super) upstream: Option<&'static str>,
-    pub(super) model: Option<String>,
+    /// The model billed (shared with the metrics' labels).
+    pub(super) model: Option<Arc<str>>,
     pub(super) stream: bool,
     pub(super) channel_id: Option<i64>,
     /// Whether the ledger admitted the request (for `tariff`).
@@ -85,7 +86,7 @@ impl Settle {
             .seq
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Settle {
-            request_id: format!("{:x}-{seq:x}", now_ms()),
+            request_id: request_id(now_ms(), seq),
             state,
             user_id: caller.user_id.clone(),
             token: caller.token.clone(),
@@ -160,19 +161,19 @@ impl Settle {
         // Labelled only once a channel was tried: a client's unknown model adds no series.
         let route = match (self.channel_id, &self.model) {
             (Some(id), Some(model)) => RouteLabel {
-                model: model.clone(),
-                channel: id.to_string(),
+                model: Some(model.clone()),
+                channel: Some(id),
             },
             _ => RouteLabel {
-                model: String::new(),
-                channel: String::new(),
+                model: None,
+                channel: None,
             },
         };
         m.requests
             .get_or_create(&StatusLabel {
                 status: o.status,
                 model: route.model.clone(),
-                channel: route.channel.clone(),
+                channel: route.channel,
             })
             .inc();
         let elapsed = self.t0.elapsed();
@@ -190,7 +191,7 @@ impl Settle {
                     .get_or_create(&TokenLabel {
                         kind,
                         model: route.model.clone(),
-                        channel: route.channel.clone(),
+                        channel: route.channel,
                     })
                     .inc_by(n.max(0) as u64);
             }
@@ -213,9 +214,9 @@ impl Settle {
             created_at_ms: now_ms() - elapsed.as_millis() as i64,
             user_id: Some(self.user_id.clone()),
             token_id: self.token.as_ref().map(|t| t.id),
-            model: self.model.take(),
+            model: self.model.as_deref().map(String::from),
             channel_id: self.channel_id,
-            endpoint: self.endpoint.to_string(),
+            endpoint: self.endpoint.into(),
             status: i64::from(o.status),
             stream: self.stream,
             latency_ms: Some(elapsed.as_millis() as i64),
@@ -226,9 +227,9 @@ impl Settle {
             error: o.error,
             failover: (!self.trail.is_empty()).then(|| self.trail.join(",")),
             flags: (!flags.is_empty()).then(|| flags.join(",")),
-            locality: self.side.map(|s| s.as_str().to_string()),
-            ingress: Some(self.ingress.as_str().to_string()),
-            upstream: self.upstream.map(str::to_string),
+            locality: self.side.map(|s| s.as_str().into()),
+            ingress: Some(self.ingress.as_str().into()),
+            upstream: self.upstream.map(Into::into),
             cache_read_tokens: o.usage.map(|u| u.cached).filter(|n| *n > 0),
             cache_write_tokens: o.usage.map(|u| u.cache_write).filter(|n| *n > 0),
             burst: self.burst.as_ref().map(|b| b.record(self.side)),
@@ -244,6 +245,15 @@ impl Drop for Settle {
             ..Outcome::error(499, "client closed the request")
         });
     }
+}
+
+/// A request's id: the time it arrived and its number since start, in hex (written into
+/// one allocation; `format!` grew its string twice).
+fn request_id(ms: i64, seq: u64) -> String {
+    use std::fmt::Write;
+    let mut id = String::with_capacity(28);
+    let _ = write!(id, "{ms:x}-{seq:x}");
+    id
 }
 
 /// Seed 004's headers: which side served (if any), the mode, why, and the sensitivity.

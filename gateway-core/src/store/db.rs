@@ -98,15 +98,15 @@ impl ValueRef<'_> {
     }
 }
 
-impl rusqlite::ToSql for Value {
+impl rusqlite::ToSql for ValueRef<'_> {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         use rusqlite::types::{ToSqlOutput, ValueRef as V};
-        Ok(ToSqlOutput::Borrowed(match self {
-            Value::Null => V::Null,
-            Value::Integer(i) => V::Integer(*i),
-            Value::Real(f) => V::Real(*f),
-            Value::Text(s) => V::Text(s.as_bytes()),
-            Value::Blob(b) => V::Blob(b),
+        Ok(ToSqlOutput::Borrowed(match *self {
+            ValueRef::Null => V::Null,
+            ValueRef::Integer(i) => V::Integer(i),
+            ValueRef::Real(f) => V::Real(f),
+            ValueRef::Text(s) => V::Text(s.as_bytes()),
+            ValueRef::Blob(b) => V::Blob(b),
         }))
     }
 }
@@ -238,28 +238,38 @@ impl<T: ToSql + ?Sized> ToSql for std::sync::Arc<T> {
     }
 }
 
-/// A statement's parameters: `[]`, `[a]`, `params![a, b]` or `params_from_iter(list)`.
+/// A statement's parameters: `[]`, `[a]`, `params![a, b]`, `params_from_iter(list)` or a
+/// slice of [`ValueRef`]s. They are bound borrowed: nothing is copied before the database
+/// driver's own copy.
 pub trait Params {
-    fn into_values(self) -> Vec<Value>;
+    /// Hand the parameters, borrowed, to `f`.
+    fn bind<R>(self, f: impl FnOnce(&[ValueRef<'_>]) -> R) -> R;
 }
 
 impl Params for [&dyn ToSql; 0] {
-    fn into_values(self) -> Vec<Value> {
-        Vec::new()
+    fn bind<R>(self, f: impl FnOnce(&[ValueRef<'_>]) -> R) -> R {
+        f(&[])
     }
 }
 
 impl Params for &[&dyn ToSql] {
-    fn into_values(self) -> Vec<Value> {
-        self.iter().map(|p| p.to_value().to_owned()).collect()
+    fn bind<R>(self, f: impl FnOnce(&[ValueRef<'_>]) -> R) -> R {
+        let values: Vec<ValueRef<'_>> = self.iter().map(|p| p.to_value()).collect();
+        f(&values)
+    }
+}
+
+impl Params for &[ValueRef<'_>] {
+    fn bind<R>(self, f: impl FnOnce(&[ValueRef<'_>]) -> R) -> R {
+        f(self)
     }
 }
 
 macro_rules! array_params {
     ($($n:literal),*) => {$(
         impl<T: ToSql> Params for [T; $n] {
-            fn into_values(self) -> Vec<Value> {
-                self.iter().map(|p| p.to_value().to_owned()).collect()
+            fn bind<R>(self, f: impl FnOnce(&[ValueRef<'_>]) -> R) -> R {
+                f(&self.each_ref().map(|p| p.to_value()))
             }
         }
     )*};
@@ -279,11 +289,10 @@ where
     I: IntoIterator,
     I::Item: ToSql,
 {
-    fn into_values(self) -> Vec<Value> {
-        self.0
-            .into_iter()
-            .map(|p| p.to_value().to_owned())
-            .collect()
+    fn bind<R>(self, f: impl FnOnce(&[ValueRef<'_>]) -> R) -> R {
+        let items: Vec<I::Item> = self.0.into_iter().collect();
+        let values: Vec<ValueRef<'_>> = items.iter().map(|p| p.to_value()).collect();
+        f(&values)
     }
 }
 
@@ -597,7 +606,7 @@ impl Connection {
     fn with_pg<R>(
         pg: &RefCell<Pg>,
         sql: &str,
-        values: &[Value],
+        values: &[ValueRef<'_>],
         f: impl FnOnce(
             &mut postgres::Client,
             &postgres::Statement,
@@ -624,16 +633,15 @@ impl Connection {
 
     /// Run a statement; the number of rows changed.
     pub fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
-        let values = params.into_values();
-        match &self.inner {
+        params.bind(|values| match &self.inner {
             Inner::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(sql)?;
                 Ok(stmt.execute(rusqlite::params_from_iter(values.iter()))?)
             }
-            Inner::Postgres(pg) => Self::with_pg(pg, sql, &values, |client, stmt, args| {
+            Inner::Postgres(pg) => Self::with_pg(pg, sql, values, |client, stmt, args| {
                 Ok(client.execute(stmt, args)? as usize)
             }),
-        }
+        })
     }
 
     /// Run several statements without parameters.
@@ -650,8 +658,7 @@ impl Connection {
         P: Params,
         F: FnMut(&Row<'_>) -> Result<T>,
     {
-        let values = params.into_values();
-        match &self.inner {
+        params.bind(|values| match &self.inner {
             Inner::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(sql)?;
                 let mut rows = stmt.query(rusqlite::params_from_iter(values.iter()))?;
@@ -662,12 +669,12 @@ impl Connection {
                 Ok(out)
             }
             Inner::Postgres(pg) => {
-                let rows = Self::with_pg(pg, sql, &values, |client, stmt, args| {
+                let rows = Self::with_pg(pg, sql, values, |client, stmt, args| {
                     Ok(client.query(stmt, args)?)
                 })?;
                 rows.iter().map(|r| f(&Row::Postgres(r))).collect()
             }
-        }
+        })
     }
 
     /// The first row of a query, mapped by `f`; no row is [`Error::QueryReturnedNoRows`].
@@ -676,8 +683,7 @@ impl Connection {
         P: Params,
         F: FnOnce(&Row<'_>) -> Result<T>,
     {
-        let values = params.into_values();
-        match &self.inner {
+        params.bind(|values| match &self.inner {
             Inner::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(sql)?;
                 let mut rows = stmt.query(rusqlite::params_from_iter(values.iter()))?;
@@ -687,7 +693,7 @@ impl Connection {
                 }
             }
             Inner::Postgres(pg) => {
-                let row = Self::with_pg(pg, sql, &values, |client, stmt, args| {
+                let row = Self::with_pg(pg, sql, values, |client, stmt, args| {
                     Ok(client.query_opt(stmt, args)?)
                 })?;
                 match row {
@@ -695,7 +701,7 @@ impl Connection {
                     None => Err(Error::QueryReturnedNoRows),
                 }
             }
-        }
+        })
     }
 
     /// A statement to run several times (the text is prepared and cached on first use).
@@ -855,13 +861,13 @@ pub fn to_postgres(sql: &str) -> String {
     out
 }
 
-impl PgToSql for Value {
+impl PgToSql for ValueRef<'_> {
     fn to_sql(
         &self,
         ty: &Type,
         out: &mut bytes::BytesMut,
     ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        match (self.as_ref(), ty) {
+        match (*self, ty) {
             (ValueRef::Null, _) => Ok(IsNull::Yes),
             (ValueRef::Integer(i), t) if *t == Type::INT8 => i.to_sql(ty, out),
             (ValueRef::Integer(i), t) if *t == Type::INT4 => i32::try_from(i)?.to_sql(ty, out),

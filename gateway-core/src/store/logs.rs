@@ -2,6 +2,7 @@
 
 use crate::store::db::{Connection, Value, params, params_from_iter};
 use serde::Serialize;
+use std::borrow::Cow;
 
 use super::StoreResult;
 
@@ -14,7 +15,7 @@ pub struct LogRecord {
     pub token_id: Option<i64>,
     pub model: Option<String>,
     pub channel_id: Option<i64>,
-    pub endpoint: String,
+    pub endpoint: Cow<'static, str>,
     pub status: i64,
     pub stream: bool,
     pub latency_ms: Option<i64>,
@@ -28,13 +29,13 @@ pub struct LogRecord {
     /// Comma list of flags (`unpriced`, `client_disconnected`, ...).
     pub flags: Option<String>,
     /// `local` or `cloud`: where the serving channel runs.
-    pub locality: Option<String>,
+    pub locality: Option<Cow<'static, str>>,
     /// `mode,reason,sensitivity` where burst routing decided.
     pub burst: Option<String>,
     /// The client's wire format (`openai`, `anthropic`).
-    pub ingress: Option<String>,
+    pub ingress: Option<Cow<'static, str>>,
     /// The serving channel's wire format.
-    pub upstream: Option<String>,
+    pub upstream: Option<Cow<'static, str>>,
     /// Prompt tokens served from the provider's cache (part of `prompt_tokens`).
     pub cache_read_tokens: Option<i64>,
     /// Prompt tokens written to the provider's cache (part of `prompt_tokens`).
@@ -147,7 +148,7 @@ pub fn query(conn: &Connection, q: &LogQuery) -> StoreResult<(Vec<LogRow>, i64)>
                 token_id: r.get(4)?,
                 model: r.get(5)?,
                 channel_id: r.get(6)?,
-                endpoint: r.get(7)?,
+                endpoint: Cow::Owned(r.get(7)?),
                 status: r.get(8)?,
                 stream: r.get(9)?,
                 latency_ms: r.get(10)?,
@@ -158,10 +159,10 @@ pub fn query(conn: &Connection, q: &LogQuery) -> StoreResult<(Vec<LogRow>, i64)>
                 error: r.get(15)?,
                 failover: r.get(16)?,
                 flags: r.get(17)?,
-                locality: r.get(18)?,
+                locality: r.get::<_, Option<String>>(18)?.map(Cow::Owned),
                 burst: r.get(19)?,
-                ingress: r.get(20)?,
-                upstream: r.get(21)?,
+                ingress: r.get::<_, Option<String>>(20)?.map(Cow::Owned),
+                upstream: r.get::<_, Option<String>>(21)?.map(Cow::Owned),
                 cache_read_tokens: r.get(22)?,
                 cache_write_tokens: r.get(23)?,
             },
@@ -317,10 +318,7 @@ pub fn commit_usage(
                     fields.map(|f| f.to_value())
                 })
                 .collect();
-            tx.execute(
-                insert_logs_sql(n),
-                crate::store::db::params_from_iter(values.iter()),
-            )?;
+            tx.execute(insert_logs_sql(n), values.as_slice())?;
             rest = tail;
         }
         let mut upd = tx.prepare_cached(
