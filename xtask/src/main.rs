@@ -111,8 +111,20 @@ pub fn sh(cmd: &mut Command) -> Result<()> {
 }
 
 pub fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    if QUICK_RELEASE.load(std::sync::atomic::Ordering::Relaxed) {
+        cmd.env("CARGO_PROFILE_RELEASE_LTO", "thin")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "4");
+    }
+    cmd
 }
+
+/// Release builds made by the test command (the Windows cross-build and the packages it
+/// installs and runs) use thin LTO and four codegen units: the same code, built faster
+/// than with the shipped profile (fat LTO, one unit; a from-scratch headless build took
+/// 14.6 min against 10.9 here). `cargo xtask dist`, `windows`, `bench` and `run` use the
+/// shipped profile.
+static QUICK_RELEASE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn has_display() -> bool {
     cfg!(any(target_os = "windows", target_os = "macos"))
@@ -193,6 +205,7 @@ fn with_postgres(args: &[String]) -> Result<()> {
 }
 
 fn test() -> Result<()> {
+    QUICK_RELEASE.store(true, std::sync::atomic::Ordering::Relaxed);
     setup::ensure_packages(setup::BUILD_PACKAGES)?;
     setup::ensure_packages(setup::TEST_PACKAGES)?;
     setup::ensure_packages(setup::POSTGRES_PACKAGES)?;
