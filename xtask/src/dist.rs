@@ -61,7 +61,7 @@ pub fn dist() -> Result<PathBuf> {
     std::fs::create_dir_all(&out)?;
     let deb_tool = cargo_deb()?;
     // cargo-deb runs `cargo build --release -p burncloud` itself.
-    sh(Command::new(&deb_tool)
+    sh(crate::quick_release(&mut Command::new(&deb_tool))
         .args(["-p", "burncloud", "--output"])
         .arg(&out)
         .env("CARGO_TARGET_DIR", target_dir()))?;

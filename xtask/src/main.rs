@@ -112,6 +112,13 @@ pub fn sh(cmd: &mut Command) -> Result<()> {
 
 pub fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    quick_release(&mut cmd);
+    cmd
+}
+
+/// Inside the test command, a tool that runs cargo's release builds (cargo itself,
+/// cargo-deb) builds them with thin LTO (see [`QUICK_RELEASE`]).
+pub fn quick_release(cmd: &mut Command) -> &mut Command {
     if QUICK_RELEASE.load(std::sync::atomic::Ordering::Relaxed) {
         cmd.env("CARGO_PROFILE_RELEASE_LTO", "thin")
             .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "4");
