@@ -85,19 +85,6 @@ pub enum Value {
     Blob(Vec<u8>),
 }
 
-impl ValueRef<'_> {
-    /// An owned copy.
-    pub fn to_owned(self) -> Value {
-        match self {
-            ValueRef::Null => Value::Null,
-            ValueRef::Integer(i) => Value::Integer(i),
-            ValueRef::Real(f) => Value::Real(f),
-            ValueRef::Text(s) => Value::Text(s.to_string()),
-            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-        }
-    }
-}
-
 impl rusqlite::ToSql for ValueRef<'_> {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         use rusqlite::types::{ToSqlOutput, ValueRef as V};
