@@ -52,6 +52,8 @@ Its window was brought to the front.",
         return ExitCode::FAILURE;
     };
     let _guard = rt.enter();
+    // Caught before the address is printed (see router::Shutdown).
+    let mut stop = crate::router::Shutdown::listen();
     let controller = Arc::new(GatewayController::new(config));
     rt.block_on(controller.start());
     crate::instance::set_port(&lock, &controller.status().url);
@@ -88,7 +90,7 @@ Its window was brought to the front.",
     {
         let c = controller.clone();
         rt.spawn(async move {
-            crate::router::shutdown_signal().await;
+            stop.wait().await;
             c.shutdown().await;
             std::process::exit(0);
         });

@@ -320,9 +320,10 @@ pub async fn logs(config: &Config, id: &str, follow: bool, n: usize) -> Result<S
         return Ok(String::new());
     }
     let mut pos = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let mut stop = crate::router::Shutdown::listen();
     loop {
         tokio::select! {
-            _ = crate::router::shutdown_signal() => return Ok(String::new()),
+            _ = stop.wait() => return Ok(String::new()),
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
         let Ok(mut f) = std::fs::File::open(&path) else {

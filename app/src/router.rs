@@ -42,6 +42,8 @@ pub fn run(config: Config) -> ExitCode {
         return ExitCode::FAILURE;
     };
     rt.block_on(async move {
+        // Caught from here on, so a SIGTERM during start-up stops it once it is up.
+        let mut stop = Shutdown::listen();
         let data_dir = config.data_dir.clone();
         let gateway = match Gateway::open(config).await {
             Ok(g) => g,
@@ -96,7 +98,7 @@ pub fn run(config: Config) -> ExitCode {
         // from ~25 MB RSS to ~12 MB; see memory.rs).
         let released = crate::memory::release_startup_pages();
         tracing::debug!(?released, "start-up memory handed back");
-        shutdown_signal().await;
+        stop.wait().await;
         tracing::info!("Stopping: finishing in-flight requests and saving usage...");
         if let Some(rt) = &runtime {
             rt.shutdown().await;
@@ -124,26 +126,44 @@ pub async fn start_local_runtime(
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT/SIGTERM, caught from the moment this is made. Make it before anything is
+/// announced: a signal that arrives between "listening on" and the wait must stop the
+/// router gracefully, not kill it with the default action (a service manager, or a test,
+/// may send SIGTERM as soon as it reads the address).
+pub struct Shutdown {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Shutdown {
+    /// Install the handlers now (inside a tokio runtime).
+    pub fn listen() -> Shutdown {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(i), Ok(t)) => Some((i, t)),
+                _ => None,
             };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+            Shutdown { signals }
         }
+        #[cfg(not(unix))]
+        Shutdown {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    /// Resolves on the first SIGINT or SIGTERM since `listen` (Ctrl-C elsewhere).
+    pub async fn wait(&mut self) {
+        #[cfg(unix)]
+        if let Some((int, term)) = &mut self.signals {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

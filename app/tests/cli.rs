@@ -462,6 +462,18 @@ fn json_logs_on_request_and_configuration_warnings_are_logged() {
 }
 
 #[test]
+fn a_sigterm_right_after_the_address_stops_the_router_gracefully() {
+    // A service manager or a script may stop the router as soon as it has printed where it
+    // listens. The handler must already be in place then: before, the default action
+    // killed it (no exit code) in 17 of 20 tries.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Router::start(dir.path(), 0).unwrap();
+        assert_eq!(r.terminate(), 0, "killed by the signal instead of stopping");
+    }
+}
+
+#[test]
 fn a_router_whose_stdout_is_closed_keeps_serving() {
     // Started from a terminal that went away, or piped into `head -1`: its stdout is a
     // pipe nobody reads. Printing the address and the setup token must not kill it.
