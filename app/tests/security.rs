@@ -179,6 +179,24 @@ fn a_hostile_web_page_cannot_register_or_post_forms() {
         body,
     );
     assert_eq!(s, 403, "{b}");
+    // The relay's paths (served before the router, for speed) are guarded the same way: a
+    // page can neither rebind a name nor post cross-site to spend the owner's keys.
+    for (h, origin) in [
+        (format!("evil.example:{port}"), ""),
+        (host.clone(), "Origin: https://evil.example\r\n"),
+    ] {
+        for path in ["/v1/chat/completions", "/v1/messages", "/v1/responses"] {
+            let (s, b) = page_post(
+                &addr,
+                &h,
+                path,
+                &format!("Content-Type: text/plain\r\n{origin}"),
+                r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+            );
+            assert_eq!(s, 403, "{path} via {h} {origin:?}: {b}");
+            assert!(b.contains("permission_denied"), "{b}");
+        }
+    }
     // Nothing was created: the owner's own registration is the first, and admin.
     let (s, b) = page_post(
         &addr,

@@ -230,18 +230,17 @@ impl Gateway {
             .local_addr()
             .map_err(|e| StartError::Bind { addr, source: e })?;
         let extra = self.extra.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let app = crate::http::router(self.state.clone(), local_addr, extra);
+        let front = crate::http::front(self.state.clone(), local_addr, extra);
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let join = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stop_rx.wait_for(|stop| *stop).await;
             };
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
             // Streams are relayed chunk by chunk: never let Nagle hold a chunk back.
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            if let Err(e) = axum::serve(listener, service)
+            if let Err(e) = axum::serve(listener, front)
                 .with_graceful_shutdown(shutdown)
                 .await
             {

@@ -163,13 +163,18 @@ impl Listener {
 
 /// The middleware: refuse before routing.
 pub async fn guard(policy: Arc<HostPolicy>, mut req: Request, next: Next) -> Response {
-    match policy.check(&req) {
+    match refusal(&policy, &req) {
         None => {
             req.extensions_mut().insert(Listener(policy.addr));
             next.run(req).await
         }
-        Some(r) => refuse(req.uri().path(), r),
+        Some(refused) => refused,
     }
+}
+
+/// The answer refusing a request, or None if it may pass.
+pub(crate) fn refusal(policy: &HostPolicy, req: &Request) -> Option<Response> {
+    policy.check(req).map(|r| refuse(req.uri().path(), r))
 }
 
 fn refuse(path: &str, r: Refusal) -> Response {

@@ -6,6 +6,7 @@ mod auth_api;
 mod billing_api;
 mod channels_api;
 mod extract;
+mod front;
 mod groups_api;
 pub mod guard;
 mod invitations_api;
@@ -29,6 +30,7 @@ use serde_json::json;
 
 pub use channels_api::view as channel_view;
 pub use extract::{ApiJson, SESSION_COOKIE, cookie};
+pub use front::MakeFront;
 pub use tokens_api::view as token_view;
 
 pub use crate::console::{ApiError, Session};
@@ -43,6 +45,18 @@ const CONSOLE_BODY_LIMIT: usize = 1024 * 1024;
 /// embedding program adds (the web console); they sit behind the same Host/Origin guard.
 pub fn router(state: Shared, listen: std::net::SocketAddr, extra: Option<Router>) -> Router {
     let policy = Arc::new(guard::HostPolicy::new(listen, &state.config.allowed_hosts));
+    router_with(state, policy, extra)
+}
+
+/// What a listener on `listen` serves each connection with: [`router`]'s application,
+/// with the relay's POST routes taken before it (see [`front`]).
+pub fn front(state: Shared, listen: std::net::SocketAddr, extra: Option<Router>) -> MakeFront {
+    let policy = Arc::new(guard::HostPolicy::new(listen, &state.config.allowed_hosts));
+    let router = router_with(state.clone(), policy.clone(), extra);
+    MakeFront::new(router, state, policy)
+}
+
+fn router_with(state: Shared, policy: Arc<guard::HostPolicy>, extra: Option<Router>) -> Router {
     let console = Router::new()
         .route("/api/auth/register", post(auth_api::register))
         .route("/api/auth/login", post(auth_api::login))

@@ -73,6 +73,33 @@ pub async fn responses(
     detached(relay_request(state, Endpoint::Responses, addr, req)).await
 }
 
+/// The endpoint a POST to `path` relays, for the paths the relay serves (exactly as the
+/// router matches them): the connection's service sends these straight here.
+pub(crate) fn endpoint_of(path: &str) -> Option<Endpoint> {
+    Some(match path {
+        "/v1/chat/completions" => Endpoint::Chat,
+        "/v1/completions" => Endpoint::Completions,
+        "/v1/embeddings" => Endpoint::Embeddings,
+        "/v1/rerank" => Endpoint::Rerank,
+        "/v1/messages" => Endpoint::Messages,
+        "/v1/responses" => Endpoint::Responses,
+        _ => return None,
+    })
+}
+
+/// A request on a relay path, relayed without the router (its guard already passed):
+/// what the handlers above do, minus routing, extractors and extensions.
+pub(crate) fn relay_direct(
+    state: Shared,
+    ep: Endpoint,
+    addr: SocketAddr,
+    req: Request,
+) -> Detached {
+    Detached {
+        relay: Some(Box::pin(relay_request(state, ep, addr, req))),
+    }
+}
+
 /// The relay of a whole request: its headers are taken, not copied (axum's `HeaderMap`
 /// extractor clones them).
 fn relay_request(
@@ -101,7 +128,7 @@ pub(super) fn detached(
 
 type RelayFuture = std::pin::Pin<Box<dyn Future<Output = Response> + Send>>;
 
-struct Detached {
+pub(crate) struct Detached {
     relay: Option<RelayFuture>,
 }
 

@@ -31,6 +31,7 @@ use serde_json::json;
 
 pub use crate::live::{BreakerState, RelayState, UsageWriter};
 pub use crate::vocab::OpenAiError;
+pub(crate) use forward::{Detached, endpoint_of, relay_direct};
 pub(crate) use ingress::authenticate;
 
 use crate::state::Shared;
