@@ -267,7 +267,15 @@ pub fn new_token_key() -> NewKey {
 
 /// SHA-256 (hex) of a token key: what the database and the snapshot index by.
 pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    let mut out = [0u8; 64];
+    hash_key_in(key, &mut out).to_string()
+}
+
+/// [`hash_key`] written into `out` (the relay's lookup, per request, allocates nothing).
+pub fn hash_key_in<'a>(key: &str, out: &'a mut [u8; 64]) -> &'a str {
+    // A 32-byte digest is exactly 64 hex digits, always ASCII.
+    let _ = hex::encode_to_slice(Sha256::digest(key.as_bytes()), out);
+    std::str::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -280,6 +288,15 @@ mod tests {
         assert!(verify_password("Secret-123", &h));
         assert!(!verify_password("secret-123", &h));
         assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn token_keys_hash_to_sha256_hex() {
+        // FIPS 180-2's "abc" example.
+        let want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(hash_key("abc"), want);
+        let mut out = [0u8; 64];
+        assert_eq!(hash_key_in("abc", &mut out), want);
     }
 
     #[test]

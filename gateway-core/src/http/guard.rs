@@ -61,17 +61,9 @@ impl HostPolicy {
     /// Why a request is refused, or None.
     fn check(&self, req: &Request) -> Option<Refusal> {
         if let Some(host) = req.headers().get(header::HOST) {
-            let name = host
-                .to_str()
-                .ok()
-                .and_then(|h| h.parse::<axum::http::uri::Authority>().ok());
-            match name {
-                Some(n) if self.host_allowed(n.host()) => {}
-                other => {
-                    return Some(Refusal::Host(
-                        other.map_or_else(|| "?".into(), |a| a.host().to_string()),
-                    ));
-                }
+            match host.to_str().ok().and_then(host_of) {
+                Some(n) if self.host_allowed(n) => {}
+                other => return Some(Refusal::Host(other.unwrap_or("?").to_string())),
             }
         }
         if let Some(origin) = req.headers().get(header::ORIGIN) {
@@ -102,6 +94,39 @@ impl HostPolicy {
         }
         None
     }
+}
+
+/// The host of a `Host` header (`name`, `name:port`, `[v6]`, `[v6]:port`; brackets kept),
+/// or None when the value is not one. Read in place: nothing is copied per request.
+fn host_of(value: &str) -> Option<&str> {
+    let (host, port) = match value.strip_prefix('[') {
+        Some(rest) => {
+            let inner = &rest[..rest.find(']')?];
+            if inner.is_empty()
+                || !inner
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            {
+                return None;
+            }
+            let (host, after) = value.split_at(inner.len() + 2);
+            match after {
+                "" => (host, None),
+                a => (host, Some(a.strip_prefix(':')?)),
+            }
+        }
+        None => match value.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (value, None),
+        },
+    };
+    let name_ok = host.starts_with('[')
+        || (!host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')));
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok());
+    (name_ok && port_ok).then_some(host)
 }
 
 enum Refusal {
@@ -248,6 +273,45 @@ mod tests {
         assert!(all.host_allowed("192.168.1.9"));
         assert!(!all.host_allowed("evil.example"));
         assert!(policy("127.0.0.1", &["*"]).host_allowed("evil.example"));
+    }
+
+    #[test]
+    fn host_headers_are_read_in_place() {
+        for (value, host) in [
+            ("localhost:3000", "localhost"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("[::1]:3000", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("evil.example:80", "evil.example"),
+            ("My_Box.LAN.", "My_Box.LAN."),
+        ] {
+            assert_eq!(host_of(value), Some(host), "{value}");
+        }
+        for bad in [
+            "",
+            ":3000",
+            "a b",
+            "x:abc",
+            "x:",
+            "x:99999",
+            "x:1:2",
+            "[::1",
+            "[]:80",
+            "[::1]x",
+            "[evil.example]",
+            "user@localhost",
+            "localhost/x",
+        ] {
+            assert_eq!(host_of(bad), None, "{bad:?}");
+        }
+        // Refused as "?", whatever the allow list says.
+        let p = policy("127.0.0.1", &["*"]);
+        let req = Request::builder()
+            .uri("/v1/chat/completions")
+            .header(header::HOST, "a b")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert!(matches!(p.check(&req), Some(Refusal::Host(h)) if h == "?"));
     }
 
     #[test]

@@ -239,11 +239,25 @@ fn encode_request(target: &Target, headers: &HeaderMap, body: &[u8], reuse: bool
     if !reuse {
         out.extend_from_slice(b"connection: close\r\n");
     }
-    out.extend_from_slice(b"content-length: ");
-    out.extend_from_slice(body.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n\r\n");
+    // Into the buffer's spare room: no string is made for the number.
+    use std::io::Write as _;
+    let _ = write!(out, "content-length: {}\r\n\r\n", body.len());
     out.extend_from_slice(body);
     out
+}
+
+/// The usual content types as static values (a copy of the upstream's bytes otherwise).
+fn static_type(v: &[u8]) -> Option<HeaderValue> {
+    const USUAL: [&str; 4] = [
+        "application/json",
+        "text/event-stream",
+        "application/json; charset=utf-8",
+        "text/event-stream; charset=utf-8",
+    ];
+    USUAL
+        .into_iter()
+        .find(|u| u.as_bytes() == v)
+        .map(HeaderValue::from_static)
 }
 
 /// What came back on a connection: an answer's head and its body, or `None` when the
@@ -302,7 +316,7 @@ async fn exchange(mut conn: TcpStream, request: &[u8]) -> Result<Exchange, Error
         for h in parsed.headers.iter() {
             let value = || HeaderValue::from_bytes(h.value).ok();
             if h.name.eq_ignore_ascii_case("content-type") {
-                head.content_type = value();
+                head.content_type = static_type(h.value).or_else(value);
             } else if h.name.eq_ignore_ascii_case("content-length") {
                 let n = std::str::from_utf8(h.value)
                     .ok()

@@ -89,15 +89,25 @@ impl<K: std::hash::Hash + Eq + Clone> Accounts<K> {
         accounts.retain(|k, _| keep.contains(k));
     }
 
-    fn account(&self, key: &K) -> Arc<Mutex<Account>> {
+    /// The account of `key`, made if new. Looked up borrowed (`&str` for a user): the key
+    /// is copied only when the account is made, not per request.
+    fn account<Q>(&self, key: &Q) -> Arc<Mutex<Account>>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let mut accounts = lock(&self.0);
         if let Some(a) = accounts.get(key) {
             return a.clone();
         }
-        accounts.entry(key.clone()).or_default().clone()
+        accounts.entry(key.to_owned()).or_default().clone()
     }
 
-    fn admit(&self, key: &K, limit: i64, estimate: Option<i64>, leased: bool) -> Admission {
+    fn admit<Q>(&self, key: &Q, limit: i64, estimate: Option<i64>, leased: bool) -> Admission
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         if limit < 0 {
             return Admission::Admitted(0);
         }
@@ -129,7 +139,11 @@ impl<K: std::hash::Hash + Eq + Clone> Accounts<K> {
         }
     }
 
-    fn settle(&self, key: &K, reservation: i64, cost: i64) {
+    fn settle<Q>(&self, key: &Q, reservation: i64, cost: i64)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let acc = self.account(key);
         let mut a = lock(&acc);
         a.reserved = (a.reserved - reservation).max(0);
@@ -157,7 +171,11 @@ impl<K: std::hash::Hash + Eq + Clone> Accounts<K> {
     }
 
     /// Lease mode: the database's answer for `key`.
-    fn granted(&self, key: &K, nano: Option<i64>, last: bool) {
+    fn granted<Q>(&self, key: &Q, nano: Option<i64>, last: bool)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let acc = self.account(key);
         let mut a = lock(&acc);
         match nano {
@@ -232,7 +250,7 @@ impl Ledger {
     /// Spent by a user as the ledger knows it.
     #[cfg(test)]
     pub fn user_used(&self, user_id: &str) -> i64 {
-        lock(&self.users.account(&user_id.to_string())).used
+        lock(&self.users.account(user_id)).used
     }
 
     /// Spent by a user as the ledger knows it, without creating an account.
@@ -255,7 +273,7 @@ impl Ledger {
     pub fn admit_user(&self, user_id: &str, quota: i64, estimate: Option<i64>) -> Admission {
         let a = self
             .users
-            .admit(&user_id.to_string(), quota, estimate, self.is_leased());
+            .admit(user_id, quota, estimate, self.is_leased());
         self.wake_leases(a);
         a
     }
@@ -289,7 +307,7 @@ impl Ledger {
 
     /// Lease mode: `nano` more granted on a user's balance (`None`: no limit).
     pub fn user_granted(&self, user_id: &str, nano: Option<i64>, last: bool) {
-        self.users.granted(&user_id.to_string(), nano, last);
+        self.users.granted(user_id, nano, last);
     }
 
     /// Notified when a reservation of this token is released (see [`Admission::Busy`]).
@@ -299,7 +317,7 @@ impl Ledger {
 
     /// Notified when a reservation on this user's balance is released.
     pub fn user_released(&self, user_id: &str) -> Arc<tokio::sync::Notify> {
-        lock(&self.users.account(&user_id.to_string()))
+        lock(&self.users.account(user_id))
             .released
             .clone()
     }
@@ -311,7 +329,7 @@ impl Ledger {
 
     /// Settle a request on a user's balance.
     pub fn settle_user(&self, user_id: &str, reservation: i64, cost: i64) {
-        self.users.settle(&user_id.to_string(), reservation, cost);
+        self.users.settle(user_id, reservation, cost);
     }
 }
 

@@ -76,7 +76,7 @@ pub(super) async fn start_if_stopped(
     model: &str,
 ) -> Result<Arc<Snapshot>, OpenAiError> {
     match snap.jit_models.get(model) {
-        Some(&id) if snap.tiers(&caller.group, model).is_none() => {
+        Some(&id) if snap.tiers(caller.group(), model).is_none() => {
             jit_start(state, id, model).await?;
             Ok(state.snapshot.load_full())
         }
@@ -119,12 +119,12 @@ async fn admit(
     loop {
         let released = match &caller.token {
             Some(t) => ledger.released(t.id),
-            None => ledger.user_released(&caller.user_id),
+            None => ledger.user_released(caller.user_id()),
         };
         let notified = released.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let user_released = ledger.user_released(&caller.user_id);
+        let user_released = ledger.user_released(caller.user_id());
         let user_notified = user_released.notified();
         tokio::pin!(user_notified);
         user_notified.as_mut().enable();
@@ -148,7 +148,7 @@ async fn admit(
                 ledger.settle(t.id, token_reservation, 0);
             }
         };
-        match ledger.admit_user(&caller.user_id, user_quota, estimate) {
+        match ledger.admit_user(caller.user_id(), user_quota, estimate) {
             Admission::Admitted(r) => {
                 settle.reservation = token_reservation;
                 settle.user_reservation = r;
@@ -209,7 +209,7 @@ pub(super) async fn admit_attempt(
             ledger.settle(t.id, std::mem::take(&mut settle.reservation), 0);
         }
         ledger.settle_user(
-            &caller.user_id,
+            caller.user_id(),
             std::mem::take(&mut settle.user_reservation),
             0,
         );

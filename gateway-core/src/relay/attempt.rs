@@ -335,7 +335,8 @@ impl Attempts<'_> {
         } else {
             sent.content_length
         };
-        let request_id = settle.request_id.clone();
+        // Made before the settle moves into the body: the id is copied once, into the header.
+        let request_id = HeaderValue::from_str(&settle.request_id).ok();
         let filter = sent.is_sse && info.stream && !info.client_wants_usage;
         let body = RelayBody::new(
             sent.first,
@@ -364,18 +365,16 @@ impl Attempts<'_> {
         if sent.is_sse {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         }
-        if self.ep.ingress() == Ingress::Anthropic
-            && let Ok(v) = HeaderValue::from_str(&request_id)
-        {
-            h.insert("request-id", v);
-        }
         if let Some(len) = content_length {
             h.insert(header::CONTENT_LENGTH, len);
         }
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
+        if let Some(v) = request_id {
+            if self.ep.ingress() == Ingress::Anthropic {
+                h.insert("request-id", v.clone());
+            }
             h.insert("x-request-id", v);
         }
-        if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1000.0)) {
+        if let Some(v) = millis_header(overhead) {
             h.insert("x-burncloud-overhead-ms", v);
         }
         if let Some(b) = &self.plan.burst {
@@ -442,4 +441,35 @@ fn disable_channel(state: Shared, id: i64, reason: &'static str) {
             Err(e) => tracing::error!(channel = id, error = %e, "could not disable channel"),
         }
     });
+}
+
+/// `d` in milliseconds with three decimals (`0.123`), formatted on the stack.
+fn millis_header(d: std::time::Duration) -> Option<HeaderValue> {
+    use std::io::Write;
+    let micros = (d.as_nanos() + 500) / 1000;
+    let mut buf = [0u8; 48];
+    let len = {
+        let mut out = &mut buf[..];
+        write!(out, "{}.{:03}", micros / 1000, micros % 1000).ok()?;
+        48 - out.len()
+    };
+    HeaderValue::from_bytes(&buf[..len]).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::millis_header;
+    use std::time::Duration;
+
+    #[test]
+    fn overhead_is_written_in_milliseconds_with_three_decimals() {
+        for (d, want) in [
+            (Duration::ZERO, "0.000"),
+            (Duration::from_micros(123), "0.123"),
+            (Duration::from_nanos(1_234_567), "1.235"),
+            (Duration::from_millis(12_345), "12345.000"),
+        ] {
+            assert_eq!(millis_header(d).unwrap(), want);
+        }
+    }
 }

@@ -50,7 +50,7 @@ pub async fn count_tokens(State(state): State<Shared>, headers: HeaderMap, body:
             "This API key may not use the model '{model}'"
         )));
     }
-    let tiers = snap.tiers(&caller.group, &model);
+    let tiers = snap.tiers(caller.group(), &model);
     if tiers.is_none() && !snap.jit_models.contains_key(&model) {
         return err(OpenAiError::model_not_found(&asked));
     }

@@ -198,7 +198,7 @@ pub(super) async fn relay(
         Err(e) => return render_error(ep.ingress(), e),
     };
     let mut settle = Settle::new(state.clone(), &caller, ep, t0);
-    settle.group_ratio = snap.group_ratio(&caller.group);
+    settle.group_ratio = snap.group_ratio(caller.group());
     let inbound = match request::read(ep, body, state.config.max_body_bytes, &snap).await {
         Ok(i) => i,
         Err(e) => return settle.reject(e),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, header};
 
 use super::OpenAiError;
-use crate::auth::{AuthError, hash_key};
+use crate::auth::{AuthError, hash_key_in};
 use crate::snapshot::{OLLAMA_KEYLESS_TOKEN, Snapshot, TokenRt, UserRt};
 use crate::state::AppState;
 use crate::store::now_secs;
@@ -16,11 +16,7 @@ pub use crate::wire::openai::{RequestInfo, peek};
 /// The authenticated caller of a `/v1` request.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub user_id: String,
     pub token: Option<Arc<TokenRt>>,
-    /// The group routing and the group ratio use: a user's own group; for an admin's
-    /// token, the token's group (admins may route keys through any group).
-    pub group: String,
     pub user: Arc<UserRt>,
 }
 
@@ -30,6 +26,20 @@ impl Caller {
         self.token
             .as_ref()
             .is_none_or(|t| t.models.is_empty() || t.models.contains(model))
+    }
+
+    pub fn user_id(&self) -> &str {
+        &self.user.id
+    }
+
+    /// The group routing and the group ratio use: a user's own group; for an admin's
+    /// token, the token's group (admins may route keys through any group). Read from the
+    /// snapshot's records, not copied per request.
+    pub fn group(&self) -> &str {
+        match &self.token {
+            Some(t) if self.user.admin => &t.group,
+            _ => &self.user.group,
+        }
     }
 }
 
@@ -53,9 +63,10 @@ pub fn authenticate(
             OpenAiError::invalid_token("Missing API key: send Authorization: Bearer <sk-token>")
         })?;
     if credential.starts_with("sk-") {
+        let mut hashed = [0u8; 64];
         let token = snap
             .tokens
-            .get(&hash_key(credential))
+            .get(hash_key_in(credential, &mut hashed))
             .ok_or_else(|| OpenAiError::invalid_token("Invalid API key"))?;
         return token_caller(snap, token);
     }
@@ -76,9 +87,7 @@ pub fn authenticate(
         ));
     }
     Ok(Caller {
-        user_id: user.id.clone(),
         token: None,
-        group: user.group.clone(),
         user: user.clone(),
     })
 }
@@ -96,11 +105,8 @@ pub fn token_caller(snap: &Snapshot, token: &Arc<TokenRt>) -> Result<Caller, Ope
         .get(&token.user_id)
         .filter(|u| u.enabled)
         .ok_or_else(|| OpenAiError::invalid_token("The owner of this API key is disabled"))?;
-    let group = snap.token_group(token).unwrap_or(&user.group).to_string();
     Ok(Caller {
-        user_id: user.id.clone(),
         token: Some(token.clone()),
-        group,
         user: user.clone(),
     })
 }

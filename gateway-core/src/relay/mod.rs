@@ -48,7 +48,7 @@ pub(crate) fn caller_models(
     snap: &crate::snapshot::Snapshot,
     caller: &ingress::Caller,
 ) -> Vec<String> {
-    snap.models_for(&caller.group, |m| caller.model_allowed(m))
+    snap.models_for(caller.group(), |m| caller.model_allowed(m))
 }
 
 /// A `/v1/models` entry, with the context window and longest answer where known.

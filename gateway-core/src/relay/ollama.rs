@@ -70,7 +70,7 @@ fn is_local(snap: &Snapshot, caller: &Caller, model: &str) -> bool {
 
 /// Whether a live local channel (a running llama-server) serves `model` for the caller.
 fn is_running_locally(snap: &Snapshot, caller: &Caller, model: &str) -> bool {
-    snap.tiers(&caller.group, snap.resolve(model))
+    snap.tiers(caller.group(), snap.resolve(model))
         .into_iter()
         .flatten()
         .flat_map(|t| t.members.iter())

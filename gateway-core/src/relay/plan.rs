@@ -157,15 +157,15 @@ pub fn plan(
             .settings
             .local_model
             .clone()
-            .or_else(|| first_model_on(snap, &caller.group, Side::Local));
+            .or_else(|| first_model_on(snap, caller.group(), Side::Local));
         let cm = policy
             .settings
             .cloud_model
             .clone()
-            .or_else(|| first_model_on(snap, &caller.group, Side::Cloud));
+            .or_else(|| first_model_on(snap, caller.group(), Side::Cloud));
         let tiers_of = |m: &Option<String>, side| {
             m.as_deref()
-                .and_then(|m| snap.tiers(&caller.group, m))
+                .and_then(|m| snap.tiers(caller.group(), m))
                 .map(|t| split(snap, t, side))
                 .unwrap_or_default()
         };
@@ -173,17 +173,17 @@ pub fn plan(
         if l.is_empty() && c.is_empty() {
             return Err(OpenAiError::unavailable(format!(
                 "The burst alias '{}' has no local or cloud model in group '{}': add channels, or set local_model / cloud_model in the burst settings",
-                info.model, caller.group
+                info.model, caller.group()
             ))
             .into());
         }
         (l, c, lm, cm)
     } else {
-        let Some(tiers) = snap.tiers(&caller.group, &info.model) else {
+        let Some(tiers) = snap.tiers(caller.group(), &info.model) else {
             return Err(if snap.model_exists(&info.model) {
                 OpenAiError::permission_denied(format!(
                     "The model '{}' is not available to group '{}'",
-                    info.model, caller.group
+                    info.model, caller.group()
                 ))
             } else {
                 OpenAiError::model_not_found(&info.model)

@@ -15,7 +15,7 @@ use super::plan::BurstInfo;
 use super::usage::Usage;
 use crate::burst::{LoadGuard, Side};
 use crate::live::metrics::{RouteLabel, StatusLabel, TokenLabel};
-use crate::snapshot::TokenRt;
+use crate::snapshot::{TokenRt, UserRt};
 use crate::state::Shared;
 use crate::store::logs::LogRecord;
 use crate::store::now_ms;
@@ -26,7 +26,8 @@ use crate::wire::Ingress;
 pub(super) struct Settle {
     pub(super) state: Shared,
     pub(super) request_id: String,
-    pub(super) user_id: String,
+    /// The caller (the snapshot's record, shared).
+    pub(super) user: Arc<UserRt>,
     pub(super) token: Option<Arc<TokenRt>>,
     pub(super) endpoint: &'static str,
     pub(super) ingress: Ingress,
@@ -88,7 +89,7 @@ impl Settle {
         Settle {
             request_id: request_id(now_ms(), seq),
             state,
-            user_id: caller.user_id.clone(),
+            user: caller.user.clone(),
             token: caller.token.clone(),
             endpoint: endpoint.path(),
             ingress: endpoint.ingress(),
@@ -150,7 +151,7 @@ impl Settle {
         };
         relay
             .ledger
-            .settle_user(&self.user_id, self.user_reservation, cost);
+            .settle_user(&self.user.id, self.user_reservation, cost);
         if let Some(t) = &self.token {
             relay.ledger.settle(t.id, self.reservation, cost);
             if let Some(u) = o.usage {
@@ -212,7 +213,7 @@ impl Settle {
         relay.writer.send(LogRecord {
             request_id: std::mem::take(&mut self.request_id),
             created_at_ms: now_ms() - elapsed.as_millis() as i64,
-            user_id: Some(self.user_id.clone()),
+            user_id: Some(self.user.id.clone()),
             token_id: self.token.as_ref().map(|t| t.id),
             model: self.model.as_deref().map(String::from),
             channel_id: self.channel_id,
