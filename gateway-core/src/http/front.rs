@@ -25,7 +25,11 @@ use crate::state::Shared;
 
 /// Makes one [`Front`] per accepted connection (what `axum::serve` takes).
 #[derive(Clone)]
-pub struct MakeFront {
+pub struct MakeFront(Arc<Parts>);
+
+/// What every connection's service shares (one reference count per request: hyper's
+/// glue clones the service for each request).
+struct Parts {
     router: Router,
     state: Shared,
     policy: Arc<HostPolicy>,
@@ -33,11 +37,11 @@ pub struct MakeFront {
 
 impl MakeFront {
     pub(super) fn new(router: Router, state: Shared, policy: Arc<HostPolicy>) -> Self {
-        MakeFront {
+        MakeFront(Arc::new(Parts {
             router,
             state,
             policy,
-        }
+        }))
     }
 }
 
@@ -55,9 +59,7 @@ where
 
     fn call(&mut self, conn: IncomingStream<'_, L>) -> Self::Future {
         std::future::ready(Ok(Front {
-            router: self.router.clone(),
-            state: self.state.clone(),
-            policy: self.policy.clone(),
+            parts: self.0.clone(),
             peer: *conn.remote_addr(),
         }))
     }
@@ -66,9 +68,7 @@ where
 /// One connection's service.
 #[derive(Clone)]
 pub struct Front {
-    router: Router,
-    state: Shared,
-    policy: Arc<HostPolicy>,
+    parts: Arc<Parts>,
     peer: SocketAddr,
 }
 
@@ -82,12 +82,13 @@ impl Service<Request> for Front {
     }
 
     fn call(&mut self, mut req: Request) -> FrontFuture {
+        let parts = &*self.parts;
         if req.method() == Method::POST
             && let Some(ep) = crate::relay::endpoint_of(req.uri().path())
         {
-            return match guard::refusal(&self.policy, &req) {
+            return match guard::refusal(&parts.policy, &req) {
                 None => FrontFuture(Way::Relay(crate::relay::relay_direct(
-                    self.state.clone(),
+                    parts.state.clone(),
                     ep,
                     self.peer,
                     req,
@@ -96,7 +97,7 @@ impl Service<Request> for Front {
             };
         }
         req.extensions_mut().insert(ConnectInfo(self.peer));
-        FrontFuture(Way::Router(self.router.call(req)))
+        FrontFuture(Way::Router(parts.router.clone().call(req)))
     }
 }
 

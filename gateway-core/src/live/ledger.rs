@@ -271,9 +271,7 @@ impl Ledger {
 
     /// Admit a request on a user's balance: `quota` granted (nano, -1 unlimited).
     pub fn admit_user(&self, user_id: &str, quota: i64, estimate: Option<i64>) -> Admission {
-        let a = self
-            .users
-            .admit(user_id, quota, estimate, self.is_leased());
+        let a = self.users.admit(user_id, quota, estimate, self.is_leased());
         self.wake_leases(a);
         a
     }
@@ -317,9 +315,7 @@ impl Ledger {
 
     /// Notified when a reservation on this user's balance is released.
     pub fn user_released(&self, user_id: &str) -> Arc<tokio::sync::Notify> {
-        lock(&self.users.account(user_id))
-            .released
-            .clone()
+        lock(&self.users.account(user_id)).released.clone()
     }
 
     /// Settle a request on a token: release its reservation and add its real cost.

@@ -183,7 +183,8 @@ pub fn plan(
             return Err(if snap.model_exists(&info.model) {
                 OpenAiError::permission_denied(format!(
                     "The model '{}' is not available to group '{}'",
-                    info.model, caller.group()
+                    info.model,
+                    caller.group()
                 ))
             } else {
                 OpenAiError::model_not_found(&info.model)
