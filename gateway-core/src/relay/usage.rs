@@ -172,7 +172,15 @@ fn classify(event: &[u8]) -> Seen {
     if *data == *b"[DONE]" {
         return Seen::Done;
     }
-    if memchr::memmem::find(&data, b"\"usage\"").is_none() {
+    let Some(at) = memchr::memmem::find(&data, b"\"usage\"") else {
+        return Seen::Content;
+    };
+    // The usual chunk of a stream with usage on (`stream_options.include_usage`, which
+    // the gateway asks for): `"usage":null` as its only usage key. Quoted and followed by a
+    // colon it is a key (a JSON string holds no unescaped quote), so there is no usage
+    // here and nothing to parse.
+    let after = &data[at + 7..];
+    if null_value(after) && memchr::memmem::find(after, b"\"usage\"").is_none() {
         return Seen::Content;
     }
     match serde_json::from_slice::<WithUsage>(&data) {
@@ -187,9 +195,45 @@ fn classify(event: &[u8]) -> Seen {
     }
 }
 
+/// Whether `rest` (what follows a key) is `: null` and then the end of the value.
+fn null_value(rest: &[u8]) -> bool {
+    let rest = rest.trim_ascii_start();
+    let Some(rest) = rest.strip_prefix(b":") else {
+        return false;
+    };
+    let Some(rest) = rest.trim_ascii_start().strip_prefix(b"null") else {
+        return false;
+    };
+    matches!(rest.trim_ascii_start().first(), Some(b',' | b'}'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_null_usage_is_content_without_a_parse_and_anything_else_is_parsed() {
+        let content = |d: &str| matches!(classify(format!("data: {d}").as_bytes()), Seen::Content);
+        assert!(content(
+            r#"{"choices":[{"delta":{"content":"a"}}],"usage":null}"#
+        ));
+        assert!(content(
+            r#"{"choices":[{"delta":{"content":"a"}}],"usage" : null }"#
+        ));
+        // Text that mentions usage is escaped inside its string: still content.
+        assert!(content(
+            r#"{"choices":[{"delta":{"content":"\"usage\":null"}}],"usage":null}"#
+        ));
+        // A null first and a real usage after it: parsed, the usage is found.
+        let d = r#"data: {"x":{"usage":null},"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
+        assert!(
+            matches!(classify(d.as_bytes()), Seen::Usage(u, true) if u.prompt == 3 && u.completion == 4)
+        );
+        // Not null: parsed.
+        assert!(!null_value(b":nullx}"));
+        assert!(!null_value(b":{}"));
+        assert!(null_value(b": null,"));
+    }
 
     const STREAM: &str = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}],\"usage\":null}\n\n\
 data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}],\"usage\":null}\n\n\
