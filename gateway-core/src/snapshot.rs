@@ -94,6 +94,17 @@ pub struct UserRt {
     pub password_changed_at: i64,
 }
 
+impl UserRt {
+    /// The group this user's requests route and are priced in: their own; through an
+    /// admin's token, the token's group (admins may route keys through any group).
+    pub fn group_for<'a>(&'a self, token: Option<&'a TokenRt>) -> &'a str {
+        match token {
+            Some(t) if self.admin => &t.group,
+            _ => &self.group,
+        }
+    }
+}
+
 /// Everything the data plane reads.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -384,11 +395,7 @@ impl Snapshot {
             return None;
         }
         let user = self.users.get(&token.user_id).filter(|u| u.enabled)?;
-        Some(if user.admin {
-            &token.group
-        } else {
-            &user.group
-        })
+        Some(user.group_for(Some(token)))
     }
 
     /// Whether any group serves `model`.

@@ -32,14 +32,10 @@ impl Caller {
         &self.user.id
     }
 
-    /// The group routing and the group ratio use: a user's own group; for an admin's
-    /// token, the token's group (admins may route keys through any group). Read from the
+    /// The group routing and the group ratio use ([`UserRt::group_for`]), read from the
     /// snapshot's records, not copied per request.
     pub fn group(&self) -> &str {
-        match &self.token {
-            Some(t) if self.user.admin => &t.group,
-            _ => &self.user.group,
-        }
+        self.user.group_for(self.token.as_deref())
     }
 }
 
