@@ -573,6 +573,11 @@ fn decode_chunks(buf: &mut BytesMut, state: &mut Chunk, out: &mut BytesMut) -> R
                     // The common case of one chunk per read: no copy.
                     *out = buf.split_to(take);
                 } else {
+                    if out.is_empty() {
+                        // Several chunks read at once (a stream's events): room for all
+                        // of them at once, not grown by doubling.
+                        out.reserve(buf.len());
+                    }
                     out.extend_from_slice(&buf[..take]);
                     buf.advance(take);
                 }

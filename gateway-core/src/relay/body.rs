@@ -137,10 +137,11 @@ impl RelayBody {
                 queue,
             } => {
                 if *filter {
-                    let mut out = Vec::new();
-                    scanner.feed(&chunk, true, &mut out);
-                    out.reverse();
-                    queue.extend(out);
+                    // The queue is empty here (poll_next hands it out first): the chunk's
+                    // runs go in, reversed to be popped in order.
+                    debug_assert!(queue.is_empty());
+                    scanner.feed(&chunk, true, queue);
+                    queue.reverse();
                     queue.pop()
                 } else {
                     scanner.feed(&chunk, false, &mut Vec::new());

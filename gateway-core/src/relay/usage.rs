@@ -58,20 +58,25 @@ pub struct SseScanner {
 }
 
 impl SseScanner {
-    /// Feed a chunk. With `filter`, complete events to forward are pushed to `out`
-    /// (the usage-only chunk is dropped); without, the caller forwards `chunk` itself.
-    pub fn feed(&mut self, chunk: &[u8], filter: bool, out: &mut Vec<Bytes>) {
+    /// Feed a chunk. With `filter`, what to forward is pushed to `out`: the chunk's
+    /// complete events as runs of the chunk itself (shared, not copied), split only
+    /// around the usage-only chunk, which is dropped; an event that straddled chunks is
+    /// copied once. Without, the caller forwards `chunk` itself.
+    pub fn feed(&mut self, chunk: &Bytes, filter: bool, out: &mut Vec<Bytes>) {
         if self.pending.is_empty() {
             // The usual case, a chunk that starts with an event: scanned where it is, and
             // only an unfinished tail is kept.
-            let start = self.frame(chunk, 0, filter, out);
+            let start = self.frame(chunk, 0, filter, &mut |r| out.push(chunk.slice(r)));
             self.pending.extend_from_slice(&chunk[start..]);
         } else {
             self.pending.extend_from_slice(chunk);
             let pending = std::mem::take(&mut self.pending);
             // An unfinished event is not searched again from its start (a separator may
             // straddle the chunks: back up 3 bytes).
-            let start = self.frame(&pending, self.scanned.saturating_sub(3), filter, out);
+            let from = self.scanned.saturating_sub(3);
+            let start = self.frame(&pending, from, filter, &mut |r| {
+                out.push(Bytes::copy_from_slice(&pending[r]))
+            });
             self.pending = pending;
             self.pending.drain(..start);
         }
@@ -88,19 +93,32 @@ impl SseScanner {
         self.scanned = self.pending.len();
     }
 
-    /// Inspect the complete events of `buf`, searching for their ends from `from`: where
-    /// the unfinished rest starts.
-    fn frame(&mut self, buf: &[u8], mut from: usize, filter: bool, out: &mut Vec<Bytes>) -> usize {
+    /// Inspect the complete events of `buf`, searching for their ends from `from`. With
+    /// `forward`, the runs of events to forward (all but the usage-only chunk) go to
+    /// `emit`. Returns where the unfinished rest starts.
+    fn frame(
+        &mut self,
+        buf: &[u8],
+        mut from: usize,
+        forward: bool,
+        emit: &mut impl FnMut(std::ops::Range<usize>),
+    ) -> usize {
         let mut start = 0;
+        let mut run = 0;
         while let Some((end, sep)) = find_event_end(&buf[from..]) {
             let end = from + end;
             let event_end = end + sep;
-            let keep = self.inspect(&buf[start..end]);
-            if filter && keep {
-                out.push(Bytes::copy_from_slice(&buf[start..event_end]));
+            if !self.inspect(&buf[start..end]) && forward {
+                if run < start {
+                    emit(run..start);
+                }
+                run = event_end;
             }
             start = event_end;
             from = start;
+        }
+        if forward && run < start {
+            emit(run..start);
         }
         start
     }
@@ -148,31 +166,48 @@ enum Seen {
     Usage(Usage, bool),
 }
 
-fn classify(event: &[u8]) -> Seen {
-    // One `data:` line (the usual event) is read in place; several are joined.
+/// The `"usage"` key's searcher, built once (`memmem::find` builds one per call).
+static USAGE_KEY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"usage\""));
+
+/// The `data:` lines of an event, joined by line feeds as SSE says; borrowed when there
+/// is one (the usual event), so nothing is copied.
+fn event_data(event: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let mut data: std::borrow::Cow<[u8]> = std::borrow::Cow::Borrowed(&[]);
     let mut lines = 0;
-    for line in event.split(|b| *b == b'\n') {
+    let mut rest = event;
+    while !rest.is_empty() {
+        // Lines found with memchr, not byte by byte.
+        let (line, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &[][..]),
+        };
+        rest = next;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if let Some(rest) = line.strip_prefix(b"data:") {
-            let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+        if let Some(value) = line.strip_prefix(b"data:") {
+            let value = value.strip_prefix(b" ").unwrap_or(value);
             lines += 1;
             if lines == 1 {
-                data = std::borrow::Cow::Borrowed(rest);
+                data = std::borrow::Cow::Borrowed(value);
             } else {
                 let joined = data.to_mut();
                 joined.push(b'\n');
-                joined.extend_from_slice(rest);
+                joined.extend_from_slice(value);
             }
         }
     }
+    data
+}
+
+fn classify(event: &[u8]) -> Seen {
+    let data = event_data(event);
     if data.is_empty() {
         return Seen::Other;
     }
     if *data == *b"[DONE]" {
         return Seen::Done;
     }
-    let Some(at) = memchr::memmem::find(&data, b"\"usage\"") else {
+    let Some(at) = USAGE_KEY.find(&data) else {
         return Seen::Content;
     };
     // The usual chunk of a stream with usage on (`stream_options.include_usage`, which
@@ -180,7 +215,7 @@ fn classify(event: &[u8]) -> Seen {
     // colon it is a key (a JSON string holds no unescaped quote), so there is no usage
     // here and nothing to parse.
     let after = &data[at + 7..];
-    if null_value(after) && memchr::memmem::find(after, b"\"usage\"").is_none() {
+    if null_value(after) && USAGE_KEY.find(after).is_none() {
         return Seen::Content;
     }
     match serde_json::from_slice::<WithUsage>(&data) {
@@ -235,6 +270,21 @@ mod tests {
         assert!(null_value(b": null,"));
     }
 
+    #[test]
+    fn event_data_joins_data_lines_and_skips_the_rest() {
+        assert_eq!(&*event_data(b"data: {\"a\":1}"), b"{\"a\":1}");
+        assert!(matches!(
+            event_data(b"data: x"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            &*event_data(b"event: e\r\ndata:a\r\n: comment\ndata: b\n"),
+            b"a\nb"
+        );
+        assert_eq!(&*event_data(b"event: ping"), b"");
+        assert_eq!(&*event_data(b"data:"), b"");
+    }
+
     const STREAM: &str = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}],\"usage\":null}\n\n\
 data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}],\"usage\":null}\n\n\
 data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n\
@@ -245,11 +295,15 @@ data: [DONE]\n\n";
         let mut s = SseScanner::default();
         let piece = vec![b'x'; 1024 * 1024];
         for _ in 0..12 {
-            s.feed(&piece, false, &mut Vec::new());
+            s.feed(&Bytes::from(piece.clone()), false, &mut Vec::new());
             assert!(s.pending.len() <= MAX_EVENT);
         }
         // Framing picks up again at the next event.
-        s.feed(b"\n\ndata: [DONE]\n\n", false, &mut Vec::new());
+        s.feed(
+            &Bytes::from_static(b"\n\ndata: [DONE]\n\n"),
+            false,
+            &mut Vec::new(),
+        );
         assert!(s.done);
     }
 
@@ -257,15 +311,41 @@ data: [DONE]\n\n";
     fn nothing_is_held_between_events() {
         let mut s = SseScanner::default();
         let mut out = Vec::new();
-        s.feed(b"data: {\"choices\":[{}]}\n\n", true, &mut out);
+        s.feed(
+            &Bytes::from_static(b"data: {\"choices\":[{}]}\n\n"),
+            true,
+            &mut out,
+        );
         assert_eq!(s.pending.capacity(), 0);
         // An unfinished event is kept until its end, then let go.
-        s.feed(b"data: {\"choices\"", true, &mut out);
+        s.feed(&Bytes::from_static(b"data: {\"choices\""), true, &mut out);
         assert_eq!(s.pending, b"data: {\"choices\"");
-        s.feed(b":[{}]}\n\n", true, &mut out);
+        s.feed(&Bytes::from_static(b":[{}]}\n\n"), true, &mut out);
         assert_eq!(s.pending.capacity(), 0);
         assert_eq!((s.content_events, out.len()), (2, 2));
         assert_eq!(out[1].as_ref(), b"data: {\"choices\":[{}]}\n\n");
+    }
+
+    #[test]
+    fn a_whole_chunk_is_forwarded_as_runs_of_itself_around_the_usage_chunk() {
+        let chunk = Bytes::from_static(STREAM.as_bytes());
+        let mut s = SseScanner::default();
+        let mut out = Vec::new();
+        s.feed(&chunk, true, &mut out);
+        // Two runs: the content events, then [DONE]; the usage-only chunk between them
+        // is left out, and both point into the chunk (shared, not copied).
+        assert_eq!(out.len(), 2);
+        let usage_at = STREAM.find("data: {\"id\":\"c\",\"choices\":[],").unwrap();
+        assert_eq!(out[0].as_ref(), &STREAM.as_bytes()[..usage_at]);
+        assert_eq!(out[1].as_ref(), b"data: [DONE]\n\n");
+        let range = chunk.as_ptr_range();
+        assert!(out.iter().all(|b| range.contains(&b.as_ptr())));
+        // Without the usage chunk, one run: the chunk itself.
+        let plain = Bytes::from_static(b"data: {\"choices\":[{}]}\n\ndata: [DONE]\n\n");
+        let mut out = Vec::new();
+        SseScanner::default().feed(&plain, true, &mut out);
+        assert_eq!(out, vec![plain.clone()]);
+        assert_eq!(out[0].as_ptr(), plain.as_ptr());
     }
 
     #[test]
@@ -275,7 +355,7 @@ data: [DONE]\n\n";
         for split in 1..stream.len() {
             let mut s = SseScanner::default();
             for c in stream.chunks(split) {
-                s.feed(c, false, &mut Vec::new());
+                s.feed(&Bytes::copy_from_slice(c), false, &mut Vec::new());
             }
             assert_eq!((s.content_events, s.done), (2, true), "split {split}");
         }
@@ -287,7 +367,7 @@ data: [DONE]\n\n";
             let mut s = SseScanner::default();
             let mut out = vec![];
             for chunk in STREAM.as_bytes().chunks(split) {
-                s.feed(chunk, true, &mut out);
+                s.feed(&Bytes::copy_from_slice(chunk), true, &mut out);
             }
             assert_eq!(
                 s.usage,
@@ -341,7 +421,7 @@ data: [DONE]\n\n";
         let mut s = SseScanner::default();
         let mut out = vec![];
         s.feed(
-            b"data: {\"choices\":[{}]}\r\n\r\ndata: [DONE]\r\n\r\n",
+            &Bytes::from_static(b"data: {\"choices\":[{}]}\r\n\r\ndata: [DONE]\r\n\r\n"),
             false,
             &mut out,
         );
