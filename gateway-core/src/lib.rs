@@ -65,3 +65,8 @@ pub(crate) mod wire;
 pub use config::Config;
 pub use server::{Bootstrap, Gateway, ServeHandle, StartError};
 pub use state::AppState;
+
+/// The maps read on every request (the routing snapshot's, the ledger's, breakers, rate
+/// windows, loads, the connection pool): looked up with keys callers do not insert, so a
+/// fast seeded hash (foldhash) serves them instead of SipHash.
+pub type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

@@ -3,10 +3,12 @@
 //! (`ArcSwap`) whenever the control plane, the CLI or another process changes something.
 
 use crate::vocab::status;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use crate::store::db::Connection;
+
+use crate::Map;
 use axum::http::HeaderValue;
 
 use crate::catalog::CatalogEntry;
@@ -30,7 +32,7 @@ pub struct ChannelRt {
     /// `Authorization: Bearer <key>`, prepared once.
     pub auth_header: Option<HeaderValue>,
     pub base_url: String,
-    pub model_mapping: HashMap<String, String>,
+    pub model_mapping: Map<String, String>,
     pub locality: String,
     pub rpm_limit: Option<i64>,
 }
@@ -109,32 +111,32 @@ impl UserRt {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub rev: i64,
-    pub channels: HashMap<i64, Arc<ChannelRt>>,
+    pub channels: Map<i64, Arc<ChannelRt>>,
     /// group → model → tiers, highest priority first.
-    pub routes: HashMap<String, HashMap<String, Vec<Tier>>>,
+    pub routes: Map<String, Map<String, Vec<Tier>>>,
     /// group → models served there.
-    pub group_models: HashMap<String, BTreeSet<String>>,
+    pub group_models: Map<String, BTreeSet<String>>,
     /// sha256(key) → token.
-    pub tokens: HashMap<String, Arc<TokenRt>>,
-    pub users: HashMap<String, Arc<UserRt>>,
+    pub tokens: Map<String, Arc<TokenRt>>,
+    pub users: Map<String, Arc<UserRt>>,
     /// model → rates, aliases resolved.
-    pub prices: HashMap<String, Rates>,
+    pub prices: Map<String, Rates>,
     /// `local-<id>` → library model id, for deployments started on the first request
     /// (just-in-time) whether or not they run now.
     pub jit_models: std::collections::BTreeMap<String, i64>,
     /// model → (model ratio, completion ratio) in millionths, for models billed by ratio.
-    pub ratios: HashMap<String, (i64, i64)>,
+    pub ratios: Map<String, (i64, i64)>,
     /// group → price ratio in millionths.
-    pub group_ratios: HashMap<String, i64>,
+    pub group_ratios: Map<String, i64>,
     /// The price catalog by model name (also without LiteLLM's provider prefix): billed
     /// when the owner set neither a price nor a ratio.
-    pub catalog: HashMap<String, Arc<CatalogEntry>>,
+    pub catalog: Map<String, Arc<CatalogEntry>>,
     /// Whether non-admins may use cloud models that have no price (off by default).
     pub allow_unpriced_cloud: bool,
     /// Library models by their `local-<id>` name: their context windows.
-    pub local_models: HashMap<String, LocalModelMeta>,
+    pub local_models: Map<String, LocalModelMeta>,
     /// Other names a model answers to (`local-<slug of the model name>`) → its name.
-    pub aliases: HashMap<String, String>,
+    pub aliases: Map<String, String>,
     /// The token keyless Ollama requests from this machine use (setting
     /// [`OLLAMA_KEYLESS_TOKEN`], off when unset).
     pub ollama_keyless_token: Option<i64>,

@@ -1,7 +1,6 @@
 //! Per-channel load: requests in flight and a latency EWMA (time to first byte for
 //! streams, whole response otherwise), plus the health verdicts a supervisor reports.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -53,9 +52,9 @@ impl ChannelLoad {
 /// Loads of every channel the relay has used.
 #[derive(Debug, Default)]
 pub struct Loads {
-    channels: RwLock<HashMap<i64, Arc<ChannelLoad>>>,
+    channels: RwLock<crate::Map<i64, Arc<ChannelLoad>>>,
     /// Health verdicts reported by a supervisor (the local runtime); absent = unknown = up.
-    health: RwLock<HashMap<i64, bool>>,
+    health: RwLock<crate::Map<i64, bool>>,
 }
 
 impl Loads {

@@ -1,7 +1,7 @@
 //! Per-channel circuit breakers: an error-rate window opens the breaker, a cooldown
 //! later one half-open probe is let through, and its outcome closes or re-opens it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -78,7 +78,7 @@ impl Breaker {
 /// All channels' breakers.
 #[derive(Debug)]
 pub struct Breakers {
-    inner: Mutex<HashMap<i64, Breaker>>,
+    inner: Mutex<crate::Map<i64, Breaker>>,
     epoch: Instant,
     min_errors: u32,
     ratio: f64,
@@ -89,7 +89,7 @@ pub struct Breakers {
 impl Breakers {
     pub fn new(s: &RelaySettings) -> Self {
         Breakers {
-            inner: Mutex::new(HashMap::new()),
+            inner: Mutex::new(crate::Map::default()),
             epoch: Instant::now(),
             min_errors: s.breaker_min_errors,
             ratio: s.breaker_error_ratio,
@@ -98,7 +98,7 @@ impl Breakers {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Breaker>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, crate::Map<i64, Breaker>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 

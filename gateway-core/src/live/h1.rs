@@ -15,7 +15,6 @@
 //! reused connection that dies before its answer starts retried once on a new one; no
 //! redirects (none are followed anywhere: the key would go along).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,6 +35,10 @@ const MAX_IDLE_PER_HOST: usize = 1024;
 /// Read buffer: at least a quarter of this much room before each read (hyper's client
 /// starts at 8 KiB too; a thousand open streams hold a thousand of them).
 const READ_ROOM: usize = 8 * 1024;
+/// Idle connections per host that keep their read buffer for the next answer (a buffer
+/// above glibc's per-thread cache size, taken and freed per request, cost a trip through
+/// the allocator's slow path each time); the others let it go.
+const BUFFERED_IDLE: usize = 64;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -81,11 +84,12 @@ pub struct Client {
 
 #[derive(Debug, Default)]
 struct Pool {
-    idle: Mutex<HashMap<Box<str>, Vec<Idle>>>,
+    idle: Mutex<crate::Map<Box<str>, Vec<Idle>>>,
 }
 
-/// A pooled connection and since when it has been idle.
-type Idle = (TcpStream, Instant);
+/// A pooled connection, since when it has been idle, and its read buffer (empty; it may
+/// still be shared with the last answer's body, and is reused once it no longer is).
+type Idle = (TcpStream, Instant, BytesMut);
 
 /// A plain `http://` URL split into what the request line and `Host` need.
 #[derive(Debug, PartialEq)]
@@ -157,15 +161,15 @@ impl Client {
         reuse: bool,
     ) -> Result<Response, Error> {
         let request = encode_request(target, headers, body, reuse);
-        if reuse && let Some(conn) = self.pool.checkout(&target.addr) {
+        if reuse && let Some((conn, buf)) = self.pool.checkout(&target.addr) {
             // `None`: closed before a byte of answer (the server's idle timeout raced
             // this request): once more, on a new connection.
-            if let Some((head, body)) = exchange(conn, &request).await? {
+            if let Some((head, body)) = exchange(conn, buf, &request).await? {
                 return Ok(self.respond(head, body, target, true));
             }
         }
         let conn = self.connect(&target.addr).await?;
-        match exchange(conn, &request).await? {
+        match exchange(conn, BytesMut::new(), &request).await? {
             Some((head, body)) => Ok(self.respond(head, body, target, reuse)),
             None => Err(Error::Protocol("connection closed before an answer")),
         }
@@ -190,28 +194,36 @@ impl Client {
 
 impl Pool {
     /// The most recently used live connection to `addr`.
-    fn checkout(&self, addr: &str) -> Option<TcpStream> {
+    fn checkout(&self, addr: &str) -> Option<(TcpStream, BytesMut)> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let list = idle.get_mut(addr)?;
-        while let Some((conn, since)) = list.pop() {
+        while let Some((conn, since, buf)) = list.pop() {
             // Closed by the server (or sent something unasked): not reusable.
             let mut probe = [0u8; 1];
             let open = matches!(conn.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
             if open && since.elapsed() < IDLE {
-                return Some(conn);
+                return Some((conn, buf));
             }
         }
         None
     }
 
-    fn checkin(&self, addr: Box<str>, conn: TcpStream) {
+    fn checkin(&self, addr: Box<str>, conn: TcpStream, buf: BytesMut) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let list = idle.entry(addr).or_default();
         // The oldest are at the front: drop those past their time.
-        let stale = list.iter().take_while(|(_, t)| t.elapsed() >= IDLE).count();
+        let stale = list
+            .iter()
+            .take_while(|(_, t, _)| t.elapsed() >= IDLE)
+            .count();
         list.drain(..stale);
         if list.len() < MAX_IDLE_PER_HOST {
-            list.push((conn, Instant::now()));
+            let buf = if list.len() < BUFFERED_IDLE {
+                buf
+            } else {
+                BytesMut::new()
+            };
+            list.push((conn, Instant::now(), buf));
         }
     }
 }
@@ -264,8 +276,13 @@ fn static_type(v: &[u8]) -> Option<HeaderValue> {
 /// connection closed (or was reset) before a byte of answer came.
 type Exchange = Option<(Head, BodyStream)>;
 
-/// Send `request` on `conn` and read the answer's head.
-async fn exchange(mut conn: TcpStream, request: &[u8]) -> Result<Exchange, Error> {
+/// Send `request` on `conn` and read the answer's head into `buf` (empty: the
+/// connection's buffer from its last answer, or a new one).
+async fn exchange(
+    mut conn: TcpStream,
+    mut buf: BytesMut,
+    request: &[u8],
+) -> Result<Exchange, Error> {
     if let Err(e) = conn.write_all(request).await {
         return if is_closed(&e) {
             Ok(None)
@@ -273,7 +290,7 @@ async fn exchange(mut conn: TcpStream, request: &[u8]) -> Result<Exchange, Error
             Err(e.into())
         };
     }
-    let mut buf = BytesMut::with_capacity(READ_ROOM);
+    debug_assert!(buf.is_empty());
     let mut started = false;
     loop {
         if buf.is_empty() {
@@ -469,7 +486,7 @@ impl BodyStream {
             && self.keep_alive
             && self.buf.is_empty()
         {
-            pool.checkin(addr, conn);
+            pool.checkin(addr, conn, std::mem::take(&mut self.buf));
         }
     }
 
@@ -766,6 +783,41 @@ mod tests {
         // Both requests came on the one connection the server accepted (it answers
         // only two in all, so a second connection would have hung).
         assert!(requests.recv().await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_reads_its_next_answer_into_the_same_buffer() {
+        let a: &[u8] =
+            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-type: application/json\r\n\r\n[111]";
+        let b: &[u8] =
+            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-type: application/json\r\n\r\n[222]";
+        let (addr, _requests) = server(vec![a, b, a], false).await;
+        let client = Client::new(Duration::from_secs(2));
+        let url = format!("http://{addr}/x");
+        let target = Target::parse(&url).unwrap();
+        async fn piece(client: &Client, target: &Target<'_>) -> Bytes {
+            let mut r = client
+                .post(target, &HeaderMap::new(), b"", true)
+                .await
+                .unwrap();
+            let p = r.body.next_piece().await.unwrap().unwrap();
+            assert!(r.body.next_piece().await.is_none());
+            p
+        }
+        // The first answer's body is let go before the next request: the second is read
+        // into the same memory (same head length, so its body lands where the first's was).
+        let first = piece(&client, &target).await;
+        assert_eq!(&first[..], b"[111]");
+        let at = first.as_ptr();
+        drop(first);
+        let second = piece(&client, &target).await;
+        assert_eq!(&second[..], b"[222]");
+        assert_eq!(second.as_ptr(), at, "the pooled buffer was reused");
+        // Still held: the next answer goes to new memory and the held one is untouched.
+        let third = piece(&client, &target).await;
+        assert_eq!(&third[..], b"[111]");
+        assert_eq!(&second[..], b"[222]");
+        assert_ne!(third.as_ptr(), second.as_ptr());
     }
 
     #[tokio::test]

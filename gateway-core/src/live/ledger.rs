@@ -8,7 +8,6 @@
 //! lease task (`live::leases`) for more before it runs out, so no request waits on the
 //! database unless a quota is nearly spent. See `store::leases` for the bound.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::snapshot::Snapshot;
@@ -63,11 +62,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Accounts of one kind (tokens by id, users by id).
 #[derive(Debug)]
-struct Accounts<K>(Mutex<HashMap<K, Arc<Mutex<Account>>>>);
+struct Accounts<K>(Mutex<crate::Map<K, Arc<Mutex<Account>>>>);
 
 impl<K> Default for Accounts<K> {
     fn default() -> Self {
-        Accounts(Mutex::new(HashMap::new()))
+        Accounts(Mutex::new(crate::Map::default()))
     }
 }
 

@@ -1,12 +1,11 @@
 //! Per-minute counters for RPM/TPM limits of tokens and RPM caps of channels.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Fixed one-minute windows keyed by an id.
 #[derive(Debug, Default)]
 pub struct MinuteCounter {
-    windows: Mutex<HashMap<i64, (u64, i64)>>,
+    windows: Mutex<crate::Map<i64, (u64, i64)>>,
 }
 
 fn minute_now() -> u64 {
