@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -230,8 +231,22 @@ impl Gateway {
             .map_err(|e| StartError::Bind { addr, source: e })?;
         let extra = self.extra.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let front = crate::http::front(self.state.clone(), local_addr, extra);
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let join = tokio::spawn(crate::http::serve_connections(listener, front, stop_rx));
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let join = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            };
+            // Streams are relayed chunk by chunk: never let Nagle hold a chunk back.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            if let Err(e) = axum::serve(listener, front)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "gateway server stopped with an error");
+            }
+        });
         tracing::info!(%local_addr, "gateway listening");
         Ok(ServeHandle {
             local_addr,

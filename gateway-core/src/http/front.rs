@@ -16,13 +16,14 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::future::RouteFuture;
+use axum::serve::{IncomingStream, Listener};
 use tower::Service;
 
 use super::guard::{self, HostPolicy};
 use crate::relay::Detached;
 use crate::state::Shared;
 
-/// Makes one [`Front`] per accepted connection (see [`super::conn`]).
+/// Makes one [`Front`] per accepted connection (what `axum::serve` takes).
 #[derive(Clone)]
 pub struct MakeFront(Arc<Parts>);
 
@@ -44,13 +45,23 @@ impl MakeFront {
     }
 }
 
-impl MakeFront {
-    /// The service of one accepted connection from `peer`.
-    pub(crate) fn for_peer(&self, peer: SocketAddr) -> Front {
-        Front {
+impl<L> Service<IncomingStream<'_, L>> for MakeFront
+where
+    L: Listener<Addr = SocketAddr>,
+{
+    type Response = Front;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Front, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, conn: IncomingStream<'_, L>) -> Self::Future {
+        std::future::ready(Ok(Front {
             parts: self.0.clone(),
-            peer,
-        }
+            peer: *conn.remote_addr(),
+        }))
     }
 }
 

@@ -5,7 +5,6 @@
 mod auth_api;
 mod billing_api;
 mod channels_api;
-mod conn;
 mod extract;
 mod front;
 mod groups_api;
@@ -30,7 +29,6 @@ use serde::Serialize;
 use serde_json::json;
 
 pub use channels_api::view as channel_view;
-pub(crate) use conn::serve as serve_connections;
 pub use extract::{ApiJson, SESSION_COOKIE, cookie};
 pub use front::MakeFront;
 pub use tokens_api::view as token_view;
