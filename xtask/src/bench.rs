@@ -6,9 +6,10 @@
 //! worker) on CPU 1. Measures, for the mock direct, nginx and the gateway: req/s at 50
 //! connections (wrk) and the proxy's CPU time per request (`/proc/PID/stat`), streams/s
 //! (~5 KB streamed answers) at 1 and 10 connections with CPU per stream, p50/p99 at a fixed
-//! 1,000 req/s (latency counted from each request's scheduled time), stream time to first
-//! byte and to the end at 10 connections, RSS idle / peak of the headless release build,
-//! and RSS across 1,000 concurrent long streams.
+//! 1,000 req/s and stream time to first byte at a fixed 200 streams/s (latency counted from
+//! each request's scheduled time), stream time to first byte and to the end at 10
+//! connections back to back (saturated: queueing more than the hop), RSS idle / peak of the
+//! headless release build, and RSS across 1,000 concurrent long streams.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -208,8 +209,16 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// Open-loop load at `rate` req/s for `secs`; latency from each request's scheduled time.
-async fn fixed_rate(url: &str, auth: Option<&str>, rate: u64, secs: u64) -> Latency {
+/// Open-loop load at `rate` req/s for `secs`; latency from each request's scheduled time
+/// to the end of its answer, or for `body` = [`STREAM_CHAT`] to the stream's first chunk.
+async fn fixed_rate(
+    url: &str,
+    auth: Option<&str>,
+    body: &'static str,
+    rate: u64,
+    secs: u64,
+) -> Latency {
+    let stream = body == STREAM_CHAT;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(512)
         .tcp_nodelay(true)
@@ -224,25 +233,36 @@ async fn fixed_rate(url: &str, auth: Option<&str>, rate: u64, secs: u64) -> Late
         let mut rb = client
             .post(url)
             .header("content-type", "application/json")
-            .body(CHAT);
+            .body(body);
         if let Some(a) = auth {
             rb = rb.bearer_auth(a);
         }
         tasks.push(tokio::spawn(async move {
             let resp = rb.send().await;
-            let (ok, overhead) = match resp {
+            let (ok, overhead, first) = match resp {
                 Ok(r) => {
                     let oh = r
                         .headers()
                         .get("x-burncloud-overhead-ms")
                         .and_then(|v| v.to_str().ok()?.parse::<f64>().ok());
-                    let ok = r.status().is_success();
-                    let _ = r.bytes().await;
-                    (ok, oh)
+                    let mut ok = r.status().is_success();
+                    let mut first = None;
+                    if stream {
+                        let mut s = r.bytes_stream();
+                        ok &= matches!(s.next().await, Some(Ok(_)));
+                        first = Some(at.elapsed());
+                        while let Some(c) = s.next().await {
+                            ok &= c.is_ok();
+                        }
+                    } else {
+                        ok &= r.bytes().await.is_ok();
+                    }
+                    (ok, oh, first)
                 }
-                Err(_) => (false, None),
+                Err(_) => (false, None, None),
             };
-            (at.elapsed().as_secs_f64() * 1000.0, ok, overhead)
+            let t = first.unwrap_or_else(|| at.elapsed());
+            (t.as_secs_f64() * 1000.0, ok, overhead)
         }));
     }
     let mut lat = Vec::with_capacity(tasks.len());
@@ -573,10 +593,14 @@ pub fn bench() -> Result<()> {
         .enable_all()
         .build()?;
     eprintln!("xtask: fixed 1,000 req/s, 10 s each");
-    let lat_direct = rt.block_on(fixed_rate(&direct_url, None, 1000, 10));
-    let lat_nginx = rt.block_on(fixed_rate(&nginx_url, None, 1000, 10));
-    let lat_gw = rt.block_on(fixed_rate(&gw_url, k, 1000, 10));
-    eprintln!("xtask: stream time to first byte and to the end, 10 connections");
+    let lat_direct = rt.block_on(fixed_rate(&direct_url, None, CHAT, 1000, 10));
+    let lat_nginx = rt.block_on(fixed_rate(&nginx_url, None, CHAT, 1000, 10));
+    let lat_gw = rt.block_on(fixed_rate(&gw_url, k, CHAT, 1000, 10));
+    eprintln!("xtask: stream time to first byte at a fixed 200 streams/s, 10 s each");
+    let ttfb_direct = rt.block_on(fixed_rate(&direct_stream, None, STREAM_CHAT, 200, 10));
+    let ttfb_nginx = rt.block_on(fixed_rate(&nginx_stream, None, STREAM_CHAT, 200, 10));
+    let ttfb_gw = rt.block_on(fixed_rate(&gw_url, k, STREAM_CHAT, 200, 10));
+    eprintln!("xtask: stream time to first byte and to the end, 10 connections back to back");
     let st_direct = rt.block_on(stream_times(&direct_stream, None, 10, 200));
     let st_nginx = rt.block_on(stream_times(&nginx_stream, None, 10, 200));
     let st_gw = rt.block_on(stream_times(&gw_url, k, 10, 200));
@@ -622,7 +646,10 @@ pub fn bench() -> Result<()> {
          | added p50 / p99 vs direct | - | {:+.3} / {:+.3} ms | {:+.3} / {:+.3} ms | - |\n\
          | gateway's own overhead header p50 / p99 | - | - | {} / {} ms | - |\n\
          | errors at 1,000 req/s | {} | {} | {} | - |\n\
-         | stream TTFB p50 / total p50, 10 connections | {:.3} / {:.3} ms | {:.3} / {:.3} ms | {:.3} / {:.3} ms | - |\n\
+         | stream TTFB p50 / p99 at 200 streams/s | {:.3} / {:.3} ms | {:.3} / {:.3} ms | {:.3} / {:.3} ms | - |\n\
+         | added stream TTFB p50 / p99 vs direct | - | {:+.3} / {:+.3} ms | {:+.3} / {:+.3} ms | - |\n\
+         | errors at 200 streams/s | {} | {} | {} | - |\n\
+         | stream TTFB p50 / total p50, 10 connections back to back (saturated) | {:.3} / {:.3} ms | {:.3} / {:.3} ms | {:.3} / {:.3} ms | - |\n\
          | gateway RSS idle / peak after the load above | - | - | {:.1} MB / {:.1} MB | - |\n\
          | gateway RSS with 1,000 concurrent 4 s streams (min / max during, after) | - | - | {:.1} / {:.1} MB, {:.1} MB ({ok_streams}/1000 completed) | - |\n\
          | gateway peak RSS overall | - | - | {:.1} MB | - |\n",
@@ -647,6 +674,19 @@ pub fn bench() -> Result<()> {
         lat_direct.errors,
         lat_nginx.errors,
         lat_gw.errors,
+        ttfb_direct.p50_ms,
+        ttfb_direct.p99_ms,
+        ttfb_nginx.p50_ms,
+        ttfb_nginx.p99_ms,
+        ttfb_gw.p50_ms,
+        ttfb_gw.p99_ms,
+        ttfb_nginx.p50_ms - ttfb_direct.p50_ms,
+        ttfb_nginx.p99_ms - ttfb_direct.p99_ms,
+        ttfb_gw.p50_ms - ttfb_direct.p50_ms,
+        ttfb_gw.p99_ms - ttfb_direct.p99_ms,
+        ttfb_direct.errors,
+        ttfb_nginx.errors,
+        ttfb_gw.errors,
         st_direct.0,
         st_direct.1,
         st_nginx.0,
