@@ -209,6 +209,29 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// The table rows of one open-loop measure for the mock direct, nginx and the gateway:
+/// p50 / p99, what each proxy adds to direct's, and the errors.
+fn latency_rows(at: &str, added: &str, [d, n, g]: [&Latency; 3]) -> String {
+    format!(
+        "| p50 / p99 at {at} | {:.3} / {:.3} ms | {:.3} / {:.3} ms | {:.3} / {:.3} ms | - |\n\
+         | {added} | - | {:+.3} / {:+.3} ms | {:+.3} / {:+.3} ms | - |\n\
+         | errors at {at} | {} | {} | {} | - |\n",
+        d.p50_ms,
+        d.p99_ms,
+        n.p50_ms,
+        n.p99_ms,
+        g.p50_ms,
+        g.p99_ms,
+        n.p50_ms - d.p50_ms,
+        n.p99_ms - d.p99_ms,
+        g.p50_ms - d.p50_ms,
+        g.p99_ms - d.p99_ms,
+        d.errors,
+        n.errors,
+        g.errors,
+    )
+}
+
 /// Open-loop load at `rate` req/s for `secs`; latency from each request's scheduled time
 /// to the end of its answer, or for `body` = [`STREAM_CHAT`] to the stream's first chunk.
 async fn fixed_rate(
@@ -641,28 +664,13 @@ pub fn bench() -> Result<()> {
             ratio(g.rps, n.rps),
         ));
     }
+    table.push_str(&latency_rows(
+        "1,000 req/s",
+        "added p50 / p99 vs direct",
+        [&lat_direct, &lat_nginx, &lat_gw],
+    ));
     table.push_str(&format!(
-        "| p50 / p99 at 1,000 req/s | {:.3} / {:.3} ms | {:.3} / {:.3} ms | {:.3} / {:.3} ms | - |\n\
-         | added p50 / p99 vs direct | - | {:+.3} / {:+.3} ms | {:+.3} / {:+.3} ms | - |\n\
-         | gateway's own overhead header p50 / p99 | - | - | {} / {} ms | - |\n\
-         | errors at 1,000 req/s | {} | {} | {} | - |\n\
-         | stream TTFB p50 / p99 at 200 streams/s | {:.3} / {:.3} ms | {:.3} / {:.3} ms | {:.3} / {:.3} ms | - |\n\
-         | added stream TTFB p50 / p99 vs direct | - | {:+.3} / {:+.3} ms | {:+.3} / {:+.3} ms | - |\n\
-         | errors at 200 streams/s | {} | {} | {} | - |\n\
-         | stream TTFB p50 / total p50, 10 connections back to back (saturated) | {:.3} / {:.3} ms | {:.3} / {:.3} ms | {:.3} / {:.3} ms | - |\n\
-         | gateway RSS idle / peak after the load above | - | - | {:.1} MB / {:.1} MB | - |\n\
-         | gateway RSS with 1,000 concurrent 4 s streams (min / max during, after) | - | - | {:.1} / {:.1} MB, {:.1} MB ({ok_streams}/1000 completed) | - |\n\
-         | gateway peak RSS overall | - | - | {:.1} MB | - |\n",
-        lat_direct.p50_ms,
-        lat_direct.p99_ms,
-        lat_nginx.p50_ms,
-        lat_nginx.p99_ms,
-        lat_gw.p50_ms,
-        lat_gw.p99_ms,
-        lat_nginx.p50_ms - lat_direct.p50_ms,
-        lat_nginx.p99_ms - lat_direct.p99_ms,
-        lat_gw.p50_ms - lat_direct.p50_ms,
-        lat_gw.p99_ms - lat_direct.p99_ms,
+        "| gateway's own overhead header p50 / p99 | - | - | {} / {} ms | - |\n",
         lat_gw
             .overhead_p50_ms
             .map(|v| format!("{v:.3}"))
@@ -671,22 +679,17 @@ pub fn bench() -> Result<()> {
             .overhead_p99_ms
             .map(|v| format!("{v:.3}"))
             .unwrap_or("-".into()),
-        lat_direct.errors,
-        lat_nginx.errors,
-        lat_gw.errors,
-        ttfb_direct.p50_ms,
-        ttfb_direct.p99_ms,
-        ttfb_nginx.p50_ms,
-        ttfb_nginx.p99_ms,
-        ttfb_gw.p50_ms,
-        ttfb_gw.p99_ms,
-        ttfb_nginx.p50_ms - ttfb_direct.p50_ms,
-        ttfb_nginx.p99_ms - ttfb_direct.p99_ms,
-        ttfb_gw.p50_ms - ttfb_direct.p50_ms,
-        ttfb_gw.p99_ms - ttfb_direct.p99_ms,
-        ttfb_direct.errors,
-        ttfb_nginx.errors,
-        ttfb_gw.errors,
+    ));
+    table.push_str(&latency_rows(
+        "200 streams/s (stream TTFB)",
+        "added stream TTFB p50 / p99 vs direct",
+        [&ttfb_direct, &ttfb_nginx, &ttfb_gw],
+    ));
+    table.push_str(&format!(
+        "| stream TTFB p50 / total p50, 10 connections back to back (saturated) | {:.3} / {:.3} ms | {:.3} / {:.3} ms | {:.3} / {:.3} ms | - |\n\
+         | gateway RSS idle / peak after the load above | - | - | {:.1} MB / {:.1} MB | - |\n\
+         | gateway RSS with 1,000 concurrent 4 s streams (min / max during, after) | - | - | {:.1} / {:.1} MB, {:.1} MB ({ok_streams}/1000 completed) | - |\n\
+         | gateway peak RSS overall | - | - | {:.1} MB | - |\n",
         st_direct.0,
         st_direct.1,
         st_nginx.0,

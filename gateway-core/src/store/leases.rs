@@ -210,22 +210,8 @@ mod tests {
     fn setup() -> (tempfile::TempDir, Store, i64) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&crate::store::testing::location(dir.path())).unwrap();
-        let token = store
-            .with(|c| {
-                let u = crate::store::users::create(c, "u", None, "x")?;
-                let t = crate::store::tokens::create(
-                    c,
-                    &u.id,
-                    "hash",
-                    "sk-t",
-                    crate::store::tokens::TokenFields {
-                        name: Some("t".into()),
-                        quota_limit_nano: Some(1_000),
-                        ..Default::default()
-                    },
-                )?;
-                Ok(t.id)
-            })
+        let (_, token) = store
+            .with(|c| crate::store::testing::user_with_token(c, Some(1_000)))
             .unwrap();
         (dir, store, token)
     }

@@ -487,20 +487,7 @@ mod tests {
         let store =
             crate::store::Store::connect(&crate::store::testing::location(dir.path())).unwrap();
         let (user, token) = store
-            .with(|c| {
-                let u = crate::store::users::create(c, "u", None, "x")?;
-                let t = crate::store::tokens::create(
-                    c,
-                    &u.id,
-                    "hash",
-                    "sk-t",
-                    crate::store::tokens::TokenFields {
-                        name: Some("t".into()),
-                        ..Default::default()
-                    },
-                )?;
-                Ok((u.id, t.id))
-            })
+            .with(|c| crate::store::testing::user_with_token(c, None))
             .unwrap();
         // A unique request id makes a repeated one a constraint violation mid-statement.
         store

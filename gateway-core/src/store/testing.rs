@@ -77,6 +77,27 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// A user `u` with one token `t` (limited to `quota_limit_nano` when given): the user's id
+/// and the token's.
+pub fn user_with_token(
+    conn: &mut super::Connection,
+    quota_limit_nano: Option<i64>,
+) -> super::StoreResult<(String, i64)> {
+    let u = super::users::create(conn, "u", None, "x")?;
+    let t = super::tokens::create(
+        conn,
+        &u.id,
+        "hash",
+        "sk-t",
+        super::tokens::TokenFields {
+            name: Some("t".into()),
+            quota_limit_nano,
+            ..Default::default()
+        },
+    )?;
+    Ok((u.id, t.id))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
