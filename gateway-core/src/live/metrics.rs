@@ -1,6 +1,6 @@
 //! Prometheus metrics of the data plane, served as text at `/metrics`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -68,6 +68,73 @@ pub struct Metrics {
     breaker_state: Family<ChannelLabel, Gauge>,
     breaker: Family<BreakerLabel, Gauge>,
     burst_decisions: Family<ReasonLabel, Counter>,
+    /// Each route's handles, taken out of the families once ([`Metrics::route`]).
+    routes: RwLock<crate::Map<RouteLabel, Arc<RouteMetrics>>>,
+}
+
+/// A route's (model and channel's) series, cloned out of their families the first time
+/// each is used: the handles share the families' values, so a request updates them
+/// without hashing its labels (with the families' SipHash) five times. Each series is
+/// still created only when first used, as through the families.
+pub struct RouteMetrics {
+    label: RouteLabel,
+    ok: OnceLock<Counter>,
+    latency: OnceLock<Histogram>,
+    ttfb: OnceLock<Histogram>,
+    prompt: OnceLock<Counter>,
+    completion: OnceLock<Counter>,
+    cost_usd: OnceLock<Counter<f64>>,
+}
+
+impl RouteMetrics {
+    /// Count a request that ended with `status`.
+    pub fn request(&self, m: &Metrics, status: u16) {
+        let label = || StatusLabel {
+            status,
+            model: self.label.model.clone(),
+            channel: self.label.channel,
+        };
+        if status == 200 {
+            self.ok
+                .get_or_init(|| m.requests.get_or_create(&label()).clone())
+                .inc();
+        } else {
+            m.requests.get_or_create(&label()).inc();
+        }
+    }
+
+    pub fn latency(&self, m: &Metrics) -> &Histogram {
+        self.latency
+            .get_or_init(|| m.latency.get_or_create(&self.label).clone())
+    }
+
+    pub fn ttfb(&self, m: &Metrics) -> &Histogram {
+        self.ttfb
+            .get_or_init(|| m.ttfb.get_or_create(&self.label).clone())
+    }
+
+    /// Tokens of `kind` (`prompt` or `completion`).
+    pub fn tokens(&self, m: &Metrics, kind: &'static str) -> &Counter {
+        let cell = if kind == "prompt" {
+            &self.prompt
+        } else {
+            &self.completion
+        };
+        cell.get_or_init(|| {
+            m.tokens
+                .get_or_create(&TokenLabel {
+                    kind,
+                    model: self.label.model.clone(),
+                    channel: self.label.channel,
+                })
+                .clone()
+        })
+    }
+
+    pub fn cost_usd(&self, m: &Metrics) -> &Counter<f64> {
+        self.cost_usd
+            .get_or_init(|| m.cost_usd.get_or_create(&self.label).clone())
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -175,11 +242,33 @@ impl Default for Metrics {
             breaker_state,
             breaker,
             burst_decisions,
+            routes: RwLock::default(),
         }
     }
 }
 
 impl Metrics {
+    /// The series of requests served by `label`'s model and channel.
+    pub fn route(&self, label: RouteLabel) -> Arc<RouteMetrics> {
+        let read = self.routes.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = read.get(&label) {
+            return Arc::clone(r);
+        }
+        drop(read);
+        let mut write = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(write.entry(label.clone()).or_insert_with(|| {
+            Arc::new(RouteMetrics {
+                label,
+                ok: OnceLock::new(),
+                latency: OnceLock::new(),
+                ttfb: OnceLock::new(),
+                prompt: OnceLock::new(),
+                completion: OnceLock::new(),
+                cost_usd: OnceLock::new(),
+            })
+        }))
+    }
+
     /// Count a burst routing decision.
     pub fn burst_decision(&self, reason: &'static str) {
         self.burst_decisions
@@ -207,5 +296,57 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(text: &'a str, start: &str) -> Option<&'a str> {
+        text.lines().find(|l| l.starts_with(start))
+    }
+
+    #[test]
+    fn a_routes_handles_count_into_the_exposed_series_and_unused_ones_stay_absent() {
+        let m = Metrics::default();
+        let label = RouteLabel {
+            model: Some("gpt-x".into()),
+            channel: Some(7),
+        };
+        let r = m.route(label.clone());
+        assert!(Arc::ptr_eq(&r, &m.route(label)), "one entry per route");
+        for _ in 0..3 {
+            m.route(r.label.clone()).request(&m, 200);
+        }
+        r.request(&m, 429);
+        r.latency(&m).observe(0.002);
+        r.tokens(&m, "prompt").inc_by(11);
+        r.tokens(&m, "completion").inc_by(5);
+        // Through the family as before: the same series.
+        m.requests
+            .get_or_create(&StatusLabel {
+                status: 200,
+                model: Some("gpt-x".into()),
+                channel: Some(7),
+            })
+            .inc();
+        let text = m.render(&Breakers::new(&crate::config::RelaySettings::default()));
+        let ok = r#"burncloud_requests_total{status="200",model="gpt-x",channel="7"} "#;
+        assert_eq!(line(&text, ok), Some(&*format!("{ok}4")), "{text}");
+        let limited = r#"burncloud_requests_total{status="429",model="gpt-x",channel="7"} "#;
+        assert_eq!(line(&text, limited), Some(&*format!("{limited}1")));
+        let prompt = r#"burncloud_tokens_total{kind="prompt",model="gpt-x",channel="7"} "#;
+        assert_eq!(line(&text, prompt), Some(&*format!("{prompt}11")));
+        let completion = r#"burncloud_tokens_total{kind="completion",model="gpt-x",channel="7"} "#;
+        assert_eq!(line(&text, completion), Some(&*format!("{completion}5")));
+        let count = r#"burncloud_request_duration_seconds_count{model="gpt-x",channel="7"} "#;
+        assert_eq!(line(&text, count), Some(&*format!("{count}1")));
+        // Never streamed, never billed: no series of either.
+        assert!(
+            !text.contains("burncloud_time_to_first_byte_seconds_count{"),
+            "{text}"
+        );
+        assert!(!text.contains("burncloud_cost_usd_total{"), "{text}");
     }
 }

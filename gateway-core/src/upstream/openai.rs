@@ -33,7 +33,8 @@ impl Upstream for OpenAi {
 
     /// The client's bytes, edited only where the gateway must (model, usage for streams).
     fn call(&self, t: &Target<'_>, r: &Request<'_>) -> Result<Call, CallError> {
-        let url = format!("{}{}", t.base_url, r.ep.openai_path());
+        // Concatenated, not `format!`ed (~900 instructions per request through `fmt`).
+        let url = [t.base_url, r.ep.openai_path()].concat();
         let body = upstream_body(r.canonical, r.info, r.model);
         Ok(Call::new(url, bearer(t), body, "openai").streaming(r.info.stream))
     }
