@@ -7,7 +7,7 @@
 //! connections (wrk) and the proxy's CPU time per request (`/proc/PID/stat`), streams/s
 //! (~5 KB streamed answers) at 1 and 10 connections with CPU per stream, p50/p99 at a fixed
 //! 1,000 req/s and stream time to first byte at a fixed 200 streams/s (latency counted from
-//! each request's scheduled time), stream time to first byte and to the end at 10
+//! each request's send), stream time to first byte and to the end at 10
 //! connections back to back (saturated: queueing more than the hop), RSS idle / peak of the
 //! headless release build, and RSS across 1,000 concurrent long streams.
 
@@ -232,8 +232,13 @@ fn latency_rows(at: &str, added: &str, [d, n, g]: [&Latency; 3]) -> String {
     )
 }
 
-/// Open-loop load at `rate` req/s for `secs`; latency from each request's scheduled time
-/// to the end of its answer, or for `body` = [`STREAM_CHAT`] to the stream's first chunk.
+/// Open-loop load at `rate` req/s for `secs`; latency from the moment each request is
+/// sent to the end of its answer, or for `body` = [`STREAM_CHAT`] to the stream's first
+/// chunk. Requests are scheduled on tokio's timer, which fires up to 1 ms late (its
+/// resolution): counted from the schedule, that lateness sat in every column and swung the
+/// differences by more than the hop being measured. The sending loop never waits for an
+/// answer (a slow proxy cannot delay the next send), so counting from the send hides no
+/// queueing of the proxy's; the timer's lateness is printed on its own.
 async fn fixed_rate(
     url: &str,
     auth: Option<&str>,
@@ -250,9 +255,12 @@ async fn fixed_rate(
     let total = rate * secs;
     let start = tokio::time::Instant::now() + Duration::from_millis(200);
     let mut tasks = Vec::with_capacity(total as usize);
+    let mut late = Vec::with_capacity(total as usize);
     for i in 0..total {
         let at = start + Duration::from_nanos(i * 1_000_000_000 / rate);
         tokio::time::sleep_until(at).await;
+        let sent = tokio::time::Instant::now();
+        late.push((sent - at).as_secs_f64() * 1000.0);
         let mut rb = client
             .post(url)
             .header("content-type", "application/json")
@@ -273,7 +281,7 @@ async fn fixed_rate(
                     if stream {
                         let mut s = r.bytes_stream();
                         ok &= matches!(s.next().await, Some(Ok(_)));
-                        first = Some(at.elapsed());
+                        first = Some(sent.elapsed());
                         while let Some(c) = s.next().await {
                             ok &= c.is_ok();
                         }
@@ -284,7 +292,7 @@ async fn fixed_rate(
                 }
                 Err(_) => (false, None, None),
             };
-            let t = first.unwrap_or_else(|| at.elapsed());
+            let t = first.unwrap_or_else(|| sent.elapsed());
             (t.as_secs_f64() * 1000.0, ok, overhead)
         }));
     }
@@ -305,6 +313,12 @@ async fn fixed_rate(
     }
     lat.sort_by(f64::total_cmp);
     oh.sort_by(f64::total_cmp);
+    late.sort_by(f64::total_cmp);
+    eprintln!(
+        "xtask:   {rate}/s to {url}: sends {:.3} / {:.3} ms p50 / p99 after their schedule (timer)",
+        pct(&late, 0.5),
+        pct(&late, 0.99)
+    );
     Latency {
         p50_ms: pct(&lat, 0.5),
         p99_ms: pct(&lat, 0.99),
@@ -825,8 +839,11 @@ fn postgres_run(
 /// (e.g. main's, to keep or drop a change), both gateways up at once and measured in
 /// turns (6 s each, the order alternating), five rounds (`BURNCLOUD_BENCH_ROUNDS`): req/s
 /// and CPU per request at 50 connections, streams/s and CPU per stream at 1 and 10
-/// connections. The medians are printed, and the median, lowest and highest of the
-/// rounds' this/other ratios (their spread is the noise); nothing else is run.
+/// connections; then the open-loop latencies: p50 / p99 at a fixed 1,000 req/s and the
+/// stream time to first byte at a fixed 200 streams/s (5 s each). The medians are
+/// printed, and the median, lowest and highest of the rounds' this/other ratios (for the
+/// latencies, of the rounds' differences this − other); their spread is the noise.
+/// Nothing else is run.
 fn against(
     this: &std::path::Path,
     other: &std::path::Path,
@@ -878,17 +895,41 @@ fn against(
         .filter(|n| *n >= 1)
         .unwrap_or(5);
     let mut results = vec![vec![Vec::new(); gateways.len()]; tests.len()];
+    let latencies: [(&str, &'static str, u64); 2] = [
+        ("p50 / p99 at 1,000 req/s, ms", CHAT, 1000),
+        (
+            "stream TTFB p50 / p99 at 200 streams/s, ms",
+            STREAM_CHAT,
+            200,
+        ),
+    ];
+    // lat[test][gateway] = [(p50, p99)], one per round.
+    let mut lat = vec![vec![Vec::new(); gateways.len()]; latencies.len()];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     for round in 1..=rounds {
         eprintln!("xtask: A/B round {round} of {rounds}");
+        // Turns alternate (this, other; then other, this): neither build always goes
+        // first after the other's load.
+        let order: [usize; 2] = if round % 2 == 1 { [0, 1] } else { [1, 0] };
         for (t, (_, conns, body)) in tests.iter().enumerate() {
-            // Turns alternate (this, other; then other, this): neither build always goes
-            // first after the other's load.
-            let order: [usize; 2] = if round % 2 == 1 { [0, 1] } else { [1, 0] };
             for g in order {
                 let (_, proc, url, key, _) = &gateways[g];
                 let pids = [proc.child.id()];
                 let run = measured(url, Some(key), *conns, 6, body, Some(&pids))?;
                 results[t][g].push((run.rps, run.cpu_us_per_req.unwrap_or(f64::NAN)));
+            }
+        }
+        for (t, (_, body, rate)) in latencies.iter().enumerate() {
+            for g in order {
+                let (_, _, url, key, _) = &gateways[g];
+                let l = rt.block_on(fixed_rate(url, Some(key), body, *rate, 5));
+                if l.errors > 0 {
+                    bail!("{} errors at a fixed {rate}/s", l.errors);
+                }
+                lat[t][g].push((l.p50_ms, l.p99_ms));
             }
         }
     }
@@ -923,6 +964,30 @@ fn against(
         table.push_str(&format!(
             "| {name} / CPU µs | {:.0} / {:.1} | {:.0} / {:.1} | {:.2}× ({:.2}–{:.2}) / {:.2}× ({:.2}–{:.2}) |\n",
             a.0, a.1, b.0, b.1, rate.0, rate.1, rate.2, cpu.0, cpu.1, cpu.2
+        ));
+    }
+    for (t, (name, _, _)) in latencies.iter().enumerate() {
+        let cell = |g: usize| {
+            let r = &lat[t][g];
+            (
+                median(r.iter().map(|x| x.0).collect()),
+                median(r.iter().map(|x| x.1).collect()),
+            )
+        };
+        let diffs = |f: fn(&(f64, f64)) -> f64| -> (f64, f64, f64) {
+            let mut v: Vec<f64> = lat[t][0]
+                .iter()
+                .zip(&lat[t][1])
+                .map(|(a, b)| f(a) - f(b))
+                .collect();
+            v.sort_by(f64::total_cmp);
+            (v[v.len() / 2], v[0], v[v.len() - 1])
+        };
+        let (a, b) = (cell(0), cell(1));
+        let (p50, p99) = (diffs(|x| x.0), diffs(|x| x.1));
+        table.push_str(&format!(
+            "| {name} | {:.3} / {:.3} | {:.3} / {:.3} | {:+.3} ({:+.3}–{:+.3}) / {:+.3} ({:+.3}–{:+.3}) ms |\n",
+            a.0, a.1, b.0, b.1, p50.0, p50.1, p50.2, p99.0, p99.1, p99.2
         ));
     }
     println!("{table}");
