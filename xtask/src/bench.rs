@@ -933,58 +933,20 @@ fn against(
             }
         }
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let mut table = format!(
         "| measure (median of {rounds} rounds) | this build | other | this / other, median of the rounds' ratios (lowest–highest) |\n|---|---|---|---|\n"
     );
     for (t, (name, _, _)) in tests.iter().enumerate() {
-        let cell = |g: usize| {
-            let r = &results[t][g];
-            (
-                median(r.iter().map(|x| x.0).collect()),
-                median(r.iter().map(|x| x.1).collect()),
-            )
-        };
         // Each round's two turns ran back to back: their ratio shares that round's
         // conditions, and the spread of the ratios is the noise.
-        let ratios = |f: fn(&(f64, f64)) -> f64| -> (f64, f64, f64) {
-            let mut v: Vec<f64> = results[t][0]
-                .iter()
-                .zip(&results[t][1])
-                .map(|(a, b)| f(a) / f(b))
-                .collect();
-            v.sort_by(f64::total_cmp);
-            (v[v.len() / 2], v[0], v[v.len() - 1])
-        };
-        let (a, b) = (cell(0), cell(1));
-        let (rate, cpu) = (ratios(|x| x.0), ratios(|x| x.1));
+        let ([a, b], [rate, cpu]) = ab_summary(&results[t], |x, y| x / y);
         table.push_str(&format!(
             "| {name} / CPU µs | {:.0} / {:.1} | {:.0} / {:.1} | {:.2}× ({:.2}–{:.2}) / {:.2}× ({:.2}–{:.2}) |\n",
             a.0, a.1, b.0, b.1, rate.0, rate.1, rate.2, cpu.0, cpu.1, cpu.2
         ));
     }
     for (t, (name, _, _)) in latencies.iter().enumerate() {
-        let cell = |g: usize| {
-            let r = &lat[t][g];
-            (
-                median(r.iter().map(|x| x.0).collect()),
-                median(r.iter().map(|x| x.1).collect()),
-            )
-        };
-        let diffs = |f: fn(&(f64, f64)) -> f64| -> (f64, f64, f64) {
-            let mut v: Vec<f64> = lat[t][0]
-                .iter()
-                .zip(&lat[t][1])
-                .map(|(a, b)| f(a) - f(b))
-                .collect();
-            v.sort_by(f64::total_cmp);
-            (v[v.len() / 2], v[0], v[v.len() - 1])
-        };
-        let (a, b) = (cell(0), cell(1));
-        let (p50, p99) = (diffs(|x| x.0), diffs(|x| x.1));
+        let ([a, b], [p50, p99]) = ab_summary(&lat[t], |x, y| x - y);
         table.push_str(&format!(
             "| {name} | {:.3} / {:.3} | {:.3} / {:.3} | {:+.3} ({:+.3}–{:+.3}) / {:+.3} ({:+.3}–{:+.3}) ms |\n",
             a.0, a.1, b.0, b.1, p50.0, p50.1, p50.2, p99.0, p99.1, p99.2
@@ -992,6 +954,34 @@ fn against(
     }
     println!("{table}");
     Ok(())
+}
+
+/// One measure of the A/B, from each build's (first, second) value per round: each
+/// build's medians, and for each value the median, lowest and highest of the rounds'
+/// `combine(this, other)` (a ratio, or a difference for latencies).
+type Medians = [(f64, f64); 2];
+type Spreads = [(f64, f64, f64); 2];
+fn ab_summary(rounds: &[Vec<(f64, f64)>], combine: fn(f64, f64) -> f64) -> (Medians, Spreads) {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let cell = |g: usize| {
+        (
+            median(rounds[g].iter().map(|x| x.0).collect()),
+            median(rounds[g].iter().map(|x| x.1).collect()),
+        )
+    };
+    let spread = |f: fn(&(f64, f64)) -> f64| {
+        let mut v: Vec<f64> = rounds[0]
+            .iter()
+            .zip(&rounds[1])
+            .map(|(a, b)| combine(f(a), f(b)))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    ([cell(0), cell(1)], [spread(|x| x.0), spread(|x| x.1)])
 }
 
 /// A gateway's data folder under the cache, removed when dropped (declare it before the
@@ -1024,4 +1014,21 @@ fn tempfile_dir() -> Result<Scratch> {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d)?;
     Ok(Scratch(d))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_ab_summary_gives_each_builds_medians_and_the_spread_of_the_rounds() {
+        let this = vec![(10.0, 1.0), (30.0, 3.0), (20.0, 2.0)];
+        let other = vec![(5.0, 1.0), (10.0, 1.0), (10.0, 1.0)];
+        let rounds = [this, other];
+        let ([a, b], [first, second]) = super::ab_summary(&rounds, |x, y| x / y);
+        assert_eq!((a, b), ((20.0, 2.0), (10.0, 1.0)));
+        // Ratios per round: 2, 3, 2 and 1, 3, 2.
+        assert_eq!(first, (2.0, 2.0, 3.0));
+        assert_eq!(second, (2.0, 1.0, 3.0));
+        let (_, [diff, _]) = super::ab_summary(&rounds, |x, y| x - y);
+        assert_eq!(diff, (10.0, 5.0, 20.0));
+    }
 }
