@@ -113,13 +113,20 @@ impl RouteMetrics {
             .get_or_init(|| m.ttfb.get_or_create(&self.label).clone())
     }
 
-    /// Tokens of `kind` (`prompt` or `completion`).
-    pub fn tokens(&self, m: &Metrics, kind: &'static str) -> &Counter {
-        let cell = if kind == "prompt" {
-            &self.prompt
-        } else {
-            &self.completion
-        };
+    pub fn prompt_tokens(&self, m: &Metrics) -> &Counter {
+        self.token_series(m, &self.prompt, "prompt")
+    }
+
+    pub fn completion_tokens(&self, m: &Metrics) -> &Counter {
+        self.token_series(m, &self.completion, "completion")
+    }
+
+    fn token_series<'a>(
+        &self,
+        m: &Metrics,
+        cell: &'a OnceLock<Counter>,
+        kind: &'static str,
+    ) -> &'a Counter {
         cell.get_or_init(|| {
             m.tokens
                 .get_or_create(&TokenLabel {
@@ -321,8 +328,8 @@ mod tests {
         }
         r.request(&m, 429);
         r.latency(&m).observe(0.002);
-        r.tokens(&m, "prompt").inc_by(11);
-        r.tokens(&m, "completion").inc_by(5);
+        r.prompt_tokens(&m).inc_by(11);
+        r.completion_tokens(&m).inc_by(5);
         // Through the family as before: the same series.
         m.requests
             .get_or_create(&StatusLabel {

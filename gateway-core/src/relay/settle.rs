@@ -180,9 +180,8 @@ impl Settle {
             r.ttfb(m).observe(t.as_secs_f64());
         }
         if let Some(u) = o.usage {
-            for (kind, n) in [("prompt", u.prompt), ("completion", u.completion)] {
-                r.tokens(m, kind).inc_by(n.max(0) as u64);
-            }
+            r.prompt_tokens(m).inc_by(u.prompt.max(0) as u64);
+            r.completion_tokens(m).inc_by(u.completion.max(0) as u64);
         }
         m.cost_nano.inc_by(cost.max(0) as u64);
         if cost > 0 {
