@@ -956,11 +956,14 @@ fn against(
     Ok(())
 }
 
+/// Each build's medians of a measure's (first, second) values.
+type Medians = [(f64, f64); 2];
+/// For each of the two values: median, lowest and highest over the rounds.
+type Spreads = [(f64, f64, f64); 2];
+
 /// One measure of the A/B, from each build's (first, second) value per round: each
 /// build's medians, and for each value the median, lowest and highest of the rounds'
 /// `combine(this, other)` (a ratio, or a difference for latencies).
-type Medians = [(f64, f64); 2];
-type Spreads = [(f64, f64, f64); 2];
 fn ab_summary(rounds: &[Vec<(f64, f64)>], combine: fn(f64, f64) -> f64) -> (Medians, Spreads) {
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
