@@ -9,7 +9,8 @@
 //! 1,000 req/s and stream time to first byte at a fixed 200 streams/s (latency counted from
 //! each request's send), stream time to first byte and to the end at 10
 //! connections back to back (saturated: queueing more than the hop), RSS idle / peak of the
-//! headless release build, and RSS across 1,000 concurrent long streams.
+//! headless release build (profile-guided as `dist` builds it, see `pgo`), and RSS across
+//! 1,000 concurrent long streams.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -25,31 +26,41 @@ const CHAT: &str = r#"{"model":"bench-model","messages":[{"role":"user","content
 /// A streamed answer of ~5 KB (the stream mock sends 18 pieces).
 const STREAM_CHAT: &str = r#"{"model":"bench-stream","messages":[{"role":"user","content":"Say hello to the benchmark"}],"max_tokens":16,"stream":true}"#;
 
-struct Proc {
+pub(crate) struct Proc {
     child: Child,
     name: &'static str,
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
+impl Proc {
+    /// SIGTERM, then SIGKILL if it has not exited within 5 s; its exit status.
+    pub(crate) fn stop(&mut self) -> Result<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Ok(status);
+        }
         let _ = Command::new("kill")
             .arg(self.child.id().to_string())
             .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         eprintln!("xtask: {} did not stop on SIGTERM; killing", self.name);
         let _ = self.child.kill();
-        let _ = self.child.wait();
+        Ok(self.child.wait()?)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.stop();
     }
 }
 
 /// Start a process that prints its address on its first stdout line.
-fn start(name: &'static str, cmd: &mut Command) -> Result<(Proc, String)> {
+pub(crate) fn start(name: &'static str, cmd: &mut Command) -> Result<(Proc, String)> {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -497,17 +508,9 @@ pub fn bench() -> Result<()> {
     }
     let pin = pinning();
     setup::ensure_packages(&["wrk", "nginx-light", "util-linux"])?;
+    // The headless build as `cargo xtask dist` would ship it: profile-guided (see `pgo`).
+    let burncloud = crate::pgo::release(&["--no-default-features"], "headless")?.bin;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    sh(Command::new(&cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "burncloud",
-            "--no-default-features",
-            "--target-dir",
-        ])
-        .arg(target_dir().join("headless")))?;
     sh(Command::new(&cargo).args([
         "build",
         "--release",
@@ -525,7 +528,6 @@ pub fn bench() -> Result<()> {
     }
     let burst_lines = String::from_utf8_lossy(&burst_out.stdout).to_string();
     eprint!("{burst_lines}");
-    let burncloud = target_dir().join("headless/release/burncloud");
     let fake = target_dir().join("release/examples/fake_openai");
     if let Ok(other) = std::env::var("BURNCLOUD_BENCH_AGAINST") {
         return against(&burncloud, std::path::Path::new(&other), &fake, pin);
@@ -558,9 +560,9 @@ pub fn bench() -> Result<()> {
         &client,
         &gw,
         &[
-            ("mock", &mock, "bench-model"),
-            ("stream", &stream_mock, "bench-stream"),
-            ("slow", &slow_mock, "bench-slow"),
+            Upstream::openai("mock", &mock, "bench-model", MOCK_KEY),
+            Upstream::openai("stream", &stream_mock, "bench-stream", MOCK_KEY),
+            Upstream::openai("slow", &slow_mock, "bench-slow", MOCK_KEY),
         ],
     )?;
 
@@ -743,10 +745,10 @@ pub fn bench() -> Result<()> {
 }
 
 /// Register the admin, add a priced channel per mock, create a key: the key.
-fn configure(
+pub(crate) fn configure(
     client: &reqwest::blocking::Client,
     gw: &str,
-    channels: &[(&str, &String, &str)],
+    upstreams: &[Upstream],
 ) -> Result<String> {
     let base = format!("http://{gw}");
     let admin = api(
@@ -759,18 +761,18 @@ fn configure(
         .as_str()
         .context("token")?
         .to_string();
-    for (name, addr, model) in channels {
+    for u in upstreams {
         api(
             client,
             &base,
             "/console/api/channel",
             Some(&admin),
-            json!({"name": name, "type": 1, "key": "sk-mock-0123456789", "base_url": format!("http://{addr}"), "models": model}),
+            json!({"name": u.name, "type": u.kind, "key": u.key, "base_url": format!("http://{}", u.addr), "models": u.model}),
         )?;
         api(
             client,
             &base,
-            &format!("/console/api/prices/{model}"),
+            &format!("/console/api/prices/{}", u.model),
             Some(&admin),
             json!({"input": 0.15, "output": 0.6}),
         )?;
@@ -787,14 +789,39 @@ fn configure(
         .to_string())
 }
 
+/// A channel [`configure`] adds: a mock upstream at `addr` serving `model`.
+pub(crate) struct Upstream<'a> {
+    pub name: &'a str,
+    /// The channel type (1 OpenAI, 14 Anthropic).
+    pub kind: u32,
+    pub addr: &'a str,
+    pub model: &'a str,
+    pub key: &'a str,
+}
+
+impl<'a> Upstream<'a> {
+    pub(crate) fn openai(name: &'a str, addr: &'a str, model: &'a str, key: &'a str) -> Self {
+        Upstream {
+            name,
+            kind: 1,
+            addr,
+            model,
+            key,
+        }
+    }
+}
+
+/// The key the benchmark's OpenAI channels carry (the mock accepts any).
+pub(crate) const MOCK_KEY: &str = "sk-mock-0123456789";
+
 /// The same gateway on PostgreSQL (a temporary server, pinned beside the load generator:
 /// in production the database is another machine): req/s and CPU per request at 50
 /// connections, and streams/s at 10, to set beside the SQLite run.
 fn postgres_run(
     burncloud: &std::path::Path,
     pin: bool,
-    mock: &String,
-    stream_mock: &String,
+    mock: &str,
+    stream_mock: &str,
 ) -> Result<(Run, Run)> {
     let pg = crate::postgres::PgServer::start()?;
     if pin && let Some(pid) = pg.postmaster_pid() {
@@ -823,8 +850,8 @@ fn postgres_run(
         &client,
         &gw,
         &[
-            ("mock", mock, "bench-model"),
-            ("stream", stream_mock, "bench-stream"),
+            Upstream::openai("mock", mock, "bench-model", MOCK_KEY),
+            Upstream::openai("stream", stream_mock, "bench-stream", MOCK_KEY),
         ],
     )?;
     let pids = [gateway.child.id()];
@@ -871,8 +898,8 @@ fn against(
             &client,
             &gw,
             &[
-                ("mock", &mock, "bench-model"),
-                ("stream", &stream_mock, "bench-stream"),
+                Upstream::openai("mock", &mock, "bench-model", MOCK_KEY),
+                Upstream::openai("stream", &stream_mock, "bench-stream", MOCK_KEY),
             ],
         )?;
         gateways.push((
@@ -989,7 +1016,7 @@ fn ab_summary(rounds: &[Vec<(f64, f64)>], combine: fn(f64, f64) -> f64) -> (Medi
 
 /// A gateway's data folder under the cache, removed when dropped (declare it before the
 /// gateway it serves, so the gateway stops first).
-struct Scratch(std::path::PathBuf);
+pub(crate) struct Scratch(std::path::PathBuf);
 
 impl std::ops::Deref for Scratch {
     type Target = std::path::Path;
@@ -1010,7 +1037,7 @@ impl Drop for Scratch {
     }
 }
 
-fn tempfile_dir() -> Result<Scratch> {
+pub(crate) fn tempfile_dir() -> Result<Scratch> {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let d = cache_dir().join(format!("bench-data-{}-{n}", std::process::id()));

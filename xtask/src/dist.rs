@@ -60,11 +60,14 @@ pub fn dist() -> Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out)?;
     let deb_tool = cargo_deb()?;
-    // cargo-deb runs `cargo build --release -p burncloud` itself.
-    sh(crate::quick_release(&mut Command::new(&deb_tool))
-        .args(["-p", "burncloud", "--output"])
+    // The shipped build (profile-guided outside the test command, see `pgo`), packed by
+    // cargo-deb as built.
+    let built = crate::pgo::release(&[], "shipped")?;
+    sh(Command::new(&deb_tool)
+        .args(["-p", "burncloud", "--no-build", "--target", &built.triple])
+        .arg("--output")
         .arg(&out)
-        .env("CARGO_TARGET_DIR", target_dir()))?;
+        .env("CARGO_TARGET_DIR", &built.dir))?;
     let deb = std::fs::read_dir(&out)?
         .flatten()
         .map(|e| e.path())
@@ -78,10 +81,7 @@ pub fn dist() -> Result<PathBuf> {
     let stage = out.join(&name);
     let icons = root().join("assets/icons");
     let mut files: Vec<(PathBuf, PathBuf)> = vec![
-        (
-            target_dir().join("release/burncloud"),
-            "bin/burncloud".into(),
-        ),
+        (built.bin.clone(), "bin/burncloud".into()),
         (
             root().join("installer/burncloud.desktop"),
             "share/applications/burncloud.desktop".into(),

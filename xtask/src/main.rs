@@ -3,6 +3,7 @@
 
 mod bench;
 mod dist;
+mod pgo;
 mod postgres;
 mod setup;
 mod windows;
@@ -126,6 +127,11 @@ pub fn quick_release(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// Whether this is the test command, whose release builds are quick ones.
+pub fn quick_release_on() -> bool {
+    QUICK_RELEASE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Release builds made by the test command (the Windows cross-build and the packages it
 /// installs and runs) use thin LTO and four codegen units: the same code, built faster
 /// than with the shipped profile (fat LTO, one unit; a from-scratch headless build took
@@ -246,6 +252,14 @@ fn test() -> Result<()> {
         ])
         .arg(target_dir().join("headless")))?;
     setup::check_headless_links(&target_dir().join("headless/debug/burncloud"))?;
+    // The profile-guided build's training mix (`pgo`) against this tree: every request
+    // answered as the mix expects, and the router stops cleanly on SIGTERM.
+    let trained = pgo::train(
+        &target_dir().join("debug/burncloud"),
+        &target_dir().join("debug/examples"),
+        std::time::Duration::from_secs(3),
+    )?;
+    eprintln!("xtask: the training mix against the debug build: {trained}");
     // Windows: the workspace (desktop included) cross-built, burncloud.exe, its installer.
     windows::check_and_package()?;
     let llama_server = setup::ensure_llama_server()?;
