@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use crate::{cache_dir, setup, sh, target_dir};
+use crate::{cache_dir, setup, target_dir};
 
 const CHAT: &str = r#"{"model":"bench-model","messages":[{"role":"user","content":"Say hello to the benchmark"}],"max_tokens":16}"#;
 /// A streamed answer of ~5 KB (the stream mock sends 18 pieces).
@@ -510,25 +510,15 @@ pub fn bench() -> Result<()> {
     setup::ensure_packages(&["wrk", "nginx-light", "util-linux"])?;
     // The headless build as `cargo xtask dist` would ship it: profile-guided (see `pgo`).
     let burncloud = crate::pgo::release(&["--no-default-features"], "headless")?.bin;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    sh(Command::new(&cargo).args([
-        "build",
-        "--release",
-        "-p",
-        "gateway-core",
-        "--example",
-        "fake_openai",
-        "--example",
-        "bench_burst",
-    ]))?;
+    let examples = crate::pgo::release_examples(&["fake_openai", "bench_burst"])?;
     // Burst routing's own cost (classification + decision), in process.
-    let burst_out = Command::new(target_dir().join("release/examples/bench_burst")).output()?;
+    let burst_out = Command::new(examples.join("bench_burst")).output()?;
     if !burst_out.status.success() {
         bail!("bench_burst failed");
     }
     let burst_lines = String::from_utf8_lossy(&burst_out.stdout).to_string();
     eprint!("{burst_lines}");
-    let fake = target_dir().join("release/examples/fake_openai");
+    let fake = examples.join("fake_openai");
     if let Ok(other) = std::env::var("BURNCLOUD_BENCH_AGAINST") {
         return against(&burncloud, std::path::Path::new(&other), &fake, pin);
     }
@@ -555,9 +545,7 @@ pub fn bench() -> Result<()> {
     std::thread::sleep(Duration::from_millis(1000));
     let rss_idle = rss_kb(gw_pid, "VmRSS:");
 
-    let client = reqwest::blocking::Client::new();
     let key = configure(
-        &client,
         &gw,
         &[
             Upstream::openai("mock", &mock, "bench-model", MOCK_KEY),
@@ -745,11 +733,8 @@ pub fn bench() -> Result<()> {
 }
 
 /// Register the admin, add a priced channel per mock, create a key: the key.
-pub(crate) fn configure(
-    client: &reqwest::blocking::Client,
-    gw: &str,
-    upstreams: &[Upstream],
-) -> Result<String> {
+pub(crate) fn configure(gw: &str, upstreams: &[Upstream]) -> Result<String> {
+    let client = &reqwest::blocking::Client::new();
     let base = format!("http://{gw}");
     let admin = api(
         client,
@@ -845,9 +830,7 @@ fn postgres_run(
             .env("PORT", "0")
             .env("RUST_LOG", "warn"),
     )?;
-    let client = reqwest::blocking::Client::new();
     let key = configure(
-        &client,
         &gw,
         &[
             Upstream::openai("mock", mock, "bench-model", MOCK_KEY),
@@ -882,7 +865,6 @@ fn against(
         "stream mock",
         Command::new(fake).args(["--no-record", "--pieces", "18"]),
     )?;
-    let client = reqwest::blocking::Client::new();
     let mut gateways = Vec::new();
     for (name, bin) in [("this build", this), ("other", other)] {
         let data = tempfile_dir()?;
@@ -895,7 +877,6 @@ fn against(
                 .env("RUST_LOG", "warn"),
         )?;
         let key = configure(
-            &client,
             &gw,
             &[
                 Upstream::openai("mock", &mock, "bench-model", MOCK_KEY),

@@ -93,7 +93,7 @@ pub fn release(features: &[&str], name: &str) -> Result<Built> {
         None => {
             let _ = std::fs::remove_dir_all(&raw);
             std::fs::create_dir_all(&raw)?;
-            let fakes = fakes()?;
+            let fakes = release_examples(&["fake_openai", "fake_anthropic"])?;
             eprintln!("xtask: profile-guided build: training run");
             let done = train(&instrumented, &fakes, Duration::from_secs(20))?;
             eprintln!("xtask: training: {done}");
@@ -188,18 +188,15 @@ fn llvm_profdata(host: &str) -> Result<PathBuf> {
     Ok(tool)
 }
 
-/// The fake upstreams, built as release examples; returns their folder.
-fn fakes() -> Result<PathBuf> {
-    sh(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "gateway-core",
-        "--example",
-        "fake_openai",
-        "--example",
-        "fake_anthropic",
-    ]))?;
+/// gateway-core's examples `names` (the fake upstreams, the burst benchmark), built in
+/// release; returns their folder.
+pub fn release_examples(names: &[&str]) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "-p", "gateway-core"]);
+    for name in names {
+        cmd.args(["--example", name]);
+    }
+    sh(&mut cmd)?;
     Ok(target_dir().join("release/examples"))
 }
 
@@ -387,9 +384,7 @@ pub fn train(burncloud: &Path, fakes: &Path, secs: Duration) -> Result<Trained> 
             .env("PORT", "0")
             .env("RUST_LOG", "warn"),
     )?;
-    let client = reqwest::blocking::Client::new();
     let key = configure(
-        &client,
         &gw,
         &[
             Upstream::openai("chat", &mock, "train-chat", MOCK_KEY),
