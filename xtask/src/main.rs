@@ -120,7 +120,7 @@ pub fn cargo() -> Command {
 /// Inside the test command, a tool that runs cargo's release builds (cargo itself,
 /// cargo-deb) builds them with thin LTO (see [`QUICK_RELEASE`]).
 pub fn quick_release(cmd: &mut Command) -> &mut Command {
-    if QUICK_RELEASE.load(std::sync::atomic::Ordering::Relaxed) {
+    if quick_release_on() {
         cmd.env("CARGO_PROFILE_RELEASE_LTO", "thin")
             .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "4");
     }
