@@ -121,7 +121,11 @@ impl Breakers {
 
     /// Record an attempt's outcome.
     pub fn record(&self, channel: i64, success: bool) {
-        let now = Instant::now();
+        self.record_at(channel, success, Instant::now());
+    }
+
+    /// Record an attempt's outcome, known at `now` (a time the caller read already).
+    pub fn record_at(&self, channel: i64, success: bool, now: Instant) {
         let second = now.duration_since(self.epoch).as_secs();
         let mut map = self.lock();
         let b = map.entry(channel).or_insert_with(Breaker::new);

@@ -312,7 +312,7 @@ impl Attempts<'_> {
     ) -> Response {
         let relay = &self.state.relay;
         let info = &self.inbound.info;
-        relay.breakers.record(id, true);
+        relay.breakers.record_at(id, true, sent.t_done);
         settle.channel_id = Some(id);
         settle.side = Some(side);
         settle.upstream = Some(sent.wire);
