@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -236,16 +235,7 @@ impl Gateway {
             let shutdown = async move {
                 let _ = stop_rx.wait_for(|stop| *stop).await;
             };
-            // Streams are relayed chunk by chunk: never let Nagle hold a chunk back.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            if let Err(e) = axum::serve(listener, front)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, "gateway server stopped with an error");
-            }
+            crate::http::serve(listener, front, shutdown).await;
         });
         tracing::info!(%local_addr, "gateway listening");
         Ok(ServeHandle {

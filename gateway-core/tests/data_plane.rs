@@ -856,6 +856,56 @@ async fn graceful_shutdown_flushes_usage() {
 }
 
 #[tokio::test]
+async fn stopping_lets_the_request_in_flight_finish_and_closes_idle_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (gw, admin, fake, addr) = setup().await;
+    gw.add_openai_channel(&admin, "a", addr, "m", 0, 1).await;
+    // A keep-alive connection that asked once and then stays idle.
+    let mut idle = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    idle.write_all(format!("GET /health HTTP/1.1\r\nHost: {}\r\n\r\n", gw.addr).as_bytes())
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    idle.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    // A request whose upstream answers in 600 ms, still waiting when the server stops.
+    fake.set(Behavior::Delay(Duration::from_millis(600)));
+    let in_flight = tokio::spawn({
+        let (client, url) = (
+            gw.client.clone(),
+            format!("{}/v1/chat/completions", gw.base),
+        );
+        async move {
+            let resp = client
+                .post(url)
+                .bearer_auth(admin)
+                .json(&chat("m"))
+                .send()
+                .await
+                .unwrap();
+            (resp.status(), resp.text().await.unwrap())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let stopping = std::time::Instant::now();
+    let _dir = gw.stop().await;
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("chat.completion"), "{body}");
+    // Every connection closed by itself: the server stopped before the 2 s grace ran out
+    // (after it, the test gateway abandons them).
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_millis(1500), "stopping took {took:?}");
+    // The idle connection was closed by the server: the rest of its answer, then EOF.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(1), idle.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(_))),
+        "the idle connection is still open: {read:?}"
+    );
+}
+
+#[tokio::test]
 async fn metrics_and_overhead_header() {
     let (gw, admin, _fake, addr) = setup().await;
     gw.add_openai_channel(&admin, "a", addr, "m", 0, 1).await;

@@ -16,19 +16,17 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::Method;
 use axum::response::Response;
 use axum::routing::future::RouteFuture;
-use axum::serve::{IncomingStream, Listener};
 use tower::Service;
 
 use super::guard::{self, HostPolicy};
 use crate::relay::Detached;
 use crate::state::Shared;
 
-/// Makes one [`Front`] per accepted connection (what `axum::serve` takes).
+/// Makes one [`Front`] per accepted connection (see [`super::serve`]).
 #[derive(Clone)]
 pub struct MakeFront(Arc<Parts>);
 
-/// What every connection's service shares (one reference count per request: hyper's
-/// glue clones the service for each request).
+/// What every connection's service shares.
 struct Parts {
     router: Router,
     state: Shared,
@@ -43,45 +41,31 @@ impl MakeFront {
             policy,
         }))
     }
-}
 
-impl<L> Service<IncomingStream<'_, L>> for MakeFront
-where
-    L: Listener<Addr = SocketAddr>,
-{
-    type Response = Front;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<Front, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, conn: IncomingStream<'_, L>) -> Self::Future {
-        std::future::ready(Ok(Front {
+    /// The service of a connection from `peer`.
+    pub(super) fn connection(&self, peer: SocketAddr) -> Front {
+        Front {
             parts: self.0.clone(),
-            peer: *conn.remote_addr(),
-        }))
+            peer,
+        }
     }
 }
 
-/// One connection's service.
-#[derive(Clone)]
+/// One connection's service, called by hyper itself: hyper's `Service` takes `&self`, so
+/// a request costs no clone of the service and no tower `Oneshot` (what the tower-to-hyper
+/// glue of `axum::serve` did for every request).
 pub struct Front {
     parts: Arc<Parts>,
     peer: SocketAddr,
 }
 
-impl Service<Request> for Front {
+impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Front {
     type Response = Response;
     type Error = Infallible;
     type Future = FrontFuture;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, mut req: Request) -> FrontFuture {
+    fn call(&self, req: hyper::Request<hyper::body::Incoming>) -> FrontFuture {
+        let mut req: Request = req.map(axum::body::Body::new);
         let parts = &*self.parts;
         if req.method() == Method::POST
             && let Some(ep) = crate::relay::endpoint_of(req.uri().path())

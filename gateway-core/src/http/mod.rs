@@ -14,6 +14,7 @@ mod logs_api;
 mod ollama_settings_api;
 mod prices_api;
 mod redemptions_api;
+mod serve;
 mod settings_api;
 mod tokens_api;
 mod users_api;
@@ -31,6 +32,7 @@ use serde_json::json;
 pub use channels_api::view as channel_view;
 pub use extract::{ApiJson, SESSION_COOKIE, cookie};
 pub use front::MakeFront;
+pub use serve::serve;
 pub use tokens_api::view as token_view;
 
 pub use crate::console::{ApiError, Session};
