@@ -141,8 +141,8 @@ fn wrk(url: &str, auth: Option<&str>, conns: u32, secs: u64, body: &str) -> Resu
     Ok((rps, requests))
 }
 
-/// CPU time (user + system) of processes, in microseconds, from `/proc/PID/stat`.
-fn cpu_us(pids: &[u32]) -> u64 {
+/// CPU time of processes in microseconds from `/proc/PID/stat`: (user, system).
+fn cpu_us(pids: &[u32]) -> (u64, u64) {
     // /proc counts in clock ticks of 10 ms (USER_HZ = 100 on Linux).
     const TICK_US: u64 = 10_000;
     pids.iter()
@@ -152,10 +152,12 @@ fn cpu_us(pids: &[u32]) -> u64 {
             let rest = &s[s.rfind(')')? + 2..];
             let f: Vec<&str> = rest.split_whitespace().collect();
             // utime and stime are fields 14 and 15 of the line, 12 and 13 of `rest`.
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            Some((
+                f.get(11)?.parse::<u64>().ok()?,
+                f.get(12)?.parse::<u64>().ok()?,
+            ))
         })
-        .sum::<u64>()
-        * TICK_US
+        .fold((0, 0), |(u, k), (du, dk)| (u + du * TICK_US, k + dk * TICK_US))
 }
 
 /// A process and its children (nginx's workers).
@@ -184,6 +186,8 @@ fn with_children(pid: u32) -> Vec<u32> {
 struct Run {
     rps: f64,
     cpu_us_per_req: Option<f64>,
+    /// The same split into user space and kernel.
+    user_kernel_us_per_req: Option<(f64, f64)>,
 }
 
 fn measured(
@@ -196,12 +200,15 @@ fn measured(
 ) -> Result<Run> {
     let before = proxy.map(cpu_us);
     let (rps, requests) = wrk(url, auth, conns, secs, body)?;
-    let cpu_us_per_req = proxy
-        .zip(before)
-        .map(|(p, b)| (cpu_us(p) - b) as f64 / requests.max(1) as f64);
+    let n = requests.max(1) as f64;
+    let user_kernel_us_per_req = proxy.zip(before).map(|(p, (u0, k0))| {
+        let (u, k) = cpu_us(p);
+        ((u - u0) as f64 / n, (k - k0) as f64 / n)
+    });
     Ok(Run {
         rps,
-        cpu_us_per_req,
+        cpu_us_per_req: user_kernel_us_per_req.map(|(u, k)| u + k),
+        user_kernel_us_per_req,
     })
 }
 
@@ -639,9 +646,11 @@ pub fn bench() -> Result<()> {
         rt.block_on(many_streams(&gw_url, &key, 1000, gw_pid, "bench-slow"));
     let rss_peak = rss_kb(gw_pid, "VmHWM:");
 
+    // Where the time went: the kernel's share (loopback TCP, wake-ups) is a cost every
+    // proxy pays; user space is the proxy's own work.
     let cpu = |r: &Run| {
-        r.cpu_us_per_req
-            .map(|c| format!(" / {c:.0} µs"))
+        r.user_kernel_us_per_req
+            .map(|(u, k)| format!(" / {:.0} µs ({u:.1} user + {k:.1} kernel)", u + k))
             .unwrap_or_default()
     };
     let ratio = |gw: f64, ng: f64| format!("{:.2}×", gw / ng);
