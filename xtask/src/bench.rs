@@ -157,7 +157,9 @@ fn cpu_us(pids: &[u32]) -> (u64, u64) {
                 f.get(12)?.parse::<u64>().ok()?,
             ))
         })
-        .fold((0, 0), |(u, k), (du, dk)| (u + du * TICK_US, k + dk * TICK_US))
+        .fold((0, 0), |(u, k), (du, dk)| {
+            (u + du * TICK_US, k + dk * TICK_US)
+        })
 }
 
 /// A process and its children (nginx's workers).
