@@ -112,10 +112,13 @@ def test_anthropic_sdk_messages_stream_and_tool_results_on_a_local_model(local):
     assert events[0] == "message_start" and events[-1] == "message_stop"
     assert final.usage.output_tokens > 0
     # The tiny model's weights are noise and Anthropic's API has no logit_bias: its first
-    # token may be </s> (seen in CI: message_start, message_delta, message_stop). A stream
-    # without text must be exactly that answer, ended at once by the model.
+    # token may be </s> (seen in CI: message_start, message_delta, message_stop), or come
+    # after tokens that decode to no text (a special token, a lone UTF-8 byte: 2 tokens
+    # and no text seen in CI). A stream without text must be an answer the model ended
+    # itself, before the 32-token limit, with its tokens counted.
     if "content_block_delta" not in events:
-        assert final.stop_reason == "end_turn" and final.usage.output_tokens == 1, final
+        assert final.stop_reason == "end_turn", final
+        assert 1 <= final.usage.output_tokens < 32, final
     # A tool round trip in the history, with tools offered: converted for llama-server.
     tools = [{"name": "get_weather", "description": "Weather for a city",
               "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
