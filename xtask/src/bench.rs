@@ -187,9 +187,15 @@ fn with_children(pid: u32) -> Vec<u32> {
 /// One wrk run against a proxy, with the proxy's CPU time per request.
 struct Run {
     rps: f64,
-    cpu_us_per_req: Option<f64>,
-    /// The same split into user space and kernel.
+    /// The proxy's CPU time per request, split into user space and kernel.
     user_kernel_us_per_req: Option<(f64, f64)>,
+}
+
+impl Run {
+    /// The proxy's CPU time per request, user space and kernel together.
+    fn cpu_us_per_req(&self) -> Option<f64> {
+        self.user_kernel_us_per_req.map(|(u, k)| u + k)
+    }
 }
 
 fn measured(
@@ -209,7 +215,6 @@ fn measured(
     });
     Ok(Run {
         rps,
-        cpu_us_per_req: user_kernel_us_per_req.map(|(u, k)| u + k),
         user_kernel_us_per_req,
     })
 }
@@ -938,7 +943,7 @@ fn against(
                 let (_, proc, url, key, _) = &gateways[g];
                 let pids = [proc.child.id()];
                 let run = measured(url, Some(key), *conns, 6, body, Some(&pids))?;
-                results[t][g].push((run.rps, run.cpu_us_per_req.unwrap_or(f64::NAN)));
+                results[t][g].push((run.rps, run.cpu_us_per_req().unwrap_or(f64::NAN)));
             }
         }
         for (t, (_, body, rate)) in latencies.iter().enumerate() {
