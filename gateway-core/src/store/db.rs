@@ -520,6 +520,9 @@ enum Inner {
 
 /// A connection to either backend.
 pub struct Connection {
+    /// SQLite statements [`Connection::execute_borrowed`] prepared itself. Declared before
+    /// `inner`: finalized before the connection they belong to is closed.
+    borrowed: RefCell<Vec<Borrowed>>,
     inner: Inner,
     /// PostgreSQL: the shared secret the provider-key sealing key derives from.
     secret: Option<String>,
@@ -539,6 +542,7 @@ impl Connection {
     pub fn from_sqlite(conn: rusqlite::Connection) -> Self {
         conn.set_prepared_statement_cache_capacity(256);
         Connection {
+            borrowed: RefCell::new(Vec::new()),
             inner: Inner::Sqlite(conn),
             secret: None,
         }
@@ -548,6 +552,7 @@ impl Connection {
     pub fn connect_postgres(url: &str, secret: &str) -> Result<Self> {
         let client = postgres::Client::connect(url, postgres::NoTls)?;
         Ok(Connection {
+            borrowed: RefCell::new(Vec::new()),
             inner: Inner::Postgres(Box::new(RefCell::new(Pg {
                 client: Some(client),
                 statements: HashMap::new(),
@@ -629,6 +634,27 @@ impl Connection {
                 Ok(client.execute(stmt, args)? as usize)
             }),
         })
+    }
+
+    /// [`Connection::execute`] for a statement whose text is a `'static` string, run many
+    /// times with many text values (the usage writer's multi-row log insert). On SQLite
+    /// its text values are bound where they lie (`SQLITE_STATIC`), not copied: rusqlite
+    /// binds every text as `SQLITE_TRANSIENT`, a malloc, a copy and a free per value,
+    /// ~30 % of what storing a log record cost. The statement is prepared once per
+    /// connection and kept (by the address of its text).
+    pub fn execute_borrowed(&self, sql: &'static str, values: &[ValueRef<'_>]) -> Result<usize> {
+        let Inner::Sqlite(c) = &self.inner else {
+            return self.execute(sql, values);
+        };
+        let mut cache = self.borrowed.borrow_mut();
+        let at = match cache.iter().position(|b| std::ptr::eq(b.sql, sql)) {
+            Some(at) => at,
+            None => {
+                cache.push(Borrowed::prepare(c, sql)?);
+                cache.len() - 1
+            }
+        };
+        cache[at].execute(c, values)
     }
 
     /// Run several statements without parameters.
@@ -751,6 +777,144 @@ impl Connection {
             open: true,
         })
     }
+}
+
+/// A SQLite statement prepared on the connection's handle, for
+/// [`Connection::execute_borrowed`].
+struct Borrowed {
+    sql: &'static str,
+    stmt: std::ptr::NonNull<rusqlite::ffi::sqlite3_stmt>,
+}
+
+// The statement is used only through its `Connection`, which is used by one thread at a
+// time (as rusqlite's own cached statements are).
+unsafe impl Send for Borrowed {}
+
+impl Borrowed {
+    fn prepare(conn: &rusqlite::Connection, sql: &'static str) -> Result<Borrowed> {
+        use rusqlite::ffi;
+        let mut stmt = std::ptr::null_mut();
+        // SAFETY: the handle is the open connection's; the text is read with its length
+        // and copied by SQLite; `stmt` receives a new statement or null.
+        let rc = unsafe {
+            let db = conn.handle();
+            ffi::sqlite3_prepare_v3(
+                db,
+                sql.as_ptr().cast(),
+                i32::try_from(sql.len()).expect("statement text below 2 GB"),
+                ffi::SQLITE_PREPARE_PERSISTENT,
+                &mut stmt,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != ffi::SQLITE_OK {
+            return Err(sqlite_error(conn, rc));
+        }
+        let stmt = std::ptr::NonNull::new(stmt)
+            .ok_or_else(|| Error::Conversion(0, format!("no statement in {sql:?}")))?;
+        Ok(Borrowed { sql, stmt })
+    }
+
+    /// Bind every parameter, step to the end, and unbind: the borrowed texts are not
+    /// referred to after this returns.
+    fn execute(&self, conn: &rusqlite::Connection, values: &[ValueRef<'_>]) -> Result<usize> {
+        use rusqlite::ffi;
+        let stmt = self.stmt.as_ptr();
+        // SAFETY: `stmt` is a live statement of `conn` (finalized only when the
+        // connection drops). Texts and blobs are bound SQLITE_STATIC: they must stay
+        // valid while the statement may read them, which is until `sqlite3_reset` and
+        // `sqlite3_clear_bindings` below, within this call, while `values` is borrowed.
+        unsafe {
+            let expected = ffi::sqlite3_bind_parameter_count(stmt);
+            if usize::try_from(expected) != Ok(values.len()) {
+                return Err(rusqlite::Error::InvalidParameterCount(
+                    values.len(),
+                    usize::try_from(expected).unwrap_or(0),
+                )
+                .into());
+            }
+            let mut rc = ffi::SQLITE_OK;
+            for (i, v) in values.iter().enumerate() {
+                let col = (i + 1) as std::ffi::c_int;
+                rc = match *v {
+                    ValueRef::Null => ffi::sqlite3_bind_null(stmt, col),
+                    ValueRef::Integer(n) => ffi::sqlite3_bind_int64(stmt, col, n),
+                    ValueRef::Real(f) => ffi::sqlite3_bind_double(stmt, col, f),
+                    ValueRef::Text(t) => ffi::sqlite3_bind_text64(
+                        stmt,
+                        col,
+                        if t.is_empty() {
+                            c"".as_ptr()
+                        } else {
+                            t.as_ptr().cast()
+                        },
+                        t.len() as ffi::sqlite3_uint64,
+                        ffi::SQLITE_STATIC(),
+                        ffi::SQLITE_UTF8 as std::ffi::c_uchar,
+                    ),
+                    ValueRef::Blob(b) => ffi::sqlite3_bind_blob64(
+                        stmt,
+                        col,
+                        if b.is_empty() {
+                            c"".as_ptr().cast()
+                        } else {
+                            b.as_ptr().cast()
+                        },
+                        b.len() as ffi::sqlite3_uint64,
+                        ffi::SQLITE_STATIC(),
+                    ),
+                };
+                if rc != ffi::SQLITE_OK {
+                    break;
+                }
+            }
+            if rc == ffi::SQLITE_OK {
+                rc = loop {
+                    match ffi::sqlite3_step(stmt) {
+                        ffi::SQLITE_ROW => continue,
+                        done => break done,
+                    }
+                };
+            }
+            let err = (rc != ffi::SQLITE_DONE).then(|| sqlite_error(conn, rc));
+            let changes = ffi::sqlite3_changes64(conn.handle());
+            ffi::sqlite3_reset(stmt);
+            ffi::sqlite3_clear_bindings(stmt);
+            match err {
+                Some(e) => Err(e),
+                None => Ok(usize::try_from(changes).unwrap_or(0)),
+            }
+        }
+    }
+}
+
+impl Drop for Borrowed {
+    fn drop(&mut self) {
+        // SAFETY: the statement is finalized once, before its connection closes
+        // (`Connection::borrowed` is declared before `Connection::inner`).
+        unsafe {
+            rusqlite::ffi::sqlite3_finalize(self.stmt.as_ptr());
+        }
+    }
+}
+
+/// The connection's error for result code `rc`, with SQLite's message.
+fn sqlite_error(conn: &rusqlite::Connection, rc: std::ffi::c_int) -> Error {
+    // SAFETY: the handle is the open connection's; the message is copied at once.
+    let msg = unsafe {
+        let db = conn.handle();
+        let code = rusqlite::ffi::sqlite3_extended_errcode(db);
+        let m = rusqlite::ffi::sqlite3_errmsg(db);
+        let text =
+            (!m.is_null()).then(|| std::ffi::CStr::from_ptr(m).to_string_lossy().into_owned());
+        (code, text)
+    };
+    // The extended code says which constraint; fall back on `rc` if it was cleared.
+    let code = if msg.0 & 0xff == rc & 0xff { msg.0 } else { rc };
+    Error::Sqlite(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(code),
+        msg.1,
+    ))
 }
 
 /// A prepared statement (rusqlite's shape: `query_map`, `execute`).
@@ -1018,6 +1182,107 @@ mod tests {
             used, 0,
             "SQLite counted {used} bytes: memory statistics are on"
         );
+    }
+
+    #[test]
+    fn borrowed_parameters_are_stored_as_given_and_not_kept() {
+        const INSERT: &str =
+            "INSERT INTO t (a, b, c, d, e) VALUES (?1, ?2, ?3, ?4, ?5), (?6, ?7, ?8, ?9, ?10)";
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_sqlite(&dir.path().join("t.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE, b INTEGER, c REAL, d BLOB, e TEXT)",
+        )
+        .unwrap();
+        let long = "x".repeat(100_000);
+        let rows = [
+            ("", 1, 0.5, b"".to_vec(), Some("naïve ✓ \0 inside\0")),
+            (long.as_str(), -7, 1e300, vec![0u8, 255, 1], None),
+            ("second statement", 3, -0.0, vec![9; 3], Some("")),
+            ("fourth", i64::MAX, 2.0, vec![], Some("tail")),
+        ];
+        for pair in rows.chunks(2) {
+            // Each value lives only in this iteration: the statement must not keep them.
+            let owned: Vec<(String, Vec<u8>, Option<String>)> = pair
+                .iter()
+                .map(|r| (r.0.to_string(), r.3.clone(), r.4.map(str::to_string)))
+                .collect();
+            let values: Vec<ValueRef<'_>> = pair
+                .iter()
+                .zip(&owned)
+                .flat_map(|(r, o)| {
+                    [
+                        ValueRef::Text(&o.0),
+                        ValueRef::Integer(r.1),
+                        ValueRef::Real(r.2),
+                        ValueRef::Blob(&o.1),
+                        o.2.as_deref().map_or(ValueRef::Null, ValueRef::Text),
+                    ]
+                })
+                .collect();
+            assert_eq!(conn.execute_borrowed(INSERT, &values).unwrap(), 2);
+        }
+        let stored = conn
+            .query_all("SELECT a, b, c, d, e FROM t ORDER BY id", [], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, f64>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })
+            .unwrap();
+        let expected: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.0.to_string(),
+                    r.1,
+                    r.2,
+                    r.3.clone(),
+                    r.4.map(str::to_string),
+                )
+            })
+            .collect();
+        assert_eq!(stored, expected);
+        // A wrong count is refused before anything runs.
+        let err = conn
+            .execute_borrowed(INSERT, &[ValueRef::Null])
+            .unwrap_err();
+        assert!(err.to_string().contains("parameter"), "{err}");
+        // A constraint failure is reported as such, and the statement is usable after it.
+        let again: Vec<ValueRef<'_>> = ["fourth", "fifth"]
+            .iter()
+            .flat_map(|a| {
+                [
+                    ValueRef::Text(a),
+                    ValueRef::Integer(0),
+                    ValueRef::Null,
+                    ValueRef::Null,
+                    ValueRef::Null,
+                ]
+            })
+            .collect();
+        let err = conn.execute_borrowed(INSERT, &again).unwrap_err();
+        assert!(err.is_unique_violation(), "{err}");
+        let fresh: Vec<ValueRef<'_>> = ["sixth", "seventh"]
+            .iter()
+            .flat_map(|a| {
+                [
+                    ValueRef::Text(a),
+                    ValueRef::Integer(0),
+                    ValueRef::Null,
+                    ValueRef::Null,
+                    ValueRef::Null,
+                ]
+            })
+            .collect();
+        assert_eq!(conn.execute_borrowed(INSERT, &fresh).unwrap(), 2);
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 6);
     }
 
     #[test]
