@@ -14,6 +14,24 @@ import urllib.request
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _scratch(tmp_path_factory):
+    """Everything the tests and the programs they start write to a temporary directory
+    (data dirs, the clients' homes, the browser's profile) goes under pytest's own base
+    directory, which keeps the last three runs and removes older ones: runs do not pile
+    up in /tmp."""
+    scratch = str(tmp_path_factory.mktemp("scratch"))
+    tempfile.tempdir = scratch
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = scratch
+    yield scratch
+    tempfile.tempdir = None
+    if before is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = before
+
+
 # Every process the tests started, stopped at the end of the session whatever happened to
 # the fixture that started it (one failing after its start must not leave a router and
 # its llama-server running).
