@@ -76,13 +76,57 @@ pub fn usage_from_value(v: &serde_json::Value) -> Option<Usage> {
 /// object, a key written with escapes, malformed) is parsed whole, as before. Parsing the
 /// whole answer to read one object was ~8 % of a relayed request's instructions.
 pub fn usage_from_json(body: &[u8]) -> Option<Usage> {
-    match top_level_value(body, b"usage") {
+    let skim = match usage_near_the_end(body) {
+        Some(at) => Skim::Found(at),
+        None => top_level_value(body, b"usage"),
+    };
+    match skim {
         Skim::Found(at) => {
             let mut de = serde_json::Deserializer::from_slice(&body[at..]);
             Option::<RawUsage>::deserialize(&mut de).ok()??.into_usage()
         }
         Skim::Absent => None,
         Skim::Unsure => parse_whole(body),
+    }
+}
+
+/// Where the value of a top-level `usage` key starts, found from the end of the body:
+/// answers carry it among their last members (OpenAI's order is `…"choices":[…],
+/// "usage":{…},"service_tier":…,"system_fingerprint":…}`), so this reads the usage
+/// object and the few members after it instead of skimming every choice. The last
+/// `"usage"` key is found with `memmem` (inside a JSON string every quote is escaped,
+/// so `"usage"` followed by `:` is always a key) and is top-level when what follows its
+/// value is only further members and the body's closing brace; anything else (a
+/// nested `usage`, a body that is not an object) is left to [`top_level_value`].
+fn usage_near_the_end(body: &[u8]) -> Option<usize> {
+    static KEY: std::sync::LazyLock<memchr::memmem::FinderRev<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::FinderRev::new(b"\"usage\""));
+    if body.get(skip_ws(body, 0)) != Some(&b'{') {
+        return None;
+    }
+    let key = KEY.rfind(body)?;
+    let colon = skip_ws(body, key + b"\"usage\"".len());
+    if body.get(colon) != Some(&b':') {
+        return None;
+    }
+    let at = skip_ws(body, colon + 1);
+    let mut i = skip_ws(body, value_end(body, at)?);
+    loop {
+        match body.get(i)? {
+            b'}' => return (skip_ws(body, i + 1) == body.len()).then_some(at),
+            b',' => {
+                let name = skip_ws(body, i + 1);
+                if body.get(name) != Some(&b'"') {
+                    return None;
+                }
+                let colon = skip_ws(body, string_end(body, name)?);
+                if body.get(colon) != Some(&b':') {
+                    return None;
+                }
+                i = skip_ws(body, value_end(body, skip_ws(body, colon + 1))?);
+            }
+            _ => return None,
+        }
     }
 }
 
@@ -232,6 +276,15 @@ mod tests {
         r#"{"usage""#,
         r#"{"a":"unterminated"#,
         r#"{"a":[1,2"#,
+        // OpenAI's own order: members after `usage`.
+        r#"{"id":"c","choices":[{"message":{"content":"\"usage\": {}"}}],"usage":{"prompt_tokens":19,"completion_tokens":10,"prompt_tokens_details":{"cached_tokens":4}},"service_tier":"default","system_fingerprint":"fp_1","x":{"y":[1,{"z":null}]}}"#,
+        // The last `usage` is nested (in a trailing member, in an array, in the object
+        // that follows): the top-level one before it, or none.
+        r#"{"usage":{"prompt_tokens":2,"completion_tokens":1},"extra":{"usage":{"prompt_tokens":50,"completion_tokens":50}}}"#,
+        r#"{"usage":{"prompt_tokens":3,"completion_tokens":1},"extra":[{"usage":{"prompt_tokens":50,"completion_tokens":50}}]}"#,
+        r#"{"extra":{"usage":{"prompt_tokens":50,"completion_tokens":50},"b":1}}"#,
+        r#"  {"usage" : {"prompt_tokens":5,"completion_tokens":1} , "a" : "}" }  "#,
+        r#"[{"usage":{"prompt_tokens":5,"completion_tokens":1}}]"#,
     ];
 
     #[test]
@@ -254,6 +307,41 @@ mod tests {
         );
         assert_eq!(usage_from_json(BODIES[2].as_bytes()).unwrap().prompt, 1);
         assert_eq!(usage_from_json(BODIES[4].as_bytes()).unwrap().completion, 5);
+    }
+
+    #[test]
+    fn usage_is_found_from_the_end_only_when_it_is_top_level() {
+        let openai = BODIES.iter().find(|b| b.contains("fp_1")).unwrap();
+        let at = usage_near_the_end(openai.as_bytes()).expect("found from the end");
+        assert!(openai[at..].starts_with(r#"{"prompt_tokens":19"#));
+        assert_eq!(
+            usage_from_json(openai.as_bytes()),
+            Some(Usage {
+                prompt: 19,
+                completion: 10,
+                cached: 4,
+                cache_write: 0
+            })
+        );
+        for nested in [
+            r#"{"usage":{"prompt_tokens":2},"extra":{"usage":{"prompt_tokens":50}}}"#,
+            r#"{"extra":[{"usage":{"prompt_tokens":50}}]}"#,
+            r#"{"extra":{"usage":{"prompt_tokens":50},"b":1}}"#,
+            r#"{"usage":{"prompt_tokens":5}} trailing"#,
+            r#"[{"usage":{"prompt_tokens":5}}]"#,
+            r#"{"usage" "prompt_tokens"}"#,
+        ] {
+            assert_eq!(usage_near_the_end(nested.as_bytes()), None, "{nested}");
+        }
+        // The top-level one before a nested one is still found (by the skim).
+        assert_eq!(
+            usage_from_json(
+                br#"{"usage":{"prompt_tokens":2,"completion_tokens":1},"extra":{"usage":{"prompt_tokens":50}}}"#
+            )
+            .unwrap()
+            .prompt,
+            2
+        );
     }
 
     #[test]
