@@ -1252,33 +1252,29 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("parameter"), "{err}");
         // A constraint failure is reported as such, and the statement is usable after it.
-        let again: Vec<ValueRef<'_>> = ["fourth", "fifth"]
-            .iter()
-            .flat_map(|a| {
-                [
-                    ValueRef::Text(a),
-                    ValueRef::Integer(0),
-                    ValueRef::Null,
-                    ValueRef::Null,
-                    ValueRef::Null,
-                ]
-            })
-            .collect();
-        let err = conn.execute_borrowed(INSERT, &again).unwrap_err();
+        let rows = |names: [&'static str; 2]| -> Vec<ValueRef<'static>> {
+            names
+                .into_iter()
+                .flat_map(|a| {
+                    [
+                        ValueRef::Text(a),
+                        ValueRef::Integer(0),
+                        ValueRef::Null,
+                        ValueRef::Null,
+                        ValueRef::Null,
+                    ]
+                })
+                .collect()
+        };
+        let err = conn
+            .execute_borrowed(INSERT, &rows(["fourth", "fifth"]))
+            .unwrap_err();
         assert!(err.is_unique_violation(), "{err}");
-        let fresh: Vec<ValueRef<'_>> = ["sixth", "seventh"]
-            .iter()
-            .flat_map(|a| {
-                [
-                    ValueRef::Text(a),
-                    ValueRef::Integer(0),
-                    ValueRef::Null,
-                    ValueRef::Null,
-                    ValueRef::Null,
-                ]
-            })
-            .collect();
-        assert_eq!(conn.execute_borrowed(INSERT, &fresh).unwrap(), 2);
+        assert_eq!(
+            conn.execute_borrowed(INSERT, &rows(["sixth", "seventh"]))
+                .unwrap(),
+            2
+        );
         let n: i64 = conn
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
